@@ -1,0 +1,56 @@
+"""The FastAPI application factory: the system of record's HTTP face."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from backend.db import Database
+from backend.redis import RedisHandle
+from backend.routes import include_routers
+from backend.settings import Settings, get_settings
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = db or Database(settings)
+    redis = RedisHandle(settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await redis.close()
+        if db is None:  # only dispose what this app created
+            await database.dispose()
+
+    app = FastAPI(
+        title="Tianbao API",
+        version=VERSION,
+        description="Tianbao (田保): enrollment, claims, publicity, callbacks and alerts for insurers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.redis = redis
+    include_routers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        database_state = "ok" if await database.ping() else "error"
+        redis_state = await redis.state()
+        healthy = database_state == "ok" and redis_state in ("ok", "disabled")
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "version": VERSION,
+            "database": database_state,
+            "database_backend": "sqlite" if database.is_sqlite else "postgresql",
+            "redis": redis_state,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return app

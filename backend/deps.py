@@ -1,0 +1,123 @@
+"""FastAPI dependencies: the database session and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db import Database
+from backend.security import BotPrincipal, StaffPrincipal, decode_access_token, tokens_match
+from backend.settings import Settings
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+IDENTITY_HEADER = "X-Tianbao-Identity"
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def get_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    async with db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def _unauthorized(detail: str = "not authenticated") -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_staff(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> StaffPrincipal:
+    from backend.staff.service import load_active_staff
+
+    if not token:
+        raise _unauthorized()
+    user_id = decode_access_token(token, secret=settings.secret_key)
+    if user_id is None:
+        raise _unauthorized("invalid or expired token")
+    principal = await load_active_staff(session=session, user_id=user_id)
+    if principal is None:
+        raise _unauthorized("account disabled")
+    return principal
+
+
+StaffDep = Annotated[StaffPrincipal, Depends(current_staff)]
+
+
+def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, StaffPrincipal]]:
+    """A dependency that lets through staff holding one of ``roles`` (admin always passes)."""
+
+    async def _check(staff: StaffDep) -> StaffPrincipal:
+        if staff.role != "admin" and staff.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"role {staff.role} may not do this")
+        return staff
+
+    return _check
+
+
+def _is_service_token(token: str | None, settings: Settings) -> bool:
+    return bool(token) and tokens_match(token or "", settings.service_token)
+
+
+async def require_service(
+    settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> None:
+    """The bot or a delivery worker, authenticated by the shared service token."""
+    if not _is_service_token(token, settings):
+        raise _unauthorized("service token required")
+
+
+async def current_bot_identity(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    identity: Annotated[str | None, Header(alias=IDENTITY_HEADER)] = None,
+) -> BotPrincipal:
+    from backend.people.service import principal_for
+
+    if not _is_service_token(token, settings):
+        raise _unauthorized("service token required")
+    if not identity or ":" not in identity:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{IDENTITY_HEADER} header required")
+    channel, _, external_id = identity.partition(":")
+    principal = await principal_for(session=session, channel=channel, external_id=external_id)
+    if principal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown chat identity")
+    return principal
+
+
+BotDep = Annotated[BotPrincipal, Depends(current_bot_identity)]
+
+
+async def staff_or_service(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> StaffPrincipal | None:
+    """Reference data (regions, products) is readable by staff and by the bot; None means the bot."""
+    if _is_service_token(token, settings):
+        return None
+    return await current_staff(session=session, settings=settings, token=token)
+
+
+ReaderDep = Annotated[StaffPrincipal | None, Depends(staff_or_service)]

@@ -1,0 +1,59 @@
+"""The outbox: every message the system sends is a row written in the same transaction as its cause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from backend.db import utcnow
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class Priority(IntEnum):
+    """Lower goes first: a reply to the user's own action beats a notice, which beats bulk fan-out."""
+
+    REPLY = 0
+    NOTICE = 50
+    BULK = 100
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "address", "dedupe_key", name="uq_outbox_recipient_dedupe"),
+        Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    address: str = Field(max_length=64)
+    identity_id: int | None = Field(default=None, index=True)
+    text: str
+    parse_mode: str | None = Field(default="HTML", max_length=16)
+    # Neutral JSON: [[{"text": ..., "callback_data": ...} | {"text": ..., "url": ...}]]
+    buttons: list[list[dict[str, str]]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [{"kind": "document" | "photo", "name": ..., "url": ...}]
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    priority: int = Field(default=Priority.NOTICE.value)
+    dedupe_key: str = Field(max_length=128)
+    status: str = Field(default=OutboxStatus.QUEUED.value, max_length=16)
+    attempts: int = 0
+    # None once the row is final (sent, stopped, or failed for good).
+    next_attempt_at: datetime | None = Field(default_factory=utcnow)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = None
+    last_error: str | None = None
+    external_message_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -1,0 +1,42 @@
+"""People and the chat identities through which they reach Tianbao."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from backend.db import utcnow
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, index=True, unique=True, max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChatIdentity(SQLModel, table=True):
+    """One account on one channel (Telegram user, web chat id), bound to a person once the phone is shared."""
+
+    __tablename__ = "chat_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_chat_identity_channel_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=64)
+    # Where messages go on that channel: the Telegram chat id, or the web chat id.
+    address: str = Field(max_length=64)
+    locale: str = Field(default="zh-CN", max_length=10)
+    locale_chosen: bool = False
+    first_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=20)
+    phone_verified_at: datetime | None = None
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # Set when the user blocked the bot: excluded from fan-outs until they /start again.
+    stopped_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)

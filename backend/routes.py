@@ -1,0 +1,19 @@
+"""Every router, included in one place. Routes are authenticated by default: each router declares
+its caller (staff with roles, the bot with its service token, or both for reference data)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from backend.outbox.api import router as outbox_router
+from backend.people.api import router as bot_router
+from backend.regions.api import router as regions_router
+from backend.staff.api import auth_router, staff_router
+
+
+def include_routers(app: FastAPI) -> None:
+    app.include_router(auth_router)
+    app.include_router(staff_router)
+    app.include_router(regions_router)
+    app.include_router(bot_router)
+    app.include_router(outbox_router)

@@ -1,0 +1,119 @@
+"""Settings for every Tianbao process, read from the environment (prefix ``TIANBAO_``).
+
+The defaults are the embedded profile: a SQLite file under ``./var/``, memory FSM storage, the
+in-process scheduler and delivery worker, and the demo payment provider. ``TIANBAO_PROFILE=production``
+refuses the defaults that are only safe on a developer's laptop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class ProductionSettingsError(ValueError):
+    """A production profile was asked for with a development-only setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIANBAO_", env_file=".env", extra="ignore")
+
+    profile: Literal["embedded", "production"] = "embedded"
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    redis_url: str = ""
+
+    # Secrets: random per process when unset, which is fine for one embedded process and refused in
+    # production, where several processes must agree.
+    secret_key: str = ""
+    service_token: str = ""
+    admin_password: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    backend_url: str = ""
+
+    bot_token: str = ""
+    bot_username: str = "TianbaoBot"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    telegram_api_base: str = ""
+    allow_paid_broadcast: bool = False
+
+    payment_provider: Literal["demo", "telegram", "offline"] = "demo"
+    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+
+    access_token_minutes: int = 12 * 60
+    identity_cache_seconds: float = 30.0
+
+    delivery_batch_size: int = 50
+    delivery_poll_seconds: float = 0.5
+    delivery_lease_seconds: int = 60
+    delivery_max_attempts: int = 6
+    telegram_global_rate: str = "30/second"
+    telegram_paid_global_rate: str = "1000/second"
+    telegram_chat_rate: str = "1/second"
+    telegram_group_rate: str = "20/minute"
+
+    webchat_max_upload_bytes: int = 10 * 1024 * 1024
+    webchat_history_limit: int = 500
+
+    embedded_worker: bool = True
+    embedded_scheduler: bool = True
+    embedded_polling: bool = True
+
+    generated_secrets: set[str] = Field(default_factory=set, exclude=True)
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> Settings:
+        if self.profile == "production":
+            self._refuse_unsafe_production()
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.var_dir / 'tianbao.db').as_posix()}"
+        for name in ("secret_key", "service_token", "webhook_secret"):
+            if not getattr(self, name):
+                setattr(self, name, secrets.token_urlsafe(32))
+                self.generated_secrets.add(name)
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
+
+    def _refuse_unsafe_production(self) -> None:
+        problems: list[str] = []
+        if not self.secret_key:
+            problems.append("TIANBAO_SECRET_KEY must be set")
+        if not self.service_token:
+            problems.append("TIANBAO_SERVICE_TOKEN must be set")
+        if self.payment_provider == "demo":
+            problems.append("the demo payment provider is not allowed (TIANBAO_PAYMENT_PROVIDER)")
+        if not self.redis_url:
+            problems.append("memory FSM storage is not allowed: set TIANBAO_REDIS_URL")
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            problems.append("SQLite is not allowed: set TIANBAO_DATABASE_URL to PostgreSQL")
+        if problems:
+            raise ProductionSettingsError("production profile refused: " + "; ".join(problems))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.bot_token)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,187 @@
+"""Where web chat transcripts and files live: memory when embedded, Redis when several processes share them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+CHAT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_CHAT_ID = re.compile(CHAT_ID_PATTERN)
+_FILE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def numeric_id(chat_id: str) -> int:
+    """A stable positive 52-bit integer for a web chat id: aiogram's chats and users need int ids,
+    and FSM keys must survive restarts and be the same in every process."""
+    digest = hashlib.blake2b(chat_id.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") & ((1 << 52) - 1)) or 1
+
+
+def is_valid_chat_id(chat_id: str) -> bool:
+    return bool(_CHAT_ID.match(chat_id))
+
+
+@dataclass(frozen=True)
+class WebChatMessage:
+    """A bot message as the browser sees it (the /webchat API contract)."""
+
+    id: int
+    text: str
+    buttons: list[list[dict[str, str]]] = field(default_factory=list)
+    keyboard: list[list[dict[str, Any]]] | None = None
+    document: dict[str, str] | None = None
+    photo: dict[str, str] | None = None
+    edited: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebChatMessage:
+        return cls(**data)
+
+
+class WebChatStore(Protocol):
+    async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage: ...
+
+    async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None: ...
+
+    async def replace(self, chat_id: str, message: WebChatMessage) -> None: ...
+
+    async def after(self, chat_id: str, after_id: int, limit: int = 200) -> list[WebChatMessage]: ...
+
+
+class MemoryWebChatStore:
+    def __init__(self, history_limit: int = 500) -> None:
+        self.history_limit = history_limit
+        self._chats: dict[str, deque[WebChatMessage]] = {}
+        self._counters: dict[str, int] = {}
+
+    async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage:
+        next_id = self._counters.get(chat_id, 0) + 1
+        self._counters[chat_id] = next_id
+        stored = replace(message, id=next_id)
+        self._chats.setdefault(chat_id, deque(maxlen=self.history_limit)).append(stored)
+        return stored
+
+    async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None:
+        for message in self._chats.get(chat_id, ()):
+            if message.id == message_id:
+                return message
+        return None
+
+    async def replace(self, chat_id: str, message: WebChatMessage) -> None:
+        history = self._chats.get(chat_id)
+        if history is None:
+            return
+        for index, existing in enumerate(history):
+            if existing.id == message.id:
+                history[index] = message
+                return
+
+    async def after(self, chat_id: str, after_id: int, limit: int = 200) -> list[WebChatMessage]:
+        return [m for m in self._chats.get(chat_id, ()) if m.id > after_id][:limit]
+
+
+class RedisWebChatStore:
+    """Messages in a hash keyed by id, ordered by a sorted set; keys expire after ``ttl_days`` idle."""
+
+    def __init__(
+        self, redis: Redis, history_limit: int = 500, ttl_days: int = 30, prefix: str = "tianbao"
+    ) -> None:
+        self.redis = redis
+        self.history_limit = history_limit
+        self.ttl_seconds = ttl_days * 86400
+        self.prefix = prefix
+
+    def _keys(self, chat_id: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}:webchat:{chat_id}"
+        return f"{base}:seq", f"{base}:ids", f"{base}:msgs"
+
+    async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage:
+        seq_key, ids_key, msgs_key = self._keys(chat_id)
+        next_id = int(await self.redis.incr(seq_key))
+        stored = replace(message, id=next_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(msgs_key, str(next_id), json.dumps(stored.to_json(), ensure_ascii=False))
+            pipe.zadd(ids_key, {str(next_id): next_id})
+            for key in (seq_key, ids_key, msgs_key):
+                pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+        await self._trim(ids_key, msgs_key)
+        return stored
+
+    async def _trim(self, ids_key: str, msgs_key: str) -> None:
+        excess = int(await self.redis.zcard(ids_key)) - self.history_limit
+        if excess > 0:
+            old = await self.redis.zrange(ids_key, 0, excess - 1)
+            await self.redis.zrem(ids_key, *old)
+            await self.redis.hdel(msgs_key, *old)
+
+    async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None:
+        raw = await self.redis.hget(self._keys(chat_id)[2], str(message_id))
+        return WebChatMessage.from_json(json.loads(raw)) if raw else None
+
+    async def replace(self, chat_id: str, message: WebChatMessage) -> None:
+        msgs_key = self._keys(chat_id)[2]
+        if await self.redis.hexists(msgs_key, str(message.id)):
+            await self.redis.hset(
+                msgs_key, str(message.id), json.dumps(message.to_json(), ensure_ascii=False)
+            )
+
+    async def after(self, chat_id: str, after_id: int, limit: int = 200) -> list[WebChatMessage]:
+        _seq, ids_key, msgs_key = self._keys(chat_id)
+        ids = await self.redis.zrangebyscore(ids_key, f"({after_id}", "+inf", start=0, num=limit)
+        if not ids:
+            return []
+        raws = await self.redis.hmget(msgs_key, ids)
+        return [WebChatMessage.from_json(json.loads(raw)) for raw in raws if raw]
+
+
+class WebChatFiles:
+    """Files exchanged in web chat (user photos, bot documents) on disk under ``var/webchat``.
+    The random token in the name is the capability: it is only ever shown to that chat."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def save(self, chat_id: str, filename: str, data: bytes) -> str:
+        token = secrets.token_urlsafe(18)
+        folder = self.root / chat_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / token).write_bytes(data)
+        (folder / f"{token}.name").write_text(_safe_name(filename), encoding="utf-8")
+        return token
+
+    def url(self, chat_id: str, token: str) -> str:
+        return f"/webchat/files/{chat_id}/{token}"
+
+    def locate(self, chat_id: str, token: str) -> tuple[Path, str] | None:
+        if not is_valid_chat_id(chat_id) or not _FILE_TOKEN.match(token):
+            return None
+        path = self.root / chat_id / token
+        if not path.is_file():
+            return None
+        name_file = path.with_name(f"{token}.name")
+        name = name_file.read_text(encoding="utf-8") if name_file.exists() else token
+        return path, name
+
+    def find_token(self, token: str) -> Path | None:
+        """A user's photo by file id (the token), for getFile; the chat folder is unknown there."""
+        if not _FILE_TOKEN.match(token):
+            return None
+        matches = list(self.root.glob(f"*/{token}"))
+        return matches[0] if matches else None
+
+
+def _safe_name(filename: str) -> str:
+    cleaned = re.sub(r"[\\/\x00-\x1f]", "_", filename).strip() or "file"
+    return cleaned[:120]

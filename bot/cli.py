@@ -1,0 +1,214 @@
+"""The ``tianbao`` command: every process of the product, and its maintenance tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from backend.bootstrap import bootstrap, prepare_database
+from backend.db import Database
+from backend.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # production profile refusals, bad values
+        raise click.ClickException(str(exc)) from exc
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+@click.group()
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Tianbao (田保): chat front end for agricultural and work-safety liability insurance."""
+    _logging(verbose)
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (TIANBAO_HOST).")
+@click.option("--port", default=None, type=int, help="Listen port (TIANBAO_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Everything in one process: API, web chat, Telegram, delivery worker and scheduler."""
+    from bot.server import build_embedded_app
+
+    settings = _settings()
+    if host or port:
+        settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    db = Database(settings)
+    report = asyncio.run(_bootstrap_and_dispose(db, settings))
+    _announce(settings, report.regions_loaded, report.admin.password)
+    app = build_embedded_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+async def _bootstrap_and_dispose(db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    try:
+        return await bootstrap(db, settings)
+    finally:
+        await db.dispose()
+
+
+def _announce(settings: Settings, regions_loaded: int, admin_password: str | None) -> None:
+    if regions_loaded:
+        click.echo(f"Loaded {regions_loaded} administrative divisions.")
+    if admin_password:
+        click.secho("=" * 64, fg="yellow")
+        click.secho(
+            f"  Staff account 'admin' created. One-time password: {admin_password}", fg="yellow", bold=True
+        )
+        click.secho("  It is shown only now. Reset it with: tianbao create-admin", fg="yellow")
+        click.secho("=" * 64, fg="yellow")
+    click.echo(f"Web chat: {settings.public_url}/chat   API docs: {settings.public_url}/docs")
+
+
+@main.command()
+def api() -> None:
+    """The backend API alone (production: several replicas behind a load balancer)."""
+    from backend.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command("bot")
+def bot_command() -> None:
+    """The bot alone: web chat and Telegram (webhook when TIANBAO_WEBHOOK_URL is set, else polling)."""
+    from bot.server import build_bot_app
+
+    settings = _settings()
+    uvicorn.run(build_bot_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command()
+@click.option("--worker-id", default=None, help="Name of this worker in claims (default host-pid).")
+def worker(worker_id: str | None) -> None:
+    """The outbox delivery worker alone; run as many as you like."""
+    asyncio.run(_run_worker(_settings(), worker_id))
+
+
+async def _run_worker(settings: Settings, worker_id: str | None) -> None:
+    from bot.client import BackendClient
+    from bot.runtime import build_runtime
+
+    backend = BackendClient.for_url(
+        settings.backend_url or "http://127.0.0.1:8000", service_token=settings.service_token
+    )
+    runtime = build_runtime(settings, backend)
+    delivery = runtime.delivery_worker(worker_id=worker_id)
+    _stop_on_signals(delivery.stop)
+    try:
+        await delivery.run_forever()
+    finally:
+        await runtime.close()
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """The scheduler alone; with Redis, several copies run each job once."""
+    asyncio.run(_run_scheduler(_settings()))
+
+
+async def _run_scheduler(settings: Settings) -> None:
+    from scheduler.runner import SchedulerRunner
+
+    db = Database(settings)
+    runner = SchedulerRunner(db, redis_url=settings.redis_url)
+    stopped = asyncio.Event()
+    _stop_on_signals(stopped.set)
+    runner.start()
+    try:
+        await stopped.wait()
+    finally:
+        await runner.shutdown()
+        await db.dispose()
+
+
+def _stop_on_signals(callback: object) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
+
+
+@main.command()
+def migrate() -> None:
+    """Migrate the database to the newest schema and load reference data."""
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database(settings)
+        try:
+            return await prepare_database(db)
+        finally:
+            await db.dispose()
+
+    loaded = asyncio.run(run())
+    click.echo(f"Database is at the newest schema. Regions loaded now: {loaded}.")
+
+
+@main.command("create-admin")
+@click.option("--username", default="admin", show_default=True)
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+)
+def create_admin(username: str, password: str) -> None:
+    """Create an admin account, or reset its password."""
+    if len(password) < 10:
+        raise click.ClickException("the password needs at least 10 characters")
+    from backend.staff.service import set_admin_password
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(settings)
+        try:
+            await prepare_database(db)
+            async with db.session() as session:
+                await set_admin_password(session=session, username=username, password=password)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    click.echo(f"Admin account '{username}' is ready.")
+
+
+@main.command("import-villages")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--county", "county_code", default=None, help="Accept only villages of this county code.")
+def import_villages(file: Path, county_code: str | None) -> None:
+    """Import villages from a CSV (code,name[,township_code]) and print the rejected rows."""
+    from backend.regions.service import import_villages_file
+
+    settings = _settings()
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database(settings)
+        try:
+            await prepare_database(db)
+            return await import_villages_file(db=db, path=file, county_code=county_code)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    click.echo(f"Accepted: {report.accepted}; rejected: {len(report.rejected)}")
+    for row in report.rejected:
+        click.echo(f"  line {row.line}: {row.code} {row.name}: {row.reason}")
+    if report.rejected:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

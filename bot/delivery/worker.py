@@ -1,0 +1,225 @@
+"""The delivery worker: claim due outbox messages through the API, send them, report each outcome.
+
+Embedded it runs inside ``tianbao serve``; ``tianbao worker`` runs it alone, several copies at once.
+Messages to one chat go in order, one at a time; different chats go in parallel within the rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+from backend.outbox.schemas import DeliveryResult, OutboxItem, Outcome
+from bot.client import BackendClient, BackendUnavailable
+from bot.delivery.ratelimit import RateGate
+
+log = logging.getLogger(__name__)
+
+# A send this close to the lease's end is left for the next claimant rather than risking a double send.
+LEASE_SAFETY = timedelta(seconds=5)
+# A flood-wait this short is waited out in place; a longer one sends the message back to the queue.
+INLINE_RETRY_LIMIT = 5.0
+
+
+class Sender(Protocol):
+    async def __call__(self, item: OutboxItem) -> DeliveryResult: ...
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def inline_markup(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    rows = [
+        [
+            InlineKeyboardButton(text=b["text"], url=b["url"])
+            if b.get("url")
+            else InlineKeyboardButton(text=b["text"], callback_data=b.get("callback_data", "-"))
+            for b in row
+        ]
+        for row in buttons
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+class BotSender:
+    """Sends an outbox item through one aiogram Bot (Telegram, or the web chat session)."""
+
+    def __init__(self, bot: Bot, backend: BackendClient, gate: RateGate | None) -> None:
+        self.bot = bot
+        self.backend = backend
+        self.gate = gate
+
+    async def __call__(self, item: OutboxItem) -> DeliveryResult:
+        if self.gate is not None and not await self.gate.acquire(item.address):
+            return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error="rate limit slot not available")
+        try:
+            return await self._send_with_flood_wait(item)
+        except TelegramForbiddenError as exc:
+            return DeliveryResult(id=item.id, outcome=Outcome.STOPPED, error=exc.message[:500])
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            return DeliveryResult(id=item.id, outcome=Outcome.FAILED, error=exc.message[:500])
+        except TelegramRetryAfter as exc:
+            if self.gate is not None:
+                self.gate.pause(exc.retry_after)
+            return DeliveryResult(
+                id=item.id, outcome=Outcome.RETRY, error=exc.message[:500], retry_after=exc.retry_after
+            )
+        except (TelegramNetworkError, TelegramServerError, BackendUnavailable, OSError) as exc:
+            return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error=str(exc)[:500])
+
+    async def _send_with_flood_wait(self, item: OutboxItem) -> DeliveryResult:
+        try:
+            return await self._send(item)
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > INLINE_RETRY_LIMIT:
+                raise
+            if self.gate is not None:
+                self.gate.pause(exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
+            return await self._send(item)
+
+    async def _send(self, item: OutboxItem) -> DeliveryResult:
+        markup = inline_markup(item.buttons)
+        attachment = item.attachments[0] if item.attachments else None
+        if attachment is None:
+            sent = await self.bot.send_message(
+                chat_id=_chat_id(item.address),
+                text=item.text,
+                parse_mode=item.parse_mode,
+                reply_markup=markup,
+            )
+        else:
+            data = await self._fetch(attachment["url"])
+            file = BufferedInputFile(data, filename=attachment.get("name", "file"))
+            if attachment.get("kind") == "photo":
+                sent = await self.bot.send_photo(
+                    _chat_id(item.address),
+                    file,
+                    caption=item.text or None,
+                    parse_mode=item.parse_mode,
+                    reply_markup=markup,
+                )
+            else:
+                sent = await self.bot.send_document(
+                    _chat_id(item.address),
+                    file,
+                    caption=item.text or None,
+                    parse_mode=item.parse_mode,
+                    reply_markup=markup,
+                )
+        return DeliveryResult(id=item.id, outcome=Outcome.SENT, external_message_id=str(sent.message_id))
+
+    async def _fetch(self, url: str) -> bytes:
+        response = await self.backend.http.get(
+            url, headers={"Authorization": f"Bearer {self.backend.service_token}"}
+        )
+        if response.status_code >= 400:
+            raise BackendUnavailable(f"attachment {url}: {response.status_code}")
+        return response.content
+
+
+def _chat_id(address: str) -> int | str:
+    return int(address) if address.lstrip("-").isdigit() else address
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        backend: BackendClient,
+        senders: dict[str, Sender],
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 50,
+        poll_seconds: float = 0.5,
+        max_parallel_chats: int = 30,
+    ) -> None:
+        self.backend = backend
+        self.senders = senders
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._parallel = asyncio.Semaphore(max_parallel_chats)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run_forever(self) -> None:
+        log.info("delivery worker %s started for %s", self.worker_id, sorted(self.senders))
+        while not self._stopping.is_set():
+            try:
+                handled = await self.run_once()
+            except BackendUnavailable as exc:
+                log.warning("delivery: backend unavailable: %s", exc)
+                handled = 0
+            except Exception:
+                log.exception("delivery batch failed")
+                handled = 0
+            if not handled:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it; returns how many messages were claimed."""
+        items = await self.backend.claim_outbox(
+            worker_id=self.worker_id, limit=self.batch_size, channels=sorted(self.senders)
+        )
+        if not items:
+            return 0
+        await asyncio.gather(
+            *(self._deliver_chat(chat_items) for chat_items in _by_recipient(items).values())
+        )
+        return len(items)
+
+    async def _deliver_chat(self, items: list[OutboxItem]) -> None:
+        """One recipient's messages, in order; reported as soon as they are done."""
+        async with self._parallel:
+            results: list[DeliveryResult] = []
+            for item in items:
+                if _lease_too_short(item):
+                    break  # leave it: the lease runs out and the scheduler hands it on
+                result = await self.senders[item.channel](item)
+                results.append(result)
+                if result.outcome is Outcome.STOPPED:
+                    results.extend(
+                        DeliveryResult(id=rest.id, outcome=Outcome.STOPPED, error="recipient stopped the bot")
+                        for rest in items[len(results) :]
+                    )
+                    break
+            if results:
+                await self.backend.report_outbox(worker_id=self.worker_id, results=results)
+
+
+def _by_recipient(items: list[OutboxItem]) -> OrderedDict[tuple[str, str], list[OutboxItem]]:
+    groups: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
+    for item in items:
+        groups.setdefault((item.channel, item.address), []).append(item)
+    return groups
+
+
+def _lease_too_short(item: OutboxItem) -> bool:
+    if item.claimed_until is None:
+        return False
+    until = item.claimed_until if item.claimed_until.tzinfo else item.claimed_until.replace(tzinfo=UTC)
+    return datetime.now(UTC) + LEASE_SAFETY > until

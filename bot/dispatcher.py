@@ -1,0 +1,68 @@
+"""The dispatcher factory: one dispatcher serves Telegram and web chat alike."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiogram.types import CallbackQuery, ErrorEvent, Message
+from redis.asyncio import Redis
+
+from bot.client import BackendClient, BackendUnavailable
+from bot.context import ChatContextMiddleware
+from bot.routers import fallback, start
+from messages import normalize_locale, render
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BOT_PROPERTIES = DefaultBotProperties(parse_mode=ParseMode.HTML)
+
+
+def make_storage(redis_url: str) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Redis keeps conversations across restarts and processes; memory serves the embedded default."""
+    if redis_url:
+        redis = Redis.from_url(redis_url)
+        return RedisStorage(redis=redis), RedisEventIsolation(redis=redis)
+    return MemoryStorage(), SimpleEventIsolation()
+
+
+def create_dispatcher(
+    backend: BackendClient,
+    *,
+    storage: BaseStorage,
+    isolation: BaseEventIsolation,
+    default_locale: str = "zh-CN",
+) -> Dispatcher:
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    context = ChatContextMiddleware(backend, default_locale)
+    dispatcher.message.outer_middleware(context)
+    dispatcher.callback_query.outer_middleware(context)
+    # Feature routers go between start and fallback, in the order they should match.
+    dispatcher.include_routers(start.build_router(), fallback.build_router())
+    dispatcher.errors.register(_on_error)
+    return dispatcher
+
+
+async def _on_error(event: ErrorEvent, bot: Bot) -> bool:
+    """Tell the user something went wrong in their language, instead of leaving them in silence."""
+    update = event.update
+    source = update.message or (update.callback_query.message if update.callback_query else None)
+    user = (
+        update.message.from_user
+        if update.message
+        else (update.callback_query.from_user if update.callback_query else None)
+    )
+    locale = normalize_locale(user.language_code if user else None)
+    key = "common/service_unavailable" if isinstance(event.exception, BackendUnavailable) else "common/error"
+    if not isinstance(event.exception, BackendUnavailable):
+        log.exception("handler failed on update %s", update.update_id, exc_info=event.exception)
+    if isinstance(update.callback_query, CallbackQuery):
+        await update.callback_query.answer()
+    if isinstance(source, Message):
+        await bot.send_message(source.chat.id, render(key, locale))
+    return True

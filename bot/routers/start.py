@@ -1,0 +1,136 @@
+"""/start, the main menu, help, language and phone binding."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from backend.people.schemas import IdentityOut
+from bot.client import BackendError
+from bot.context import ChatContext
+from bot.keyboards import (
+    LanguageChoice,
+    MenuAction,
+    back_to_menu,
+    language_choice,
+    main_menu,
+    remove_keyboard,
+    share_phone_keyboard,
+)
+from bot.replies import reply_to_query
+from messages import LOCALES, label, render
+
+CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
+
+
+async def show_menu(
+    message: Message, identity: IdentityOut, key: str = "start/menu", **extra: object
+) -> None:
+    await message.answer(
+        render(key, identity.locale, identity=identity, **extra), reply_markup=main_menu(identity)
+    )
+
+
+async def start(message: Message, command: CommandObject, ctx: ChatContext, state: FSMContext) -> None:
+    await state.clear()
+    identity = await ctx.open()
+    if command.args:
+        # No deep-link kind is known yet: say so plainly and offer the menu; nothing is created.
+        await show_menu(message, identity, "start/unknown_link")
+        return
+    await show_menu(message, identity, "start/welcome")
+
+
+async def help_command(message: Message, ctx: ChatContext) -> None:
+    locale = await ctx.locale()
+    await message.answer(render("start/help", locale), reply_markup=back_to_menu(locale))
+
+
+async def help_button(query: CallbackQuery, ctx: ChatContext) -> None:
+    await query.answer()
+    locale = await ctx.locale()
+    await reply_to_query(query, render("start/help", locale), back_to_menu(locale))
+
+
+async def home_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
+    await query.answer()
+    await state.clear()
+    identity = await ctx.ensure()
+    await reply_to_query(query, render("start/menu", identity.locale, identity=identity), main_menu(identity))
+
+
+async def language_command(message: Message, ctx: ChatContext) -> None:
+    await message.answer(render("start/choose_language", await ctx.locale()), reply_markup=language_choice())
+
+
+async def language_button(query: CallbackQuery, ctx: ChatContext) -> None:
+    await query.answer()
+    await reply_to_query(query, render("start/choose_language", await ctx.locale()), language_choice())
+
+
+async def language_chosen(query: CallbackQuery, callback_data: LanguageChoice, ctx: ChatContext) -> None:
+    await ctx.ensure()
+    identity = await ctx.backend.choose_locale(ctx.key, callback_data.locale)
+    ctx.remember(identity)
+    await query.answer()
+    await reply_to_query(
+        query, render("start/language_set", identity.locale, identity=identity), main_menu(identity)
+    )
+
+
+async def phone_button(query: CallbackQuery, ctx: ChatContext) -> None:
+    await query.answer()
+    locale = await ctx.locale()
+    await reply_to_query(query, render("start/phone_prompt", locale), share_phone_keyboard(locale))
+
+
+async def phone_command(message: Message, ctx: ChatContext) -> None:
+    locale = await ctx.locale()
+    await message.answer(render("start/phone_prompt", locale), reply_markup=share_phone_keyboard(locale))
+
+
+async def contact_shared(message: Message, ctx: ChatContext) -> None:
+    assert message.contact is not None and message.from_user is not None
+    locale = await ctx.locale()
+    if message.contact.user_id != message.from_user.id:
+        # Someone else's card: only the request-contact button proves the number is the user's own.
+        await message.answer(render("start/phone_not_own", locale), reply_markup=share_phone_keyboard(locale))
+        return
+    await ctx.ensure()
+    try:
+        identity = await ctx.backend.bind_phone(ctx.key, message.contact.phone_number)
+    except BackendError as exc:
+        await message.answer(
+            render("start/phone_refused", locale, code=exc.code), reply_markup=share_phone_keyboard(locale)
+        )
+        return
+    ctx.remember(identity)
+    await message.answer(
+        render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
+    )
+    await show_menu(message, identity)
+
+
+async def cancel_text(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    await state.clear()
+    identity = await ctx.ensure()
+    await message.answer(render("start/cancelled", identity.locale), reply_markup=remove_keyboard())
+    await show_menu(message, identity)
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.message.register(help_command, Command("help"))
+    router.callback_query.register(help_button, MenuAction.filter(F.action == "help"))
+    router.callback_query.register(home_button, MenuAction.filter(F.action == "home"))
+    router.message.register(language_command, Command("language"))
+    router.callback_query.register(language_button, MenuAction.filter(F.action == "language"))
+    router.callback_query.register(language_chosen, LanguageChoice.filter())
+    router.callback_query.register(phone_button, MenuAction.filter(F.action == "phone"))
+    router.message.register(phone_command, Command("phone"))
+    router.message.register(contact_shared, F.contact)
+    router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
+    return router

@@ -1,0 +1,122 @@
+"""Every user-visible text of Tianbao, in zh-CN and English.
+
+Templates live at ``messages/<locale>/<domain>/<name>.<ext>.j2`` and are addressed by
+``"<domain>/<name>"`` plus an extension (``html`` by default: Telegram HTML parse mode, auto-escaped).
+Short labels (buttons, menu entries) live in ``messages/<locale>/<domain>/labels.json`` and are
+addressed by ``"<domain>.<label>"``.
+
+Locale rules are explicit: any ``zh*`` tag is zh-CN, any ``en*`` tag is English, anything else is the
+default (zh-CN). A template missing in one locale is an error, never a silent fallback; the test suite
+renders every template in both locales.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+MESSAGES_DIR = Path(__file__).parent
+LOCALES: tuple[str, ...] = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+
+__all__ = [
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "MESSAGES_DIR",
+    "MessageNotFound",
+    "label",
+    "labels_for",
+    "normalize_locale",
+    "render",
+    "template_keys",
+]
+
+
+class MessageNotFound(LookupError):
+    """A template or label key that does not exist for the asked locale."""
+
+
+def normalize_locale(tag: str | None, default: str = DEFAULT_LOCALE) -> str:
+    if not tag:
+        return default
+    lowered = tag.strip().lower().replace("_", "-")
+    if lowered.startswith("zh"):
+        return "zh-CN"
+    if lowered.startswith("en"):
+        return "en"
+    return default
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(MESSAGES_DIR)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.filters["masked_phone"] = mask_phone
+    env.filters["money"] = format_money
+    return env
+
+
+def mask_phone(phone: str | None) -> str:
+    """Show the first 3 and last 4 digits of a phone number: 138****5678."""
+    if not phone:
+        return ""
+    digits = phone[-11:] if len(phone) >= 11 else phone
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def format_money(value: Any) -> str:
+    return f"{float(value):,.2f}"
+
+
+def render(key: str, locale: str | None = None, ext: str = "html", **ctx: Any) -> str:
+    """Render template ``key`` (``"domain/name"``) in ``locale``; raises on a missing variable."""
+    loc = normalize_locale(locale)
+    path = f"{loc}/{key}.{ext}.j2"
+    try:
+        template = _environment().get_template(path)
+    except Exception as exc:  # jinja2.TemplateNotFound
+        raise MessageNotFound(path) from exc
+    return template.render(locale=loc, **ctx).strip()
+
+
+@lru_cache(maxsize=64)
+def labels_for(domain: str, locale: str) -> dict[str, str]:
+    path = MESSAGES_DIR / locale / domain / "labels.json"
+    if not path.exists():
+        raise MessageNotFound(str(path))
+    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def label(key: str, locale: str | None = None, **ctx: Any) -> str:
+    """A short label (button, menu entry): ``"domain.name"``; ``{name}`` placeholders are filled."""
+    domain, _, name = key.partition(".")
+    labels = labels_for(domain, normalize_locale(locale))
+    if name not in labels:
+        raise MessageNotFound(f"{normalize_locale(locale)}/{domain}/labels.json: {name}")
+    text = labels[name]
+    return text.format(**ctx) if ctx else text
+
+
+def template_keys(locale: str) -> list[tuple[str, str]]:
+    """Every (key, ext) template of a locale, for the completeness test."""
+    root = MESSAGES_DIR / locale
+    found: list[tuple[str, str]] = []
+    for path in sorted(root.rglob("*.j2")):
+        rel = path.relative_to(root).as_posix()[: -len(".j2")]
+        stem, _, ext = rel.rpartition(".")
+        found.append((stem, ext))
+    return found

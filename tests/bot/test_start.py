@@ -1,0 +1,115 @@
+"""Conversations through the web chat harness: /start, menu, help, language, phone binding, fallback."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.harness import ChatUser
+
+
+async def test_start_greets_in_chinese_with_menu_buttons(farmer: ChatUser) -> None:
+    replies = await farmer.say("/start")
+    assert len(replies) == 1
+    welcome = replies[0]
+    assert "田保" in welcome.text and "王大明" in welcome.text
+    labels = welcome.button_texts()
+    assert any("帮助" in t for t in labels)
+    assert any("绑定手机号" in t for t in labels)
+    assert any("Language" in t for t in labels)
+
+
+async def test_menu_hides_features_not_built(farmer: ChatUser) -> None:
+    welcome = (await farmer.say("/start"))[0]
+    joined = " ".join(welcome.button_texts())
+    for not_built in ("投保", "报案", "保单", "理赔", "公示"):
+        assert not_built not in joined
+
+
+async def test_english_telegram_user_gets_english_from_first_message(chat_client: httpx.AsyncClient) -> None:
+    user = ChatUser(chat_client, "tourist-1", language_code="en-US", first_name="Ann")
+    welcome = (await user.say("/start"))[0]
+    assert "Hello, Ann" in welcome.text
+    assert any("Help" in t for t in welcome.button_texts())
+
+
+async def test_help_button_and_command(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    replies = await farmer.tap("帮助")
+    assert "使用帮助" in replies[0].text and "/language" in replies[0].text
+    replies = await farmer.say("/help")
+    assert "使用帮助" in replies[0].text
+    replies = await farmer.tap("主菜单")
+    assert "请选择要办的事" in replies[0].text
+
+
+async def test_language_switch_to_english_and_back(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    choice = (await farmer.say("/language"))[0]
+    assert choice.button_texts() == ["中文", "English"]
+    replies = await farmer.tap("English")
+    assert "Language set to English" in replies[0].text
+    # The choice sticks over the Telegram client's own language on the next /start.
+    replies = await farmer.say("/start")
+    assert "Hello" in replies[0].text
+    await farmer.say("/language")
+    replies = await farmer.tap("中文")
+    assert "已切换为中文" in replies[0].text
+
+
+async def test_phone_binding_by_contact_button(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    prompt = (await farmer.tap("绑定手机号"))[0]
+    assert prompt.keyboard is not None
+    assert prompt.keyboard[0][0]["request_contact"] is True
+    replies = await farmer.share_contact("+86 138-1234-5678")
+    assert "138****5678" in replies[0].text and "绑定成功" in replies[0].text
+    assert replies[0].keyboard == []  # the share-phone keyboard is removed
+    menu = replies[-1]
+    assert not any("绑定手机号" in t for t in menu.button_texts())
+    # The full number is never echoed back.
+    assert all("13812345678" not in r.text for r in replies)
+
+
+async def test_phone_binding_refuses_non_mainland_number_and_keeps_keyboard(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    replies = await farmer.share_contact("+1 202 555 0100")
+    assert "不是中国大陆手机号" in replies[0].text
+    assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"]
+
+
+async def test_cancel_on_reply_keyboard_returns_to_menu(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    await farmer.tap("绑定手机号")
+    replies = await farmer.say("取消")
+    assert "已取消" in replies[0].text and replies[0].keyboard == []
+    assert "请选择要办的事" in replies[-1].text
+
+
+async def test_unknown_text_gets_helpful_answer(farmer: ChatUser) -> None:
+    replies = await farmer.say("我想问问")
+    assert len(replies) == 1
+    assert "没看懂" in replies[0].text
+    assert replies[0].buttons, "the answer offers the menu"
+
+
+async def test_unknown_deep_link_payload_shows_menu_and_creates_nothing(farmer: ChatUser) -> None:
+    replies = await farmer.say("/start tampered_payload_123")
+    assert "无法识别" in replies[0].text
+    assert replies[0].buttons
+
+
+async def test_stale_button_gets_menu(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    response = await farmer.client.post(
+        f"/webchat/api/{farmer.chat_id}/messages", json={"callback_data": "gone:button"}
+    )
+    assert response.status_code == 200
+    assert "失效" in response.json()["replies"][0]["text"]
+
+
+async def test_history_returns_every_bot_message_after_id(farmer: ChatUser) -> None:
+    first = (await farmer.say("/start"))[0]
+    await farmer.say("/help")
+    later = await farmer.history(after=first.id)
+    assert [m.id for m in later] == [first.id + 1]
+    assert "使用帮助" in later[0].text

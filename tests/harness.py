@@ -1,0 +1,85 @@
+"""The web chat harness: real dispatcher, real backend (in-process ASGI), real templates.
+
+A test talks as a user would (text, button taps, shared contact) and asserts what the user would see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Reply:
+    id: int
+    text: str
+    buttons: list[list[dict[str, str]]]
+    keyboard: list[list[dict[str, Any]]] | None
+    document: dict[str, str] | None
+    photo: dict[str, str] | None
+    edited: bool
+
+    def button_texts(self) -> list[str]:
+        return [b["text"] for row in self.buttons for b in row]
+
+    def button(self, text_part: str) -> dict[str, str]:
+        for row in self.buttons:
+            for button in row:
+                if text_part in button["text"]:
+                    return button
+        raise AssertionError(f"no button containing {text_part!r} in {self.button_texts()}")
+
+
+class ChatUser:
+    """One person in web chat."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        chat_id: str,
+        *,
+        language_code: str = "zh-CN",
+        first_name: str = "王大明",
+    ) -> None:
+        self.client = client
+        self.chat_id = chat_id
+        self.language_code = language_code
+        self.first_name = first_name
+        self.last: list[Reply] = []
+
+    async def _post(self, body: dict[str, Any]) -> list[Reply]:
+        body = {**body, "language_code": self.language_code, "first_name": self.first_name}
+        response = await self.client.post(f"/webchat/api/{self.chat_id}/messages", json=body)
+        assert response.status_code == 200, response.text
+        self.last = [Reply(**r) for r in response.json()["replies"]]
+        return self.last
+
+    async def say(self, text: str) -> list[Reply]:
+        return await self._post({"text": text})
+
+    async def tap(self, text_part: str, replies: list[Reply] | None = None) -> list[Reply]:
+        """Tap the inline button whose label contains ``text_part`` in the latest replies."""
+        for reply in reversed(replies or self.last):
+            for row in reply.buttons:
+                for button in row:
+                    if text_part in button["text"]:
+                        return await self._post(
+                            {"callback_data": button["callback_data"], "message_id": reply.id}
+                        )
+        raise AssertionError(f"no button {text_part!r} in {[r.button_texts() for r in self.last]}")
+
+    async def share_contact(self, phone: str) -> list[Reply]:
+        return await self._post({"contact": {"phone_number": phone}})
+
+    async def share_location(self, latitude: float, longitude: float) -> list[Reply]:
+        return await self._post({"location": {"latitude": latitude, "longitude": longitude}})
+
+    async def history(self, after: int = 0) -> list[Reply]:
+        response = await self.client.get(f"/webchat/api/{self.chat_id}/messages", params={"after": after})
+        assert response.status_code == 200, response.text
+        return [Reply(**m) for m in response.json()["messages"]]
+
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.last)
