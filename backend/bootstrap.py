@@ -1,4 +1,4 @@
-"""First-run preparation shared by ``tianbao serve`` and ``tianbao migrate``: schema, reference data, admin."""
+"""First-run preparation for `tianbao serve` and `tianbao migrate`: schema, reference data, admin."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ class JobLock:
         script = (
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
         )
-        await self.redis.eval(script, 1, f"{self.prefix}:{job_id}", self.owner)  # type: ignore[misc]
+        await self.redis.eval(script, 1, f"{self.prefix}:{job_id}", self.owner)
 
 
 class SchedulerRunner:

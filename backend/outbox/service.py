@@ -133,7 +133,7 @@ async def claim_batch(
     now = utcnow()
     due = (
         select(OutboxMessage.id)  # type: ignore[call-overload]
-        .where(OutboxMessage.status == OutboxStatus.QUEUED.value)
+        .where(col(OutboxMessage.status) == OutboxStatus.QUEUED.value)
         .where(col(OutboxMessage.next_attempt_at) <= now)
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
         .limit(limit)
@@ -150,7 +150,7 @@ async def claim_batch(
     await session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id).in_(ids))
-        .where(OutboxMessage.status == OutboxStatus.QUEUED.value)
+        .where(col(OutboxMessage.status) == OutboxStatus.QUEUED.value)
         .values(
             status=OutboxStatus.SENDING.value,
             claimed_by=worker_id,
@@ -162,8 +162,8 @@ async def claim_batch(
     claimed = await session.execute(
         select(OutboxMessage)
         .where(col(OutboxMessage.id).in_(ids))
-        .where(OutboxMessage.claimed_by == worker_id)
-        .where(OutboxMessage.status == OutboxStatus.SENDING.value)
+        .where(col(OutboxMessage.claimed_by) == worker_id)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value)
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
     )
     return list(claimed.scalars().all())
@@ -179,8 +179,8 @@ async def record_results(
     held = await session.execute(
         select(OutboxMessage)
         .where(col(OutboxMessage.id).in_(ids))
-        .where(OutboxMessage.claimed_by == worker_id)
-        .where(OutboxMessage.status == OutboxStatus.SENDING.value)
+        .where(col(OutboxMessage.claimed_by) == worker_id)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value)
     )
     rows = {row.id: row for row in held.scalars().all()}
     now = utcnow()
@@ -216,7 +216,7 @@ async def _apply_outcome(
 async def _stop_queued_for(*, session: AsyncSession, channel: str, address: str) -> None:
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.channel == channel, OutboxMessage.address == address)
+        .where(col(OutboxMessage.channel) == channel, col(OutboxMessage.address) == address)
         .where(col(OutboxMessage.status).in_([OutboxStatus.QUEUED.value, OutboxStatus.FAILED.value]))
         .values(
             status=OutboxStatus.STOPPED.value, next_attempt_at=None, last_error="recipient stopped the bot"
@@ -229,7 +229,7 @@ async def release_expired_claims(*, session: AsyncSession) -> int:
     now = utcnow()
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.SENDING.value)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value)
         .where(col(OutboxMessage.claimed_until) < now)
         .values(status=OutboxStatus.QUEUED.value, claimed_by=None, claimed_until=None, next_attempt_at=now)
     )
@@ -242,7 +242,7 @@ async def requeue_due_failures(*, session: AsyncSession) -> int:
     now = utcnow()
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+        .where(col(OutboxMessage.status) == OutboxStatus.FAILED.value)
         .where(
             and_(col(OutboxMessage.next_attempt_at).is_not(None), col(OutboxMessage.next_attempt_at) <= now)
         )
@@ -264,7 +264,7 @@ async def list_messages(
 ) -> list[OutboxMessage]:
     query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
     if status:
-        query = query.where(OutboxMessage.status == status)
+        query = query.where(col(OutboxMessage.status) == status)
     if address:
-        query = query.where(OutboxMessage.address == address)
+        query = query.where(col(OutboxMessage.address) == address)
     return list((await session.execute(query)).scalars().all())

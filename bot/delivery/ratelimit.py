@@ -35,6 +35,12 @@ class RateGate:
         self.namespace = namespace
         self._paused_until = 0.0
 
+    async def _take(self, limit: RateLimitItem, *key: str) -> bool:
+        """Test before hitting: a refused attempt must not count against the window."""
+        if not await self.limiter.test(limit, self.namespace, *key):
+            return False
+        return await self.limiter.hit(limit, self.namespace, *key)
+
     def pause(self, seconds: float) -> None:
         """A flood-wait from Telegram: hold every send of this worker for ``seconds``."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
@@ -48,13 +54,12 @@ class RateGate:
             if pause > 0:
                 await asyncio.sleep(min(pause, 1.0))
                 continue
-            # Per-chat first: a busy chat must not burn global slots while it waits.
-            if await self.limiter.test(
-                chat_limit, self.namespace, "chat", address
-            ) and await self.limiter.test(self.global_limit, self.namespace, "global"):
-                if await self.limiter.hit(chat_limit, self.namespace, "chat", address):
-                    if await self.limiter.hit(self.global_limit, self.namespace, "global"):
-                        return True
+            # Global budget first (a cheap test), then the chat's own slot, then spend the global one.
+            if await self.limiter.test(self.global_limit, self.namespace, "global") and await self._take(
+                chat_limit, "chat", address
+            ):
+                await self.limiter.hit(self.global_limit, self.namespace, "global")
+                return True
             await asyncio.sleep(0.05)
         return False
 

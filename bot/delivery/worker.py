@@ -7,6 +7,7 @@ Messages to one chat go in order, one at a time; different chats go in parallel 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -175,10 +176,8 @@ class DeliveryWorker:
                 log.exception("delivery batch failed")
                 handled = 0
             if not handled:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were claimed."""

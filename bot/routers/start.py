@@ -25,12 +25,8 @@ from messages import LOCALES, label, render
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
 
 
-async def show_menu(
-    message: Message, identity: IdentityOut, key: str = "start/menu", **extra: object
-) -> None:
-    await message.answer(
-        render(key, identity.locale, identity=identity, **extra), reply_markup=main_menu(identity)
-    )
+async def show_menu(message: Message, identity: IdentityOut, key: str = "start/menu") -> None:
+    await message.answer(render(key, identity.locale, identity=identity), reply_markup=main_menu(identity))
 
 
 async def start(message: Message, command: CommandObject, ctx: ChatContext, state: FSMContext) -> None:

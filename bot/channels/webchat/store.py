@@ -1,4 +1,4 @@
-"""Where web chat transcripts and files live: memory when embedded, Redis when several processes share them."""
+"""Web chat transcripts and files: memory when embedded, Redis when several processes share them."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ class RedisWebChatStore:
         ids = await self.redis.zrangebyscore(ids_key, f"({after_id}", "+inf", start=0, num=limit)
         if not ids:
             return []
-        raws = await self.redis.hmget(msgs_key, ids)
+        raws = await self.redis.hmget(msgs_key, [str(i.decode() if isinstance(i, bytes) else i) for i in ids])
         return [WebChatMessage.from_json(json.loads(raw)) for raw in raws if raw]
 
 
