@@ -77,14 +77,18 @@ class ChatContextMiddleware(BaseMiddleware):
         if user is None:
             return await handler(event, data)
         webchat_id: str | None = data.get("webchat_id")
+        first_name: str | None = user.first_name
         if webchat_id is not None:
             key, address = IdentityKey(WEBCHAT, webchat_id), webchat_id
+            # A browser may not tell us a name; aiogram's User needs one, so the update carries a
+            # placeholder and the real (possibly absent) name travels beside it.
+            first_name = data.get("webchat_first_name")
         else:
             key, address = IdentityKey(TELEGRAM, str(user.id)), str(chat.id if chat else user.id)
         data["ctx"] = ChatContext(
             key=key,
             address=address,
-            first_name=user.first_name,
+            first_name=first_name,
             language_code=user.language_code,
             backend=self.backend,
             default_locale=self.default_locale,

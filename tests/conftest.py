@@ -71,12 +71,12 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+async def app(settings: Settings, db: Database):
     return create_app(settings, db=db)
 
 
 @pytest.fixture
-async def api(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def api(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
@@ -106,7 +106,7 @@ def integration_unavailable(reason: str) -> None:
 
 
 @pytest.fixture
-async def embedded(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+async def embedded(settings: Settings, db: Database):
     """The all-in-one app (API + web chat + bot) as `tianbao serve` builds it, without background tasks."""
     from bot.server import build_embedded_app
 
@@ -117,7 +117,7 @@ async def embedded(settings: Settings, db: Database):  # type: ignore[no-untyped
 
 
 @pytest.fixture
-async def chat_client(embedded) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def chat_client(embedded) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=embedded)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

@@ -58,6 +58,6 @@ async def bind_phone(body: PhoneIn, principal: BotDep, session: SessionDep) -> I
         identity = await service.bind_phone(session=session, principal=principal, raw_phone=body.phone_number)
     except service.PhoneError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, detail={"code": exc.code, "message": str(exc)}
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": exc.code, "message": str(exc)}
         ) from exc
     return identity_out(identity)

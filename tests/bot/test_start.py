@@ -113,3 +113,19 @@ async def test_history_returns_every_bot_message_after_id(farmer: ChatUser) -> N
     later = await farmer.history(after=first.id)
     assert [m.id for m in later] == [first.id + 1]
     assert "使用帮助" in later[0].text
+
+
+async def test_bot_html_reaches_web_chat_as_html_and_user_text_is_escaped(
+    chat_client: httpx.AsyncClient,
+) -> None:
+    user = ChatUser(chat_client, "html-check", first_name="<i>x</i>")
+    welcome = (await user.say("/start"))[0]
+    assert "<b>田保</b>" in welcome.text
+    assert "&lt;i&gt;x&lt;/i&gt;" in welcome.text
+
+
+async def test_web_chat_without_a_name_is_not_called_by_a_placeholder(chat_client: httpx.AsyncClient) -> None:
+    response = await chat_client.post(
+        "/webchat/api/anon-1/messages", json={"text": "/start", "language_code": "en"}
+    )
+    assert response.json()["replies"][0]["text"].startswith("Hello! This is")

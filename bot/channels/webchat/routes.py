@@ -90,9 +90,11 @@ class WebChatChannel:
         self.session = session
         self.max_upload_bytes = max_upload_bytes
 
-    async def feed(self, chat_id: str, update: Update) -> list[WebChatMessage]:
+    async def feed(self, chat_id: str, update: Update, first_name: str | None = None) -> list[WebChatMessage]:
         with capture_replies(chat_id) as replies:
-            await self.dispatcher.feed_update(self.bot, update, webchat_id=chat_id)
+            await self.dispatcher.feed_update(
+                self.bot, update, webchat_id=chat_id, webchat_first_name=first_name
+            )
         return list(replies)
 
     async def handle_input(self, chat_id: str, body: WebChatInput) -> list[WebChatMessage]:
@@ -108,7 +110,7 @@ class WebChatChannel:
         else:
             assert body.location is not None
             update = updates.location_update(number, body.location.latitude, body.location.longitude, **who)
-        return await self.feed(chat_id, update)
+        return await self.feed(chat_id, update, body.first_name)
 
     async def _button_origin(self, chat_id: str, data: str, message_id: int | None) -> WebChatMessage | None:
         if message_id is not None:
@@ -141,7 +143,7 @@ class WebChatChannel:
             limit_mb = self.max_upload_bytes // (1024 * 1024)
             message = render("webchat/file_too_large", locale, ext="txt", limit_mb=limit_mb)
             raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                status.HTTP_413_CONTENT_TOO_LARGE,
                 detail={"code": "file_too_large", "message": message},
             )
         return data

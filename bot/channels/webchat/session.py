@@ -265,7 +265,9 @@ async def _true(_bot: Bot, _method: Any) -> bool:
 def _as_html(bot: Bot, text: str, parse_mode: str | Default | None) -> str:
     """Web chat always shows HTML; a message sent as plain text is escaped so it shows literally."""
     mode = bot.default[parse_mode.name] if isinstance(parse_mode, Default) else parse_mode
-    return text if mode and str(mode).upper() == "HTML" else html.escape(text)
+    # ParseMode is a str enum: compare its value (str() of it is "ParseMode.HTML" on Python 3.11).
+    value = getattr(mode, "value", mode)
+    return text if isinstance(value, str) and value.upper() == "HTML" else html.escape(text)
 
 
 def _markup(

@@ -1,0 +1,59 @@
+"""Health endpoint and the settings profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.settings import Settings
+
+
+async def test_healthz_reports_database_and_disabled_redis(api: httpx.AsyncClient) -> None:
+    response = await api.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok" and body["database_backend"] == "sqlite"
+    assert body["redis"] == "disabled"
+
+
+async def test_healthz_degrades_when_redis_is_unreachable(settings: Settings, db) -> None:
+    from backend.app import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}), db=db)
+    app.state.redis.url = "redis://127.0.0.1:1/0"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["redis"] == "error"
+
+
+def test_embedded_defaults_need_no_setup(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.as_posix()}/tianbao.db"
+    assert settings.redis_url == "" and settings.payment_provider == "demo"
+    assert settings.secret_key and "secret_key" in settings.generated_secrets
+
+
+def test_production_refuses_missing_secret_demo_payments_and_memory_storage() -> None:
+    with pytest.raises(ValueError, match="production profile refused") as refused:
+        Settings(profile="production")
+    message = str(refused.value)
+    assert "TIANBAO_SECRET_KEY" in message
+    assert "demo payment provider" in message
+    assert "memory FSM storage" in message
+    assert "SQLite" in message
+
+
+def test_production_accepts_a_complete_configuration() -> None:
+    settings = Settings(
+        profile="production",
+        secret_key="k" * 40,
+        service_token="s" * 40,
+        payment_provider="offline",
+        redis_url="redis://127.0.0.1:6379/0",
+        database_url="postgresql+asyncpg://u@h/db",
+    )
+    assert settings.generated_secrets == {"webhook_secret"}

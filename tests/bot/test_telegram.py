@@ -1,0 +1,174 @@
+"""Telegram through the real aiohttp session against the fake Bot API server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from backend.db import Database
+from backend.outbox import service
+from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
+from backend.people.models import ChatIdentity
+from backend.settings import Settings
+from bot.server import build_embedded_app
+from tests.fakes.telegram_server import FakeTelegramServer, RateLimits
+
+CHAT = 5551234
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(rate_limits=False) as server:
+        yield server
+
+
+def _telegram_settings(settings: Settings, server: FakeTelegramServer, **extra: object) -> Settings:
+    values: dict[str, object] = {
+        "bot_token": server.token,
+        "telegram_api_base": server.base_url,
+        "embedded_worker": False,
+        "embedded_scheduler": False,
+    }
+    values.update(extra)
+    return settings.model_copy(update=values)
+
+
+async def _sent_after(server: FakeTelegramServer, count: int) -> list[str]:
+    await server.wait_for_call("sendMessage", chat_id=CHAT, count=count, wait_seconds=10)
+    return server.sent_texts(chat_id=CHAT)
+
+
+async def test_polling_answers_start_and_buttons(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    app = build_embedded_app(_telegram_settings(settings, telegram), db=db)
+    async with app.router.lifespan_context(app):
+        telegram.push_update(telegram.user_message(CHAT, "/start", user_id=CHAT, first_name="李四"))
+        texts = await _sent_after(telegram, 1)
+        assert "李四" in texts[0] and "田保" in texts[0]
+        menu = telegram.sent_messages(chat_id=CHAT)[0]
+        buttons = menu.params["reply_markup"]["inline_keyboard"]
+        help_data = next(b["callback_data"] for row in buttons for b in row if "帮助" in b["text"])
+        message_id = menu.result["message_id"]
+        telegram.push_update(telegram.callback_query(CHAT, help_data, message_id, user_id=CHAT))
+        texts = await _sent_after(telegram, 2)
+        assert "使用帮助" in texts[1]
+        await telegram.wait_for_call("answerCallbackQuery")
+
+
+async def test_english_telegram_user_is_answered_in_english(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    app = build_embedded_app(_telegram_settings(settings, telegram), db=db)
+    async with app.router.lifespan_context(app):
+        telegram.push_update(
+            telegram.user_message(CHAT, "/start", user_id=CHAT, first_name="Ann", language_code="en")
+        )
+        texts = await _sent_after(telegram, 1)
+        assert texts[0].startswith("Hello, Ann")
+
+
+async def test_delivery_honours_retry_after_and_marks_blocked_user_stopped(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    app = build_embedded_app(_telegram_settings(settings, telegram, embedded_polling=False), db=db)
+    runtime = app.state.bot_runtime
+    async with db.session() as session:
+        session.add(ChatIdentity(channel="telegram", external_id=str(CHAT), address=str(CHAT)))
+        session.add(ChatIdentity(channel="telegram", external_id="777", address="777"))
+        await session.commit()
+        await service.enqueue(
+            session=session,
+            channel="telegram",
+            address=str(CHAT),
+            text="第一条",
+            dedupe_key="a",
+            priority=Priority.REPLY,
+        )
+        await service.enqueue(
+            session=session, channel="telegram", address="777", text="给已屏蔽的人", dedupe_key="b"
+        )
+        await session.commit()
+    telegram.fail_next("sendMessage", 429, retry_after=1, chat_id=CHAT)
+    telegram.block_chat(777)
+    worker = runtime.delivery_worker(worker_id="tg-worker")
+    assert await worker.run_once() == 2
+    assert telegram.sent_texts(chat_id=CHAT) == ["第一条"]  # the 429 was waited out, then sent once
+    rejected = [c for c in telegram.calls_to("sendMessage") if c.error_code == 429]
+    assert len(rejected) == 1
+    async with db.session() as session:
+        rows = {r.address: r for r in (await session.exec(select(OutboxMessage))).all()}
+        blocked = (await session.exec(select(ChatIdentity).where(ChatIdentity.address == "777"))).one()
+    assert rows[str(CHAT)].status == OutboxStatus.SENT
+    assert rows["777"].status == OutboxStatus.STOPPED and "blocked" in (rows["777"].last_error or "")
+    assert blocked.stopped_at is not None
+    await runtime.close()
+
+
+async def test_delivery_respects_per_chat_rate_limit(settings: Settings, db: Database) -> None:
+    limits = RateLimits(per_chat_per_second=1.0, per_chat_burst=1, global_per_second=30.0, global_burst=30)
+    async with FakeTelegramServer(rate_limits=limits) as server:
+        app = build_embedded_app(_telegram_settings(settings, server, embedded_polling=False), db=db)
+        runtime = app.state.bot_runtime
+        async with db.session() as session:
+            for n in range(3):
+                await service.enqueue(
+                    session=session,
+                    channel="telegram",
+                    address=str(CHAT),
+                    text=f"第{n}条",
+                    dedupe_key=f"k{n}",
+                )
+            await session.commit()
+        worker = runtime.delivery_worker(worker_id="paced")
+        started = asyncio.get_running_loop().time()
+        await worker.run_once()
+        elapsed = asyncio.get_running_loop().time() - started
+        assert server.sent_texts(chat_id=CHAT) == ["第0条", "第1条", "第2条"]  # in order, none lost
+        assert not [c for c in server.calls_to("sendMessage") if c.error_code == 429], "the gate avoided 429s"
+        assert elapsed >= 1.8  # three messages to one chat at 1/s
+        await runtime.close()
+
+
+async def _webhook_client(settings: Settings, db: Database, server: FakeTelegramServer):
+    configured = _telegram_settings(
+        settings, server, webhook_url="https://bot.example.cn", webhook_secret="s3cret"
+    )
+    return build_embedded_app(configured, db=db)
+
+
+async def test_webhook_checks_secret_rejects_malformed_body_and_keeps_serving(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    app = await _webhook_client(settings, db, telegram)
+    async with app.router.lifespan_context(app):
+        assert telegram.webhook.url == "https://bot.example.cn/telegram/webhook"
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            update = telegram.user_message(CHAT, "/start", user_id=CHAT)
+            update["update_id"] = 1
+            wrong = await client.post(
+                "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+            )
+            assert wrong.status_code == 403
+            missing = await client.post("/telegram/webhook", json=update)
+            assert missing.status_code == 403
+            malformed = await client.post(
+                "/telegram/webhook",
+                content=b"{not json",
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"},
+            )
+            assert malformed.status_code == 400
+            not_an_update = await client.post(
+                "/telegram/webhook", json={"hello": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            )
+            assert not_an_update.status_code == 400
+            assert telegram.sent_texts(chat_id=CHAT) == []
+            good = await client.post(
+                "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            )
+            assert good.status_code == 200
+            assert "田保" in telegram.sent_texts(chat_id=CHAT)[0]
