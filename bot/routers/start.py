@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from backend.people.schemas import IdentityOut
@@ -76,18 +77,30 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageChoice, c
     )
 
 
-async def phone_button(query: CallbackQuery, ctx: ChatContext) -> None:
+class PhoneBinding(StatesGroup):
+    waiting_for_contact = State()
+
+
+async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
     await query.answer()
+    await state.set_state(PhoneBinding.waiting_for_contact)
     locale = await ctx.locale()
     await reply_to_query(query, render("start/phone_prompt", locale), share_phone_keyboard(locale))
 
 
-async def phone_command(message: Message, ctx: ChatContext) -> None:
+async def phone_command(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    await state.set_state(PhoneBinding.waiting_for_contact)
     locale = await ctx.locale()
     await message.answer(render("start/phone_prompt", locale), reply_markup=share_phone_keyboard(locale))
 
 
-async def contact_shared(message: Message, ctx: ChatContext) -> None:
+async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext) -> None:
+    """A typed number cannot be verified as the user's own: point at the button, keep waiting."""
+    locale = await ctx.locale()
+    await message.answer(render("start/phone_use_button", locale), reply_markup=share_phone_keyboard(locale))
+
+
+async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) -> None:
     assert message.contact is not None and message.from_user is not None
     locale = await ctx.locale()
     if message.contact.user_id != message.from_user.id:
@@ -103,6 +116,7 @@ async def contact_shared(message: Message, ctx: ChatContext) -> None:
         )
         return
     ctx.remember(identity)
+    await state.clear()
     await message.answer(
         render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
     )
@@ -129,4 +143,5 @@ def build_router() -> Router:
     router.message.register(phone_command, Command("phone"))
     router.message.register(contact_shared, F.contact)
     router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
+    router.message.register(phone_typed_instead_of_shared, PhoneBinding.waiting_for_contact)
     return router

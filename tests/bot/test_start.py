@@ -129,3 +129,15 @@ async def test_web_chat_without_a_name_is_not_called_by_a_placeholder(chat_clien
         "/webchat/api/anon-1/messages", json={"text": "/start", "language_code": "en"}
     )
     assert response.json()["replies"][0]["text"].startswith("Hello! This is")
+
+
+async def test_typing_a_number_while_binding_points_at_the_button(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    await farmer.tap("绑定手机号")
+    replies = await farmer.say("13812345678")
+    assert "不要直接输入号码" in replies[0].text
+    assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"]
+    replies = await farmer.share_contact("13812345678")
+    assert "绑定成功" in replies[0].text
+    # Bound: typing text is ordinary input again.
+    assert "没看懂" in (await farmer.say("13812345678"))[0].text
