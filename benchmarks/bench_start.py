@@ -127,8 +127,10 @@ async def open_stack(name: str, settings: Settings) -> AsyncIterator[Stack]:
     try:
         started = time.perf_counter()
         await bootstrap(db, settings)
-        print(f"[{name}] bootstrap (migrations + regions + admin, not timed): "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"[{name}] bootstrap (migrations + regions + admin, not timed): "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         app = build_embedded_app(settings, db=db)
         runtime: BotRuntime = app.state.bot_runtime
         bare = WebChatChannel(
@@ -351,8 +353,10 @@ async def settings_for(name: str, var_dir: Path, args: argparse.Namespace) -> Se
     except Exception as exc:
         print(f"SKIPPED postgres stack: Redis unreachable at {args.redis_url}: {exc!r}")
         return None
-    print(f"[postgres] PostgreSQL {postgres} ({args.postgres_url}, recreated), "
-          f"Redis {redis} ({args.redis_url}, flushed)")
+    print(
+        f"[postgres] PostgreSQL {postgres} ({args.postgres_url}, recreated), "
+        f"Redis {redis} ({args.redis_url}, flushed)"
+    )
     return make_settings(var_dir, database_url=args.postgres_url, redis_url=args.redis_url)
 
 
@@ -408,7 +412,9 @@ def format_table(results: list[Result]) -> str:
 
 
 def format_verdict(results: list[Result]) -> str:
-    lines = [f"aim: Tianbao within {AIM_SLOWDOWN:.0f}x of bare aiogram, >= {AIM_UPDATES_PER_SECOND:.0f} upd/s"]
+    lines = [
+        f"aim: Tianbao within {AIM_SLOWDOWN:.0f}x of bare aiogram, >= {AIM_UPDATES_PER_SECOND:.0f} upd/s"
+    ]
     for r in results:
         if r.workload != "mixed" and len(results) > 1:
             continue

@@ -27,25 +27,31 @@ pytestmark = pytest.mark.integration
 
 
 async def test_same_migrations_and_first_run_on_postgresql(pg_settings: Settings, pg_db: Database) -> None:
-    app = build_embedded_app(pg_settings.model_copy(update={"embedded_worker": False, "embedded_scheduler": False}),
-                             db=pg_db)
+    app = build_embedded_app(
+        pg_settings.model_copy(update={"embedded_worker": False, "embedded_scheduler": False}), db=pg_db
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         health = (await client.get("/healthz")).json()
         assert health == {**health, "status": "ok", "database_backend": "postgresql", "redis": "ok"}
         token = await client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
         assert token.status_code == 200
     async with pg_db.session() as session:
-        townships = (await session.exec(select(func.count()).select_from(Region).where(Region.level == 4))).one()
+        townships = (
+            await session.exec(select(func.count()).select_from(Region).where(Region.level == 4))
+        ).one()
     assert townships > 41_000
     await app.state.bot_runtime.close()
 
 
 def _runtime_app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
-    return build_embedded_app(settings.model_copy(update={"embedded_worker": False, "embedded_scheduler": False}),
-                              db=db)
+    return build_embedded_app(
+        settings.model_copy(update={"embedded_worker": False, "embedded_scheduler": False}), db=db
+    )
 
 
-async def test_fsm_state_survives_a_dispatcher_restart_with_redis(pg_settings: Settings, pg_db: Database) -> None:
+async def test_fsm_state_survives_a_dispatcher_restart_with_redis(
+    pg_settings: Settings, pg_db: Database
+) -> None:
     first = _runtime_app(pg_settings, pg_db)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t") as client:
         user = ChatUser(client, "restart-user")
@@ -64,23 +70,37 @@ async def test_fsm_state_survives_a_dispatcher_restart_with_redis(pg_settings: S
     await second.state.bot_runtime.close()
 
 
-async def test_two_delivery_workers_never_send_a_message_twice(pg_settings: Settings, pg_db: Database) -> None:
+async def test_two_delivery_workers_never_send_a_message_twice(
+    pg_settings: Settings, pg_db: Database
+) -> None:
     recipients = [str(700_000 + n) for n in range(240)]
     async with pg_db.session() as session:
-        await service.enqueue_many(session=session, rows=[
-            {"channel": "telegram", "address": a, "text": f"预警 {a}", "dedupe_key": "warning-1"} for a in recipients
-        ])
+        await service.enqueue_many(
+            session=session,
+            rows=[
+                {"channel": "telegram", "address": a, "text": f"预警 {a}", "dedupe_key": "warning-1"}
+                for a in recipients
+            ],
+        )
         # A repeat of the same fan-out is deduplicated by the database.
-        await service.enqueue_many(session=session, rows=[
-            {"channel": "telegram", "address": a, "text": f"预警 {a}", "dedupe_key": "warning-1"} for a in recipients
-        ])
+        await service.enqueue_many(
+            session=session,
+            rows=[
+                {"channel": "telegram", "address": a, "text": f"预警 {a}", "dedupe_key": "warning-1"}
+                for a in recipients
+            ],
+        )
         await session.commit()
 
     async with FakeTelegramServer(rate_limits=False) as server:
-        settings = pg_settings.model_copy(update={
-            "bot_token": server.token, "telegram_api_base": server.base_url, "telegram_global_rate": "100000/second",
-            "delivery_batch_size": 15,
-        })
+        settings = pg_settings.model_copy(
+            update={
+                "bot_token": server.token,
+                "telegram_api_base": server.base_url,
+                "telegram_global_rate": "100000/second",
+                "delivery_batch_size": 15,
+            }
+        )
         app = _runtime_app(settings, pg_db)
         workers = []
         runtimes = []
@@ -110,7 +130,9 @@ async def test_two_delivery_workers_never_send_a_message_twice(pg_settings: Sett
     assert statuses == {OutboxStatus.SENT.value: len(recipients)}
 
 
-async def test_scheduler_lock_gives_one_runner_per_job_across_processes(pg_settings: Settings, pg_db: Database) -> None:
+async def test_scheduler_lock_gives_one_runner_per_job_across_processes(
+    pg_settings: Settings, pg_db: Database
+) -> None:
     runs: list[str] = []
 
     async def slow_job(_session: object) -> str:
@@ -120,7 +142,9 @@ async def test_scheduler_lock_gives_one_runner_per_job_across_processes(pg_setti
 
     from apscheduler.triggers.interval import IntervalTrigger
 
-    spec = JobSpec(id="it-slow-job", trigger=IntervalTrigger(seconds=60), function=slow_job, description="test")
+    spec = JobSpec(
+        id="it-slow-job", trigger=IntervalTrigger(seconds=60), function=slow_job, description="test"
+    )
     first = SchedulerRunner(pg_db, redis_url=pg_settings.redis_url, jobs=(spec,))
     second = SchedulerRunner(pg_db, redis_url=pg_settings.redis_url, jobs=(spec,))
     results = await asyncio.gather(first.run_job(spec), second.run_job(spec))
@@ -130,3 +154,13 @@ async def test_scheduler_lock_gives_one_runner_per_job_across_processes(pg_setti
     assert await second.run_job(spec) == "done"
     await first.shutdown()
     await second.shutdown()
+
+
+async def test_rate_limit_is_shared_between_workers_through_redis(redis_url: str) -> None:
+    from bot.delivery.ratelimit import RateGate
+
+    first = RateGate(redis_url=redis_url, chat_rate="1/second", namespace="it-gate")
+    second = RateGate(redis_url=redis_url, chat_rate="1/second", namespace="it-gate")
+    assert await first.acquire("123", timeout=1)
+    assert not await second.acquire("123", timeout=0.5), "the other worker saw the chat's slot taken"
+    assert await second.acquire("456", timeout=0.5), "another chat is free"
