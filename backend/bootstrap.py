@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from backend.db import Database
 from backend.migrate import upgrade_to_head
+from backend.products.service import load_catalogue
 from backend.regions.service import load_divisions
 from backend.settings import Settings
 from backend.staff.service import AdminBootstrap, ensure_admin
@@ -18,10 +19,13 @@ class BootstrapReport:
 
 
 async def prepare_database(db: Database) -> int:
-    """Migrate to head and load the administrative divisions if they are not there yet."""
+    """Migrate to head; load the divisions and the product catalogue when missing or outdated."""
     await upgrade_to_head(db.engine)
     async with db.session() as session:
-        return await load_divisions(session=session)
+        loaded = await load_divisions(session=session)
+    async with db.session() as session:
+        await load_catalogue(session=session)
+    return loaded
 
 
 async def bootstrap(db: Database, settings: Settings) -> BootstrapReport:

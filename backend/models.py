@@ -1,8 +1,42 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
+from backend.enrollment.models import (
+    Application,
+    Document,
+    EarTag,
+    Endorsement,
+    Payment,
+    Policy,
+    QrCampaign,
+    QrScan,
+    Verification,
+)
+from backend.inspections.models import Inspection
 from backend.outbox.models import OutboxMessage
-from backend.people.models import ChatIdentity, Person
+from backend.people.models import ChatIdentity, Enterprise, Person
+from backend.products.models import LiabilityRate, Product, RiskQuestion
 from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
 
-__all__ = ["AuditLog", "ChatIdentity", "OutboxMessage", "Person", "Region", "StaffUser"]
+__all__ = [
+    "Application",
+    "AuditLog",
+    "ChatIdentity",
+    "Document",
+    "EarTag",
+    "Endorsement",
+    "Enterprise",
+    "Inspection",
+    "LiabilityRate",
+    "OutboxMessage",
+    "Payment",
+    "Person",
+    "Policy",
+    "Product",
+    "QrCampaign",
+    "QrScan",
+    "Region",
+    "RiskQuestion",
+    "StaffUser",
+    "Verification",
+]

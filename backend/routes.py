@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from backend.enrollment.api import bot_router as enrollment_bot_router
+from backend.enrollment.api import service_router as attachments_router
+from backend.enrollment.api import staff_router as enrollment_staff_router
+from backend.enrollment.campaign_api import router as campaigns_router
 from backend.outbox.api import router as outbox_router
 from backend.people.api import router as bot_router
+from backend.products.api import router as products_router
 from backend.regions.api import router as regions_router
 from backend.staff.api import auth_router, staff_router
 
@@ -15,5 +20,10 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(auth_router)
     app.include_router(staff_router)
     app.include_router(regions_router)
+    app.include_router(products_router)
     app.include_router(bot_router)
+    app.include_router(campaigns_router)
+    app.include_router(enrollment_bot_router)
+    app.include_router(enrollment_staff_router)
+    app.include_router(attachments_router)
     app.include_router(outbox_router)

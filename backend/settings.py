@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     allow_paid_broadcast: bool = False
 
     payment_provider: Literal["demo", "telegram", "offline"] = "demo"
+    # From @BotFather's payment settings, for Telegram Payments invoices in CNY.
+    telegram_payment_provider_token: str = ""
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
 
     access_token_minutes: int = 12 * 60

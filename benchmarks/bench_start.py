@@ -24,6 +24,7 @@ import pstats
 import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -81,7 +82,7 @@ class BenchmarkError(RuntimeError):
 def make_settings(var_dir: Path, *, database_url: str = "", redis_url: str = "") -> Settings:
     """Embedded-profile settings without background tasks; ``.env`` is ignored so runs are comparable."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         var_dir=var_dir,
         database_url=database_url or f"sqlite+aiosqlite:///{(var_dir / 'tianbao.db').as_posix()}",
         redis_url=redis_url,
@@ -378,6 +379,20 @@ def _cpu_model() -> str:
     return platform.processor() or "?"
 
 
+def _commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return found.stdout.strip()
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def describe_machine(args: argparse.Namespace) -> str:
     packages = ", ".join(f"{name} {_version(name)}" for name in PACKAGES + DRIVERS)
     return "\n".join(
@@ -388,6 +403,7 @@ def describe_machine(args: argparse.Namespace) -> str:
             f"python:   {platform.python_implementation()} {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}, event loop {type(asyncio.get_running_loop()).__name__}",
             f"packages: {packages}",
+            f"code:     commit {_commit()}; load average at start {load_average()} (1/5/15 min)",
             f"workload: {args.updates} /start per run = {args.users} new users + "
             f"{args.updates - args.users} repeats; median of {args.runs} runs; "
             f"concurrent mode = waves of {args.concurrency} via asyncio.gather",
@@ -397,31 +413,31 @@ def describe_machine(args: argparse.Namespace) -> str:
 
 def format_table(results: list[Result]) -> str:
     header = (
-        f"{'stack':<9} {'mode':<13} {'workload':<13} {'updates':>7}  {'tianbao s':>9} {'upd/s':>7} "
-        f"{'cpu%':>5}  {'bare s':>7} {'upd/s':>7}  {'x slower':>8}"
+        f"{'stack':<9} {'mode':<13} {'workload':<13} {'updates':>7} | {'tianbao s':>9} {'upd/s':>6} "
+        f"{'cpu%':>5} {'upd/cpu-s':>9} | {'bare s':>7} {'upd/s':>6} | {'x slower':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         t, b = r.tianbao_median, r.bare_median
         lines.append(
-            f"{r.stack:<9} {r.mode:<13} {r.workload:<13} {r.updates:>7}  {t.seconds:>9.3f} "
-            f"{r.tianbao_rate:>7.0f} {100 * t.cpu_seconds / t.seconds:>4.0f}%  {b.seconds:>7.3f} "
-            f"{r.bare_rate:>7.0f}  {r.slowdown:>7.1f}x"
+            f"{r.stack:<9} {r.mode:<13} {r.workload:<13} {r.updates:>7} | {t.seconds:>9.3f} "
+            f"{r.tianbao_rate:>6.0f} {100 * t.cpu_seconds / t.seconds:>4.0f}% "
+            f"{r.updates / t.cpu_seconds:>9.0f} | {b.seconds:>7.3f} {r.bare_rate:>6.0f} | {r.slowdown:>7.1f}x"
         )
     return "\n".join(lines)
 
 
 def format_verdict(results: list[Result]) -> str:
+    """The aim, judged on the whole workload (the last row) of each stack and mode."""
+    overall = {(r.stack, r.mode): r for r in results}
     lines = [
-        f"aim: Tianbao within {AIM_SLOWDOWN:.0f}x of bare aiogram, >= {AIM_UPDATES_PER_SECOND:.0f} upd/s"
+        f"aim: within {AIM_SLOWDOWN:.0f}x of bare aiogram, >= {AIM_UPDATES_PER_SECOND:.0f} upd/s on one core"
     ]
-    for r in results:
-        if r.workload != "mixed" and len(results) > 1:
-            continue
+    for (stack, mode), r in overall.items():
         ratio_ok = "met" if r.slowdown <= AIM_SLOWDOWN else "NOT met"
         rate_ok = "met" if r.tianbao_rate >= AIM_UPDATES_PER_SECOND else "NOT met"
         lines.append(
-            f"  {r.stack} / {r.mode}: {r.slowdown:.1f}x slower ({ratio_ok}), "
+            f"  {stack} / {mode}: {r.slowdown:.1f}x slower than bare ({ratio_ok}); "
             f"{r.tianbao_rate:.0f} upd/s ({rate_ok})"
         )
     return "\n".join(lines)
@@ -437,7 +453,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks.bench_start",
         description="Updates per second for /start: the full Tianbao stack against bare aiogram.",
     )
-    parser.add_argument("--updates", type=int, default=5000, help="/start updates per run (default 5000)")
+    parser.add_argument("--updates", type=int, default=3000, help="/start updates per run (default 3000)")
     parser.add_argument("--users", type=int, default=1000, help="distinct new users per run (default 1000)")
     parser.add_argument("--stack", choices=sorted(STACKS), default="embedded")
     parser.add_argument("--concurrency", type=int, default=50, help="updates in flight (default 50)")
@@ -471,7 +487,10 @@ async def run(args: argparse.Namespace) -> None:
         print(format_table(results))
         print()
         print(format_verdict(results))
-    print(f"\npeak RSS: {peak_rss_mib():.0f} MiB (whole process, both sides, all stacks)")
+    print(
+        f"\npeak RSS: {peak_rss_mib():.0f} MiB (whole process, both sides, all stacks); "
+        f"load average at end {load_average()}"
+    )
     for text in profiles:
         print(text)
 

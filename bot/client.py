@@ -13,6 +13,15 @@ from typing import Any
 
 import httpx
 
+from backend.enrollment.schemas import (
+    ApplicationOut,
+    ApplicationSubmit,
+    EndorsementOut,
+    EndorsementRequest,
+    PaymentStartOut,
+    PolicyOut,
+    TelegramPaymentIn,
+)
 from backend.outbox.schemas import DeliveryResult, OutboxItem
 from backend.people.schemas import IdentityOpen, IdentityOut
 
@@ -27,6 +36,7 @@ class BackendError(Exception):
         self.status = status
         self.code = code
         self.message = message
+        self.detail: dict[str, Any] = {}
 
 
 class BackendUnavailable(Exception):
@@ -117,7 +127,7 @@ class BackendClient:
             raise BackendUnavailable(f"{response.status_code} from {path}")
         if response.status_code >= 400:
             raise _backend_error(response)
-        return response.json()
+        return None if response.status_code == 204 else response.json()
 
     # identities -------------------------------------------------------------------------------------
     async def open_identity(self, request: IdentityOpen) -> IdentityOut:
@@ -155,6 +165,127 @@ class BackendClient:
         identity = IdentityOut.model_validate(data)
         self.identities.put(key, identity)
         return identity
+
+    # reference data (service token only) ------------------------------------------------------------
+    async def region_children(self, code: str) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = await self._request("GET", f"/api/regions/{code}/children")
+        return data
+
+    async def region(self, code: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", f"/api/regions/{code}")
+        return data
+
+    async def search_regions(
+        self, q: str, *, under: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"q": q, "limit": limit}
+        if under:
+            params["under"] = under
+        data: list[dict[str, Any]] = await self._request("GET", "/api/regions/search", params=params)
+        return data
+
+    async def products(self, kind: str | None = None) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = await self._request(
+            "GET", "/api/products", params={"kind": kind} if kind else None
+        )
+        return data
+
+    async def product(self, code: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", f"/api/products/{code}")
+        return data
+
+    async def industries(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = await self._request("GET", "/api/products/liability/industries")
+        return data
+
+    async def risk_questions(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = await self._request("GET", "/api/products/liability/risk-questions")
+        return data
+
+    async def quote(self, product_code: str, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("POST", f"/api/products/{product_code}/quote", json=body)
+        return data
+
+    # enrollment, acting for one identity --------------------------------------------------------------
+    async def scan(self, key: IdentityKey, payload: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request(
+            "POST", "/api/bot/scans", identity=key, json={"payload": payload}
+        )
+        return data
+
+    async def submit_application(self, key: IdentityKey, body: ApplicationSubmit) -> ApplicationOut:
+        data = await self._request(
+            "POST", "/api/bot/applications", identity=key, json=body.model_dump(mode="json")
+        )
+        return ApplicationOut.model_validate(data)
+
+    async def my_applications(self, key: IdentityKey) -> list[ApplicationOut]:
+        data = await self._request("GET", "/api/bot/applications", identity=key)
+        return [ApplicationOut.model_validate(item) for item in data]
+
+    async def taken_ear_tags(self, key: IdentityKey, tags: list[str]) -> list[str]:
+        data = await self._request("POST", "/api/bot/ear-tags/check", identity=key, json={"tags": tags})
+        return list(data["taken"])
+
+    async def start_payment(self, key: IdentityKey, application_id: int, provider: str) -> PaymentStartOut:
+        data = await self._request(
+            "POST",
+            f"/api/bot/applications/{application_id}/payments",
+            identity=key,
+            json={"provider": provider},
+        )
+        return PaymentStartOut.model_validate(data)
+
+    async def telegram_precheck(self, key: IdentityKey, body: TelegramPaymentIn) -> None:
+        await self._request(
+            "POST", "/api/bot/payments/telegram/precheck", identity=key, json=body.model_dump()
+        )
+
+    async def telegram_paid(self, key: IdentityKey, body: TelegramPaymentIn) -> PolicyOut:
+        data = await self._request("POST", "/api/bot/payments/telegram", identity=key, json=body.model_dump())
+        return PolicyOut.model_validate(data)
+
+    async def my_policies(self, key: IdentityKey) -> list[PolicyOut]:
+        data = await self._request("GET", "/api/bot/policies", identity=key)
+        return [PolicyOut.model_validate(item) for item in data]
+
+    async def my_policy(self, key: IdentityKey, policy_id: int) -> PolicyOut:
+        return PolicyOut.model_validate(
+            await self._request("GET", f"/api/bot/policies/{policy_id}", identity=key)
+        )
+
+    async def document(self, key: IdentityKey, document_id: int) -> tuple[str, bytes]:
+        try:
+            response = await self.http.get(f"/api/bot/documents/{document_id}", headers=self._headers(key))
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        if response.status_code >= 400:
+            raise _backend_error(response)
+        disposition = response.headers.get("content-disposition", "")
+        name = disposition.split("''", 1)[-1] if "''" in disposition else f"document-{document_id}.pdf"
+        return name, response.content
+
+    async def upload_authorisation(self, key: IdentityKey, data: bytes) -> int:
+        try:
+            response = await self.http.post(
+                "/api/bot/documents",
+                headers=self._headers(key),
+                files={"file": ("authorisation.jpg", data, "image/jpeg")},
+                data={"kind": "authorisation"},
+            )
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        if response.status_code >= 400:
+            raise _backend_error(response)
+        return int(response.json()["id"])
+
+    async def request_endorsement(
+        self, key: IdentityKey, policy_id: int, body: EndorsementRequest
+    ) -> EndorsementOut:
+        data = await self._request(
+            "POST", f"/api/bot/policies/{policy_id}/endorsements", identity=key, json=body.model_dump()
+        )
+        return EndorsementOut.model_validate(data)
 
     # delivery ---------------------------------------------------------------------------------------
     async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:

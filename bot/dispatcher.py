@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
-from bot.routers import fallback, start
+from bot.routers import enroll, fallback, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,24 @@ def create_dispatcher(
     storage: BaseStorage,
     isolation: BaseEventIsolation,
     default_locale: str = "zh-CN",
+    payment_provider: str = "demo",
+    payment_provider_token: str = "",
 ) -> Dispatcher:
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    # These reach every handler as keyword arguments (aiogram workflow data).
+    dispatcher = Dispatcher(
+        storage=storage,
+        events_isolation=isolation,
+        payment_provider=payment_provider,
+        payment_provider_token=payment_provider_token,
+    )
     context = ChatContextMiddleware(backend, default_locale)
     dispatcher.message.outer_middleware(context)
     dispatcher.callback_query.outer_middleware(context)
+    dispatcher.pre_checkout_query.outer_middleware(context)
     # Feature routers go between start and fallback, in the order they should match.
-    dispatcher.include_routers(start.build_router(), fallback.build_router())
+    dispatcher.include_routers(
+        start.build_router(), enroll.build_router(), policies.build_router(), fallback.build_router()
+    )
     dispatcher.errors.register(_on_error)
     return dispatcher
 

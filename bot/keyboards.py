@@ -23,6 +23,21 @@ class LanguageChoice(CallbackData, prefix="lang"):
     locale: str
 
 
+class PayAction(CallbackData, prefix="pay"):
+    """Packs to "pay:<id>", the same string the backend puts on its "pay now" notification buttons."""
+
+    application_id: int
+
+
+class PolicyAction(CallbackData, prefix="pol"):
+    action: str  # list | view | pdf | endorse
+    policy_id: int = 0
+
+
+class EnrollChoice(CallbackData, prefix="en"):
+    flow: str  # farmer | enterprise
+
+
 # Entries that are always there (not features of their own): language, and phone binding until done.
 def main_menu(identity: IdentityOut) -> InlineKeyboardMarkup:
     locale = identity.locale

@@ -79,7 +79,12 @@ def build_runtime(
 ) -> BotRuntime:
     storage, isolation = make_storage(settings.redis_url)
     dispatcher = create_dispatcher(
-        backend, storage=storage, isolation=isolation, default_locale=settings.default_locale
+        backend,
+        storage=storage,
+        isolation=isolation,
+        default_locale=settings.default_locale,
+        payment_provider=settings.payment_provider,
+        payment_provider_token=settings.telegram_payment_provider_token,
     )
     closers: list[Redis] = []
     if settings.redis_url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from bot.cli import main
 
 
 @pytest.fixture
-def fresh_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fresh_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TIANBAO_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("TIANBAO_DATABASE_URL", raising=False)
     reset_settings_cache()

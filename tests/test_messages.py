@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +27,130 @@ IDENTITY = IdentityOut(
 
 # Sample context per template: every variable a template uses must be given here, so a template that
 # starts needing a new variable fails this test until the sample (and its callers) provide it.
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+MONEY = {"fen": 12345, "yuan": "123.45"}
+AGRI_QUOTE = {
+    "sum_insured": MONEY,
+    "premium": MONEY,
+    "payable": MONEY,
+    "shares": {k: MONEY for k in ("central", "provincial", "county", "farmer")},
+}
+LIABILITY_QUOTE = {
+    "base_rate": "0.0015",
+    "floating_factor": "0.9",
+    "premium_per_person": MONEY,
+    "premium": MONEY,
+    "limits": {"death_disability_per_person": MONEY, "medical_per_person": MONEY},
+}
+POLICY = SimpleNamespace(
+    number="PL202611220000001",
+    starts_at=NOW,
+    ends_at=NOW,
+    insured_name="李四",
+    quantity="10",
+    sum_insured_fen=1000000,
+    premium_fen=60000,
+    status="active",
+    late_entry=False,
+    terms={"bank_account": "6228****8901", "bank_name": "农业银行", "phone": "138****5678"},
+)
+APPLICATION = SimpleNamespace(number="AP202611220000001", premium={"payable_fen": 12000})
+STARTED = SimpleNamespace(demo=True, amount_fen=12000, title="AP202611220000001")
+ENDORSEMENT = SimpleNamespace(
+    number="EN1",
+    status="approved",
+    field="phone",
+    decision_note="ok",
+    old_value_masked="138****5678",
+    new_value_masked="139****5678",
+)
+PRODUCT = {"disclosure_version": "2026.1", "kind": "agricultural"}
+FARMER_ANSWERS = {
+    "name": "李四",
+    "phone": "13812345678",
+    "quantity": "10",
+    "bank_name": "农业银行",
+    "location": {"name": "广东省 东莞市"},
+}
+ENTERPRISE_ANSWERS = {
+    "company_name": "某公司",
+    "credit_code": "91350100M000100Y43",
+    "legal_representative": "李建国",
+    "phone": "13912345678",
+    "address_detail": "东城大道 88 号",
+    "employees": 120,
+}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
 SAMPLES: dict[str, dict[str, Any]] = {
+    "enroll/quote_agricultural": {
+        "quote": AGRI_QUOTE,
+        "product_name": "水稻",
+        "quantity": "10",
+        "unit": "亩",
+        "yuan": _yuan,
+        "sample": True,
+    },
+    "enroll/quote_liability": {
+        "quote": LIABILITY_QUOTE,
+        "product_name": "安责险",
+        "employees": 120,
+        "yuan": _yuan,
+        "sample": True,
+        "factor_reason": "无事故",
+    },
+    "enroll/disclosure_agricultural": {"product": PRODUCT, "product_name": "水稻"},
+    "enroll/disclosure_liability": {"product": PRODUCT, "product_name": "安责险"},
+    "enroll/summary_farmer": {
+        "a": FARMER_ANSWERS,
+        "product_name": "水稻",
+        "unit": "亩",
+        "quote": AGRI_QUOTE,
+        "yuan": _yuan,
+        "masked_id": "1101****002X",
+        "masked_account": "6228****8901",
+        "insured_type": "普通农户",
+        "signer": "我本人确认",
+        "relation": "",
+    },
+    "enroll/summary_enterprise": {
+        "a": ENTERPRISE_ANSWERS,
+        "industry": "机械制造",
+        "quote": LIABILITY_QUOTE,
+        "yuan": _yuan,
+        "accidents": "无",
+        "region": "东城街道",
+        "risky": 2,
+    },
+    "enroll/submitted_verification": {"application": APPLICATION, "reasons": ["面积 100 亩及以上"]},
+    "enroll/submitted_pay": {
+        "application": SimpleNamespace(number="AP1", premium=SimpleNamespace(payable_fen=1)),
+        "yuan": _yuan,
+        "liability": False,
+    },
+    "enroll/paid": {"started": STARTED, "policy": POLICY},
+    "enroll/paid_telegram": {"policy": POLICY},
+    "enroll/pay_offline": {"started": STARTED},
+    "enroll/invoice_description": {"started": STARTED},
+    "enroll/policy_issued": {"policy": POLICY, "product_name": "水稻"},
+    "enroll/verification_passed": {"application": APPLICATION},
+    "enroll/verification_failed": {"application": APPLICATION},
+    "enroll/endorsement_decided": {
+        "policy": POLICY,
+        "endorsement": ENDORSEMENT,
+        "old_masked": "1",
+        "new_masked": "2",
+    },
+    "enroll/scan_refused": {"code": "expired"},
+    "policies/list": {"count": 2},
+    "policies/detail": {"policy": POLICY, "yuan": _yuan},
+    "policies/pdf_caption": {"policy": POLICY},
+    "policies/endorse_summary": {"a": {"new_value": "13912345678"}, "field_label": "联系电话"},
+    "policies/endorse_requested": {"endorsement": ENDORSEMENT, "field_label": "联系电话"},
     "start/welcome": {"identity": IDENTITY},
     "start/menu": {"identity": IDENTITY},
     "start/unknown_link": {"identity": IDENTITY},

@@ -40,3 +40,20 @@ class ChatIdentity(SQLModel, table=True):
     stopped_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Enterprise(SQLModel, table=True):
+    """An enterprise insured under work-safety liability cover."""
+
+    __tablename__ = "enterprise"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    credit_code: str = Field(unique=True, max_length=18)
+    legal_representative: str = Field(max_length=100)
+    phone: str | None = Field(default=None, max_length=20)
+    industry_code: str = Field(max_length=20)
+    region_code: str = Field(max_length=12, index=True)
+    address: str = Field(default="", max_length=300)
+    employees: int = 0
+    created_at: datetime = Field(default_factory=utcnow)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from backend.people.schemas import IdentityOut
 from bot.client import BackendError
 from bot.context import ChatContext
+from bot.forms.engine import FormState
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
@@ -30,13 +31,22 @@ async def show_menu(message: Message, identity: IdentityOut, key: str = "start/m
     await message.answer(render(key, identity.locale, identity=identity), reply_markup=main_menu(identity))
 
 
-async def start(message: Message, command: CommandObject, ctx: ChatContext, state: FSMContext) -> None:
-    await state.clear()
+async def start(
+    message: Message, command: CommandObject, ctx: ChatContext, state: FSMContext, bot: Bot
+) -> None:
+    from bot.routers import enroll
+
     identity = await ctx.open()
     if command.args:
-        # No deep-link kind is known yet: say so plainly and offer the menu; nothing is created.
-        await show_menu(message, identity, "start/unknown_link")
+        # A QR code (R-LIA-3): open its enrollment; an invalid code says why and shows the menu.
+        await state.clear()
+        if not await enroll.open_from_payload(message, ctx, state, bot, command.args):
+            await show_menu(message, identity, "start/menu")
         return
+    if await state.get_state() == FormState.filling.state:
+        await enroll.resume_prompt(message, ctx)  # an unfinished application: continue or start over
+        return
+    await state.clear()
     await show_menu(message, identity, "start/welcome")
 
 
@@ -141,7 +151,7 @@ def build_router() -> Router:
     router.callback_query.register(language_chosen, LanguageChoice.filter())
     router.callback_query.register(phone_button, MenuAction.filter(F.action == "phone"))
     router.message.register(phone_command, Command("phone"))
-    router.message.register(contact_shared, F.contact)
+    router.message.register(contact_shared, F.contact, StateFilter(None, PhoneBinding.waiting_for_contact))
     router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
     router.message.register(phone_typed_instead_of_shared, PhoneBinding.waiting_for_contact)
     return router

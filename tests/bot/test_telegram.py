@@ -172,3 +172,45 @@ async def test_webhook_checks_secret_rejects_malformed_body_and_keeps_serving(
             )
             assert good.status_code == 200
             assert "田保" in telegram.sent_texts(chat_id=CHAT)[0]
+
+
+async def test_r_enr_9_telegram_payments_invoice_precheckout_and_policy(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    from tests.backend.test_enrollment_api import farmer_application
+
+    configured = _telegram_settings(
+        settings, telegram, payment_provider="telegram", telegram_payment_provider_token="284685063:TEST:abc"
+    )
+    app = build_embedded_app(configured, db=db)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
+            service = {"Authorization": f"Bearer {configured.service_token}"}
+            await api.post(
+                "/api/bot/identities",
+                headers=service,
+                json={"channel": "telegram", "external_id": str(CHAT), "address": str(CHAT)},
+            )
+            headers = {**service, "X-Tianbao-Identity": f"telegram:{CHAT}"}
+            await api.post("/api/bot/me/phone", headers=headers, json={"phone_number": "13812345678"})
+            application = (
+                await api.post("/api/bot/applications", headers=headers, json=farmer_application())
+            ).json()
+        telegram.push_update(telegram.callback_query(CHAT, f"pay:{application['id']}", 1, user_id=CHAT))
+        params = (await telegram.wait_for_call("sendInvoice", chat_id=CHAT, wait_seconds=10)).params
+        assert params["currency"] == "CNY" and params["provider_token"] == "284685063:TEST:abc"
+        amount = application["premium"]["payable_fen"]
+        telegram.push_update(telegram.pre_checkout_query(CHAT, params["payload"], amount, currency="CNY"))
+        await telegram.wait_for_call("answerPreCheckoutQuery", wait_seconds=10)
+        assert [answer["ok"] for answer in telegram.pre_checkout_answers.values()] == [True]
+        async with db.session() as session:
+            assert (await session.exec(select(OutboxMessage))).all() == []  # no policy before payment
+        telegram.push_update(
+            telegram.successful_payment_message(CHAT, params["payload"], amount, currency="CNY", user_id=CHAT)
+        )
+        texts = await _sent_after(telegram, 1)
+        assert "已生效" in texts[-1]
+        worker = app.state.bot_runtime.delivery_worker(worker_id="pay-worker")
+        assert await worker.run_once() == 1
+        document = telegram.calls_to("sendDocument")[-1]
+        assert document.ok and document.params["document"].content.startswith(b"%PDF")

@@ -43,7 +43,7 @@ async def test_same_migrations_and_first_run_on_postgresql(pg_settings: Settings
     await app.state.bot_runtime.close()
 
 
-def _runtime_app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+def _runtime_app(settings: Settings, db: Database):
     return build_embedded_app(
         settings.model_copy(update={"embedded_worker": False, "embedded_scheduler": False}), db=db
     )
@@ -110,7 +110,7 @@ async def test_two_delivery_workers_never_send_a_message_twice(
             runtimes.append(runtime)
             workers.append(runtime.delivery_worker(worker_id=name))
 
-        async def drain(worker) -> int:  # type: ignore[no-untyped-def]
+        async def drain(worker) -> int:
             total = 0
             while claimed := await worker.run_once():
                 total += claimed

@@ -1,0 +1,436 @@
+"""Enrollment routes: the bot acting for one insured, and staff acting within their region."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import Response
+
+from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles, require_service
+from backend.enrollment import documents, endorsements, payments, service, verification
+from backend.enrollment.models import Application, Document, Endorsement, Policy
+from backend.enrollment.schemas import (
+    ApplicationOut,
+    ApplicationSubmit,
+    EarTagCheckIn,
+    EarTagCheckOut,
+    EndorsementDecision,
+    EndorsementOut,
+    EndorsementRequest,
+    LateEntryIn,
+    OfflinePaymentIn,
+    PaymentStartIn,
+    PaymentStartOut,
+    PolicyOut,
+    PremiumOut,
+    TelegramPaymentIn,
+    VerificationIn,
+)
+from backend.security import StaffPrincipal
+
+bot_router = APIRouter(prefix="/api/bot", tags=["bot: enrollment"])
+staff_router = APIRouter(prefix="/api", tags=["enrollment"])
+service_router = APIRouter(prefix="/api/outbox", tags=["outbox"], dependencies=[Depends(require_service)])
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+Verifier = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
+Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
+
+
+def problem(exc: service.EnrollmentError) -> HTTPException:
+    code = status.HTTP_404_NOT_FOUND if exc.code == "not_found" else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return HTTPException(code, detail={"code": exc.code, "message": str(exc), "detail": exc.detail})
+
+
+def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
+    answers = application.answers
+    return ApplicationOut(
+        id=application.id or 0,
+        number=application.number,
+        status=application.status,
+        product_code=application.product_code,
+        kind=application.kind,
+        insured_name=answers.get("company_name") or answers.get("name", ""),
+        quantity=application.quantity,
+        sum_insured_fen=application.sum_insured_fen,
+        premium=PremiumOut(
+            total_fen=int(application.premium.get("total_fen", 0)),
+            payable_fen=application.payable_fen,
+            breakdown=application.premium,
+        ),
+        verification_required=application.verification_required,
+        verification_reasons=application.verification_reasons,
+        created_at=application.created_at,
+        policy_id=policy_id,
+    )
+
+
+def policy_out(policy: Policy, document_id: int | None) -> PolicyOut:
+    terms = dict(policy.terms)
+    # What leaves the backend is masked: the chat shows it, and others may see a phone screen.
+    terms["bank_account"] = endorsements.mask_value("bank_account", str(terms.get("bank_account") or ""))
+    terms["phone"] = endorsements.mask_value("phone", str(terms.get("phone") or ""))
+    return PolicyOut(
+        id=policy.id or 0,
+        number=policy.number,
+        product_code=policy.product_code,
+        insured_name=policy.insured_name,
+        quantity=policy.quantity,
+        sum_insured_fen=policy.sum_insured_fen,
+        premium_fen=policy.premium_fen,
+        starts_at=policy.starts_at,
+        ends_at=policy.ends_at,
+        status=policy.status,
+        document_id=document_id,
+        terms=terms,
+        late_entry=policy.late_entry,
+    )
+
+
+def endorsement_out(endorsement: Endorsement, document_id: int | None = None) -> EndorsementOut:
+    return EndorsementOut(
+        id=endorsement.id or 0,
+        number=endorsement.number,
+        policy_id=endorsement.policy_id,
+        field=endorsement.field,
+        old_value_masked=endorsements.mask_value(endorsement.field, endorsement.old_value),
+        new_value_masked=endorsements.mask_value(endorsement.field, endorsement.new_value),
+        status=endorsement.status,
+        requested_at=endorsement.requested_at,
+        decided_at=endorsement.decided_at,
+        decision_note=endorsement.decision_note,
+        document_id=document_id,
+    )
+
+
+async def _policy_document_id(session: SessionDep, policy: Policy) -> int | None:
+    document = await service.latest_document(session=session, policy_id=policy.id or 0, kind="e_policy")
+    return document.id if document else None
+
+
+def _file_response(document: Document) -> Response:
+    disposition = f"attachment; filename*=UTF-8''{document.filename}"
+    return Response(
+        document.content,
+        media_type=document.content_type,
+        headers={"Content-Disposition": disposition, "X-Content-SHA256": document.sha256},
+    )
+
+
+async def _read_image(upload: UploadFile) -> bytes:
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
+        )
+    if (upload.content_type or "") not in IMAGE_TYPES:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail={"code": "not_an_image", "message": ""}
+        )
+    return data
+
+
+# --- the bot, for the insured ---------------------------------------------------------------------------
+
+
+@bot_router.post("/applications", response_model=ApplicationOut)
+async def submit(body: ApplicationSubmit, principal: BotDep, session: SessionDep) -> ApplicationOut:
+    try:
+        application = await service.submit_application(session=session, principal=principal, body=body)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return application_out(application)
+
+
+@bot_router.get("/applications", response_model=list[ApplicationOut])
+async def my_applications(principal: BotDep, session: SessionDep) -> list[ApplicationOut]:
+    return [application_out(a) for a in await service.applications_for(session=session, principal=principal)]
+
+
+@bot_router.post("/ear-tags/check", response_model=EarTagCheckOut)
+async def check_ear_tags(body: EarTagCheckIn, _principal: BotDep, session: SessionDep) -> EarTagCheckOut:
+    return EarTagCheckOut(taken=await service.taken_ear_tags(session=session, tags=body.tags))
+
+
+@bot_router.post("/applications/{application_id}/payments", response_model=PaymentStartOut)
+async def pay(
+    application_id: int, body: PaymentStartIn, principal: BotDep, session: SessionDep, settings: SettingsDep
+) -> PaymentStartOut:
+    try:
+        started, policy = await payments.start_payment(
+            session=session,
+            principal=principal,
+            application_id=application_id,
+            provider=body.provider,
+            settings=settings,
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    if policy is not None:
+        started.policy = policy_out(policy, await _policy_document_id(session, policy))
+    return started
+
+
+@bot_router.post("/payments/telegram/precheck", status_code=204)
+async def telegram_precheck(body: TelegramPaymentIn, _principal: BotDep, session: SessionDep) -> None:
+    try:
+        await payments.precheck_telegram_payment(session=session, body=body)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+
+
+@bot_router.post("/payments/telegram", response_model=PolicyOut)
+async def telegram_paid(body: TelegramPaymentIn, _principal: BotDep, session: SessionDep) -> PolicyOut:
+    try:
+        policy = await payments.confirm_telegram_payment(session=session, body=body)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return policy_out(policy, await _policy_document_id(session, policy))
+
+
+@bot_router.get("/policies", response_model=list[PolicyOut])
+async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]:
+    policies = await service.policies_for(session=session, principal=principal)
+    return [policy_out(p, await _policy_document_id(session, p)) for p in policies]
+
+
+@bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
+async def my_policy(policy_id: int, principal: BotDep, session: SessionDep) -> PolicyOut:
+    try:
+        policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return policy_out(policy, await _policy_document_id(session, policy))
+
+
+@bot_router.get("/documents/{document_id}")
+async def my_document(document_id: int, principal: BotDep, session: SessionDep) -> Response:
+    try:
+        document = await service.document_for(session=session, principal=principal, document_id=document_id)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return _file_response(document)
+
+
+@bot_router.post("/documents", status_code=201)
+async def upload_authorisation(
+    principal: BotDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form(pattern="^authorisation$")] = "authorisation",
+) -> dict[str, int | str]:
+    """R-ENR-5: the photo of a written authorisation, kept as evidence."""
+    if principal.person_id is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": "phone_required", "message": ""}
+        )
+    data = await _read_image(file)
+    document = await documents.store_document(
+        session=session,
+        kind=kind,
+        filename=file.filename or "authorisation.jpg",
+        content=data,
+        content_type=file.content_type or "image/jpeg",
+        person_id=principal.person_id,
+    )
+    await session.commit()
+    return {"id": document.id or 0, "sha256": document.sha256}
+
+
+@bot_router.post("/policies/{policy_id}/endorsements", response_model=EndorsementOut)
+async def ask_endorsement(
+    policy_id: int, body: EndorsementRequest, principal: BotDep, session: SessionDep
+) -> EndorsementOut:
+    try:
+        endorsement = await endorsements.request_endorsement(
+            session=session, principal=principal, policy_id=policy_id, body=body
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return endorsement_out(endorsement)
+
+
+# --- staff ------------------------------------------------------------------------------------------------
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@staff_router.get("/applications", response_model=list[ApplicationOut])
+async def list_applications(
+    staff: StaffDep, session: SessionDep, status: str | None = None
+) -> list[ApplicationOut]:
+    rows = await verification.list_applications(session=session, actor=staff, status=status)
+    return [application_out(a) for a in rows]
+
+
+@staff_router.get("/applications/{application_id}")
+async def get_application(application_id: int, staff: StaffDep, session: SessionDep) -> dict[str, object]:
+    try:
+        application = await verification.scoped_application(
+            session=session, actor=staff, application_id=application_id
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    policy = await service.policy_of_application(session=session, application_id=application_id)
+    out = application_out(application, policy.id if policy else None).model_dump(mode="json")
+    out["region_code"] = application.region_code
+    out["signer"] = application.signer
+    out["disclosure"] = {
+        "version": application.disclosure_version,
+        "confirmed_at": application.disclosure_confirmed_at.isoformat(),
+    }
+    return out
+
+
+@staff_router.post("/documents", status_code=201)
+async def upload_evidence(
+    staff: Verifier,
+    session: SessionDep,
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    application_id: Annotated[int, Form()],
+) -> dict[str, int | str]:
+    """Verification photos (R-ENR-7), attached to the application they prove."""
+    try:
+        await verification.scoped_application(session=session, actor=staff, application_id=application_id)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    data = await _read_image(file)
+    document = await documents.store_document(
+        session=session,
+        kind="verification_photo",
+        filename=file.filename or "photo.jpg",
+        content=data,
+        content_type=file.content_type or "image/jpeg",
+        application_id=application_id,
+    )
+    from backend.staff.service import record_audit
+
+    record_audit(
+        session=session,
+        actor=staff,
+        action="documents.upload",
+        target_type="application",
+        target_id=application_id,
+        detail={"sha256": document.sha256},
+        ip=_ip(request),
+    )
+    await session.commit()
+    return {"id": document.id or 0, "sha256": document.sha256}
+
+
+@staff_router.post("/applications/{application_id}/verification", response_model=ApplicationOut)
+async def verify(
+    application_id: int, body: VerificationIn, staff: Verifier, session: SessionDep, request: Request
+) -> ApplicationOut:
+    try:
+        application = await verification.record_verification(
+            session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return application_out(application)
+
+
+@staff_router.post("/applications/{application_id}/offline-payment", response_model=PolicyOut)
+async def offline_payment(
+    application_id: int, body: OfflinePaymentIn, staff: Underwriter, session: SessionDep, request: Request
+) -> PolicyOut:
+    try:
+        policy = await payments.confirm_offline_payment(
+            session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return policy_out(policy, await _policy_document_id(session, policy))
+
+
+@staff_router.post("/policies/late-entry", response_model=PolicyOut, status_code=201)
+async def late_entry(
+    body: LateEntryIn, staff: Underwriter, session: SessionDep, request: Request
+) -> PolicyOut:
+    try:
+        policy = await verification.late_entry(session=session, actor=staff, body=body, ip=_ip(request))
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return policy_out(policy, await _policy_document_id(session, policy))
+
+
+@staff_router.get("/policies", response_model=list[PolicyOut])
+async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]:
+    rows = await verification.list_policies(session=session, actor=staff)
+    return [policy_out(p, await _policy_document_id(session, p)) for p in rows]
+
+
+@staff_router.get("/policies/{policy_id}", response_model=PolicyOut)
+async def get_policy(policy_id: int, staff: StaffDep, session: SessionDep) -> PolicyOut:
+    try:
+        policy = await verification.scoped_policy(session=session, actor=staff, policy_id=policy_id)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return policy_out(policy, await _policy_document_id(session, policy))
+
+
+@staff_router.get("/documents/{document_id}")
+async def get_document(document_id: int, staff: StaffDep, session: SessionDep) -> Response:
+    try:
+        document = await verification.scoped_document(session=session, actor=staff, document_id=document_id)
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return _file_response(document)
+
+
+@staff_router.get("/endorsements", response_model=list[EndorsementOut])
+async def pending_endorsements(staff: StaffDep, session: SessionDep) -> list[EndorsementOut]:
+    return [endorsement_out(e) for e in await endorsements.list_pending(session=session, actor=staff)]
+
+
+@staff_router.post("/endorsements/{endorsement_id}/approve", response_model=EndorsementOut)
+async def approve_endorsement(
+    endorsement_id: int, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
+) -> EndorsementOut:
+    return await _decide(endorsement_id, True, body, staff, session, request)
+
+
+@staff_router.post("/endorsements/{endorsement_id}/refuse", response_model=EndorsementOut)
+async def refuse_endorsement(
+    endorsement_id: int, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
+) -> EndorsementOut:
+    return await _decide(endorsement_id, False, body, staff, session, request)
+
+
+async def _decide(
+    endorsement_id: int,
+    approve: bool,
+    body: EndorsementDecision,
+    staff: StaffPrincipal,
+    session: SessionDep,
+    request: Request,
+) -> EndorsementOut:
+    try:
+        endorsement, document_id = await endorsements.decide_endorsement(
+            session=session,
+            actor=staff,
+            endorsement_id=endorsement_id,
+            approve=approve,
+            note=body.note,
+            ip=_ip(request),
+        )
+    except service.EnrollmentError as exc:
+        raise problem(exc) from exc
+    return endorsement_out(endorsement, document_id)
+
+
+# --- delivery workers fetch attachments ----------------------------------------------------------------
+
+
+@service_router.get("/documents/{document_id}")
+async def attachment(document_id: int, session: SessionDep) -> Response:
+    document = await session.get(Document, document_id)
+    if document is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such document")
+    return _file_response(document)

@@ -1,0 +1,217 @@
+"""Endorsements (R-ENR-11): the insured asks in chat to change bank account, phone or quantity; staff
+approve or refuse; an approval changes the policy's terms and sends the e-endorsement PDF to the chat."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db import utcnow
+from backend.enrollment import documents, validation
+from backend.enrollment.doc_contexts import endorsement_context
+from backend.enrollment.issuance import INSURER_NAME_KEY
+from backend.enrollment.models import Endorsement, EndorsementStatus, Policy
+from backend.enrollment.schemas import EndorsementRequest
+from backend.enrollment.service import EnrollmentError, _number, _phone, _validated, policy_for
+from backend.enrollment.verification import scoped_policy
+from backend.outbox.models import Priority
+from backend.outbox.service import enqueue_for_identity
+from backend.people.models import ChatIdentity
+from backend.products.models import Product
+from backend.security import BotPrincipal, StaffPrincipal
+from backend.staff.service import record_audit
+from messages import render
+
+
+def mask_value(field: str, value: str) -> str:
+    """Personal numbers are masked wherever they are shown (bank account, phone)."""
+    if field == "bank_account" and len(value) > 8:
+        return f"{value[:4]}{'*' * (len(value) - 8)}{value[-4:]}"
+    if field == "phone" and len(value) == 11:
+        return f"{value[:3]}****{value[-4:]}"
+    return value
+
+
+def _current_value(policy: Policy, field: str) -> str:
+    return policy.quantity if field == "quantity" else str(policy.terms.get(field) or "")
+
+
+async def request_endorsement(
+    *, session: AsyncSession, principal: BotPrincipal, policy_id: int, body: EndorsementRequest
+) -> Endorsement:
+    policy = await policy_for(session=session, principal=principal, policy_id=policy_id)
+    product = await session.get(Product, policy.product_code)
+    assert product is not None
+    new_value = _clean_new_value(body, product)
+    if new_value == _current_value(policy, body.field):
+        raise EnrollmentError("endorsement_no_change")
+    pending = await session.exec(
+        select(Endorsement).where(
+            Endorsement.policy_id == policy_id,
+            Endorsement.field == body.field,
+            Endorsement.status == EndorsementStatus.REQUESTED.value,
+        )
+    )
+    if pending.first() is not None:
+        raise EnrollmentError("endorsement_pending")
+    endorsement = Endorsement(
+        number=f"TMP{policy_id}-{utcnow().timestamp()}",
+        policy_id=policy_id,
+        field=body.field,
+        old_value=_current_value(policy, body.field),
+        new_value=new_value,
+        extra={"bank_name": body.bank_name} if body.bank_name else {},
+    )
+    session.add(endorsement)
+    await session.flush()
+    endorsement.number = _number("EN", endorsement)
+    await session.commit()
+    await session.refresh(endorsement)
+    return endorsement
+
+
+def _clean_new_value(body: EndorsementRequest, product: Product) -> str:
+    if body.field == "bank_account":
+        return str(_validated(validation.validate_bank_account, body.new_value))
+    if body.field == "phone":
+        return _phone(body.new_value)
+    if product.needs_ear_tags:
+        # A head count change needs the new animals' ear tags and an on-site check: not by chat.
+        raise EnrollmentError("endorsement_quantity_needs_ear_tags")
+    return str(_validated(validation.validate_quantity, body.new_value, product.unit))
+
+
+async def endorsements_for(
+    *, session: AsyncSession, principal: BotPrincipal, policy_id: int
+) -> list[Endorsement]:
+    await policy_for(session=session, principal=principal, policy_id=policy_id)
+    query = select(Endorsement).where(Endorsement.policy_id == policy_id).order_by(col(Endorsement.id).desc())
+    return list((await session.exec(query)).all())
+
+
+async def list_pending(*, session: AsyncSession, actor: StaffPrincipal) -> list[Endorsement]:
+    query = (
+        select(Endorsement, Policy)
+        .join(Policy, col(Policy.id) == Endorsement.policy_id)
+        .where(Endorsement.status == EndorsementStatus.REQUESTED.value)
+        .order_by(col(Endorsement.id))
+    )
+    rows = (await session.exec(query)).all()
+    return [endorsement for endorsement, policy in rows if actor.covers_region(policy.region_code)]
+
+
+async def decide_endorsement(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    endorsement_id: int,
+    approve: bool,
+    note: str,
+    ip: str | None,
+) -> tuple[Endorsement, int | None]:
+    endorsement = await session.get(Endorsement, endorsement_id)
+    if endorsement is None:
+        raise EnrollmentError("not_found")
+    policy = await scoped_policy(session=session, actor=actor, policy_id=endorsement.policy_id)
+    if endorsement.status != EndorsementStatus.REQUESTED:
+        raise EnrollmentError("endorsement_decided", status=endorsement.status)
+    endorsement.status = (EndorsementStatus.APPROVED if approve else EndorsementStatus.REFUSED).value
+    endorsement.decided_by, endorsement.decided_at, endorsement.decision_note = actor.user_id, utcnow(), note
+    identity = await session.get(ChatIdentity, policy.identity_id)
+    assert identity is not None
+    document_id = None
+    if approve:
+        # The document shows the terms before the change (old bank name), so render it first.
+        document_id = await _store_endorsement_pdf(
+            session, policy, endorsement, identity.locale, actor.username
+        )
+        _apply(policy, endorsement)
+    await _notify_decision(session, identity, policy, endorsement, document_id)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="enrollment.endorsement_" + endorsement.status,
+        target_type="endorsement",
+        target_id=endorsement_id,
+        detail={"note": note},
+        ip=ip,
+    )
+    await session.commit()
+    await session.refresh(endorsement)
+    return endorsement, document_id
+
+
+def _apply(policy: Policy, endorsement: Endorsement) -> None:
+    terms: dict[str, Any] = dict(policy.terms)
+    if endorsement.field == "quantity":
+        policy.quantity = endorsement.new_value
+    else:
+        terms[endorsement.field] = endorsement.new_value
+        if endorsement.field == "bank_account" and endorsement.extra.get("bank_name"):
+            terms["bank_name"] = endorsement.extra["bank_name"]
+    policy.terms = terms  # a new dict, so the JSON column is seen as changed
+
+
+async def _store_endorsement_pdf(
+    session: AsyncSession, policy: Policy, endorsement: Endorsement, locale: str, approved_by: str
+) -> int:
+    product = await session.get(Product, policy.product_code)
+    assert product is not None
+    context = endorsement_context(
+        policy=policy,
+        endorsement=endorsement,
+        product=product,
+        approved_by=approved_by,
+        secret="",
+        insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
+    )
+    pdf = await asyncio.to_thread(documents.render_pdf, "e_endorsement", locale, doc=context)
+    document = await documents.store_document(
+        session=session,
+        kind="e_endorsement",
+        filename=f"{endorsement.number}.pdf",
+        content=pdf,
+        policy_id=policy.id,
+        endorsement_id=endorsement.id,
+        person_id=policy.person_id,
+    )
+    return document.id or 0
+
+
+async def _notify_decision(
+    session: AsyncSession,
+    identity: ChatIdentity,
+    policy: Policy,
+    endorsement: Endorsement,
+    document_id: int | None,
+) -> None:
+    locale = identity.locale
+    attachments = (
+        [
+            {
+                "kind": "document",
+                "name": f"{endorsement.number}.pdf",
+                "url": f"/api/outbox/documents/{document_id}",
+            }
+        ]
+        if document_id
+        else []
+    )
+    await enqueue_for_identity(
+        session=session,
+        identity=identity,
+        dedupe_key=f"endorsement-{endorsement.id}-{endorsement.status}",
+        priority=Priority.NOTICE,
+        attachments=attachments,
+        text=render(
+            "enroll/endorsement_decided",
+            locale,
+            policy=policy,
+            endorsement=endorsement,
+            old_masked=mask_value(endorsement.field, endorsement.old_value),
+            new_masked=mask_value(endorsement.field, endorsement.new_value),
+        ),
+    )

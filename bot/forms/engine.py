@@ -1,0 +1,281 @@
+"""The form engine. A flow is a list of steps; the engine asks each step that applies, keeps the answers
+in the FSM data, and on bad input answers with the step's specific error and asks again.
+
+FSM data layout (one key, so other features' data never collides)::
+
+    {"form": {"flow": "farmer", "step": "id_number", "answers": {...}, "history": [...],
+              "cache": {...}, "key": "<idempotency key>"}}
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from bot.client import BackendClient, IdentityKey
+from messages import label, render
+
+
+class FormState(StatesGroup):
+    filling = State()
+
+
+class FormAction(CallbackData, prefix="f"):
+    action: str  # pick | back | cancel | skip | page | resume | restart
+    value: str = ""
+
+
+class Invalid(Exception):
+    """Bad input for the current step: ``code`` names the message in ``enroll_errors`` labels."""
+
+    def __init__(self, code: str, **detail: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass
+class Form:
+    flow: str
+    step: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "step": self.step,
+            "answers": self.answers,
+            "history": self.history,
+            "cache": self.cache,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Form:
+        return cls(**data)
+
+
+@dataclass
+class Io:
+    """What a step needs to talk: the chat, the language, the backend acting for this user."""
+
+    message: Message
+    bot: Bot
+    locale: str
+    backend: BackendClient
+    identity: IdentityKey
+    chat_id: int
+    state: FSMContext | None = None
+
+    async def say(
+        self,
+        text: str,
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None,
+    ) -> Message:
+        return await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+
+    def t(self, key: str, **ctx: Any) -> str:
+        return render(key, self.locale, **ctx)
+
+    def label(self, key: str, **ctx: Any) -> str:
+        return label(key, self.locale, **ctx)
+
+
+class Step:
+    """A question. Subclasses override ``ask`` and the input handlers they accept."""
+
+    name: str = ""
+    optional: bool = False
+
+    def applies(self, form: Form) -> bool:
+        return True
+
+    async def ask(self, io: Io, form: Form) -> None:
+        raise NotImplementedError
+
+    async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        raise Invalid("use_buttons")
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        raise Invalid("use_buttons")
+
+    async def on_contact(self, io: Io, form: Form, phone: str) -> Any:
+        raise Invalid("unexpected_contact")
+
+    async def on_location(self, io: Io, form: Form, latitude: float, longitude: float) -> Any:
+        raise Invalid("unexpected_location")
+
+    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+        raise Invalid("unexpected_photo")
+
+    async def on_back(self, io: Io, form: Form) -> bool:
+        """Handle "back" inside the step (a sub-question); False lets the form go to the previous step."""
+        return False
+
+
+class Stay:
+    """Returned by a step that handled the input but still needs more (e.g. a page turn, more ear tags)."""
+
+
+STAY = Stay()
+
+
+def nav_row(io: Io, *, back: bool = True, skip: bool = False) -> list[InlineKeyboardButton]:
+    row = []
+    if back:
+        row.append(
+            InlineKeyboardButton(text=io.label("enroll.back"), callback_data=FormAction(action="back").pack())
+        )
+    if skip:
+        row.append(
+            InlineKeyboardButton(text=io.label("enroll.skip"), callback_data=FormAction(action="skip").pack())
+        )
+    row.append(
+        InlineKeyboardButton(text=io.label("enroll.cancel"), callback_data=FormAction(action="cancel").pack())
+    )
+    return row
+
+
+def choice_keyboard(
+    io: Io,
+    choices: Sequence[Choice],
+    *,
+    columns: int = 2,
+    back: bool = True,
+    skip: bool = False,
+    extra_rows: Sequence[list[InlineKeyboardButton]] = (),
+) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(text=c.label, callback_data=FormAction(action="pick", value=c.value).pack())
+        for c in choices
+    ]
+    rows = [buttons[i : i + columns] for i in range(0, len(buttons), columns)]
+    rows.extend(extra_rows)
+    rows.append(nav_row(io, back=back, skip=skip))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+Submit = Callable[[Io, Form], Awaitable[None]]
+
+
+@dataclass
+class Flow:
+    name: str
+    steps: list[Step]
+    submit: Submit  # called after the last step; it answers the user itself
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def next_after(self, form: Form, name: str | None) -> Step | None:
+        names = [s.name for s in self.steps]
+        start = 0 if name is None else names.index(name) + 1
+        for step in self.steps[start:]:
+            if step.applies(form):
+                return step
+        return None
+
+
+class FormRunner:
+    """Moves a form through its flow; every handler of the enroll router goes through here."""
+
+    def __init__(self, flows: dict[str, Flow]) -> None:
+        self.flows = flows
+
+    async def load(self, state: FSMContext) -> Form | None:
+        data = await state.get_data()
+        raw = data.get("form")
+        return Form.from_json(raw) if raw else None
+
+    async def save(self, state: FSMContext, form: Form) -> None:
+        await state.set_state(FormState.filling)
+        await state.update_data(form=form.to_json())
+
+    async def begin(self, io: Io, state: FSMContext, flow_name: str, **preset: Any) -> None:
+        flow = self.flows[flow_name]
+        form = Form(flow=flow_name, step="", answers=dict(preset))
+        first = flow.next_after(form, None)
+        assert first is not None
+        form.step = first.name
+        await self.save(state, form)
+        await first.ask(io, form)
+
+    async def ask_current(self, io: Io, state: FSMContext, form: Form) -> None:
+        await self.flows[form.flow].step(form.step).ask(io, form)
+
+    async def handle(
+        self, io: Io, state: FSMContext, form: Form, outcome: Callable[[Step], Awaitable[Any]]
+    ) -> None:
+        """Feed one input to the current step; advance on an answer, re-ask on bad input."""
+        flow = self.flows[form.flow]
+        step = flow.step(form.step)
+        try:
+            value = await outcome(step)
+        except Invalid as problem:
+            await io.say(io.label(f"enroll_errors.{problem.code}", **problem.detail))
+            await step.ask(io, form)
+            await self.save(state, form)
+            return
+        if isinstance(value, Stay):
+            await self.save(state, form)
+            return
+        form.answers[step.name] = value
+        await self.advance(io, state, form)
+
+    async def advance(self, io: Io, state: FSMContext, form: Form) -> None:
+        flow = self.flows[form.flow]
+        following = flow.next_after(form, form.step)
+        form.history.append(form.step)
+        if following is None:
+            await self.save(state, form)
+            await flow.submit(io, form)
+            return
+        form.step = following.name
+        await self.save(state, form)
+        await following.ask(io, form)
+
+    async def skip(self, io: Io, state: FSMContext, form: Form) -> None:
+        step = self.flows[form.flow].step(form.step)
+        if not step.optional:
+            await io.say(io.label("enroll_errors.not_optional"))
+            await step.ask(io, form)
+            return
+        form.answers[step.name] = None
+        await self.advance(io, state, form)
+
+    async def back(self, io: Io, state: FSMContext, form: Form) -> None:
+        if await self.flows[form.flow].step(form.step).on_back(io, form):
+            await self.save(state, form)
+            return
+        if not form.history:
+            await self.ask_current(io, state, form)
+            return
+        form.step = form.history.pop()
+        await self.save(state, form)
+        await self.ask_current(io, state, form)

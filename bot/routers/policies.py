@@ -1,0 +1,189 @@
+"""My policies: the list, one policy's details, the e-policy PDF again, and asking for a change
+(endorsement, R-ENR-11) through a short form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+from backend.enrollment import validation
+from backend.enrollment.schemas import EndorsementRequest, PolicyOut
+from bot.client import BackendError
+from bot.context import ChatContext
+from bot.forms.common import ProceedStep, yuan
+from bot.forms.engine import Flow, Form, Invalid, Io
+from bot.forms.farmer import BANKS, BankStep
+from bot.forms.steps import ChoiceStep, TextStep, static_choices, validated
+from bot.keyboards import MenuAction, PolicyAction
+from bot.replies import reply_to_query
+from messages import label, render
+
+ENDORSABLE = ("bank_account", "phone", "quantity")
+
+
+def policy_button(policy: PolicyOut, locale: str) -> list[InlineKeyboardButton]:
+    text = label("policies.item", locale, number=policy.number, name=policy.insured_name)
+    return [
+        InlineKeyboardButton(text=text, callback_data=PolicyAction(action="view", policy_id=policy.id).pack())
+    ]
+
+
+async def list_policies(query: CallbackQuery, ctx: ChatContext) -> None:
+    await query.answer()
+    await ctx.ensure()
+    locale = await ctx.locale()
+    policies = await ctx.backend.my_policies(ctx.key)
+    if not policies:
+        await reply_to_query(query, render("policies/none", locale))
+        return
+    rows = [policy_button(p, locale) for p in policies]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=label("menu.home", locale), callback_data=MenuAction(action="home").pack()
+            )
+        ]
+    )
+    await reply_to_query(
+        query,
+        render("policies/list", locale, count=len(policies)),
+        InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext) -> None:
+    await query.answer()
+    locale = await ctx.locale()
+    try:
+        policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    except BackendError:
+        await reply_to_query(query, render("policies/not_found", locale))
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=label("policies.pdf", locale),
+                callback_data=PolicyAction(action="pdf", policy_id=policy.id).pack(),
+            )
+        ],
+        [
+            InlineKeyboardButton(
+                text=label("policies.endorse", locale),
+                callback_data=PolicyAction(action="endorse", policy_id=policy.id).pack(),
+            )
+        ],
+        [
+            InlineKeyboardButton(
+                text=label("policies.back", locale), callback_data=MenuAction(action="policies").pack()
+            )
+        ],
+    ]
+    await reply_to_query(
+        query,
+        render("policies/detail", locale, policy=policy, yuan=yuan),
+        InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+async def send_pdf(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, bot: Bot) -> None:
+    await query.answer()
+    locale = await ctx.locale()
+    policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    if policy.document_id is None:
+        await reply_to_query(query, render("policies/not_found", locale))
+        return
+    name, content = await ctx.backend.document(ctx.key, policy.document_id)
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    await bot.send_document(
+        chat_id,
+        BufferedInputFile(content, filename=name),
+        caption=render("policies/pdf_caption", locale, policy=policy),
+    )
+
+
+# --- endorsement form -----------------------------------------------------------------------------------
+
+
+def parse_new_value(raw: str, form: Form) -> str:
+    field = form.answers["field"]
+    if field == "bank_account":
+        return str(validated(validation.validate_bank_account, raw))
+    if field == "phone":
+        digits = "".join(ch for ch in raw if ch.isdigit())
+        if len(digits) != 11 or not digits.startswith("1"):
+            raise Invalid("phone_not_cn_mobile")
+        return digits
+    return str(validated(validation.validate_quantity, raw, form.answers["unit"]))
+
+
+class EndorseSummary(ProceedStep):
+    def __init__(self) -> None:
+        super().__init__("summary", "enroll.confirm")
+
+    async def text(self, io: Io, form: Form) -> str:
+        return io.t(
+            "policies/endorse_summary",
+            a=form.answers,
+            field_label=io.label(f"policies.field_{form.answers['field']}"),
+        )
+
+
+async def submit_endorsement(io: Io, form: Form) -> None:
+    assert io.state is not None
+    a = form.answers
+    body = EndorsementRequest(field=a["field"], new_value=a["new_value"], bank_name=a.get("bank_name"))
+    await io.state.clear()
+    try:
+        endorsement = await io.backend.request_endorsement(io.identity, int(a["policy_id"]), body)
+    except BackendError as exc:
+        await io.say(io.label(f"enroll_errors.{exc.code}", **exc.detail))
+        return
+    await io.say(
+        io.t(
+            "policies/endorse_requested",
+            endorsement=endorsement,
+            field_label=io.label(f"policies.field_{endorsement.field}"),
+        )
+    )
+
+
+def endorse_flow() -> Flow:
+    return Flow(
+        name="endorse",
+        submit=submit_endorsement,
+        steps=[
+            ChoiceStep("field", static_choices("policies.field", ENDORSABLE), columns=1),
+            TextStep("new_value", parse_new_value),
+            BankStep(
+                "bank_name",
+                static_choices("enroll.bank", BANKS),
+                when=lambda f: f.answers.get("field") == "bank_account",
+            ),
+            EndorseSummary(),
+        ],
+    )
+
+
+async def start_endorsement(
+    query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, state: FSMContext, bot: Bot
+) -> None:
+    from bot.routers.enroll import RUNNER, make_io
+
+    await query.answer()
+    policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    io = await make_io(bot, chat_id, ctx, state, query.message)  # type: ignore[arg-type]
+    preset: dict[str, Any] = {"policy_id": policy.id, "unit": policy.terms.get("unit", "mu")}
+    await RUNNER.begin(io, state, "endorse", **preset)
+
+
+def build_router() -> Router:
+    router = Router(name="policies")
+    router.callback_query.register(list_policies, MenuAction.filter(F.action == "policies"))
+    router.callback_query.register(view_policy, PolicyAction.filter(F.action == "view"))
+    router.callback_query.register(send_pdf, PolicyAction.filter(F.action == "pdf"))
+    router.callback_query.register(start_endorsement, PolicyAction.filter(F.action == "endorse"))
+    return router

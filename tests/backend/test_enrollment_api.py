@@ -1,0 +1,379 @@
+"""Enrollment rules through the API: what the bot may submit and what staff may do (R-ENR-*, R-LIA-4/5)."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from backend.db import utcnow
+from tests.conftest import login
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def identity(
+    api: httpx.AsyncClient, service_headers: dict[str, str], external_id: str, phone: str = "13812345678"
+) -> dict[str, str]:
+    """A chat identity with a bound phone; returns the headers the bot uses to act for it."""
+    opened = await api.post(
+        "/api/bot/identities",
+        headers=service_headers,
+        json={"channel": "webchat", "external_id": external_id, "address": external_id},
+    )
+    assert opened.status_code == 200
+    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{external_id}"}
+    bound = await api.post("/api/bot/me/phone", headers=headers, json={"phone_number": phone})
+    assert bound.status_code == 200
+    headers["X-Identity-Id"] = str(opened.json()["id"])
+    return headers
+
+
+def farmer_application(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "idempotency_key": secrets.token_urlsafe(12),
+        "product_code": "rice",
+        "region_code": DONGGUAN_TOWNSHIP,
+        "quantity": "10",
+        "disclosure_version": "2026.1",
+        "disclosure_read": True,
+        "signer": {"role": "insured"},
+        "farmer": {
+            "insured_type": "farmer",
+            "name": "李四",
+            "id_number": VALID_ID,
+            "phone": "13812345678",
+            "bank_name": "农业银行",
+            "bank_account": "6228480012345678901",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def enterprise_application(survey: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "idempotency_key": secrets.token_urlsafe(12),
+        "product_code": "work_safety_liability",
+        "region_code": DONGGUAN_TOWNSHIP,
+        "quantity": "50",
+        "disclosure_version": "2026.1",
+        "disclosure_read": True,
+        "signer": {"role": "insured"},
+        "enterprise": {
+            "company_name": "东莞安泰机械有限公司",
+            "credit_code": VALID_CREDIT_CODE,
+            "legal_representative": "李建国",
+            "phone": "13912345678",
+            "address": "东城大道 88 号",
+            "industry_code": "machinery",
+            "employees": 50,
+            "accidents_previous_year": 0,
+            "survey": survey,
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+async def submit(api: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:
+    return await api.post("/api/bot/applications", headers=headers, json=body)
+
+
+async def survey_answers(api: httpx.AsyncClient, service_headers: dict[str, str]) -> dict[str, str]:
+    questions = (await api.get("/api/products/liability/risk-questions", headers=service_headers)).json()
+    return {q["code"]: "yes" for q in questions}
+
+
+async def industry_code(api: httpx.AsyncClient, service_headers: dict[str, str]) -> str:
+    industries = (await api.get("/api/products/liability/industries", headers=service_headers)).json()
+    return str(next(i["industry_code"] for i in industries if "机械" in i["name_zh"]))
+
+
+async def test_r_enr_2_fields_are_validated_again_by_the_backend(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-2")
+    bad_id = farmer_application()
+    bad_id["farmer"]["id_number"] = "110105194912310021"
+    refused = await submit(api, headers, bad_id)
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "id_check_character"
+    bad_bank = farmer_application()
+    bad_bank["farmer"]["bank_account"] = "12ab"
+    assert (await submit(api, headers, bad_bank)).json()["detail"]["code"] == "bank_account_format"
+    ok = await submit(api, headers, farmer_application())
+    assert ok.status_code == 200, ok.text
+    premium = ok.json()["premium"]
+    assert premium["total_fen"] == 60000 and premium["payable_fen"] == premium["breakdown"]["farmer_fen"]
+    assert (
+        sum(premium["breakdown"][k] for k in ("central_fen", "provincial_fen", "county_fen", "farmer_fen"))
+        == 60000
+    )
+
+
+async def test_r_enr_4_disclosure_must_be_confirmed_for_the_current_version(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-4")
+    unread = await submit(api, headers, farmer_application(disclosure_read=False))
+    assert unread.json()["detail"]["code"] == "disclosure_not_confirmed"
+    outdated = await submit(api, headers, farmer_application(disclosure_version="2025.9"))
+    assert outdated.json()["detail"]["code"] == "disclosure_outdated"
+    made = (await submit(api, headers, farmer_application())).json()
+    detail = (await api.get(f"/api/applications/{made['id']}", headers=admin_headers)).json()
+    assert detail["disclosure"]["version"] == "2026.1" and detail["disclosure"]["confirmed_at"]
+    assert detail["signer"]["role"] == "insured"  # who confirmed: the bound account of the insured
+
+
+async def test_r_enr_5_nobody_signs_for_another_without_evidence(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-5")
+    relative = await submit(api, headers, farmer_application(signer={"role": "relative", "name": "李小明"}))
+    assert relative.json()["detail"]["code"] == "signer_relation_missing"
+    authorised = await submit(
+        api, headers, farmer_application(signer={"role": "authorised", "name": "王代办"})
+    )
+    assert authorised.json()["detail"]["code"] == "authorisation_missing"
+    upload = await api.post(
+        "/api/bot/documents",
+        headers=headers,
+        data={"kind": "authorisation"},
+        files={"file": ("a.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert upload.status_code == 201
+    signed = await submit(
+        api,
+        headers,
+        farmer_application(
+            signer={"role": "authorised", "name": "王代办", "authorisation_document_id": upload.json()["id"]}
+        ),
+    )
+    assert signed.status_code == 200
+    # Another person's authorisation photo is not evidence for this one.
+    other = await identity(api, service_headers, "r-enr-5-other", phone="13900001111")
+    stolen = await submit(
+        api,
+        other,
+        farmer_application(
+            signer={"role": "authorised", "name": "王代办", "authorisation_document_id": upload.json()["id"]}
+        ),
+    )
+    assert stolen.json()["detail"]["code"] == "authorisation_missing"
+
+
+async def test_r_enr_1_individual_enrollment_one_policy_per_insured_and_idempotent(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-1")
+    body = farmer_application()
+    first = (await submit(api, headers, body)).json()
+    again = (await submit(api, headers, body)).json()
+    assert first["id"] == again["id"]
+    paid = await api.post(
+        f"/api/bot/applications/{first['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    twice = await api.post(
+        f"/api/bot/applications/{first['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    assert paid.json()["policy"]["number"] == twice.json()["policy"]["number"]
+    assert len((await api.get("/api/bot/policies", headers=headers)).json()) == 1
+
+
+async def test_r_enr_9_offline_payment_and_government_letter(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-9")
+    application = (await submit(api, headers, farmer_application())).json()
+    assert (await api.get("/api/bot/policies", headers=headers)).json() == []
+    letter = await api.post(
+        f"/api/applications/{application['id']}/offline-payment",
+        headers=admin_headers,
+        json={"method": "government_letter", "reference": "东农函〔2026〕12号"},
+    )
+    assert letter.json()["detail"]["code"] == "letter_needs_full_subsidy"  # the farmer pays a share here
+    wrong = await api.post(
+        f"/api/applications/{application['id']}/offline-payment",
+        headers=admin_headers,
+        json={"method": "bank_deduction", "reference": "BANK-1", "amount_fen": 1},
+    )
+    assert wrong.json()["detail"]["code"] == "amount_mismatch"
+    paid = await api.post(
+        f"/api/applications/{application['id']}/offline-payment",
+        headers=admin_headers,
+        json={"method": "bank_deduction", "reference": "BANK-2026-0001"},
+    )
+    assert paid.status_code == 200, paid.text
+    policies = (await api.get("/api/bot/policies", headers=headers)).json()
+    assert [p["number"] for p in policies] == [paid.json()["number"]]
+    audit = (
+        await api.get(
+            "/api/staff/audit", headers=admin_headers, params={"action": "enrollment.confirm_payment"}
+        )
+    ).json()
+    assert audit and audit[0]["detail"]["reference"] == "BANK-2026-0001"
+
+
+async def test_r_enr_9_demo_payment_refused_when_another_provider_is_configured(
+    api: httpx.AsyncClient, service_headers: dict[str, str], app
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-9-demo")
+    application = (await submit(api, headers, farmer_application())).json()
+    app.state.settings = app.state.settings.model_copy(update={"payment_provider": "offline"})
+    refused = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    assert refused.json()["detail"]["code"] == "provider_not_available"
+    assert (await api.get("/api/bot/policies", headers=headers)).json() == []
+
+
+async def test_r_lia_4_and_r_lia_5_survey_required_and_inspection_due(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-lia-4")
+    survey = await survey_answers(api, service_headers)
+    code = await industry_code(api, service_headers)
+    partial = dict(list(survey.items())[:-1])
+    body = enterprise_application(partial)
+    body["enterprise"]["industry_code"] = code
+    refused = await submit(api, headers, body)
+    assert refused.json()["detail"]["code"] == "risk_survey_incomplete"  # R-LIA-4
+    body = enterprise_application(survey)
+    body["enterprise"]["industry_code"] = code
+    application = (await submit(api, headers, body)).json()
+    assert application["status"] == "awaiting_payment"  # R-LIA-3: issued in real time once paid
+    paid = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    assert paid.json()["policy"]["number"].startswith("PL")
+    from sqlmodel import select
+
+    from backend.inspections.models import Inspection
+
+    db = api._transport.app.state.db  # type: ignore[attr-defined]
+    async with db.session() as session:
+        inspection = (await session.exec(select(Inspection))).one()
+    assert inspection.status == "due"  # R-LIA-5: at least one hazard inspection after enrollment
+    assert timedelta(days=29) < inspection.due_at - utcnow() <= timedelta(days=30)
+
+
+async def test_r_enr_6_late_entry_only_main_crops_within_30_days_with_reason(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-6")
+    identity_id = int(headers["X-Identity-Id"])
+
+    def late(
+        product: str, days: int, reason: str = "农户在外务工，投保资料当日未能录入系统"
+    ) -> dict[str, Any]:
+        application = farmer_application(product_code=product)
+        if product == "sow":
+            application["quantity"] = "1"
+            application["farmer"]["ear_tags"] = [f"4401000000{secrets.randbelow(10**5):05d}"]
+        return {
+            "application": application,
+            "enrolled_on": (utcnow() - timedelta(days=days)).isoformat(),
+            "reason": reason,
+            "payment_reference": "BANK-LATE-1",
+            "identity_id": identity_id,
+        }
+
+    too_late = await api.post("/api/policies/late-entry", headers=admin_headers, json=late("rice", 31))
+    assert too_late.json()["detail"]["code"] == "late_entry_too_late"
+    not_main = await api.post("/api/policies/late-entry", headers=admin_headers, json=late("sow", 5))
+    assert not_main.json()["detail"]["code"] == "late_entry_not_allowed"
+    no_reason = await api.post(
+        "/api/policies/late-entry", headers=admin_headers, json=late("rice", 5, "太晚了")
+    )
+    assert no_reason.status_code == 422  # a written reason of substance (10 characters or more)
+    ok = await api.post("/api/policies/late-entry", headers=admin_headers, json=late("rice", 30))
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["late_entry"] is True
+
+
+async def test_r_enr_11_endorsement_requested_in_chat_approved_by_staff_with_e_endorsement(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-11")
+    application = (await submit(api, headers, farmer_application())).json()
+    policy = (
+        await api.post(
+            f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+        )
+    ).json()["policy"]
+    asked = await api.post(
+        f"/api/bot/policies/{policy['id']}/endorsements",
+        headers=headers,
+        json={"field": "bank_account", "new_value": "6217000011112222333", "bank_name": "建设银行"},
+    )
+    assert asked.status_code == 200, asked.text
+    endorsement = asked.json()
+    assert endorsement["status"] == "requested" and "*" in endorsement["new_value_masked"]
+    duplicate = await api.post(
+        f"/api/bot/policies/{policy['id']}/endorsements",
+        headers=headers,
+        json={"field": "bank_account", "new_value": "6217000011112222444"},
+    )
+    assert duplicate.json()["detail"]["code"] == "endorsement_pending"
+    approved = await api.post(
+        f"/api/endorsements/{endorsement['id']}/approve",
+        headers=admin_headers,
+        json={"note": "资料齐全，同意"},
+    )
+    assert approved.status_code == 200 and approved.json()["document_id"]
+    pdf = await api.get(f"/api/documents/{approved.json()['document_id']}", headers=admin_headers)
+    assert pdf.content.startswith(b"%PDF") and pdf.headers["x-content-sha256"]
+    updated = (await api.get(f"/api/bot/policies/{policy['id']}", headers=headers)).json()
+    assert updated["terms"]["bank_account"].endswith("2333") and updated["terms"]["bank_name"] == "建设银行"
+    again = await api.post(
+        f"/api/endorsements/{endorsement['id']}/refuse", headers=admin_headers, json={"note": "重复操作"}
+    )
+    assert again.json()["detail"]["code"] == "endorsement_decided"
+
+
+async def test_staff_see_only_their_region_and_farmers_only_their_own(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    owner = await identity(api, service_headers, "owner")
+    application = (await submit(api, owner, farmer_application())).json()
+    policy = (
+        await api.post(
+            f"/api/bot/applications/{application['id']}/payments", headers=owner, json={"provider": "demo"}
+        )
+    ).json()["policy"]
+    stranger = await identity(api, service_headers, "stranger", phone="13900002222")
+    assert (await api.get(f"/api/bot/policies/{policy['id']}", headers=stranger)).status_code == 404
+    assert (await api.get(f"/api/bot/documents/{policy['document_id']}", headers=stranger)).status_code == 404
+    body = {
+        "username": "agent_bj",
+        "password": "agent-pass-01",
+        "role": "agent",
+        "region_codes": ["110000000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    beijing = await login(api, "agent_bj", "agent-pass-01")
+    assert (await api.get(f"/api/applications/{application['id']}", headers=beijing)).status_code == 404
+    assert (await api.get("/api/applications", headers=beijing)).json() == []
+    assert (await api.get(f"/api/documents/{policy['document_id']}", headers=beijing)).status_code == 404
+
+
+@pytest.mark.parametrize("quantity", ["99.99", "100"])
+async def test_r_enr_7_verification_threshold_at_100_mu(
+    api: httpx.AsyncClient, service_headers: dict[str, str], quantity: str
+) -> None:
+    headers = await identity(api, service_headers, f"r-enr-7-{quantity}")
+    application = (await submit(api, headers, farmer_application(quantity=quantity))).json()
+    expected = "pending_verification" if quantity == "100" else "awaiting_payment"
+    assert application["status"] == expected
+    if quantity == "100":
+        early = await api.post(
+            f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+        )
+        assert (
+            early.json()["detail"]["code"] == "verification_pending"
+        )  # no payment, no policy, before the check

@@ -1,0 +1,194 @@
+"""A farmer enrolls rice or sows in web chat (R-ENR-2..10), with on-site verification when required."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from backend.db import Database
+from backend.enrollment.models import Application, EarTag, Policy
+from tests.enroll_helpers import VALID_ID, deliver, resident_id, walk_region
+from tests.harness import ChatUser
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
+
+
+@pytest.fixture
+async def farmer_li(chat_client: httpx.AsyncClient) -> ChatUser:
+    return ChatUser(chat_client, "farmer-li", first_name="李四")
+
+
+async def _start_farmer_flow(user: ChatUser, product: str) -> None:
+    await user.say("/start")
+    await user.tap("我要投保")
+    await user.tap("农户投保")
+    await user.tap(product)
+
+
+async def _answer_identity(user: ChatUser, id_number: str = VALID_ID) -> None:
+    await user.tap("普通农户")
+    await user.say("李四")
+    replies = await user.say("110105194912310021")  # wrong check character: the message names it
+    assert "校验码不对" in replies[0].text and "身份证" in replies[-1].text
+    replies = await user.say("110105194902300028")  # 30 February
+    assert "出生日期" in replies[0].text
+    await user.say(id_number)
+    await user.share_contact("13812345678")
+
+
+async def _answer_place_and_bank(user: ChatUser) -> None:
+    await walk_region(user, "广东省", "东莞市", "东城街道")  # no villages imported: the township is taken
+    replies = await user.tap("跳过")  # no GPS
+    assert "收款银行" in replies[-1].text or "耳标" in replies[-1].text
+
+
+async def _finish(user: ChatUser, *, signer: str = "我本人") -> None:
+    await user.tap("农业银行")
+    replies = await user.say("6228480012345678901")
+    assert "您自己需缴" in replies[-1].text and "中央财政补贴" in replies[-1].text
+    await user.tap("继续")
+    await user.tap("我已阅读并同意")
+    await user.tap(signer)
+
+
+async def test_r_enr_9_rice_from_menu_to_policy_pdf(farmer_li: ChatUser, embedded, db: Database) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    replies = await farmer_li.say("10")
+    assert "所在地" in replies[-1].text and "北京市" in replies[-1].button_texts()
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li)
+    summary = farmer_li.last[-1].text
+    assert "1101**********002X" in summary and "6228***********8901" in summary  # masked
+    replies = await farmer_li.tap("确认提交")
+    assert "去缴费" in " ".join(replies[-1].button_texts())
+    async with db.session() as session:
+        assert (await session.exec(select(Policy))).all() == []  # R-ENR-9: no policy before payment
+    await farmer_li.tap("去缴费")
+    await deliver(embedded)
+    history = await farmer_li.history()
+    pdf = next(m for m in history if m.document)
+    assert (await farmer_li.client.get((pdf.document or {})["url"])).content.startswith(b"%PDF")
+    replies = await farmer_li.say("/start")
+    await farmer_li.tap("我的保单")
+    detail = await farmer_li.tap("PL")
+    assert "6228" in detail[-1].text and "6228480012345678901" not in detail[-1].text
+
+
+async def test_r_enr_7_rice_over_100_mu_waits_for_verification(
+    farmer_li: ChatUser, embedded, db: Database, api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    await farmer_li.say("100")  # 100 mu: "100亩以上" includes 100
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li)
+    replies = await farmer_li.tap("确认提交")
+    assert "实地验标" in replies[-1].text and not replies[-1].buttons
+    async with db.session() as session:
+        application = (await session.exec(select(Application))).one()
+    assert application.status == "pending_verification"
+    photo = await api.post(
+        "/api/documents",
+        headers=admin_headers,
+        data={"application_id": str(application.id)},
+        files={"file": ("field.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert photo.status_code == 201, photo.text
+    verified = await api.post(
+        f"/api/applications/{application.id}/verification",
+        headers=admin_headers,
+        json={
+            "record": "实地查看水稻 100 亩，长势正常",
+            "land_rights_evidence": "土地承包合同 DG-2026-001",
+            "photo_document_ids": [photo.json()["id"]],
+        },
+    )
+    assert verified.status_code == 200 and verified.json()["status"] == "awaiting_payment"
+    await deliver(embedded)
+    notice = (await farmer_li.history())[-1]
+    assert "通过实地验标" in notice.text
+    replies = await farmer_li.tap("去缴费", [notice])
+    assert "已生效" in replies[-1].text
+
+
+async def test_sows_need_as_many_distinct_ear_tags_as_heads(farmer_li: ChatUser, db: Database) -> None:
+    await _start_farmer_flow(farmer_li, "能繁母猪")
+    await _answer_identity(farmer_li, resident_id("44190019800101123"))
+    await farmer_li.say("2")
+    await walk_region(farmer_li, "广东省", "东莞市", "东城街道")
+    replies = await farmer_li.tap("跳过")
+    assert "耳标" in replies[-1].text
+    replies = await farmer_li.say("123")
+    assert "15 位数字" in replies[0].text
+    replies = await farmer_li.say("440100000000001")
+    assert "1" in replies[0].text and "2" in replies[0].text  # progress: 1 of 2
+    replies = await farmer_li.say("440100000000001")
+    assert "已经输入过" in replies[0].text
+    replies = await farmer_li.say("440100000000002")
+    assert "收款银行" in replies[-1].text
+    await _finish(farmer_li)
+    await farmer_li.tap("确认提交")
+    async with db.session() as session:
+        tags = sorted((await session.exec(select(EarTag.tag))).all())
+    assert tags == ["440100000000001", "440100000000002"]
+
+
+async def test_r_enr_5_relative_signs_with_name_and_relation(farmer_li: ChatUser, db: Database) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    await farmer_li.say("5")
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li, signer="直系亲属")
+    await farmer_li.say("李小明")
+    await farmer_li.tap("子女")
+    assert "李小明" in farmer_li.last[-1].text and "子女" in farmer_li.last[-1].text
+    await farmer_li.tap("确认提交")
+    async with db.session() as session:
+        application = (await session.exec(select(Application))).one()
+    assert application.signer == {
+        "role": "relative",
+        "name": "李小明",
+        "relation": "child",
+        "authorisation_document_id": None,
+    }
+
+
+async def test_r_enr_5_authorised_person_needs_a_photo_of_the_authorisation(
+    farmer_li: ChatUser, db: Database
+) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    await farmer_li.say("5")
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li, signer="授权人")
+    await farmer_li.say("王代办")
+    replies = await farmer_li.say("没有照片")
+    assert "请发送一张照片" in replies[0].text
+    response = await farmer_li.client.post(
+        f"/webchat/api/{farmer_li.chat_id}/photos", files={"file": ("auth.png", io.BytesIO(PNG), "image/png")}
+    )
+    assert "请核对投保信息" in response.json()["replies"][-1]["text"]
+    farmer_li.last = []
+    from tests.harness import Reply
+
+    farmer_li.last = [Reply(**r) for r in response.json()["replies"]]
+    await farmer_li.tap("确认提交")
+    async with db.session() as session:
+        application = (await session.exec(select(Application))).one()
+    assert application.signer["role"] == "authorised" and application.signer["authorisation_document_id"]
+
+
+async def test_conversation_resumes_after_coming_back(farmer_li: ChatUser) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await farmer_li.tap("普通农户")
+    await farmer_li.say("李四")
+    replies = await farmer_li.say("/start")  # a day later, the farmer opens the chat again
+    assert "没填完" in replies[-1].text
+    replies = await farmer_li.tap("继续填写")
+    assert "身份证" in replies[-1].text  # exactly where it stopped
+    replies = await farmer_li.tap("上一步")
+    assert "姓名" in replies[-1].text

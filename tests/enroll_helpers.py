@@ -1,0 +1,45 @@
+"""Helpers for enrollment tests: valid identity numbers, QR campaigns, delivery of pushed messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.harness import ChatUser
+
+# Valid by GB 11643 / GB 32100 check characters (computed, not real people or companies).
+VALID_ID = "11010519491231002X"
+VALID_CREDIT_CODE = "91350100M000100Y43"
+DONGGUAN_TOWNSHIP = "441900003000"  # 东莞市 东城街道 (a township directly under the city)
+
+
+def resident_id(body17: str) -> str:
+    """Complete 17 digits with their ISO 7064 MOD 11-2 check character."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(body17, weights, strict=True))
+    return body17 + "10X98765432"[total % 11]
+
+
+async def create_campaign(api: httpx.AsyncClient, headers: dict[str, str], product: str, **extra: Any) -> str:
+    response = await api.post("/api/campaigns", json={"product_code": product, **extra}, headers=headers)
+    assert response.status_code == 201, response.text
+    payload: str = response.json()["payload"]
+    return payload
+
+
+async def deliver(embedded: Any) -> int:
+    """Run the delivery worker until the outbox is empty (pushed notices, PDFs)."""
+    worker = embedded.state.bot_runtime.delivery_worker(worker_id="test")
+    total = 0
+    while handled := await worker.run_once():
+        total += handled
+    return total
+
+
+async def walk_region(user: ChatUser, *names: str) -> None:
+    """Tap through the region picker (typing a name to search when the button is not on the page)."""
+    for name in names:
+        if not any(name in t for r in user.last for t in r.button_texts()):
+            await user.say(name)
+        await user.tap(name)
