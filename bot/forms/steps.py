@@ -274,6 +274,8 @@ class EarTagsStep(Step):
     async def ask(self, io: Io, form: Form) -> None:
         needed = int(float(form.answers["quantity"]))
         have = self._collected(form)
+        if len(have) >= needed:  # back here from a later step: take the tags again from the start
+            have.clear()
         await io.say(
             io.label(f"enroll_ask.{self.name}", needed=needed, have=len(have)),
             InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]),

@@ -192,3 +192,39 @@ async def test_conversation_resumes_after_coming_back(farmer_li: ChatUser) -> No
     assert "身份证" in replies[-1].text  # exactly where it stopped
     replies = await farmer_li.tap("上一步")
     assert "姓名" in replies[-1].text
+
+
+async def test_r_enr_11_endorsement_asked_in_chat_and_pdf_again(
+    farmer_li: ChatUser, embedded, api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    await farmer_li.say("10")
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li)
+    await farmer_li.tap("确认提交")
+    await farmer_li.tap("去缴费")
+    await deliver(embedded)
+    await farmer_li.say("/start")
+    await farmer_li.tap("我的保单")
+    await farmer_li.tap("PL")
+    replies = await farmer_li.tap("电子保单 PDF")
+    assert replies[-1].document and replies[-1].document["name"].endswith(".pdf")
+    await farmer_li.tap("PL", (await farmer_li.say("/start")) and await farmer_li.tap("我的保单"))
+    await farmer_li.tap("申请批改")
+    await farmer_li.tap("联系电话")
+    replies = await farmer_li.say("12345")
+    assert "不是中国大陆手机号" in replies[0].text
+    replies = await farmer_li.say("13900001111")
+    assert "139" in replies[-1].text and "请确认批改申请" in replies[-1].text
+    replies = await farmer_li.tap("确认提交")
+    assert "已提交" in replies[-1].text and "139****1111" in replies[-1].text
+    pending = (await api.get("/api/endorsements", headers=admin_headers)).json()
+    assert len(pending) == 1
+    decided = await api.post(
+        f"/api/endorsements/{pending[0]['id']}/approve", headers=admin_headers, json={"note": "核实无误"}
+    )
+    assert decided.status_code == 200
+    await deliver(embedded)
+    pushed = (await farmer_li.history())[-1]
+    assert "已通过" in pushed.text and pushed.document is not None

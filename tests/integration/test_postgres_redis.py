@@ -164,3 +164,25 @@ async def test_rate_limit_is_shared_between_workers_through_redis(redis_url: str
     assert await first.acquire("123", timeout=1)
     assert not await second.acquire("123", timeout=0.5), "the other worker saw the chat's slot taken"
     assert await second.acquire("456", timeout=0.5), "another chat is free"
+
+
+async def test_enrollment_resumes_after_a_restart_with_redis(pg_settings: Settings, pg_db: Database) -> None:
+    first = _runtime_app(pg_settings, pg_db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://t") as client:
+        user = ChatUser(client, "restart-farmer")
+        await user.say("/start")
+        await user.tap("我要投保")
+        await user.tap("农户投保")
+        await user.tap("水稻")
+        await user.tap("普通农户")
+        await user.say("李四")
+    await first.state.bot_runtime.close()
+
+    second = _runtime_app(pg_settings, pg_db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://t") as client:
+        user = ChatUser(client, "restart-farmer")
+        replies = await user.say("11010519491231002X")  # the next answer, straight after the restart
+        assert "手机号" in user.text(), "the form lost its place in the restart"
+        replies = await user.tap("上一步")
+        assert "身份证" in replies[-1].text
+    await second.state.bot_runtime.close()
