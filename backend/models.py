@@ -1,5 +1,17 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
+from backend.claims.models import (
+    Claim,
+    ClaimAttachment,
+    ClaimEvent,
+    ClaimPayment,
+    DisasterEvent,
+    DocumentRequest,
+    IndexPayout,
+    IndexReading,
+    StaffAlert,
+    SurveyReport,
+)
 from backend.enrollment.models import (
     Application,
     Document,
@@ -22,10 +34,18 @@ __all__ = [
     "Application",
     "AuditLog",
     "ChatIdentity",
+    "Claim",
+    "ClaimAttachment",
+    "ClaimEvent",
+    "ClaimPayment",
+    "DisasterEvent",
     "Document",
+    "DocumentRequest",
     "EarTag",
     "Endorsement",
     "Enterprise",
+    "IndexPayout",
+    "IndexReading",
     "Inspection",
     "LiabilityRate",
     "OutboxMessage",
@@ -37,6 +57,8 @@ __all__ = [
     "QrScan",
     "Region",
     "RiskQuestion",
+    "StaffAlert",
     "StaffUser",
+    "SurveyReport",
     "Verification",
 ]

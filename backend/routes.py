@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from backend.claims.api import bot_router as claims_bot_router
+from backend.claims.api import collective_router as claims_collective_router
+from backend.claims.catastrophe_api import router as events_router
+from backend.claims.index_api import bot_router as index_bot_router
+from backend.claims.index_api import router as index_router
+from backend.claims.staff_api import alerts_router
+from backend.claims.staff_api import router as claims_staff_router
 from backend.enrollment.api import bot_router as enrollment_bot_router
 from backend.enrollment.api import service_router as attachments_router
 from backend.enrollment.api import staff_router as enrollment_staff_router
@@ -26,4 +33,11 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(enrollment_bot_router)
     app.include_router(enrollment_staff_router)
     app.include_router(attachments_router)
+    app.include_router(claims_bot_router)
+    app.include_router(claims_collective_router)
+    app.include_router(claims_staff_router)
+    app.include_router(alerts_router)
+    app.include_router(index_router)
+    app.include_router(index_bot_router)
+    app.include_router(events_router)
     app.include_router(outbox_router)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     telegram_api_base: str = ""
     allow_paid_broadcast: bool = False
 
+    # Where urgent staff alerts go (R-LIA-6 accidents, R-CLM-5 catastrophes): e.g. a Telegram group id.
+    staff_alert_channel: Literal["telegram", "webchat"] = "telegram"
+    staff_alert_address: str = ""
+
     payment_provider: Literal["demo", "telegram", "offline"] = "demo"
     # From @BotFather's payment settings, for Telegram Payments invoices in CNY.
     telegram_payment_provider_token: str = ""

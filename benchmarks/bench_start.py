@@ -60,6 +60,11 @@ STACKS: dict[str, tuple[str, ...]] = {
     "postgres": ("postgres",),
     "both": ("embedded", "postgres"),
 }
+STACK_PARTS = {
+    "embedded": "SQLite file (aiosqlite), memory FSM storage + SimpleEventIsolation, memory web chat store",
+    "postgres": "PostgreSQL (asyncpg), Redis FSM storage + RedisEventIsolation, Redis web chat store",
+}
+PROFILE_UPDATES = 1000
 FIRST_NAME = "王大明"
 LANGUAGE_CODE = "zh-CN"
 WARM_UP_USERS = 100
@@ -128,6 +133,7 @@ async def open_stack(name: str, settings: Settings) -> AsyncIterator[Stack]:
     try:
         started = time.perf_counter()
         await bootstrap(db, settings)
+        print(f"[{name}] {STACK_PARTS[name]}")
         print(
             f"[{name}] bootstrap (migrations + regions + admin, not timed): "
             f"{time.perf_counter() - started:.1f} s"
@@ -295,8 +301,10 @@ async def measure_stack(stack: Stack, args: argparse.Namespace) -> list[Result]:
 
 
 async def profile_stack(stack: Stack, args: argparse.Namespace) -> str:
-    """cProfile of one sequential mixed pass of the full stack (event-loop thread only)."""
-    work = make_workload(stack.session, f"p{stack.name[0]}", args.users, args.updates)
+    """cProfile of one sequential pass of the full stack, same mix of new and returning users."""
+    updates = min(args.updates, PROFILE_UPDATES)
+    users = max(1, round(updates * args.users / args.updates))
+    work = make_workload(stack.session, f"p{stack.name[0]}", users, updates)
     profiler = cProfile.Profile()
     profiler.enable()
     await feed_sequential(stack.tianbao, work.first + work.repeat)
@@ -307,9 +315,11 @@ async def profile_stack(stack: Stack, args: argparse.Namespace) -> str:
         stream.write(f"\n--- top 15 by {order} ---\n")
         stats.sort_stats(order).print_stats(15)
     text = stream.getvalue()
-    for prefix in (sysconfig.get_paths()["purelib"] + "/", str(Path.cwd()) + "/", sys.prefix + "/"):
+    paths = sysconfig.get_paths()
+    for prefix in (paths["purelib"] + "/", paths["stdlib"] + "/", str(Path.cwd()) + "/", sys.prefix + "/"):
         text = text.replace(prefix, "")
-    return f"\n===== cProfile: {stack.name}, sequential, {args.updates} updates =====\n{text.strip()}\n"
+    title = f"cProfile: {stack.name}, sequential, {updates} updates ({users} new users), event-loop thread"
+    return f"\n===== {title} =====\n{text.strip()}\n"
 
 
 # --- services ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from backend.claims.schemas import ClaimOut, ClaimReportIn
 from backend.enrollment.schemas import (
     ApplicationOut,
     ApplicationSubmit,
@@ -286,6 +287,64 @@ class BackendClient:
             "POST", f"/api/bot/policies/{policy_id}/endorsements", identity=key, json=body.model_dump()
         )
         return EndorsementOut.model_validate(data)
+
+    # claims -----------------------------------------------------------------------------------------
+    async def report_claim(self, key: IdentityKey, body: ClaimReportIn) -> ClaimOut:
+        data = await self._request("POST", "/api/bot/claims", identity=key, json=body.model_dump(mode="json"))
+        return ClaimOut.model_validate(data)
+
+    async def my_claims(self, key: IdentityKey) -> list[ClaimOut]:
+        return [
+            ClaimOut.model_validate(c) for c in await self._request("GET", "/api/bot/claims", identity=key)
+        ]
+
+    async def my_claim(self, key: IdentityKey, claim_id: int) -> ClaimOut:
+        return ClaimOut.model_validate(
+            await self._request("GET", f"/api/bot/claims/{claim_id}", identity=key)
+        )
+
+    async def upload_claim_media(
+        self, key: IdentityKey, data: bytes, filename: str, content_type: str
+    ) -> int:
+        try:
+            response = await self.http.post(
+                "/api/bot/claims/media",
+                headers=self._headers(key),
+                files={"file": (filename, data, content_type)},
+            )
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        if response.status_code >= 400:
+            raise _backend_error(response)
+        return int(response.json()["id"])
+
+    async def add_claim_evidence(
+        self, key: IdentityKey, claim_id: int, purpose: str, ids: list[int]
+    ) -> ClaimOut:
+        data = await self._request(
+            "POST",
+            f"/api/bot/claims/{claim_id}/attachments",
+            identity=key,
+            json={"purpose": purpose, "document_ids": ids},
+        )
+        return ClaimOut.model_validate(data)
+
+    async def answer_settlement(
+        self, key: IdentityKey, claim_id: int, answer: str, reason: str | None
+    ) -> ClaimOut:
+        data = await self._request(
+            "POST",
+            f"/api/bot/claims/{claim_id}/settlement",
+            identity=key,
+            json={"answer": answer, "reason": reason},
+        )
+        return ClaimOut.model_validate(data)
+
+    async def index_status(self, key: IdentityKey, policy_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request(
+            "GET", "/api/bot/index/status", identity=key, params={"policy_id": policy_id}
+        )
+        return data
 
     # delivery ---------------------------------------------------------------------------------------
     async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
-from bot.routers import enroll, fallback, policies, start
+from bot.routers import claims, enroll, fallback, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,11 @@ def create_dispatcher(
     dispatcher.pre_checkout_query.outer_middleware(context)
     # Feature routers go between start and fallback, in the order they should match.
     dispatcher.include_routers(
-        start.build_router(), enroll.build_router(), policies.build_router(), fallback.build_router()
+        start.build_router(),
+        enroll.build_router(),
+        policies.build_router(),
+        claims.build_router(),
+        fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)
     return dispatcher

@@ -13,6 +13,7 @@ renders every template in both locales.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def _environment() -> Environment:
     )
     env.filters["masked_phone"] = mask_phone
     env.filters["money"] = format_money
+    env.filters["yuan"] = format_fen
+    env.filters["local_time"] = local_time
+    # Templates name choices by key: {{ label("claims.cause_" ~ claim.cause, locale) }}.
+    env.globals["label"] = label
     return env
 
 
@@ -79,6 +84,22 @@ def mask_phone(phone: str | None) -> str:
 
 def format_money(value: Any) -> str:
     return f"{float(value):,.2f}"
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Stored times are UTC; people read Beijing time (UTC+8, no daylight saving)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(BEIJING).strftime(fmt)
+
+
+def format_fen(fen: Any) -> str:
+    """Integer fen as yuan with two decimals: 123456 -> 1,234.56."""
+    return f"{int(fen) / 100:,.2f}"
 
 
 def render(key: str, locale: str | None = None, ext: str = "html", **ctx: Any) -> str:

@@ -11,6 +11,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.claims.jobs import claim_deadline_reminders
 from backend.outbox.jobs import delivery_housekeeping
 
 JobFunction = Callable[..., Awaitable[Any]]
@@ -30,6 +31,10 @@ async def _delivery_housekeeping(session: AsyncSession) -> Any:
     return await delivery_housekeeping(session=session)
 
 
+async def _claim_deadlines(session: AsyncSession) -> Any:
+    return await claim_deadline_reminders(session=session)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="delivery-housekeeping",
@@ -37,5 +42,12 @@ JOBS: tuple[JobSpec, ...] = (
         function=_delivery_housekeeping,
         description="release delivery claims left by a dead worker; re-queue failures whose backoff passed",
         lock_seconds=60,
+    ),
+    JobSpec(
+        id="claim-deadlines",
+        trigger=IntervalTrigger(minutes=5),
+        function=_claim_deadlines,
+        description="remind before claim deadlines (survey 24 h, settlement 20 days, payment 10 days), escalate after",
+        lock_seconds=240,
     ),
 )

@@ -43,3 +43,48 @@ async def walk_region(user: ChatUser, *names: str) -> None:
         if not any(name in t for r in user.last for t in r.button_texts()):
             await user.say(name)
         await user.tap(name)
+
+
+async def insured_in_chat(
+    user: ChatUser,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    *,
+    product: str = "rice",
+    quantity: str = "10",
+    ear_tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """A web chat user who holds a paid policy (enrolled through the API the bot uses); returns the policy."""
+    import secrets
+
+    await user.say("/start")
+    await user.share_contact("13812345678")
+    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{user.chat_id}"}
+    body = {
+        "idempotency_key": secrets.token_urlsafe(12),
+        "product_code": product,
+        "region_code": DONGGUAN_TOWNSHIP,
+        "quantity": quantity,
+        "disclosure_version": "2026.1",
+        "disclosure_read": True,
+        "signer": {"role": "insured"},
+        "farmer": {
+            "insured_type": "farmer",
+            "name": "李四",
+            "id_number": VALID_ID,
+            "phone": "13812345678",
+            "bank_name": "农业银行",
+            "bank_account": "6228480012345678901",
+            "ear_tags": ear_tags or [],
+        },
+    }
+    application = await api.post("/api/bot/applications", headers=headers, json=body)
+    assert application.status_code == 200, application.text
+    paid = await api.post(
+        f"/api/bot/applications/{application.json()['id']}/payments",
+        headers=headers,
+        json={"provider": "demo"},
+    )
+    assert paid.status_code == 200, paid.text
+    policy: dict[str, Any] = paid.json()["policy"]
+    return policy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -86,7 +87,54 @@ def _yuan(fen: int) -> str:
     return f"{fen / 100:.2f}"
 
 
+CLAIM = SimpleNamespace(
+    number="CL202611220000001",
+    insured_name="李四",
+    cause="heavy_rain",
+    loss_started_at=NOW,
+    place_name="大塘边",
+    injured=1,
+    dead=0,
+    description="冲压机伤手",
+    late=True,
+    delay_minutes=600,
+    kind="individual",
+    survey_due_at=NOW,
+    joint_survey=True,
+    disposal_required=True,
+    disposal_proven=False,
+    status="assessed",
+    assessed_amount_fen=350000,
+    paid_amount_fen=None,
+    paid_at=None,
+    denial_reasons=[],
+    documents_requested=["身份证复印件"],
+    next_action="wait",
+    agreed_amount_fen=350000,
+    timeline=[SimpleNamespace(at=NOW, kind="reported", note="")],
+)
+
 SAMPLES: dict[str, dict[str, Any]] = {
+    "claims/alert_accident_title": {"claim": CLAIM},
+    "claims/alert_accident_body": {"claim": CLAIM},
+    "claims_notice/reported_for_you": {"claim": CLAIM},
+    "claims/summary": {
+        "a": {"cause": "heavy_rain", "lost_quantity": "3", "estimated_amount": "3500"},
+        "policy_number": "PL1",
+        "product_name": "水稻",
+        "unit": "亩",
+        "started": NOW,
+        "liability": False,
+        "photos": 1,
+        "disposal": None,
+        "reporter": "李四",
+    },
+    "claims/reported": {"claim": CLAIM},
+    "claims/list": {"count": 2},
+    "claims/detail": {"claim": CLAIM},
+    "claims/evidence_received": {"claim": CLAIM},
+    "claims/answered": {"claim": CLAIM},
+    "claims/photo_received": {"count": 2},
     "enroll/quote_agricultural": {
         "quote": AGRI_QUOTE,
         "product_name": "水稻",
@@ -159,6 +207,75 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "start/phone_refused": {"code": "phone_not_cn_mobile"},
     "webchat/file_too_large": {"limit_mb": 10},
 }
+
+
+NOTICE_CLAIM = SimpleNamespace(number="CL202611220000001", insured_name="李四", cause="typhoon")
+REASON_KEYS = (
+    "not_covered",
+    "excluded_cause",
+    "outside_policy_period",
+    "no_disposal_proof",
+    "not_insured_subject",
+    "false_report",
+)
+ALERT = {
+    "claim": NOTICE_CLAIM,
+    "deadline": "survey",
+    "due_at": NOW,
+    "adjuster": "陈查勘",
+    "amount": Decimal("1200"),
+    "objection": "面积不对",
+}
+WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
+    "claims_notice/adjuster_assigned": {"claim": NOTICE_CLAIM, "adjuster_name": "陈查勘"},
+    "claims_notice/survey_scheduled": {"claim": NOTICE_CLAIM, "at": NOW, "remote": False, "joint": True},
+    "claims_notice/survey_delayed": {
+        "claim": NOTICE_CLAIM,
+        "at": NOW,
+        "reason": "道路被淹",
+        "remote": True,
+        "joint": False,
+    },
+    "claims_notice/surveyed": {
+        "claim": NOTICE_CLAIM,
+        "covered": True,
+        "loss": "倒伏 5 亩",
+        "loss_degree": "medium",
+    },
+    "claims_notice/documents_requested": {"claim": NOTICE_CLAIM, "items": ["身份证", "银行卡"]},
+    "claims_notice/denied": {
+        "claim": NOTICE_CLAIM,
+        "reasons": ["not_covered", "自由文本"],
+        "reason_keys": REASON_KEYS,
+        "notice_number": "DN1",
+    },
+    "claims_notice/assessed": {"claim": NOTICE_CLAIM, "amount": Decimal("1200.00"), "again": False},
+    "claims_notice/agreed": {"claim": NOTICE_CLAIM, "amount": Decimal("1200.00"), "payment_due_at": NOW},
+    "claims_notice/paid": {
+        "claim": NOTICE_CLAIM,
+        "amount": Decimal("1200.00"),
+        "bank_name": "农业银行",
+        "account_masked": "6228***********8901",
+        "payee_name": "李四",
+        "payee_is_insured": True,
+    },
+    "claims_notice/survey_overdue": {"claim": NOTICE_CLAIM, "due_at": NOW},
+    "claims_notice/staff_alert_title": {**ALERT, "kind": "deadline_overdue"},
+    "claims_notice/staff_alert_body": {**ALERT, "kind": "deadline_due_soon"},
+}
+
+
+def _helper_samples() -> None:
+    """Feature tests own the samples of their templates; gather them here."""
+    from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
+    from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
+
+    SAMPLES.update(INDEX_SAMPLES)
+    SAMPLES.update(EVENT_SAMPLES)
+    SAMPLES.update(WORKFLOW_SAMPLES)
+
+
+_helper_samples()
 
 
 def test_both_locales_have_the_same_templates() -> None:

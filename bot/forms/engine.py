@@ -179,6 +179,7 @@ def choice_keyboard(
 
 
 Submit = Callable[[Io, Form], Awaitable[None]]
+Prepare = Callable[[Io, Form], Awaitable[None]]
 
 
 @dataclass
@@ -217,11 +218,18 @@ class FormRunner:
         await state.set_state(FormState.filling)
         await state.update_data(form=form.to_json())
 
-    async def begin(self, io: Io, state: FSMContext, flow_name: str, **preset: Any) -> None:
+    async def begin(
+        self, io: Io, state: FSMContext, flow_name: str, *, prepare: Prepare | None = None, **preset: Any
+    ) -> None:
         flow = self.flows[flow_name]
         form = Form(flow=flow_name, step="", answers=dict(preset))
+        if prepare is not None:
+            await prepare(io, form)
         first = flow.next_after(form, None)
-        assert first is not None
+        if first is None:  # everything was known up front (e.g. a weather-index policy: nothing to ask)
+            await self.save(state, form)
+            await flow.submit(io, form)
+            return
         form.step = first.name
         await self.save(state, form)
         await first.ask(io, form)

@@ -216,8 +216,11 @@ class LocationStep(Step):
 
     optional = True
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, *, when: Condition = always) -> None:
+        self.name, self.when = name, when
+
+    def applies(self, form: Form) -> bool:
+        return self.when(form)
 
     async def ask(self, io: Io, form: Form) -> None:
         keyboard = ReplyKeyboardMarkup(

@@ -36,9 +36,18 @@ async def finish(io: Io, form: Form) -> None:
 
 
 def _flows() -> dict[str, Flow]:
+    from bot.forms.claim import claim_flow, evidence_flow, objection_flow
+    from bot.routers.claims import submit_claim, submit_evidence, submit_objection
     from bot.routers.policies import endorse_flow
 
-    return {"farmer": farmer_flow(finish), "enterprise": enterprise_flow(finish), "endorse": endorse_flow()}
+    return {
+        "farmer": farmer_flow(finish),
+        "enterprise": enterprise_flow(finish),
+        "endorse": endorse_flow(),
+        "claim": claim_flow(submit_claim),
+        "evidence": evidence_flow(submit_evidence),
+        "objection": objection_flow(submit_objection),
+    }
 
 
 RUNNER = FormRunner(_flows())

@@ -224,7 +224,12 @@ def test_r_enr_10_templates_stay_inside_what_fpdf2_renders(caplog: pytest.LogCap
 def test_r_enr_10_every_document_template_exists_in_both_locales() -> None:
     for locale in LOCALES:
         keys = {key for key, ext in template_keys(locale) if key.startswith("documents/")}
-        assert keys == {f"documents/{name}" for name in DOCUMENT_CONTEXTS} | {"documents/_footer"}, locale
+        # The denial notice (R-CLM-10) is rendered by backend/claims/denial.py with the same page and font.
+        expected = {f"documents/{name}" for name in DOCUMENT_CONTEXTS} | {
+            "documents/_footer",
+            "documents/denial_notice",
+        }
+        assert keys == expected, locale
         assert all(ext == "html" for key, ext in template_keys(locale) if key.startswith("documents/"))
 
 

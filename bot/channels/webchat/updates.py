@@ -16,7 +16,7 @@ _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}")
 
 
 def _user(number: int, first_name: str | None, language_code: str | None) -> dict[str, Any]:
-    user: dict[str, Any] = {"id": number, "is_bot": False, "first_name": first_name or "用户"}
+    user: dict[str, Any] = {"id": number, "is_bot": False, "first_name": first_name or "webchat"}
     if language_code:
         user["language_code"] = language_code
     return user

@@ -1,0 +1,173 @@
+"""Claim routes for the bot (acting for the insured) and the agents' collective report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile, status
+
+from backend.claims import reporting
+from backend.claims.models import Claim
+from backend.claims.schemas import (
+    AttachmentIn,
+    ClaimOut,
+    ClaimReportIn,
+    CollectiveReportIn,
+    CollectiveReportOut,
+    SettlementAnswerIn,
+    TimelineEntry,
+)
+from backend.deps import BotDep, SessionDep, SettingsDep, require_roles
+from backend.enrollment import documents
+from backend.security import StaffPrincipal
+
+bot_router = APIRouter(prefix="/api/bot/claims", tags=["bot: claims"])
+collective_router = APIRouter(prefix="/api/claims", tags=["claims"])
+
+MAX_MEDIA_BYTES = 20 * 1024 * 1024  # Telegram lets bots download files up to 20 MB
+MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4", "video/quicktime")
+Agent = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
+
+
+def problem(exc: reporting.ClaimError) -> HTTPException:
+    code = status.HTTP_404_NOT_FOUND if exc.code == "not_found" else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return HTTPException(code, detail={"code": exc.code, "message": exc.code, "detail": exc.detail})
+
+
+async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
+    events = await reporting.timeline_of(session=session, claim_id=claim.id or 0)
+    return ClaimOut(
+        id=claim.id or 0,
+        number=claim.number,
+        kind=claim.kind,
+        status=claim.status,
+        policy_id=claim.policy_id,
+        product_code=claim.product_code,
+        cause=claim.cause,
+        loss_started_at=claim.loss_started_at,
+        lost_quantity=claim.lost_quantity,
+        unit=claim.unit,
+        estimated_amount_fen=claim.estimated_amount_fen,
+        reported_at=claim.reported_at,
+        late=claim.late,
+        delay_minutes=claim.delay_minutes,
+        survey_due_at=claim.survey_agreed_at or claim.survey_due_at,
+        joint_survey=claim.joint_survey,
+        remote_survey=claim.remote_survey,
+        disposal_required=claim.disposal_required,
+        disposal_proven=claim.disposal_proven_at is not None,
+        assessed_amount_fen=claim.assessed_amount_fen,
+        agreed_amount_fen=claim.agreed_amount_fen,
+        paid_amount_fen=claim.paid_amount_fen,
+        paid_at=claim.paid_at,
+        documents_requested=await reporting.requested_items(session=session, claim_id=claim.id or 0),
+        denial_reasons=claim.denial_reasons,
+        next_action=reporting.next_action(claim),
+        timeline=[TimelineEntry(at=e.at, kind=e.kind, note=e.note) for e in events],
+    )
+
+
+@bot_router.post("", response_model=ClaimOut)
+async def report(
+    body: ClaimReportIn, principal: BotDep, session: SessionDep, settings: SettingsDep
+) -> ClaimOut:
+    try:
+        claim = await reporting.report_claim(
+            session=session, principal=principal, body=body, settings=settings
+        )
+    except reporting.ClaimError as exc:
+        raise problem(exc) from exc
+    return await claim_out(session, claim)
+
+
+@bot_router.get("", response_model=list[ClaimOut])
+async def my_claims(principal: BotDep, session: SessionDep) -> list[ClaimOut]:
+    return [
+        await claim_out(session, c) for c in await reporting.claims_for(session=session, principal=principal)
+    ]
+
+
+@bot_router.get("/{claim_id}", response_model=ClaimOut)
+async def my_claim(claim_id: int, principal: BotDep, session: SessionDep) -> ClaimOut:
+    try:
+        claim = await reporting.claim_for(session=session, principal=principal, claim_id=claim_id)
+    except reporting.ClaimError as exc:
+        raise problem(exc) from exc
+    return await claim_out(session, claim)
+
+
+@bot_router.post("/media", status_code=201)
+async def upload_media(
+    principal: BotDep, session: SessionDep, file: Annotated[UploadFile, File()]
+) -> dict[str, int]:
+    """A photo or video of the loss, kept with its SHA-256; attached to a claim by id afterwards."""
+    if principal.person_id is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": "phone_required", "message": ""}
+        )
+    data = await file.read(MAX_MEDIA_BYTES + 1)
+    if len(data) > MAX_MEDIA_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
+        )
+    if (file.content_type or "") not in MEDIA_TYPES:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail={"code": "not_media", "message": ""}
+        )
+    document = await documents.store_document(
+        session=session,
+        kind="claim_media",
+        filename=file.filename or "photo.jpg",
+        content=data,
+        content_type=file.content_type or "image/jpeg",
+        person_id=principal.person_id,
+    )
+    await session.commit()
+    return {"id": document.id or 0}
+
+
+@bot_router.post("/{claim_id}/attachments", response_model=ClaimOut)
+async def add_evidence(claim_id: int, body: AttachmentIn, principal: BotDep, session: SessionDep) -> ClaimOut:
+    try:
+        claim = await reporting.add_evidence(
+            session=session,
+            principal=principal,
+            claim_id=claim_id,
+            purpose=body.purpose,
+            document_ids=body.document_ids,
+        )
+    except reporting.ClaimError as exc:
+        raise problem(exc) from exc
+    return await claim_out(session, claim)
+
+
+@bot_router.post("/{claim_id}/settlement", response_model=ClaimOut)
+async def answer_settlement(
+    claim_id: int, body: SettlementAnswerIn, principal: BotDep, session: SessionDep
+) -> ClaimOut:
+    try:
+        claim = await reporting.answer_settlement(
+            session=session, principal=principal, claim_id=claim_id, answer=body.answer, reason=body.reason
+        )
+    except reporting.ClaimError as exc:
+        raise problem(exc) from exc
+    return await claim_out(session, claim)
+
+
+@collective_router.post("/collective", response_model=CollectiveReportOut, status_code=201)
+async def collective(
+    body: CollectiveReportIn, staff: Agent, session: SessionDep, settings: SettingsDep, request: Request
+) -> CollectiveReportOut:
+    try:
+        claims = await reporting.collective_report(
+            session=session,
+            actor=staff,
+            body=body,
+            settings=settings,
+            ip=request.client.host if request.client else None,
+        )
+    except reporting.ClaimError as exc:
+        raise problem(exc) from exc
+    return CollectiveReportOut(
+        claims=[{"id": c.id, "number": c.number, "policy_id": c.policy_id} for c in claims]
+    )

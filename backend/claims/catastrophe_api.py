@@ -1,0 +1,215 @@
+"""R-CLM-5 disaster events: staff open events, link claims, and see whether an event is a catastrophe."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+
+from backend.claims import catastrophe
+from backend.claims.models import Claim, DisasterEvent
+from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
+from backend.products.pricing import fen_to_yuan
+from backend.security import StaffPrincipal
+from backend.staff.api import client_ip
+
+router = APIRouter(prefix="/api/events", tags=["claims: disaster events"])
+
+EventManager = Annotated[StaffPrincipal, Depends(require_roles("adjuster", "underwriter"))]
+UNPROCESSABLE = 422
+
+
+class EventIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    cause: str = Field(max_length=40, description="a claim cause: typhoon, heavy_rain, disease, wind ...")
+    started_on: date = Field(description="the day the disaster began (China time)")
+
+
+class LinkIn(BaseModel):
+    claim_ids: list[int] = Field(min_length=1, max_length=5000)
+
+
+class EventOut(BaseModel):
+    id: int
+    name: str
+    cause: str
+    started_on: datetime
+    catastrophe: bool
+    catastrophe_reasons: list[str] = Field(
+        description="more_than_two_counties | crop_loss:<county> | livestock_loss:<county>"
+    )
+    raised_at: datetime | None
+    created_at: datetime
+
+
+class CountyOut(BaseModel):
+    county_code: str
+    claims: int
+    crop_fen: int
+    crop_yuan: str
+    livestock_fen: int
+    livestock_yuan: str
+    crop_threshold_reached: bool
+    livestock_threshold_reached: bool
+
+
+class LinkedClaimOut(BaseModel):
+    id: int
+    number: str
+    kind: str
+    status: str
+    product_code: str
+    region_code: str
+    county_code: str
+    insured_name: str
+    cause: str
+    loss_started_at: datetime
+    estimated_amount_fen: int
+
+
+class EventDetailOut(EventOut):
+    county_count: int = Field(description="counties with counted claims, all regions (the rule's count)")
+    claim_count: int = Field(description="counted claims, all regions")
+    counties: list[CountyOut] = Field(description="per-county totals, within the caller's regions")
+    claims: list[LinkedClaimOut] = Field(description="linked claims within the caller's regions")
+    reasons_now: list[str] | None = Field(default=None, description="the evaluation just made, if any")
+
+
+def problem(exc: catastrophe.EventError) -> HTTPException:
+    codes = {
+        "not_found": status.HTTP_404_NOT_FOUND,
+        "claim_not_found": status.HTTP_404_NOT_FOUND,
+        "claim_in_other_event": status.HTTP_409_CONFLICT,
+    }
+    return HTTPException(
+        codes.get(exc.code, UNPROCESSABLE),
+        detail={"code": exc.code, "message": str(exc), "detail": exc.detail},
+    )
+
+
+def event_out(event: DisasterEvent) -> EventOut:
+    return EventOut(
+        id=event.id or 0,
+        name=event.name,
+        cause=event.cause,
+        started_on=event.started_on,
+        catastrophe=event.catastrophe,
+        catastrophe_reasons=list(event.catastrophe_reasons),
+        raised_at=event.raised_at,
+        created_at=event.created_at,
+    )
+
+
+def _claim_out(claim: Claim) -> LinkedClaimOut:
+    return LinkedClaimOut(
+        id=claim.id or 0,
+        number=claim.number,
+        kind=claim.kind,
+        status=claim.status,
+        product_code=claim.product_code,
+        region_code=claim.region_code,
+        county_code=claim.county_code,
+        insured_name=claim.insured_name,
+        cause=claim.cause,
+        loss_started_at=claim.loss_started_at,
+        estimated_amount_fen=claim.estimated_amount_fen,
+    )
+
+
+async def _detail(
+    session: SessionDep, staff: StaffPrincipal, event: DisasterEvent, reasons: list[str] | None = None
+) -> EventDetailOut:
+    summary = await catastrophe.event_summary(session, staff, event)
+    return EventDetailOut(
+        **event_out(event).model_dump(),
+        county_count=summary.county_count,
+        claim_count=summary.claim_count,
+        counties=[
+            CountyOut(
+                county_code=t.county_code,
+                claims=t.claims,
+                crop_fen=t.crop_fen,
+                crop_yuan=fen_to_yuan(t.crop_fen),
+                livestock_fen=t.livestock_fen,
+                livestock_yuan=fen_to_yuan(t.livestock_fen),
+                crop_threshold_reached=t.crop_reached,
+                livestock_threshold_reached=t.livestock_reached,
+            )
+            for t in summary.counties
+        ],
+        claims=[_claim_out(c) for c in summary.claims],
+        reasons_now=reasons,
+    )
+
+
+@router.post("", response_model=EventOut, status_code=201)
+async def create_event(body: EventIn, staff: EventManager, session: SessionDep, request: Request) -> EventOut:
+    try:
+        event = await catastrophe.create_event(
+            session,
+            staff,
+            name=body.name,
+            cause=body.cause,
+            started_on=body.started_on,
+            ip=client_ip(request),
+        )
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    await session.commit()
+    return event_out(event)
+
+
+@router.get("", response_model=list[EventOut])
+async def list_events(
+    staff: StaffDep,
+    session: SessionDep,
+    catastrophe_only: Annotated[bool | None, Query(alias="catastrophe")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EventOut]:
+    """Events with a claim in the caller's regions, and events with no claims yet."""
+    events = await catastrophe.list_events(session, staff, catastrophe=catastrophe_only, limit=limit)
+    return [event_out(e) for e in events]
+
+
+@router.get("/{event_id}", response_model=EventDetailOut)
+async def get_event(event_id: int, staff: StaffDep, session: SessionDep) -> EventDetailOut:
+    try:
+        event = await catastrophe.visible_event(session, staff, event_id)
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    return await _detail(session, staff, event)
+
+
+@router.post("/{event_id}/claims", response_model=EventDetailOut)
+async def link_claims(
+    event_id: int,
+    body: LinkIn,
+    staff: EventManager,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> EventDetailOut:
+    try:
+        event, reasons = await catastrophe.link_claims(
+            session, settings, staff, event_id, body.claim_ids, ip=client_ip(request)
+        )
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    await session.commit()
+    return await _detail(session, staff, event, reasons)
+
+
+@router.post("/{event_id}/evaluate", response_model=EventDetailOut)
+async def evaluate(
+    event_id: int, staff: EventManager, session: SessionDep, settings: SettingsDep, request: Request
+) -> EventDetailOut:
+    try:
+        event, reasons = await catastrophe.evaluate_by_staff(
+            session, settings, staff, event_id, ip=client_ip(request)
+        )
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    await session.commit()
+    return await _detail(session, staff, event, reasons)

@@ -1,0 +1,377 @@
+"""The insured's side of a claim: reporting a loss (R-CLM-1, -4, -6, -7; R-LIA-6), evidence uploads,
+following the claim, and confirming or objecting to the settlement (R-CLM-14). Collective reports by
+agents (R-CLM-3) create the same claims for many households at once."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.claims import rules, timeline
+from backend.claims.models import Claim, ClaimAttachment, ClaimEvent, ClaimKind, ClaimStatus, DocumentRequest
+from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
+from backend.db import utcnow
+from backend.enrollment import validation
+from backend.enrollment.models import Document, Policy
+from backend.people.models import ChatIdentity
+from backend.products.models import Product
+from backend.products.pricing import yuan_to_fen
+from backend.security import BotPrincipal, StaffPrincipal
+from backend.settings import Settings
+from backend.staff.service import record_audit
+from messages import render
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class ClaimError(Exception):
+    def __init__(self, code: str, **detail: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = {k: str(v) for k, v in detail.items()}
+
+
+@dataclass(frozen=True)
+class ClaimContext:
+    policy: Policy
+    product: Product
+
+
+def county_of(region_code: str) -> str:
+    return region_code[:6] + "000000"
+
+
+async def _own_policy(session: AsyncSession, principal: BotPrincipal, policy_id: int) -> ClaimContext:
+    """Farmers see only their own data: a policy of another person does not exist for them."""
+    policy = await session.get(Policy, policy_id)
+    owned = policy is not None and (
+        policy.identity_id == principal.identity_id
+        or (principal.person_id is not None and policy.person_id == principal.person_id)
+    )
+    if not owned or policy is None:
+        raise ClaimError("not_found")
+    product = await session.get(Product, policy.product_code)
+    assert product is not None
+    return ClaimContext(policy=policy, product=product)
+
+
+def _amount_fen(raw: str) -> int:
+    try:
+        value = Decimal(raw.strip().replace(",", "").replace("，", ""))
+    except InvalidOperation as exc:
+        raise ClaimError("amount_format") from exc
+    if value < 0 or value > Decimal("100000000"):
+        raise ClaimError("amount_format")
+    return yuan_to_fen(value)
+
+
+def _check_times(started: datetime, ended: datetime | None, now: datetime) -> None:
+    if started > now + CLOCK_SKEW:
+        raise ClaimError("loss_in_future")
+    if ended is not None and (ended < started or ended > now + CLOCK_SKEW):
+        raise ClaimError("loss_end_invalid")
+
+
+def _lost_quantity(raw: str, product: Product, policy: Policy) -> Decimal:
+    try:
+        quantity = validation.validate_quantity(raw, product.unit)
+    except validation.ValidationProblem as exc:
+        raise ClaimError(exc.code, **exc.detail) from exc
+    if quantity > Decimal(policy.quantity):
+        raise ClaimError("lost_more_than_insured", insured=policy.quantity)
+    return quantity
+
+
+async def _own_documents(session: AsyncSession, principal: BotPrincipal, ids: list[int]) -> list[int]:
+    if not ids:
+        return []
+    rows = (await session.exec(select(Document).where(col(Document.id).in_(ids)))).all()
+    if len(rows) != len(set(ids)) or any(d.person_id != principal.person_id for d in rows):
+        raise ClaimError("photo_not_found")
+    return [d.id or 0 for d in rows]
+
+
+async def report_claim(
+    *, session: AsyncSession, principal: BotPrincipal, body: ClaimReportIn, settings: Settings
+) -> Claim:
+    """One claim per idempotency key; late reports are accepted and marked late (R-CLM-1)."""
+    existing = (
+        await session.exec(select(Claim).where(Claim.idempotency_key == body.idempotency_key))
+    ).first()
+    if existing is not None:
+        return existing
+    context = await _own_policy(session, principal, body.policy_id)
+    product, policy = context.product, context.policy
+    if product.weather_index:
+        raise ClaimError("index_no_report")  # R-CLM-2: the station data decides, no report needed
+    if policy.status != "active":
+        raise ClaimError("policy_inactive")
+    identity = await session.get(ChatIdentity, principal.identity_id)
+    if identity is None or not identity.phone:
+        raise ClaimError("phone_required")
+    now = utcnow()
+    _check_times(body.loss_started_at, body.loss_ended_at, now)
+    if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
+        raise ClaimError("cause_not_covered_by_product", cause=body.cause)
+    claim = _new_claim(body, context, identity, now)
+    photos = await _own_documents(session, principal, body.photo_document_ids)
+    disposal = await _own_documents(session, principal, body.disposal_document_ids)
+    if product.category == "livestock" and not photos:
+        raise ClaimError("photo_required")  # at least one photo of dead animals
+    if disposal:
+        claim.disposal_proven_at = now
+    session.add(claim)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raced = (
+            await session.exec(select(Claim).where(Claim.idempotency_key == body.idempotency_key))
+        ).first()
+        assert raced is not None
+        return raced
+    claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
+    _attach(session, claim, photos, "scene")
+    _attach(session, claim, disposal, "disposal")
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.REPORTED.value,
+        actor="insured",
+        late=claim.late,
+        delay_minutes=claim.delay_minutes,
+    )
+    await _after_report(session, settings, claim)
+    await session.commit()
+    await session.refresh(claim)
+    return claim
+
+
+def _new_claim(body: ClaimReportIn, context: ClaimContext, identity: ChatIdentity, now: datetime) -> Claim:
+    product, policy = context.product, context.policy
+    liability = product.category == "liability"
+    lost = Decimal(body.dead or 0) + Decimal(body.injured or 0) if liability else None
+    quantity = str(lost) if lost is not None else str(_lost_quantity(body.lost_quantity, product, policy))
+    late, delay = rules.report_delay(body.loss_started_at, now)
+    return Claim(
+        number=f"TMP{secrets.token_hex(6)}",
+        idempotency_key=body.idempotency_key,
+        kind=(ClaimKind.LIABILITY if liability else ClaimKind.INDIVIDUAL).value,
+        policy_id=policy.id or 0,
+        product_code=product.code,
+        identity_id=identity.id,
+        region_code=policy.region_code,
+        county_code=county_of(policy.region_code),
+        insured_name=policy.insured_name,
+        cause=body.cause,
+        loss_started_at=body.loss_started_at,
+        loss_ended_at=body.loss_ended_at,
+        lost_quantity=quantity,
+        unit="person" if liability else product.unit,
+        estimated_amount_fen=_amount_fen(body.estimated_amount_yuan),
+        place_name=body.place_name.strip(),
+        latitude=body.latitude,
+        longitude=body.longitude,
+        reporter_name=body.reporter_name.strip(),
+        reporter_phone=identity.phone or "",
+        description=body.description.strip(),
+        injured=body.injured,
+        dead=body.dead,
+        reported_at=now,
+        late=late,
+        delay_minutes=delay,
+        disposal_required=rules.disposal_proof_required(product.category, body.cause),
+        survey_due_at=rules.survey_due(now),
+        joint_survey=not liability
+        and rules.joint_survey_needed(product.category, product.unit, Decimal(quantity)),
+    )
+
+
+def _attach(session: AsyncSession, claim: Claim, document_ids: list[int], purpose: str) -> None:
+    session.add_all(
+        ClaimAttachment(claim_id=claim.id or 0, document_id=d, purpose=purpose) for d in document_ids
+    )
+
+
+async def _after_report(session: AsyncSession, settings: Settings, claim: Claim) -> None:
+    """Liability accidents alert staff at once (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
+    if claim.kind == ClaimKind.LIABILITY:
+        await timeline.alert_staff(
+            session,
+            settings,
+            kind="liability_accident",
+            region_code=claim.region_code,
+            title=render("claims/alert_accident_title", settings.default_locale, ext="txt", claim=claim),
+            body=render("claims/alert_accident_body", settings.default_locale, ext="txt", claim=claim),
+            dedupe_key=f"claim-{claim.id}-accident",
+            claim_id=claim.id,
+        )
+    from backend.claims.catastrophe import after_claim_reported
+
+    await after_claim_reported(session, settings, claim)
+
+
+# --- following a claim -------------------------------------------------------------------------------------
+
+
+async def claims_for(*, session: AsyncSession, principal: BotPrincipal) -> list[Claim]:
+    query = select(Claim).where(Claim.identity_id == principal.identity_id).order_by(col(Claim.id).desc())
+    return list((await session.exec(query)).all())
+
+
+async def claim_for(*, session: AsyncSession, principal: BotPrincipal, claim_id: int) -> Claim:
+    claim = await session.get(Claim, claim_id)
+    if claim is None or claim.identity_id != principal.identity_id:
+        raise ClaimError("not_found")
+    return claim
+
+
+async def timeline_of(*, session: AsyncSession, claim_id: int) -> list[ClaimEvent]:
+    query = select(ClaimEvent).where(ClaimEvent.claim_id == claim_id).order_by(col(ClaimEvent.id))
+    return list((await session.exec(query)).all())
+
+
+async def requested_items(*, session: AsyncSession, claim_id: int) -> list[str]:
+    request = (
+        await session.exec(select(DocumentRequest).where(DocumentRequest.claim_id == claim_id))
+    ).first()
+    return list(request.items) if request and request.fulfilled_at is None else []
+
+
+def next_action(claim: Claim) -> str:
+    """What the insured must do now, shown in "my claims"."""
+    if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
+        return "none"
+    if claim.disposal_required and claim.disposal_proven_at is None:
+        return "send_disposal_proof"
+    if claim.status == ClaimStatus.DOCUMENTS_REQUESTED:
+        return "send_documents"
+    if claim.status == ClaimStatus.ASSESSED:
+        return "confirm_amount"
+    return "wait"
+
+
+async def add_evidence(
+    *, session: AsyncSession, principal: BotPrincipal, claim_id: int, purpose: str, document_ids: list[int]
+) -> Claim:
+    """Photos after the report: disposal proof (R-CLM-7) or the documents staff asked for (R-CLM-9)."""
+    claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
+    if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
+        raise ClaimError("claim_closed")
+    ids = await _own_documents(session, principal, document_ids)
+    _attach(session, claim, ids, purpose)
+    if purpose == "disposal" and claim.disposal_required:
+        claim.disposal_proven_at = claim.disposal_proven_at or utcnow()
+        timeline.record(session, claim, "disposal_received", actor="insured", count=len(ids))
+    elif purpose == "requested":
+        if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:
+            raise ClaimError("no_documents_requested")
+        from backend.claims.workflow import documents_received
+
+        await documents_received(session, claim)
+    else:
+        timeline.record(session, claim, "photos_added", actor="insured", count=len(ids))
+    await session.commit()
+    await session.refresh(claim)
+    return claim
+
+
+async def answer_settlement(
+    *, session: AsyncSession, principal: BotPrincipal, claim_id: int, answer: str, reason: str | None
+) -> Claim:
+    """R-CLM-14: a confirmation in chat by the bound account of the insured counts as the insured's own."""
+    from backend.claims.workflow import confirm_settlement, object_settlement
+
+    claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
+    if claim.status != ClaimStatus.ASSESSED:
+        raise ClaimError("not_awaiting_confirmation", status=claim.status)
+    if answer == "confirm":
+        signer = {"role": "insured", "identity_id": principal.identity_id, "at": utcnow().isoformat()}
+        await confirm_settlement(session, claim, signer)
+    else:
+        if not reason:
+            raise ClaimError("objection_reason_required")
+        await object_settlement(session, claim, reason)
+    await session.commit()
+    await session.refresh(claim)
+    return claim
+
+
+# --- collective report (R-CLM-3) ------------------------------------------------------------------------------
+
+
+async def collective_report(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    body: CollectiveReportIn,
+    settings: Settings,
+    ip: str | None,
+) -> list[Claim]:
+    """An agent reports for many households of one village at once; each household gets its own claim."""
+    if not actor.covers_region(body.village_code):
+        raise ClaimError("outside_scope")
+    now = utcnow()
+    _check_times(body.loss_started_at, body.loss_ended_at, now)
+    claims: list[Claim] = []
+    for household in body.households:
+        policy = await session.get(Policy, household.policy_id)
+        if policy is None or not policy.region_code.startswith(body.village_code[:9]):
+            raise ClaimError("policy_not_in_village", policy_id=household.policy_id)
+        product = await session.get(Product, policy.product_code)
+        assert product is not None
+        if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
+            raise ClaimError("cause_not_covered_by_product", cause=body.cause, policy_id=policy.id)
+        quantity = _lost_quantity(household.lost_quantity, product, policy)
+        late, delay = rules.report_delay(body.loss_started_at, now)
+        claim = Claim(
+            number=f"TMP{secrets.token_hex(6)}",
+            kind=ClaimKind.COLLECTIVE.value,
+            policy_id=policy.id or 0,
+            product_code=product.code,
+            identity_id=policy.identity_id,
+            region_code=policy.region_code,
+            county_code=county_of(policy.region_code),
+            insured_name=policy.insured_name,
+            cause=body.cause,
+            loss_started_at=body.loss_started_at,
+            loss_ended_at=body.loss_ended_at,
+            lost_quantity=str(quantity),
+            unit=product.unit,
+            estimated_amount_fen=_amount_fen(household.estimated_amount_yuan),
+            place_name=body.place_name,
+            reporter_name=actor.username,
+            reporter_phone="",
+            description=body.description,
+            reported_at=now,
+            reported_by_staff_id=actor.user_id,
+            late=late,
+            delay_minutes=delay,
+            disposal_required=rules.disposal_proof_required(product.category, body.cause),
+            survey_due_at=rules.survey_due(now),
+            joint_survey=rules.joint_survey_needed(product.category, product.unit, quantity),
+        )
+        session.add(claim)
+        await session.flush()
+        claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
+        timeline.record(session, claim, ClaimStatus.REPORTED.value, actor=actor.username, collective=True)
+        await timeline.tell_insured(session, claim, "reported_for_you", dedupe="reported")
+        await _after_report(session, settings, claim)
+        claims.append(claim)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="claims.collective_report",
+        target_type="region",
+        target_id=body.village_code,
+        detail={"claims": [c.number for c in claims]},
+        ip=ip,
+    )
+    await session.commit()
+    return claims

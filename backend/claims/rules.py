@@ -1,0 +1,102 @@
+"""Claim rules as pure functions: every number of RULES.md's claims section lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+REPORT_WITHIN = timedelta(hours=24)  # R-CLM-1
+SURVEY_WITHIN = timedelta(hours=24)  # R-CLM-6
+SETTLEMENT_WITHIN = timedelta(days=20)  # R-CLM-11
+PAYMENT_WITHIN = timedelta(days=10)  # R-CLM-13
+DUE_SOON = timedelta(hours=4)  # a deadline closer than this is "due soon"
+
+# R-CLM-6: larger events are surveyed together with the local government.
+JOINT_SURVEY_CROP_MU = Decimal(100)
+JOINT_SURVEY_LARGE_ANIMALS = 20
+JOINT_SURVEY_POULTRY = 10_000
+
+# R-CLM-5: one county reaching these estimated losses (以上: the number itself included).
+CATASTROPHE_CROP_FEN = 5_000_000 * 100
+CATASTROPHE_LIVESTOCK_FEN = 2_000_000 * 100
+CATASTROPHE_MIN_COUNTIES_EXCLUSIVE = 2  # "more than two counties"
+
+DeadlineState = Literal["on_time", "due_soon", "overdue", "met", "none"]
+
+
+def report_delay(loss_started_at: datetime, reported_at: datetime) -> tuple[bool, int]:
+    """R-CLM-1: (late, delay in minutes past the 24 hours). A late report is accepted, marked late."""
+    elapsed = reported_at - loss_started_at
+    if elapsed <= REPORT_WITHIN:
+        return False, 0
+    return True, int((elapsed - REPORT_WITHIN).total_seconds() // 60)
+
+
+def survey_due(reported_at: datetime) -> datetime:
+    return reported_at + SURVEY_WITHIN
+
+
+def payment_due(agreed_at: datetime) -> datetime:
+    return agreed_at + PAYMENT_WITHIN
+
+
+def settlement_due(surveyed_at: datetime, harvest_on: datetime | None, main_crop: bool) -> datetime:
+    """R-CLM-11: 20 days after harvest for main crops (when the harvest date is known), else after the survey."""
+    start = harvest_on if main_crop and harvest_on is not None else surveyed_at
+    return start + SETTLEMENT_WITHIN
+
+
+def deadline_state(due_at: datetime | None, met_at: datetime | None, now: datetime) -> DeadlineState:
+    if due_at is None:
+        return "none"
+    if met_at is not None:
+        return "met"
+    if now > due_at:
+        return "overdue"
+    if due_at - now <= DUE_SOON:
+        return "due_soon"
+    return "on_time"
+
+
+def joint_survey_needed(category: str, unit: str, lost_quantity: Decimal) -> bool:
+    """R-CLM-6: crops 100 mu or more, 20 large animals, or 10,000 poultry dead."""
+    if category in ("crop", "index") and unit == "mu":
+        return lost_quantity >= JOINT_SURVEY_CROP_MU
+    if category == "livestock" and unit == "bird":
+        return lost_quantity >= JOINT_SURVEY_POULTRY
+    if category == "livestock":
+        return lost_quantity >= JOINT_SURVEY_LARGE_ANIMALS
+    return False
+
+
+def disposal_proof_required(category: str, cause: str) -> bool:
+    """R-CLM-7: dead animals need proof of harmless disposal (livestock claims are deaths)."""
+    return category == "livestock"
+
+
+def sampling_required(
+    category: str, kind: str, lost_quantity: Decimal, unit: str, mass_disaster: bool
+) -> bool:
+    """R-CLM-8: crop claims of single households / individual policies, 100 mu and more, or mass disasters."""
+    if category != "crop":
+        return False
+    return kind == "individual" or (unit == "mu" and lost_quantity >= JOINT_SURVEY_CROP_MU) or mass_disaster
+
+
+CAUSES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
+    "crop": (
+        "typhoon",
+        "heavy_rain",
+        "flood",
+        "drought",
+        "hail",
+        "low_temperature",
+        "pests",
+        "fire",
+        "other",
+    ),
+    "facility": ("typhoon", "heavy_rain", "flood", "hail", "snow", "fire", "other"),
+    "livestock": ("disease", "typhoon", "flood", "heat", "low_temperature", "fire", "accident", "other"),
+    "liability": ("accident",),
+}

@@ -1,0 +1,99 @@
+"""Claims contract for the bot (the insured's side) and for collective reports by agents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ClaimReportIn(BaseModel):
+    """R-CLM-4 report fields; the reporter's phone defaults to the bound phone of the chat identity."""
+
+    idempotency_key: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    policy_id: int
+    cause: str = Field(max_length=40)
+    loss_started_at: datetime
+    loss_ended_at: datetime | None = None
+    lost_quantity: str = Field(max_length=20)
+    estimated_amount_yuan: str = Field(default="0", max_length=20)
+    place_name: str = Field(default="", max_length=100)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    reporter_name: str = Field(max_length=30)
+    description: str = Field(default="", max_length=2000)
+    photo_document_ids: list[int] = Field(default_factory=list, max_length=10)
+    disposal_document_ids: list[int] = Field(default_factory=list, max_length=10)
+    injured: int | None = Field(default=None, ge=0, le=100_000)  # liability accidents (R-LIA-6)
+    dead: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    note: str
+
+
+class ClaimOut(BaseModel):
+    id: int
+    number: str
+    kind: str
+    status: str
+    policy_id: int
+    product_code: str
+    cause: str
+    loss_started_at: datetime
+    lost_quantity: str
+    unit: str
+    estimated_amount_fen: int
+    reported_at: datetime
+    late: bool
+    delay_minutes: int
+    survey_due_at: datetime | None
+    joint_survey: bool = False
+    remote_survey: bool = False
+    disposal_required: bool
+    disposal_proven: bool
+    assessed_amount_fen: int | None
+    agreed_amount_fen: int | None
+    paid_amount_fen: int | None
+    paid_at: datetime | None
+    documents_requested: list[str] = Field(default_factory=list)
+    denial_reasons: list[str] = Field(default_factory=list)
+    next_action: str  # what the insured must do next: a key of messages claims labels
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class AttachmentIn(BaseModel):
+    purpose: Literal["scene", "disposal", "requested"]
+    document_ids: list[int] = Field(min_length=1, max_length=10)
+
+
+class SettlementAnswerIn(BaseModel):
+    """R-CLM-14: the household confirms the assessed amount, or objects with a reason."""
+
+    answer: Literal["confirm", "object"]
+    reason: str | None = Field(default=None, min_length=2, max_length=1000)
+
+
+class CollectiveHousehold(BaseModel):
+    policy_id: int
+    lost_quantity: str = Field(max_length=20)
+    estimated_amount_yuan: str = Field(default="0", max_length=20)
+
+
+class CollectiveReportIn(BaseModel):
+    """R-CLM-3: an agent reports for the affected households of one village at once."""
+
+    village_code: str = Field(min_length=12, max_length=12)
+    cause: str = Field(max_length=40)
+    loss_started_at: datetime
+    loss_ended_at: datetime | None = None
+    place_name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=2000)
+    households: list[CollectiveHousehold] = Field(min_length=1, max_length=1000)
+
+
+class CollectiveReportOut(BaseModel):
+    claims: list[dict[str, Any]]

@@ -1,0 +1,407 @@
+"""Staff claim routes: adjuster, survey, documents, denial, assessment, payment, deadlines, alerts.
+
+Errors are ``{"detail": {"code", "message", "detail"}}``: 404 ``not_found`` (also for a claim outside the
+caller's region), 403 ``forbidden`` (role), 409 ``documents_already_requested``, 422 for the others.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from backend.claims import workflow
+from backend.claims.models import Claim, StaffAlert
+from backend.claims.schemas_staff import (
+    AlertOut,
+    AssessIn,
+    AssignIn,
+    AttachmentOut,
+    ClaimActionOut,
+    ClaimDetailOut,
+    ClaimSummaryOut,
+    DeadlineOut,
+    DenyIn,
+    DocumentRequestOut,
+    DocumentsRequestIn,
+    EventOut,
+    PaymentIn,
+    PaymentOut,
+    SurveyReportIn,
+    SurveyReportOut,
+    SurveyScheduleIn,
+)
+from backend.claims.workflow import ClaimError
+from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
+from backend.enrollment.endorsements import mask_value
+from backend.security import StaffPrincipal
+
+router = APIRouter(prefix="/api/claims", tags=["claims: staff"])
+alerts_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+Adjuster = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ADJUSTER_ROLES))]
+Payer = Annotated[StaffPrincipal, Depends(require_roles(*workflow.PAYMENT_ROLES))]
+AlertHandler = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ALERT_ROLES))]
+
+MESSAGES: dict[str, str] = {
+    "not_found": "no such claim in your region",
+    "forbidden": "your role may not do this",
+    "bad_status": "the claim's status does not allow this",
+    "adjuster_not_found": "no active adjuster with this id",
+    "adjuster_out_of_region": "the adjuster's region does not cover the claim",
+    "delay_reason_required": "a survey after the 24-hour limit needs the reason told to the reporter (R-CLM-6)",
+    "survey_time_in_past": "the survey time is in the past",
+    "sampling_required": "crop claims of this kind need sampled yield measurement (R-CLM-8)",
+    "sampling_incomplete": "each sampled village needs a sample point per loss class (R-CLM-8)",
+    "sampling_unsigned": "the sampling record must be signed by the insured (R-CLM-8)",
+    "sampling_record_invalid": "a sampling record is incomplete or inconsistent (R-CLM-8)",
+    "sampling_village_outside_claim": "a sampled village is outside the claim's county",
+    "surveyors_required": "the survey report is signed by at least one surveyor (R-CLM-9)",
+    "survey_already_reported": "the claim has a survey report already",
+    "documents_already_requested": "missing documents are asked for once, all at once (R-CLM-9)",
+    "items_required": "name at least one document",
+    "reasons_required": "a denial states at least one reason (R-CLM-10)",
+    "reason_not_applicable": "this reason does not apply to the claim",
+    "disposal_proof_missing": "no proof of harmless disposal of the dead animals (R-CLM-7)",
+    "survey_report_missing": "the claim has no survey report",
+    "not_covered": "the survey found the loss not covered: deny the claim instead",
+    "amount_invalid": "the amount must be positive",
+    "amount_exceeds_sum_insured": "the amount exceeds the sum insured",
+    "amount_mismatch": "the payment must be the agreed amount (R-CLM-12)",
+    "payee_explanation_required": "a payee other than the insured's own account needs an explanation (R-CLM-12)",
+    "payee_collective_account": "never pay to a township, village committee or other collective account (R-CLM-12)",
+    "payee_is_staff": "never pay to a staff member's account (R-CLM-12)",
+    "payee_other_insured": "never pay to another insured's account (R-CLM-12)",
+    "already_paid": "the claim is paid already",
+}
+
+
+def problem(exc: ClaimError) -> HTTPException:
+    if exc.code == "not_found":
+        code = status.HTTP_404_NOT_FOUND
+    elif exc.code == "forbidden":
+        code = status.HTTP_403_FORBIDDEN
+    elif exc.code in ("documents_already_requested", "already_paid"):
+        code = status.HTTP_409_CONFLICT
+    else:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    message = MESSAGES.get(exc.code, exc.code)
+    return HTTPException(code, detail={"code": exc.code, "message": message, "detail": exc.detail})
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _deadlines(deadlines: dict[str, workflow.Deadline]) -> dict[str, DeadlineOut]:
+    return {
+        name: DeadlineOut(due_at=d.due_at, met_at=d.met_at, state=d.state, late=d.late, agreed_at=d.agreed_at)
+        for name, d in deadlines.items()
+    }
+
+
+def _summary_fields(claim: Claim, deadlines: dict[str, workflow.Deadline]) -> dict[str, object]:
+    return {
+        "id": claim.id or 0,
+        "number": claim.number,
+        "kind": claim.kind,
+        "status": claim.status,
+        "policy_id": claim.policy_id,
+        "product_code": claim.product_code,
+        "region_code": claim.region_code,
+        "insured_name": claim.insured_name,
+        "cause": claim.cause,
+        "lost_quantity": claim.lost_quantity,
+        "unit": claim.unit,
+        "estimated_amount_fen": claim.estimated_amount_fen,
+        "reported_at": claim.reported_at,
+        "late": claim.late,
+        "adjuster_id": claim.adjuster_id,
+        "joint_survey": claim.joint_survey,
+        "remote_survey": claim.remote_survey,
+        "disposal_required": claim.disposal_required,
+        "disposal_proven_at": claim.disposal_proven_at,
+        "assessed_amount_fen": claim.assessed_amount_fen,
+        "agreed_amount_fen": claim.agreed_amount_fen,
+        "paid_amount_fen": claim.paid_amount_fen,
+        "denial_reasons": list(claim.denial_reasons),
+        "deadlines": _deadlines(deadlines),
+    }
+
+
+def summary_out(row: workflow.ClaimRow) -> ClaimSummaryOut:
+    return ClaimSummaryOut.model_validate(_summary_fields(row.claim, row.deadlines))
+
+
+def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
+    claim = detail.claim
+    survey = detail.survey
+    request = detail.document_request
+    payment = detail.payment
+    return ClaimDetailOut.model_validate(
+        {
+            **_summary_fields(claim, detail.deadlines),
+            "loss_started_at": claim.loss_started_at,
+            "loss_ended_at": claim.loss_ended_at,
+            "place_name": claim.place_name,
+            "description": claim.description,
+            "reporter_name": claim.reporter_name,
+            "reporter_phone": claim.reporter_phone,
+            "reported_by_staff_id": claim.reported_by_staff_id,
+            "delay_minutes": claim.delay_minutes,
+            "survey_agreed_at": claim.survey_agreed_at,
+            "surveyed_at": claim.surveyed_at,
+            "assessed_at": claim.assessed_at,
+            "agreed_at": claim.agreed_at,
+            "confirmation": dict(claim.confirmation),
+            "objection": claim.objection,
+            "paid_at": claim.paid_at,
+            "denied_at": claim.denied_at,
+            "timeline": [
+                EventOut(at=e.at, kind=e.kind, note=e.note, actor=e.actor, data=dict(e.data))
+                for e in detail.events
+            ],
+            "attachments": [
+                AttachmentOut(id=a.id or 0, document_id=a.document_id, purpose=a.purpose, added_at=a.added_at)
+                for a in detail.attachments
+            ],
+            "survey_report": SurveyReportOut(
+                loss=survey.loss,
+                cause=survey.cause,
+                covered=survey.covered,
+                surveyors=list(survey.surveyors),
+                loss_degree=survey.loss_degree,
+                sampling=list(survey.sampling),
+                remote=survey.remote,
+                joint_with_government=survey.joint_with_government,
+                created_by=survey.created_by,
+                created_at=survey.created_at,
+            )
+            if survey
+            else None,
+            "document_request": DocumentRequestOut(
+                items=list(request.items),
+                requested_by=request.requested_by,
+                requested_at=request.requested_at,
+                fulfilled_at=request.fulfilled_at,
+            )
+            if request
+            else None,
+            "payment": PaymentOut(
+                amount_fen=payment.amount_fen,
+                payee_name=payment.payee_name,
+                bank_name=payment.bank_name,
+                account_masked=mask_value("bank_account", payment.account_number),
+                payee_is_insured=payment.payee_is_insured,
+                explanation=payment.explanation,
+                reference=payment.reference,
+                paid_by=payment.paid_by,
+                paid_at=payment.paid_at,
+            )
+            if payment
+            else None,
+        }
+    )
+
+
+def alert_out(alert: StaffAlert) -> AlertOut:
+    return AlertOut(
+        id=alert.id or 0,
+        kind=alert.kind,
+        region_code=alert.region_code,
+        title=alert.title,
+        body=alert.body,
+        claim_id=alert.claim_id,
+        event_id=alert.event_id,
+        created_at=alert.created_at,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+    )
+
+
+async def _action_out(
+    session: SessionDep,
+    staff: StaffPrincipal,
+    claim: Claim,
+    *,
+    denial_suggested: bool = False,
+    document_id: int | None = None,
+) -> ClaimActionOut:
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim.id or 0)
+    return ClaimActionOut(
+        claim=detail_out(detail), denial_suggested=denial_suggested, document_id=document_id
+    )
+
+
+# --- deadlines view (R-KPI-3) -----------------------------------------------------------------------------
+
+
+@router.get("", response_model=list[ClaimSummaryOut])
+async def list_claims(
+    staff: StaffDep,
+    session: SessionDep,
+    status: str | None = None,
+    deadline: Literal["overdue", "due_soon"] | None = None,
+) -> list[ClaimSummaryOut]:
+    rows = await workflow.list_claims(session=session, actor=staff, status=status, deadline=deadline)
+    return [summary_out(r) for r in rows]
+
+
+@router.get("/{claim_id}", response_model=ClaimDetailOut)
+async def get_claim(claim_id: int, staff: StaffDep, session: SessionDep) -> ClaimDetailOut:
+    try:
+        detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id)
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return detail_out(detail)
+
+
+# --- actions ----------------------------------------------------------------------------------------------
+
+
+@router.post("/{claim_id}/assign", response_model=ClaimActionOut)
+async def assign(
+    claim_id: int, body: AssignIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        claim = await workflow.assign_adjuster(
+            session=session, actor=staff, claim_id=claim_id, adjuster_id=body.adjuster_id, ip=_ip(request)
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return await _action_out(session, staff, claim)
+
+
+@router.post("/{claim_id}/survey-schedule", response_model=ClaimActionOut)
+async def survey_schedule(
+    claim_id: int, body: SurveyScheduleIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        claim = await workflow.schedule_survey(
+            session=session,
+            actor=staff,
+            claim_id=claim_id,
+            at=body.at,
+            remote=body.remote,
+            joint_with_government=body.joint_with_government,
+            delay_reason=body.delay_reason,
+            ip=_ip(request),
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return await _action_out(session, staff, claim)
+
+
+@router.post("/{claim_id}/survey-report", response_model=ClaimActionOut)
+async def survey_report(
+    claim_id: int, body: SurveyReportIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        outcome = await workflow.survey_report(
+            session=session,
+            actor=staff,
+            claim_id=claim_id,
+            loss=body.loss,
+            cause=body.cause,
+            covered=body.covered,
+            surveyors=body.surveyors,
+            loss_degree=body.loss_degree,
+            sampling=[s.model_dump() for s in body.sampling],
+            loss_classes=body.loss_classes,
+            sampling_signed_by=body.sampling_signed_by,
+            harvest_on=body.harvest_on,
+            ip=_ip(request),
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return await _action_out(session, staff, outcome.claim, denial_suggested=outcome.denial_suggested)
+
+
+@router.post("/{claim_id}/documents-request", response_model=ClaimActionOut)
+async def documents_request(
+    claim_id: int, body: DocumentsRequestIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        asked = await workflow.request_documents(
+            session=session, actor=staff, claim_id=claim_id, items=body.items, ip=_ip(request)
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    claim = await workflow.claim_detail(session=session, actor=staff, claim_id=asked.claim_id)
+    return ClaimActionOut(claim=detail_out(claim))
+
+
+@router.post("/{claim_id}/deny", response_model=ClaimActionOut)
+async def deny(
+    claim_id: int, body: DenyIn, staff: Adjuster, session: SessionDep, settings: SettingsDep, request: Request
+) -> ClaimActionOut:
+    try:
+        claim, document = await workflow.deny(
+            session=session,
+            actor=staff,
+            claim_id=claim_id,
+            reasons=body.reasons,
+            settings=settings,
+            ip=_ip(request),
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return await _action_out(session, staff, claim, document_id=document.id)
+
+
+@router.post("/{claim_id}/assess", response_model=ClaimActionOut)
+async def assess(
+    claim_id: int, body: AssessIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        claim = await workflow.assess(
+            session=session, actor=staff, claim_id=claim_id, amount_fen=body.amount_fen, ip=_ip(request)
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return await _action_out(session, staff, claim)
+
+
+@router.post("/{claim_id}/payment", response_model=ClaimActionOut)
+async def payment(
+    claim_id: int, body: PaymentIn, staff: Payer, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    try:
+        paid = await workflow.record_payment(
+            session=session,
+            actor=staff,
+            claim_id=claim_id,
+            reference=body.reference,
+            amount_fen=body.amount_fen,
+            payee_name=body.payee_name,
+            bank_name=body.bank_name,
+            account_number=body.account_number,
+            explanation=body.explanation,
+            ip=_ip(request),
+        )
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
+    return ClaimActionOut(claim=detail_out(detail))
+
+
+# --- alerts -----------------------------------------------------------------------------------------------
+
+
+@alerts_router.get("", response_model=list[AlertOut])
+async def list_alerts(
+    staff: StaffDep, session: SessionDep, unacknowledged: bool = False, kind: str | None = None
+) -> list[AlertOut]:
+    alerts = await workflow.list_alerts(
+        session=session, actor=staff, unacknowledged=unacknowledged, kind=kind
+    )
+    return [alert_out(a) for a in alerts]
+
+
+@alerts_router.post("/{alert_id}/ack", response_model=AlertOut)
+async def ack_alert(alert_id: int, staff: AlertHandler, session: SessionDep, request: Request) -> AlertOut:
+    try:
+        alert = await workflow.ack_alert(session=session, actor=staff, alert_id=alert_id, ip=_ip(request))
+    except ClaimError as exc:
+        raise problem(exc) from exc
+    return alert_out(alert)

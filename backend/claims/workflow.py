@@ -1,0 +1,1150 @@
+"""Staff side of a claim: adjuster, survey (R-CLM-6, -8, -9), documents (R-CLM-9), denial (R-CLM-10),
+assessment (R-CLM-7, -11), the household's answer (R-CLM-14), payment (R-CLM-12, -13), deadlines (R-KPI-3).
+
+Every staff action checks the role and the region (a claim outside the actor's region does not exist for
+them: ``not_found``), checks the claim's status (``bad_status`` with the current one), records a timeline
+entry, tells the insured in chat (every status change), audits and commits, in one transaction.
+
+The chat side (built in ``backend.claims.reporting``) calls :func:`documents_received`,
+:func:`confirm_settlement` and :func:`object_settlement` inside its own transaction and commits itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.claims import rules, timeline
+from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
+from backend.claims.models import (
+    Claim,
+    ClaimAttachment,
+    ClaimEvent,
+    ClaimPayment,
+    ClaimStatus,
+    DocumentRequest,
+    StaffAlert,
+    SurveyReport,
+)
+from backend.claims.reporting import ClaimError
+from backend.db import utcnow
+from backend.enrollment import documents
+from backend.enrollment.doc_contexts import verification_code
+from backend.enrollment.endorsements import mask_value
+from backend.enrollment.issuance import INSURER_NAME_KEY, region_path_names
+from backend.enrollment.models import Document, Policy
+from backend.people.models import ChatIdentity
+from backend.products.models import Product
+from backend.security import StaffPrincipal, significant_prefix
+from backend.settings import Settings, get_settings
+from backend.staff.models import Role, StaffUser
+from backend.staff.service import principal_of, record_audit
+from messages import MessageNotFound, label, render
+
+__all__ = [
+    "ClaimDetail",
+    "ClaimError",
+    "Deadline",
+    "SurveyOutcome",
+    "ack_alert",
+    "assess",
+    "assign_adjuster",
+    "claim_detail",
+    "confirm_settlement",
+    "deadlines_of",
+    "deny",
+    "documents_received",
+    "list_alerts",
+    "list_claims",
+    "object_settlement",
+    "record_payment",
+    "request_documents",
+    "schedule_survey",
+    "survey_report",
+]
+
+ADJUSTER_ROLES = (Role.ADJUSTER.value,)  # survey, documents, assessment, denial
+PAYMENT_ROLES = (Role.UNDERWRITER.value,)  # R-CLM-12 payment
+ALERT_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value, Role.AGENT.value)  # acknowledging an alert
+FINAL = (ClaimStatus.PAID.value, ClaimStatus.DENIED.value)
+CLOCK_SKEW = timedelta(minutes=5)
+LOSS_CLASSES = ("light", "medium", "heavy")
+SAMPLE_FIELDS = ("village_code", "loss_class", "place", "method", "sample_size", "lost_count", "loss_degree")
+SIGNER_RELATIONS = ("parent", "child", "spouse")
+
+# R-CLM-12: never to a township, a village committee or another collective account (lower-case match).
+COLLECTIVE_PAYEE_MARKERS: tuple[str, ...] = (
+    "村委会",
+    "村民委员会",
+    "居委会",
+    "居民委员会",
+    "村民小组",
+    "村集体",
+    "政府",  # 镇政府, 乡政府, 镇人民政府 ...
+    "街道办",
+    "财政所",
+    "农经站",
+    "农业服务中心",
+    "合作社",  # 合作社账户, 经济合作社: a cooperative is paid only when it is the insured itself
+    "经济联合社",
+    "village committee",
+    "villagers committee",
+    "villagers' committee",
+    "residents committee",
+    "residents' committee",
+    "township",
+    "government",
+    "subdistrict",
+    "street office",
+    "cooperative",
+    "co-operative",
+    "collective",
+)
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One deadline of a claim and its state (R-KPI-3): survey, settlement plan, payment."""
+
+    due_at: datetime | None
+    met_at: datetime | None
+    state: rules.DeadlineState
+    late: bool  # met after the deadline
+    agreed_at: datetime | None = None
+
+
+def deadlines_of(claim: Claim, now: datetime) -> dict[str, Deadline]:
+    """R-CLM-6 survey (24 h), R-CLM-11 settlement plan (20 days), R-CLM-13 payment (10 days).
+
+    A denial closes the survey and settlement deadlines (nothing more is owed than the notice)."""
+
+    def one(due: datetime | None, met: datetime | None, agreed: datetime | None = None) -> Deadline:
+        late = due is not None and met is not None and met > due
+        return Deadline(due, met, rules.deadline_state(due, met, now), late, agreed)
+
+    return {
+        "survey": one(claim.survey_due_at, claim.surveyed_at or claim.denied_at, claim.survey_agreed_at),
+        "settlement": one(claim.settlement_due_at, claim.assessed_at or claim.denied_at),
+        "payment": one(claim.payment_due_at, claim.paid_at),
+    }
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    claim: Claim
+    deadlines: dict[str, Deadline]
+
+
+@dataclass(frozen=True)
+class ClaimDetail:
+    claim: Claim
+    deadlines: dict[str, Deadline]
+    events: list[ClaimEvent]
+    attachments: list[ClaimAttachment]
+    survey: SurveyReport | None
+    document_request: DocumentRequest | None
+    payment: ClaimPayment | None
+
+
+@dataclass(frozen=True)
+class SurveyOutcome:
+    claim: Claim
+    report: SurveyReport
+    denial_suggested: bool  # not covered: a denial notice (R-CLM-10) should follow
+
+
+def _in_scope(query: Any, actor: StaffPrincipal, column: Any) -> Any:
+    if actor.is_national:
+        return query
+    return query.where(or_(*(col(column).startswith(significant_prefix(c)) for c in actor.region_codes)))
+
+
+async def list_claims(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    status: str | None = None,
+    deadline: str | None = None,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> list[ClaimRow]:
+    """Claims in the actor's region, newest first; ``deadline`` = overdue | due_soon keeps the claims with
+    at least one deadline in that state (computed with ``rules.deadline_state``)."""
+    now = now or utcnow()
+    query = _in_scope(select(Claim), actor, Claim.region_code).order_by(col(Claim.id).desc())
+    if status:
+        query = query.where(Claim.status == status)
+    if deadline in ("overdue", "due_soon"):
+        horizon = now + rules.DUE_SOON
+        query = query.where(col(Claim.status).not_in(FINAL)).where(
+            or_(
+                and_(col(Claim.survey_due_at) <= horizon, col(Claim.surveyed_at).is_(None)),
+                and_(col(Claim.settlement_due_at) <= horizon, col(Claim.assessed_at).is_(None)),
+                and_(col(Claim.payment_due_at) <= horizon, col(Claim.paid_at).is_(None)),
+            )
+        )
+    else:
+        query = query.limit(limit)
+    rows = [ClaimRow(c, deadlines_of(c, now)) for c in (await session.exec(query)).all()]
+    if deadline in ("overdue", "due_soon"):
+        rows = [r for r in rows if any(d.state == deadline for d in r.deadlines.values())][:limit]
+    return rows
+
+
+async def _scoped(
+    session: AsyncSession, actor: StaffPrincipal, claim_id: int, *, lock: bool = False
+) -> Claim:
+    """Staff see only their region: outside it a claim does not exist for them. ``lock`` holds the row
+    (``FOR UPDATE`` on PostgreSQL) so two staff acting at once cannot both move the claim on."""
+    claim = await session.get(Claim, claim_id, with_for_update=lock or None, populate_existing=lock)
+    if claim is None or not actor.covers_region(claim.region_code):
+        raise ClaimError("not_found")
+    return claim
+
+
+async def claim_detail(
+    *, session: AsyncSession, actor: StaffPrincipal, claim_id: int, now: datetime | None = None
+) -> ClaimDetail:
+    claim = await _scoped(session, actor, claim_id)
+    return await _detail(session, claim, now or utcnow())
+
+
+async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDetail:
+    cid = claim.id or 0
+    events = (
+        await session.exec(select(ClaimEvent).where(ClaimEvent.claim_id == cid).order_by(col(ClaimEvent.id)))
+    ).all()
+    attachments = (
+        await session.exec(
+            select(ClaimAttachment).where(ClaimAttachment.claim_id == cid).order_by(col(ClaimAttachment.id))
+        )
+    ).all()
+    return ClaimDetail(
+        claim=claim,
+        deadlines=deadlines_of(claim, now),
+        events=list(events),
+        attachments=list(attachments),
+        survey=(await session.exec(select(SurveyReport).where(SurveyReport.claim_id == cid))).first(),
+        document_request=await _document_request(session, cid),
+        payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),
+    )
+
+
+async def _document_request(session: AsyncSession, claim_id: int) -> DocumentRequest | None:
+    query = select(DocumentRequest).where(DocumentRequest.claim_id == claim_id)
+    return (await session.exec(query)).first()
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _require(actor: StaffPrincipal, roles: Sequence[str]) -> None:
+    if actor.role != Role.ADMIN.value and actor.role not in roles:
+        raise ClaimError("forbidden", role=actor.role)
+
+
+def _expect(claim: Claim, *statuses: str) -> None:
+    if claim.status not in statuses:
+        raise ClaimError("bad_status", status=claim.status, expected=",".join(statuses))
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+async def _product(session: AsyncSession, claim: Claim) -> Product:
+    product = await session.get(Product, claim.product_code)
+    assert product is not None, claim.product_code
+    return product
+
+
+async def _policy(session: AsyncSession, claim: Claim) -> Policy:
+    policy = await session.get(Policy, claim.policy_id)
+    assert policy is not None, claim.policy_id
+    return policy
+
+
+async def _locale(session: AsyncSession, claim: Claim, default: str) -> str:
+    if claim.identity_id is not None:
+        identity = await session.get(ChatIdentity, claim.identity_id)
+        if identity is not None:
+            return identity.locale
+    return default
+
+
+async def _count_events(session: AsyncSession, claim: Claim, kind: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(ClaimEvent)
+        .where(ClaimEvent.claim_id == claim.id, ClaimEvent.kind == kind)
+    )
+    return int((await session.exec(query)).one())
+
+
+def _local(dt: datetime) -> datetime:
+    return documents.local(dt)
+
+
+def _yuan(fen: int | None) -> Decimal:
+    return documents.yuan(fen or 0)
+
+
+def cause_label(cause: str, locale: str) -> str:
+    try:
+        return label(f"claims.cause_{cause}", locale)
+    except MessageNotFound:
+        return cause
+
+
+def alert_texts(
+    kind: str,
+    locale: str,
+    claim: Claim,
+    *,
+    deadline: str = "",
+    due_at: datetime | None = None,
+    adjuster: str | None = None,
+    objection: str | None = None,
+) -> tuple[str, str]:
+    """Title and body of a staff alert from ``claims_notice/staff_alert_title`` and ``_body``, as plain
+    text (``timeline.alert_staff`` escapes them itself)."""
+    ctx: dict[str, Any] = {
+        "kind": kind,
+        "claim": claim,
+        "deadline": deadline,
+        "due_at": _local(due_at) if due_at else None,
+        "adjuster": adjuster,
+        "amount": _yuan(claim.assessed_amount_fen),
+        "objection": objection,
+    }
+    title = html.unescape(render("claims_notice/staff_alert_title", locale, **ctx))
+    body = html.unescape(render("claims_notice/staff_alert_body", locale, **ctx))
+    return title[:200], body[:2000]
+
+
+def _audit(
+    session: AsyncSession, actor: StaffPrincipal, action: str, claim: Claim, ip: str | None, **detail: Any
+) -> None:
+    record_audit(
+        session=session,
+        actor=actor,
+        action=action,
+        target_type="claim",
+        target_id=claim.id or "",
+        detail={"number": claim.number, **detail},
+        ip=ip,
+    )
+
+
+def _touch(claim: Claim, status: str | None = None) -> None:
+    if status is not None:
+        claim.status = status
+    claim.updated_at = utcnow()
+
+
+async def _commit(session: AsyncSession, claim: Claim) -> Claim:
+    await session.commit()
+    await session.refresh(claim)
+    return claim
+
+
+# --- 1. adjuster ------------------------------------------------------------------------------------------
+
+
+async def assign_adjuster(
+    *, session: AsyncSession, actor: StaffPrincipal, claim_id: int, adjuster_id: int, ip: str | None = None
+) -> Claim:
+    """The adjuster must be an active staff user with the adjuster role whose region covers the claim."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(
+        claim,
+        ClaimStatus.REPORTED,
+        ClaimStatus.SURVEY_SCHEDULED,
+        ClaimStatus.SURVEYED,
+        ClaimStatus.DOCUMENTS_REQUESTED,
+        ClaimStatus.ASSESSED,
+        ClaimStatus.OBJECTED,
+        ClaimStatus.AGREED,
+    )
+    user = await session.get(StaffUser, adjuster_id)
+    if user is None or not user.active or user.role != Role.ADJUSTER.value:
+        raise ClaimError("adjuster_not_found", adjuster_id=adjuster_id)
+    if not principal_of(user).covers_region(claim.region_code):
+        raise ClaimError("adjuster_out_of_region", adjuster_id=adjuster_id, region=claim.region_code)
+    previous = claim.adjuster_id
+    claim.adjuster_id = adjuster_id
+    _touch(claim)
+    timeline.record(
+        session, claim, "adjuster_assigned", actor=actor.username, adjuster_id=adjuster_id, previous=previous
+    )
+    await timeline.tell_insured(
+        session,
+        claim,
+        "adjuster_assigned",
+        dedupe=f"adjuster-{adjuster_id}",
+        adjuster_name=user.full_name or user.username,
+    )
+    _audit(session, actor, "claims.assign", claim, ip, adjuster_id=adjuster_id, previous=previous)
+    return await _commit(session, claim)
+
+
+def _self_assign(claim: Claim, actor: StaffPrincipal) -> None:
+    if claim.adjuster_id is None and actor.role == Role.ADJUSTER.value:
+        claim.adjuster_id = actor.user_id
+
+
+# --- 2. survey schedule (R-CLM-6) ---------------------------------------------------------------------------
+
+
+async def schedule_survey(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    at: datetime,
+    remote: bool = False,
+    joint_with_government: bool | None = None,
+    delay_reason: str | None = None,
+    ip: str | None = None,
+) -> Claim:
+    """R-CLM-6: on site within 24 h of the report; a later time needs the reason, which the reporter is
+    told together with the agreed time. Larger events are surveyed with the local government."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(claim, ClaimStatus.REPORTED, ClaimStatus.SURVEY_SCHEDULED)
+    if at.tzinfo is None:
+        raise ClaimError("time_not_aware")
+    now = utcnow()
+    if at < now - CLOCK_SKEW:
+        raise ClaimError("survey_time_in_past")
+    reason = (delay_reason or "").strip()[:500]
+    delayed = claim.survey_due_at is not None and at > claim.survey_due_at
+    if delayed and not reason:
+        raise ClaimError(
+            "delay_reason_required", due_at=claim.survey_due_at.isoformat() if claim.survey_due_at else ""
+        )
+    product = await _product(session, claim)
+    joint = (
+        joint_with_government
+        if joint_with_government is not None
+        else rules.joint_survey_needed(product.category, claim.unit, _decimal(claim.lost_quantity))
+    )
+    claim.joint_survey = joint
+    claim.remote_survey = remote
+    claim.survey_agreed_at = at if delayed else None
+    _self_assign(claim, actor)
+    _touch(claim, ClaimStatus.SURVEY_SCHEDULED.value)
+    data: dict[str, Any] = {"at": at.isoformat(), "remote": remote, "joint": joint}
+    local_at = _local(at)
+    if delayed:
+        timeline.record(session, claim, "survey_delayed", note=reason, actor=actor.username, **data)
+        await timeline.tell_insured(
+            session,
+            claim,
+            "survey_delayed",
+            dedupe=f"survey-{at:%Y%m%d%H%M}",
+            at=local_at,
+            reason=reason,
+            remote=remote,
+            joint=joint,
+        )
+    else:
+        timeline.record(session, claim, ClaimStatus.SURVEY_SCHEDULED.value, actor=actor.username, **data)
+        await timeline.tell_insured(
+            session,
+            claim,
+            "survey_scheduled",
+            dedupe=f"survey-{at:%Y%m%d%H%M}",
+            at=local_at,
+            remote=remote,
+            joint=joint,
+        )
+    _audit(
+        session, actor, "claims.survey_schedule", claim, ip, delayed=delayed, reason=reason or None, **data
+    )
+    return await _commit(session, claim)
+
+
+# --- 3. survey report (R-CLM-8, R-CLM-9, R-CLM-11) ---------------------------------------------------------
+
+
+def _loss_class_of(degree: str | None) -> str | None:
+    if degree == "total":
+        return "heavy"
+    return degree if degree in LOSS_CLASSES else None
+
+
+def check_sampling(
+    *,
+    claim: Claim,
+    samples: Sequence[dict[str, Any]],
+    loss_classes: Sequence[str] | None,
+    loss_degree: str | None,
+    signed_by: str | None,
+    required: bool,
+) -> list[dict[str, Any]]:
+    """R-CLM-8: each sampled village gets at least one random sample point per loss class present
+    (the ``loss_classes`` given, else the classes sampled anywhere plus the claim's own loss degree);
+    each record has place, method, sample size, lost count and loss degree, and is signed by the insured."""
+    if not samples:
+        if required:
+            raise ClaimError("sampling_required")
+        return []
+    signer = (signed_by or "").strip()
+    if not signer:
+        raise ClaimError("sampling_unsigned")
+    cleaned: list[dict[str, Any]] = []
+    for index, sample in enumerate(samples):
+        missing = [f for f in SAMPLE_FIELDS if sample.get(f) in (None, "")]
+        if missing:
+            raise ClaimError("sampling_record_invalid", index=index, missing=",".join(missing))
+        if sample["loss_class"] not in LOSS_CLASSES:
+            raise ClaimError("sampling_record_invalid", index=index, loss_class=sample["loss_class"])
+        if int(sample["lost_count"]) > int(sample["sample_size"]) or int(sample["sample_size"]) <= 0:
+            raise ClaimError("sampling_record_invalid", index=index, lost_count=sample["lost_count"])
+        village = str(sample["village_code"])
+        if not village.startswith(significant_prefix(claim.county_code)):
+            raise ClaimError("sampling_village_outside_claim", index=index, village_code=village)
+        cleaned.append({**{f: sample[f] for f in SAMPLE_FIELDS}, "signed_by": signer})
+    classes = set(loss_classes) if loss_classes else {s["loss_class"] for s in cleaned}
+    own = _loss_class_of(loss_degree)
+    if own is not None and not loss_classes:
+        classes.add(own)
+    sampled: dict[str, set[str]] = {}
+    for sample in cleaned:
+        sampled.setdefault(str(sample["village_code"]), set()).add(str(sample["loss_class"]))
+    for village, found in sorted(sampled.items()):
+        lacking = sorted(classes - found, key=LOSS_CLASSES.index)
+        if lacking:
+            raise ClaimError("sampling_incomplete", village_code=village, missing=",".join(lacking))
+    return cleaned
+
+
+async def survey_report(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    loss: str,
+    cause: str,
+    covered: bool,
+    surveyors: Sequence[str],
+    loss_degree: str | None = None,
+    sampling: Sequence[dict[str, Any]] = (),
+    loss_classes: Sequence[str] | None = None,
+    sampling_signed_by: str | None = None,
+    harvest_on: datetime | None = None,
+    ip: str | None = None,
+) -> SurveyOutcome:
+    """R-CLM-9 survey report; R-CLM-8 sampling; sets the R-CLM-11 settlement deadline. A loss found not
+    covered stays ``surveyed``: the outcome says a denial (R-CLM-10) should follow."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(claim, ClaimStatus.REPORTED, ClaimStatus.SURVEY_SCHEDULED)
+    if not loss.strip():
+        raise ClaimError("loss_required")
+    if not cause.strip():
+        raise ClaimError("cause_required")
+    names = [n.strip() for n in surveyors if n and n.strip()]
+    if not names:
+        raise ClaimError("surveyors_required")  # signed by the surveyors
+    if loss_degree is not None and loss_degree not in (*LOSS_CLASSES, "total"):
+        raise ClaimError("loss_degree_invalid", loss_degree=loss_degree)
+    if harvest_on is not None and harvest_on.tzinfo is None:
+        raise ClaimError("time_not_aware")
+    product = await _product(session, claim)
+    mass_disaster = claim.event_id is not None or claim.kind == "collective"
+    required = rules.sampling_required(
+        product.category, claim.kind, _decimal(claim.lost_quantity), claim.unit, mass_disaster
+    )
+    samples = check_sampling(
+        claim=claim,
+        samples=sampling,
+        loss_classes=loss_classes,
+        loss_degree=loss_degree,
+        signed_by=sampling_signed_by,
+        required=required,
+    )
+    if (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first():
+        raise ClaimError("survey_already_reported")
+    now = utcnow()
+    report = SurveyReport(
+        claim_id=claim.id or 0,
+        loss=loss.strip(),
+        cause=cause.strip(),
+        covered=covered,
+        surveyors=names,
+        loss_degree=loss_degree,
+        sampling=samples,
+        remote=claim.remote_survey,
+        joint_with_government=claim.joint_survey,
+        created_by=actor.user_id,
+        created_at=now,
+    )
+    session.add(report)
+    claim.surveyed_at = now
+    claim.settlement_due_at = rules.settlement_due(now, harvest_on, product.main_crop)
+    _self_assign(claim, actor)
+    _touch(claim, ClaimStatus.SURVEYED.value)
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.SURVEYED.value,
+        actor=actor.username,
+        covered=covered,
+        loss_degree=loss_degree,
+        samples=len(samples),
+        remote=claim.remote_survey,
+    )
+    await timeline.tell_insured(
+        session,
+        claim,
+        "surveyed",
+        dedupe="surveyed",
+        covered=covered,
+        loss=report.loss,
+        loss_degree=loss_degree,
+    )
+    _audit(
+        session,
+        actor,
+        "claims.survey_report",
+        claim,
+        ip,
+        covered=covered,
+        surveyors=names,
+        samples=len(samples),
+        harvest_on=harvest_on.isoformat() if harvest_on else None,
+    )
+    await session.commit()
+    await session.refresh(claim)
+    await session.refresh(report)
+    return SurveyOutcome(claim=claim, report=report, denial_suggested=not covered)
+
+
+# --- 4. documents (R-CLM-9) -------------------------------------------------------------------------------
+
+
+async def request_documents(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    items: Sequence[str],
+    ip: str | None = None,
+) -> DocumentRequest:
+    """R-CLM-9: missing documents are asked for once, all at once: one request, one notice, every item."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    if await _document_request(session, claim.id or 0) is not None:
+        raise ClaimError("documents_already_requested")
+    _expect(claim, ClaimStatus.REPORTED, ClaimStatus.SURVEY_SCHEDULED, ClaimStatus.SURVEYED)
+    wanted: list[str] = []
+    for item in items:
+        text = (item or "").strip()
+        if text and text not in wanted:
+            wanted.append(text[:200])
+    if not wanted:
+        raise ClaimError("items_required")
+    request = DocumentRequest(claim_id=claim.id or 0, items=wanted, requested_by=actor.user_id)
+    session.add(request)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # another request won the race
+        await session.rollback()
+        raise ClaimError("documents_already_requested") from exc
+    previous = claim.status
+    _touch(claim, ClaimStatus.DOCUMENTS_REQUESTED.value)
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.DOCUMENTS_REQUESTED.value,
+        actor=actor.username,
+        items=wanted,
+        previous_status=previous,
+    )
+    await timeline.tell_insured(
+        session, claim, "documents_requested", dedupe="documents-requested", items=wanted
+    )
+    _audit(session, actor, "claims.documents_request", claim, ip, items=wanted)
+    await session.commit()
+    await session.refresh(request)
+    return request
+
+
+async def documents_received(session: AsyncSession, claim: Claim, *, actor: str = "insured") -> Claim:
+    """The chat side received the requested documents: the request is fulfilled and the claim goes back to
+    the status it had before the request. In the caller's transaction; the caller tells the insured and
+    commits. Calling it again after the documents were received changes nothing."""
+    request = await _document_request(session, claim.id or 0)
+    if request is None:
+        raise ClaimError("no_documents_requested")
+    if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:
+        if request.fulfilled_at is not None:
+            return claim
+        raise ClaimError("bad_status", status=claim.status)
+    asked = (
+        await session.exec(
+            select(ClaimEvent)
+            .where(ClaimEvent.claim_id == claim.id, ClaimEvent.kind == ClaimStatus.DOCUMENTS_REQUESTED.value)
+            .order_by(col(ClaimEvent.id).desc())
+        )
+    ).first()
+    previous = str((asked.data if asked else {}).get("previous_status") or ClaimStatus.SURVEYED.value)
+    request.fulfilled_at = utcnow()
+    session.add(request)
+    _touch(claim, previous)
+    timeline.record(session, claim, "documents_received", actor=actor, items=list(request.items))
+    return claim
+
+
+# --- 5. denial (R-CLM-10, R-CLM-7) ------------------------------------------------------------------------
+
+
+async def deny(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    reasons: Sequence[str],
+    settings: Settings,
+    ip: str | None = None,
+) -> tuple[Claim, Document]:
+    """R-CLM-10: the denial notice 拒赔通知书 (claim, policy, insured, reasons, date, insurer) is stored
+    as a document, attached to the claim and sent to the insured's chat. Reason ``no_disposal_proof``
+    (R-CLM-7) only where proof of harmless disposal is required and missing."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(
+        claim,
+        ClaimStatus.REPORTED,
+        ClaimStatus.SURVEY_SCHEDULED,
+        ClaimStatus.SURVEYED,
+        ClaimStatus.DOCUMENTS_REQUESTED,
+        ClaimStatus.ASSESSED,
+        ClaimStatus.OBJECTED,
+    )
+    cleaned: list[str] = []
+    for reason in reasons:
+        text = (reason or "").strip()[:500]
+        if text and text not in cleaned:
+            cleaned.append(text)
+    if not cleaned:
+        raise ClaimError("reasons_required")
+    if "no_disposal_proof" in cleaned and not (claim.disposal_required and claim.disposal_proven_at is None):
+        raise ClaimError("reason_not_applicable", reason="no_disposal_proof")
+    policy = await _policy(session, claim)
+    product = await _product(session, claim)
+    locale = await _locale(session, claim, settings.default_locale)
+    now = utcnow()
+    number = f"DN{now:%Y%m%d}{claim.id:07d}"
+    context = DenialNoticeContext(
+        notice_number=number,
+        claim_number=claim.number,
+        policy_number=policy.number,
+        verification_code=verification_code(number, settings.secret_key),
+        insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
+        insured_name=claim.insured_name,
+        product_name_zh=product.name_zh,
+        product_name_en=product.name_en,
+        cause=claim.cause,
+        cause_label=cause_label(claim.cause, locale),
+        loss_started_at=claim.loss_started_at,
+        reported_at=claim.reported_at,
+        lost_quantity=claim.lost_quantity,
+        unit=claim.unit,
+        reasons=tuple(cleaned),
+        issued_at=now,
+        location=tuple(await region_path_names(session, claim.region_code)),
+        place_name=claim.place_name,
+        surveyed_at=claim.surveyed_at,
+    )
+    pdf = await asyncio.to_thread(render_denial_pdf, locale, context)
+    document = await documents.store_document(
+        session=session,
+        kind="denial_notice",
+        filename=f"{number}.pdf",
+        content=pdf,
+        policy_id=policy.id,
+        person_id=policy.person_id,
+    )
+    session.add(
+        ClaimAttachment(claim_id=claim.id or 0, document_id=document.id or 0, purpose="denial_notice")
+    )
+    claim.denied_at = now
+    claim.denial_reasons = cleaned
+    _touch(claim, ClaimStatus.DENIED.value)
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.DENIED.value,
+        actor=actor.username,
+        reasons=cleaned,
+        document_id=document.id,
+        notice_number=number,
+    )
+    await timeline.tell_insured(
+        session,
+        claim,
+        "denied",
+        dedupe="denied",
+        attachments=[
+            {"kind": "document", "name": f"{number}.pdf", "url": f"/api/outbox/documents/{document.id}"}
+        ],
+        reasons=cleaned,
+        reason_keys=DENIAL_REASONS,
+        notice_number=number,
+    )
+    _audit(
+        session,
+        actor,
+        "claims.deny",
+        claim,
+        ip,
+        reasons=cleaned,
+        document_id=document.id,
+        sha256=document.sha256,
+    )
+    await session.commit()
+    await session.refresh(claim)
+    return claim, document
+
+
+# --- 6. assessment (R-CLM-7) ------------------------------------------------------------------------------
+
+
+def _check_disposal(claim: Claim) -> None:
+    """R-CLM-7: dead animals without proof of harmless disposal are never assessed nor paid."""
+    if claim.disposal_required and claim.disposal_proven_at is None:
+        raise ClaimError("disposal_proof_missing")
+
+
+async def assess(
+    *, session: AsyncSession, actor: StaffPrincipal, claim_id: int, amount_fen: int, ip: str | None = None
+) -> Claim:
+    """The amount proposed to the household, who confirms or objects in chat (R-CLM-14). An objected
+    claim may be assessed again."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(claim, ClaimStatus.SURVEYED, ClaimStatus.OBJECTED)
+    _check_disposal(claim)
+    report = (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first()
+    if report is None:
+        raise ClaimError("survey_report_missing")
+    if not report.covered:
+        raise ClaimError("not_covered")  # the survey found the loss not covered: deny instead
+    if amount_fen <= 0:
+        raise ClaimError("amount_invalid")
+    policy = await _policy(session, claim)
+    if amount_fen > policy.sum_insured_fen:
+        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    claim.assessed_amount_fen = amount_fen
+    claim.assessed_at = utcnow()
+    _touch(claim, ClaimStatus.ASSESSED.value)
+    round_no = await _count_events(session, claim, ClaimStatus.ASSESSED.value) + 1
+    timeline.record(session, claim, ClaimStatus.ASSESSED.value, actor=actor.username, amount_fen=amount_fen)
+    locale = await _locale(session, claim, "zh-CN")
+    await timeline.tell_insured(
+        session,
+        claim,
+        "assessed",
+        dedupe=f"assessed-{round_no}",
+        buttons=[
+            [
+                {"text": label("claims.confirm", locale), "callback_data": f"clm:confirm:{claim.id}"},
+                {"text": label("claims.object", locale), "callback_data": f"clm:object:{claim.id}"},
+            ]
+        ],
+        amount=_yuan(amount_fen),
+        again=round_no > 1,
+    )
+    _audit(session, actor, "claims.assess", claim, ip, amount_fen=amount_fen, round=round_no)
+    return await _commit(session, claim)
+
+
+# --- 7. the household's answer (R-CLM-14, R-CLM-13) -----------------------------------------------------
+
+
+async def _check_signer(session: AsyncSession, claim: Claim, signer: dict[str, Any]) -> None:
+    """R-ENR-5 applied to the claims list: the insured (their bound chat account), a direct relative with
+    name and relation, or an authorised person with a kept authorisation. Staff never sign."""
+    role = signer.get("role")
+    if role == "insured":
+        return
+    if role not in ("relative", "authorised"):
+        raise ClaimError("signer_invalid", role=role)
+    if not str(signer.get("name") or "").strip():
+        raise ClaimError("signer_name_missing")
+    if role == "relative":
+        if signer.get("relation") not in SIGNER_RELATIONS:
+            raise ClaimError("signer_relation_missing")
+        return
+    document_id = signer.get("authorisation_document_id")
+    document = await session.get(Document, int(document_id)) if document_id else None
+    policy = await _policy(session, claim)
+    if document is None or document.kind != "authorisation" or document.person_id != policy.person_id:
+        raise ClaimError("authorisation_missing")
+
+
+async def confirm_settlement(
+    session: AsyncSession, claim: Claim, signer: dict[str, Any], *, now: datetime | None = None
+) -> Claim:
+    """The household confirms the assessed amount: agreed, payment due within 10 days (R-CLM-13).
+    In the caller's transaction; the caller commits."""
+    _expect(claim, ClaimStatus.ASSESSED)
+    _check_disposal(claim)
+    await _check_signer(session, claim, signer)
+    now = now or utcnow()
+    claim.agreed_amount_fen = claim.assessed_amount_fen
+    claim.agreed_at = now
+    claim.payment_due_at = rules.payment_due(now)
+    claim.confirmation = {**signer, "confirmed_at": now.isoformat(), "amount_fen": claim.assessed_amount_fen}
+    _touch(claim, ClaimStatus.AGREED.value)
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.AGREED.value,
+        actor=str(signer.get("role") or "insured"),
+        amount_fen=claim.agreed_amount_fen,
+        signer=signer.get("name") or signer.get("role"),
+    )
+    await timeline.tell_insured(
+        session,
+        claim,
+        "agreed",
+        dedupe=f"agreed-{await _count_events(session, claim, ClaimStatus.AGREED.value)}",
+        amount=_yuan(claim.agreed_amount_fen),
+        payment_due_at=_local(claim.payment_due_at),
+    )
+    return claim
+
+
+async def object_settlement(
+    session: AsyncSession, claim: Claim, reason: str, *, settings: Settings | None = None
+) -> Claim:
+    """The household objects to the assessed amount: staff are alerted and may assess again. In the
+    caller's transaction; the caller tells the insured (``claims_notice/objected``) and commits."""
+    _expect(claim, ClaimStatus.ASSESSED)
+    text = (reason or "").strip()
+    if not text:
+        raise ClaimError("objection_reason_required")
+    settings = settings or get_settings()
+    claim.objection = text[:1000]
+    _touch(claim, ClaimStatus.OBJECTED.value)
+    round_no = await _count_events(session, claim, ClaimStatus.OBJECTED.value) + 1
+    timeline.record(session, claim, ClaimStatus.OBJECTED.value, note=claim.objection, actor="insured")
+    title, body = alert_texts("claim_objection", settings.default_locale, claim, objection=claim.objection)
+    await timeline.alert_staff(
+        session,
+        settings,
+        kind="claim_objection",
+        region_code=claim.region_code,
+        title=title,
+        body=body,
+        dedupe_key=f"claim-{claim.id}-objection-{round_no}",
+        claim_id=claim.id,
+    )
+    return claim
+
+
+# --- 8. payment (R-CLM-12) --------------------------------------------------------------------------------
+
+
+def _normal_account(number: str) -> str:
+    return "".join(ch for ch in number if ch.isalnum())
+
+
+def _is_collective(name: str) -> bool:
+    lowered = name.lower()
+    return any(marker in lowered for marker in COLLECTIVE_PAYEE_MARKERS)
+
+
+async def _check_payee(session: AsyncSession, policy: Policy, name: str, account: str) -> None:
+    """R-CLM-12: never to a township, village committee, staff member or another insured's account."""
+    other_name = name != policy.insured_name.strip()
+    if other_name and _is_collective(name):
+        raise ClaimError("payee_collective_account", payee=name)
+    for user in (await session.exec(select(StaffUser))).all():
+        phone = _normal_account(user.phone or "")
+        if (phone and phone == account) or (other_name and user.full_name and user.full_name.strip() == name):
+            raise ClaimError("payee_is_staff", payee=name)
+    query = select(Policy).where(
+        Policy.id != policy.id, col(Policy.terms)["bank_account"].as_string() == account
+    )
+    for other in (await session.exec(query)).all():
+        same_insured = (
+            other.person_id == policy.person_id
+            if other.person_id is not None and policy.person_id is not None
+            else other.insured_name == policy.insured_name
+        )
+        if not same_insured:
+            raise ClaimError("payee_other_insured", policy=other.number)
+
+
+async def record_payment(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    reference: str,
+    amount_fen: int | None = None,
+    payee_name: str | None = None,
+    bank_name: str | None = None,
+    account_number: str | None = None,
+    explanation: str | None = None,
+    ip: str | None = None,
+) -> ClaimPayment:
+    """R-CLM-12: by transfer to the insured's own account (the policy's, by default); a different payee
+    needs a recorded explanation and is never a collective, staff or another insured's account. The
+    amount is the agreed one; the insured is told the amount and the masked account."""
+    _require(actor, PAYMENT_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    _expect(claim, ClaimStatus.AGREED)
+    _check_disposal(claim)
+    agreed = claim.agreed_amount_fen or 0
+    amount = agreed if amount_fen is None else amount_fen
+    if amount != agreed or amount <= 0:
+        raise ClaimError("amount_mismatch", agreed_fen=agreed)
+    if not reference.strip():
+        raise ClaimError("reference_required")
+    policy = await _policy(session, claim)
+    own_account = _normal_account(str(policy.terms.get("bank_account") or ""))
+    name = (payee_name or policy.insured_name).strip()
+    account = _normal_account(account_number or own_account)
+    bank = (bank_name or str(policy.terms.get("bank_name") or "")).strip()
+    if not account:
+        raise ClaimError("account_required")
+    if not bank:
+        raise ClaimError("bank_required")
+    is_insured = name == policy.insured_name.strip() and account == own_account
+    note = (explanation or "").strip()
+    if not is_insured:
+        await _check_payee(session, policy, name, account)
+        if not note:
+            raise ClaimError(
+                "payee_explanation_required",
+                differs="name" if name != policy.insured_name.strip() else "account",
+            )
+    now = utcnow()
+    payment = ClaimPayment(
+        claim_id=claim.id or 0,
+        amount_fen=amount,
+        payee_name=name,
+        bank_name=bank,
+        account_number=account,
+        payee_is_insured=is_insured,
+        explanation=note or None,
+        reference=reference.strip(),
+        paid_by=actor.user_id,
+        paid_at=now,
+    )
+    session.add(payment)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ClaimError("already_paid") from exc
+    masked = mask_value("bank_account", account)
+    claim.paid_at = now
+    claim.paid_amount_fen = amount
+    _touch(claim, ClaimStatus.PAID.value)
+    timeline.record(
+        session,
+        claim,
+        ClaimStatus.PAID.value,
+        actor=actor.username,
+        amount_fen=amount,
+        account_masked=masked,
+        payee_is_insured=is_insured,
+    )
+    await timeline.tell_insured(
+        session,
+        claim,
+        "paid",
+        dedupe="paid",
+        amount=_yuan(amount),
+        bank_name=bank,
+        account_masked=masked,
+        payee_name=name,
+        payee_is_insured=is_insured,
+    )
+    _audit(
+        session,
+        actor,
+        "claims.payment",
+        claim,
+        ip,
+        amount_fen=amount,
+        payee=name,
+        account_masked=masked,
+        payee_is_insured=is_insured,
+        explanation=note or None,
+        reference=reference.strip(),
+    )
+    await session.commit()
+    await session.refresh(payment)
+    return payment
+
+
+# --- 9. alerts --------------------------------------------------------------------------------------------
+
+
+async def list_alerts(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    unacknowledged: bool = False,
+    kind: str | None = None,
+    limit: int = 100,
+) -> list[StaffAlert]:
+    """Alerts in the actor's region, newest first."""
+    query = _in_scope(select(StaffAlert), actor, StaffAlert.region_code)
+    if unacknowledged:
+        query = query.where(col(StaffAlert.acknowledged_at).is_(None))
+    if kind:
+        query = query.where(StaffAlert.kind == kind)
+    query = query.order_by(col(StaffAlert.created_at).desc(), col(StaffAlert.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def ack_alert(
+    *, session: AsyncSession, actor: StaffPrincipal, alert_id: int, ip: str | None = None
+) -> StaffAlert:
+    _require(actor, ALERT_ROLES)
+    alert = await session.get(StaffAlert, alert_id)
+    if alert is None or not actor.covers_region(alert.region_code):
+        raise ClaimError("not_found")
+    if alert.acknowledged_at is not None:
+        return alert  # acknowledged already: nothing written
+    alert.acknowledged_by = actor.user_id
+    alert.acknowledged_at = utcnow()
+    session.add(alert)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="alerts.ack",
+        target_type="staff_alert",
+        target_id=alert_id,
+        detail={"kind": alert.kind, "claim_id": alert.claim_id},
+        ip=ip,
+    )
+    await session.commit()
+    await session.refresh(alert)
+    return alert

@@ -1,0 +1,353 @@
+"""Reporting a loss in chat (R-CLM-4): policy, cause, when, how much, where, photos, who reports.
+Livestock deaths ask for disposal proof (R-CLM-7); liability cover asks about the accident (R-LIA-6);
+weather-index products need no report (R-CLM-2), so the flow shows the township's trigger status instead."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.client import BackendError
+from bot.forms.common import ProceedStep, parse_person_name, product_name
+from bot.forms.engine import (
+    STAY,
+    Choice,
+    Flow,
+    Form,
+    FormAction,
+    Invalid,
+    Io,
+    Step,
+    Submit,
+    choice_keyboard,
+    nav_row,
+)
+from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
+
+BEIJING = timezone(timedelta(hours=8))
+MAX_PHOTOS = 10
+CAUSES: dict[str, tuple[str, ...]] = {
+    "crop": (
+        "typhoon",
+        "heavy_rain",
+        "flood",
+        "drought",
+        "hail",
+        "low_temperature",
+        "pests",
+        "fire",
+        "other",
+    ),
+    "facility": ("typhoon", "heavy_rain", "flood", "hail", "snow", "fire", "other"),
+    "livestock": ("disease", "typhoon", "flood", "heat", "low_temperature", "fire", "accident", "other"),
+}
+
+
+def category(form: Form) -> str:
+    return str((form.cache.get("product") or {}).get("category", ""))
+
+
+def is_liability(form: Form) -> bool:
+    return category(form) == "liability"
+
+
+def is_index(form: Form) -> bool:
+    return bool((form.cache.get("product") or {}).get("weather_index"))
+
+
+def reporting(form: Form) -> bool:
+    """Every step after the policy applies only when a report is needed (not for weather-index cover)."""
+    return not is_index(form)
+
+
+class PolicyStep(ChoiceStep):
+    """The policy and insured item; with a single policy the choice is made for the user."""
+
+    def __init__(self) -> None:
+        super().__init__("policy", self._choices, when=lambda f: "policy" not in f.answers, columns=1)
+
+    async def _choices(self, io: Io, form: Form) -> Sequence[Choice]:
+        policies: list[dict[str, Any]] = form.cache["policies"]
+        return [Choice(str(p["id"]), f"{p['number']} {p['insured_name']}") for p in policies]
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        await super().on_pick(io, form, value)
+        await remember_policy(io, form, int(value))
+        return int(value)
+
+
+async def remember_policy(io: Io, form: Form, policy_id: int) -> None:
+    policy = next(p for p in form.cache["policies"] if p["id"] == policy_id)
+    product = await io.backend.product(policy["product_code"])
+    form.cache.update(
+        product=product,
+        policy=policy,
+        unit_label=io.label(f"enroll.unit_{product['unit']}"),
+        product_name=product_name(product, io.locale),
+    )
+
+
+async def cause_choices(io: Io, form: Form) -> Sequence[Choice]:
+    return [Choice(c, io.label(f"claims.cause_{c}")) for c in CAUSES.get(category(form), ("other",))]
+
+
+class WhenStep(Step):
+    """The day from quick buttons (today, yesterday, the day before) or typed, then the hour; Beijing time."""
+
+    name = "loss_started_at"
+
+    def _state(self, form: Form) -> dict[str, Any]:
+        state: dict[str, Any] = form.cache.setdefault("when", {"day": None})
+        return state
+
+    def applies(self, form: Form) -> bool:
+        return reporting(form)
+
+    async def ask(self, io: Io, form: Form) -> None:
+        state = self._state(form)
+        if state["day"] is None:
+            choices = [Choice(f"d{n}", io.label(f"claims.day_{n}")) for n in (0, 1, 2)]
+            choices.append(Choice("dother", io.label("claims.day_other")))
+            await io.say(io.label("enroll_ask.loss_day"), choice_keyboard(io, choices, columns=2))
+            return
+        if state["day"] == "typing":
+            await io.say(
+                io.label("enroll_ask.loss_date"), InlineKeyboardMarkup(inline_keyboard=[nav_row(io)])
+            )
+            return
+        hours = [Choice(f"h{h}", f"{h:02d}:00") for h in range(24)]
+        await io.say(io.label("enroll_ask.loss_hour"), choice_keyboard(io, hours, columns=6))
+
+    async def on_back(self, io: Io, form: Form) -> bool:
+        state = self._state(form)
+        if state["day"] is None:
+            return False
+        state["day"] = None
+        await self.ask(io, form)
+        return True
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        state = self._state(form)
+        today = datetime.now(BEIJING).date()
+        if value == "dother":
+            state["day"] = "typing"
+        elif value.startswith("d") and value[1:].isdigit():
+            state["day"] = (today - timedelta(days=int(value[1:]))).isoformat()
+        elif value.startswith("h") and value[1:].isdigit() and state["day"] not in (None, "typing"):
+            local = datetime.combine(date.fromisoformat(state["day"]), datetime.min.time(), BEIJING)
+            started = local + timedelta(hours=int(value[1:]))
+            if started > datetime.now(BEIJING) + timedelta(minutes=5):
+                raise Invalid("loss_in_future")
+            return started.astimezone(UTC).isoformat()
+        else:
+            raise Invalid("stale_choice")
+        await self.ask(io, form)
+        return STAY
+
+    async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        state = self._state(form)
+        match = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*", text)
+        if state["day"] != "typing" or not match:
+            raise Invalid("date_format" if state["day"] == "typing" else "use_buttons")
+        try:
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError as exc:
+            raise Invalid("date_format") from exc
+        if day > datetime.now(BEIJING).date():
+            raise Invalid("loss_in_future")
+        state["day"] = day.isoformat()
+        await self.ask(io, form)
+        return STAY
+
+
+async def end_choices(io: Io, form: Form) -> Sequence[Choice]:
+    return [Choice("ongoing", io.label("claims.end_ongoing")), Choice("now", io.label("claims.end_now"))]
+
+
+def parse_lost(raw: str, form: Form) -> str:
+    from backend.enrollment import validation
+
+    lost = validated(validation.validate_quantity, raw, form.cache["product"]["unit"])
+    insured = form.cache["policy"]["quantity"]
+    if lost > Decimal(str(insured)):
+        raise Invalid("lost_more_than_insured", insured=insured)
+    return str(lost)
+
+
+def parse_amount(raw: str, _form: Form) -> str:
+    try:
+        value = Decimal(raw.strip().replace(",", "").replace("，", "").removesuffix("元"))
+    except InvalidOperation as exc:
+        raise Invalid("amount_format") from exc
+    if value < 0:
+        raise Invalid("amount_format")
+    return str(value)
+
+
+def parse_count(raw: str, _form: Form) -> int:
+    digits = raw.strip()
+    if not digits.isdigit() or int(digits) > 100_000:
+        raise Invalid("whole_number")
+    return int(digits)
+
+
+def parse_text(raw: str, _form: Form) -> str:
+    text = " ".join(raw.split())
+    if not 2 <= len(text) <= 1000:
+        raise Invalid("address_length")
+    return text
+
+
+class MediaStep(Step):
+    """Photos or videos, several messages, then "done". Each is stored by the backend at once (SHA-256)."""
+
+    def __init__(self, name: str, *, minimum: int = 0, when: Any = reporting, optional: bool = False) -> None:
+        self.name, self.minimum, self.when, self.optional = name, minimum, when, optional
+
+    def applies(self, form: Form) -> bool:
+        return bool(self.when(form))
+
+    def _ids(self, form: Form) -> list[int]:
+        ids: list[int] = form.cache.setdefault(f"media_{self.name}", [])
+        return ids
+
+    def _minimum(self, form: Form) -> int:
+        return self.minimum if self.minimum >= 0 else (1 if category(form) == "livestock" else 0)
+
+    async def ask(self, io: Io, form: Form) -> None:
+        minimum = self._minimum(form)
+        required = io.label("claims.photos_minimum", n=minimum) if minimum else ""
+        done = InlineKeyboardButton(
+            text=io.label("claims.photos_done"), callback_data=FormAction(action="pick", value="done").pack()
+        )
+        extra = [[done]]
+        if self.optional:
+            extra.append(
+                [
+                    InlineKeyboardButton(
+                        text=io.label("claims.later"), callback_data=FormAction(action="skip").pack()
+                    )
+                ]
+            )
+        await io.say(
+            io.label(f"enroll_ask.{self.name}", required=required),
+            InlineKeyboardMarkup(inline_keyboard=[*extra, nav_row(io)]),
+        )
+
+    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+        ids = self._ids(form)
+        if len(ids) >= MAX_PHOTOS:
+            raise Invalid("too_many_photos")
+        downloaded = await io.bot.download(file_id)
+        assert downloaded is not None
+        data = downloaded.read()
+        content_type = (
+            "video/mp4"
+            if data[4:8] == b"ftyp"
+            else ("image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
+        )
+        try:
+            ids.append(await io.backend.upload_claim_media(io.identity, data, "media", content_type))
+        except BackendError as exc:
+            raise Invalid("media_upload_failed") from exc
+        await io.say(io.t("claims/photo_received", count=len(ids)), self._done_keyboard(io))
+        return STAY
+
+    def _done_keyboard(self, io: Io) -> InlineKeyboardMarkup:
+        done = InlineKeyboardButton(
+            text=io.label("claims.photos_done"), callback_data=FormAction(action="pick", value="done").pack()
+        )
+        return InlineKeyboardMarkup(inline_keyboard=[[done]])
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        if value != "done":
+            raise Invalid("stale_choice")
+        ids = self._ids(form)
+        if len(ids) < self._minimum(form):
+            raise Invalid("photo_required")
+        return list(ids)
+
+    async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        raise Invalid("photo_expected")
+
+
+class ReporterStep(ChoiceStep):
+    """Prefilled with the insured's name; someone else reporting types their own name."""
+
+    def __init__(self) -> None:
+        super().__init__("reporter", self._choices, when=reporting, columns=1)
+
+    async def _choices(self, io: Io, form: Form) -> Sequence[Choice]:
+        name = form.cache["policy"]["insured_name"]
+        return [Choice("self", io.label("claims.reporter_self", name=name))]
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        await super().on_pick(io, form, value)
+        return form.cache["policy"]["insured_name"]
+
+    async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        return parse_person_name(text, form)
+
+
+class ClaimSummary(ProceedStep):
+    def __init__(self) -> None:
+        super().__init__("summary", "enroll.confirm")
+
+    def applies(self, form: Form) -> bool:
+        return reporting(form)
+
+    async def text(self, io: Io, form: Form) -> str:
+        a = form.answers
+        disposal = a.get("disposal")
+        return io.t(
+            "claims/summary",
+            a=a,
+            policy_number=form.cache["policy"]["number"],
+            product_name=form.cache.get("product_name", ""),
+            unit=form.cache.get("unit_label", ""),
+            started=datetime.fromisoformat(a["loss_started_at"]),
+            liability=is_liability(form),
+            photos=len(a.get("claim_photos") or []),
+            disposal=None if category(form) != "livestock" else len(disposal or []),
+            reporter=a.get("reporter", ""),
+        )
+
+
+def claim_flow(submit: Submit) -> Flow:
+    not_liability = lambda f: reporting(f) and not is_liability(f)  # noqa: E731
+    liability = lambda f: reporting(f) and is_liability(f)  # noqa: E731
+    return Flow(
+        name="claim",
+        submit=submit,
+        steps=[
+            PolicyStep(),
+            ChoiceStep("cause", cause_choices, when=not_liability),
+            WhenStep(),
+            ChoiceStep("loss_end", end_choices, when=not_liability, columns=1),
+            TextStep("lost_quantity", parse_lost, when=not_liability),
+            TextStep("estimated_amount", parse_amount, when=not_liability),
+            TextStep("injured", parse_count, when=liability),
+            TextStep("dead", parse_count, when=liability),
+            TextStep("description", parse_text, when=liability),
+            LocationStep("claim_gps", when=reporting),
+            TextStep("place_name", parse_text, when=reporting),
+            MediaStep("claim_photos", minimum=-1),
+            MediaStep("disposal", when=lambda f: reporting(f) and category(f) == "livestock", optional=True),
+            ReporterStep(),
+            ClaimSummary(),
+        ],
+    )
+
+
+def evidence_flow(submit: Submit) -> Flow:
+    """Sending photos later: disposal proof (R-CLM-7) or the documents staff asked for (R-CLM-9)."""
+    return Flow(name="evidence", submit=submit, steps=[MediaStep("evidence", minimum=1, when=lambda f: True)])
+
+
+def objection_flow(submit: Submit) -> Flow:
+    return Flow(name="objection", submit=submit, steps=[TextStep("object_reason", parse_text)])

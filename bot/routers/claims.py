@@ -1,0 +1,228 @@
+"""Claims in chat: report a loss, follow "my claims", send evidence later, confirm or object (R-CLM-14)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import Bot, F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
+
+from backend.claims.schemas import ClaimOut, ClaimReportIn
+from bot.client import BackendError
+from bot.context import ChatContext
+from bot.forms.claim import is_index, is_liability, remember_policy
+from bot.forms.engine import Form, Io
+from bot.keyboards import MenuAction
+from bot.replies import reply_to_query
+from messages import label, render
+
+
+class ClaimAction(CallbackData, prefix="clm"):
+    """Packs to "clm:<action>:<id>", the form the backend's notices use for their buttons."""
+
+    action: str  # view | confirm | object | disposal | documents
+    claim_id: int
+
+
+async def submit_claim(io: Io, form: Form) -> None:
+    assert io.state is not None
+    await io.state.clear()
+    policy = form.cache["policy"]
+    if is_index(form):  # R-CLM-2: no report needed; show the township's trigger status instead
+        status = await io.backend.index_status(io.identity, policy["id"])
+        await io.say(io.t("claims/index_status", status=status, policy=policy))
+        return
+    a = form.answers
+    body = ClaimReportIn(
+        idempotency_key=form.key,
+        policy_id=policy["id"],
+        cause="accident" if is_liability(form) else a["cause"],
+        loss_started_at=datetime.fromisoformat(a["loss_started_at"]),
+        loss_ended_at=datetime.now(UTC) if a.get("loss_end") == "now" else None,
+        lost_quantity=str(a.get("lost_quantity") or "0"),
+        estimated_amount_yuan=str(a.get("estimated_amount") or "0"),
+        place_name=a.get("place_name") or "",
+        latitude=(a.get("claim_gps") or {}).get("latitude"),
+        longitude=(a.get("claim_gps") or {}).get("longitude"),
+        reporter_name=a["reporter"],
+        description=a.get("description") or "",
+        photo_document_ids=a.get("claim_photos") or [],
+        disposal_document_ids=a.get("disposal") or [],
+        injured=a.get("injured"),
+        dead=a.get("dead"),
+    )
+    try:
+        claim = await io.backend.report_claim(io.identity, body)
+    except BackendError as exc:
+        await io.say(io.label(f"enroll_errors.{exc.code}", **exc.detail))
+        return
+    await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
+
+
+async def submit_evidence(io: Io, form: Form) -> None:
+    assert io.state is not None
+    await io.state.clear()
+    claim = await io.backend.add_claim_evidence(
+        io.identity, int(form.answers["claim_id"]), form.answers["purpose"], form.answers["evidence"]
+    )
+    await io.say(io.t("claims/evidence_received", claim=claim))
+
+
+async def submit_objection(io: Io, form: Form) -> None:
+    assert io.state is not None
+    await io.state.clear()
+    claim = await io.backend.answer_settlement(
+        io.identity, int(form.answers["claim_id"]), "object", form.answers["object_reason"]
+    )
+    await io.say(io.t("claims/answered", claim=claim))
+
+
+async def report_menu(query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
+    from bot.routers.enroll import RUNNER, make_io
+
+    await query.answer()
+    await ctx.ensure()
+    io = await make_io(bot, _chat(query), ctx, state, query.message)  # type: ignore[arg-type]
+    policies = [
+        p.model_dump(mode="json") for p in await ctx.backend.my_policies(ctx.key) if p.status == "active"
+    ]
+    if not policies:
+        await io.say(io.t("claims/no_policy"))
+        return
+
+    async def prepare(io: Io, form: Form) -> None:
+        form.cache["policies"] = policies
+        if len(policies) == 1:  # one policy: the choice is made for the user
+            form.answers["policy"] = policies[0]["id"]
+            await remember_policy(io, form, policies[0]["id"])
+
+    await RUNNER.begin(io, state, "claim", prepare=prepare)
+
+
+def _chat(query: CallbackQuery) -> int:
+    return query.message.chat.id if query.message else query.from_user.id
+
+
+def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    if claim.next_action == "send_disposal_proof":
+        rows.append([_button(label("claims.send_disposal", locale), "disposal", claim.id)])
+    if claim.next_action == "send_documents":
+        rows.append([_button(label("claims.send_documents", locale), "documents", claim.id)])
+    if claim.next_action == "confirm_amount":
+        rows.append(
+            [
+                _button(label("claims.confirm", locale), "confirm", claim.id),
+                _button(label("claims.object", locale), "object", claim.id),
+            ]
+        )
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=label("claims.back_to_list", locale), callback_data=MenuAction(action="claims").pack()
+            )
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _button(text: str, action: str, claim_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=ClaimAction(action=action, claim_id=claim_id).pack())
+
+
+async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
+    await query.answer()
+    await ctx.ensure()
+    locale = await ctx.locale()
+    claims = await ctx.backend.my_claims(ctx.key)
+    if not claims:
+        await reply_to_query(query, render("claims/none", locale))
+        return
+    rows = [
+        [
+            _button(
+                label(
+                    "claims.claim_item",
+                    locale,
+                    number=c.number,
+                    status=label(f"claims.status_{c.status}", locale),
+                ),
+                "view",
+                c.id,
+            )
+        ]
+        for c in claims
+    ]
+    await reply_to_query(
+        query, render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def claim_action(
+    query: CallbackQuery, callback_data: ClaimAction, ctx: ChatContext, state: FSMContext, bot: Bot
+) -> None:
+    from bot.routers.enroll import RUNNER, make_io
+
+    await query.answer()
+    await ctx.ensure()
+    locale = await ctx.locale()
+    action, claim_id = callback_data.action, callback_data.claim_id
+    try:
+        if action == "view":
+            claim = await ctx.backend.my_claim(ctx.key, claim_id)
+            await reply_to_query(
+                query, render("claims/detail", locale, claim=claim), claim_buttons(claim, locale)
+            )
+        elif action == "confirm":
+            claim = await ctx.backend.answer_settlement(ctx.key, claim_id, "confirm", None)
+            await reply_to_query(query, render("claims/answered", locale, claim=claim))
+        else:
+            io = await make_io(bot, _chat(query), ctx, state, query.message)  # type: ignore[arg-type]
+            if action == "object":
+                await RUNNER.begin(io, state, "objection", claim_id=claim_id)
+            else:
+                purpose = "disposal" if action == "disposal" else "requested"
+                await RUNNER.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
+    except BackendError as exc:
+        await reply_to_query(query, label(f"enroll_errors.{exc.code}", locale, **exc.detail))
+
+
+async def video_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
+    """Videos count as photos for evidence steps (Telegram sends them as their own message type)."""
+    from bot.routers.enroll import RUNNER, _with_form
+
+    assert message.video is not None
+    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
+    if loaded:
+        io, form = loaded
+        file_id = message.video.file_id
+        await RUNNER.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
+
+
+def build_router() -> Router:
+    from bot.forms.engine import FormState
+
+    router = Router(name="claims")
+    router.callback_query.register(report_menu, MenuAction.filter(F.action == "report"))
+    router.callback_query.register(list_claims, MenuAction.filter(F.action == "claims"))
+    router.callback_query.register(claim_action, ClaimAction.filter())
+    router.message.register(video_answer, FormState.filling, F.video)
+    return router
+
+
+__all__ = [
+    "ClaimAction",
+    "build_router",
+    "remember_policy",
+    "submit_claim",
+    "submit_evidence",
+    "submit_objection",
+]

@@ -1,0 +1,131 @@
+"""The claim report through the API: ownership, validation, lateness, collective reports (R-CLM-1, -3, -4)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from backend.db import utcnow
+from tests.backend.test_enrollment_api import farmer_application, identity, submit
+from tests.conftest import login
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP
+
+
+async def paid_policy(api: httpx.AsyncClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    application = (await submit(api, headers, farmer_application(**overrides))).json()
+    paid = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    policy: dict[str, Any] = paid.json()["policy"]
+    return policy
+
+
+def report(policy_id: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "idempotency_key": secrets.token_urlsafe(12),
+        "policy_id": policy_id,
+        "cause": "heavy_rain",
+        "loss_started_at": (utcnow() - timedelta(hours=3)).isoformat(),
+        "lost_quantity": "4",
+        "estimated_amount_yuan": "2000",
+        "place_name": "大塘边",
+        "reporter_name": "李四",
+    }
+    body.update(overrides)
+    return body
+
+
+async def test_r_clm_4_report_checks_every_field_and_is_idempotent(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "clm-4")
+    policy = await paid_policy(api, headers)
+    future = report(policy["id"], loss_started_at=(utcnow() + timedelta(hours=2)).isoformat())
+    assert (await api.post("/api/bot/claims", headers=headers, json=future)).json()["detail"][
+        "code"
+    ] == "loss_in_future"
+    wrong_cause = report(policy["id"], cause="disease")
+    refused = await api.post("/api/bot/claims", headers=headers, json=wrong_cause)
+    assert refused.json()["detail"]["code"] == "cause_not_covered_by_product"
+    too_much = report(policy["id"], lost_quantity="11")
+    assert (await api.post("/api/bot/claims", headers=headers, json=too_much)).json()["detail"]["code"] == (
+        "lost_more_than_insured"
+    )
+    body = report(policy["id"])
+    first = (await api.post("/api/bot/claims", headers=headers, json=body)).json()
+    again = (await api.post("/api/bot/claims", headers=headers, json=body)).json()
+    assert first["id"] == again["id"] and first["number"].startswith("CL")
+    assert first["timeline"][0]["kind"] == "reported" and first["next_action"] == "wait"
+
+
+async def test_r_clm_1_late_at_and_around_24_hours(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "clm-1")
+    policy = await paid_policy(api, headers)
+    on_time = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=23, minutes=59)).isoformat())
+    late = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=26)).isoformat())
+    assert (await api.post("/api/bot/claims", headers=headers, json=on_time)).json()["late"] is False
+    marked = (await api.post("/api/bot/claims", headers=headers, json=late)).json()
+    assert marked["late"] is True and 115 <= marked["delay_minutes"] <= 121
+
+
+async def test_farmers_see_only_their_own_claims(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    owner = await identity(api, service_headers, "clm-owner")
+    policy = await paid_policy(api, owner)
+    stranger = await identity(api, service_headers, "clm-stranger", phone="13900003333")
+    on_foreign_policy = await api.post("/api/bot/claims", headers=stranger, json=report(policy["id"]))
+    assert on_foreign_policy.status_code == 404
+    claim = (await api.post("/api/bot/claims", headers=owner, json=report(policy["id"]))).json()
+    assert (await api.get(f"/api/bot/claims/{claim['id']}", headers=stranger)).status_code == 404
+    assert (await api.get("/api/bot/claims", headers=stranger)).json() == []
+
+
+async def test_r_clm_3_agent_reports_for_many_households_of_one_village(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    first = await identity(api, service_headers, "clm-3-a")
+    second = await identity(api, service_headers, "clm-3-b", phone="13900004444")
+    policies = [await paid_policy(api, first), await paid_policy(api, second)]
+    agent = {
+        "username": "agent_dg",
+        "password": "agent-pass-01",
+        "role": "agent",
+        "region_codes": ["441900000000"],
+    }
+    assert (await api.post("/api/staff/users", json=agent, headers=admin_headers)).status_code == 201
+    agent_headers = await login(api, "agent_dg", "agent-pass-01")
+    body = {
+        "village_code": DONGGUAN_TOWNSHIP,
+        "cause": "flood",
+        "loss_started_at": (utcnow() - timedelta(hours=5)).isoformat(),
+        "households": [
+            {"policy_id": p["id"], "lost_quantity": "5", "estimated_amount_yuan": "3000"} for p in policies
+        ],
+    }
+    made = await api.post("/api/claims/collective", headers=agent_headers, json=body)
+    assert made.status_code == 201, made.text
+    assert len(made.json()["claims"]) == 2
+    for headers in (first, second):
+        mine = (await api.get("/api/bot/claims", headers=headers)).json()
+        assert len(mine) == 1 and mine[0]["kind"] == "collective"
+    audit = await api.get(
+        "/api/staff/audit", headers=admin_headers, params={"action": "claims.collective_report"}
+    )
+    assert audit.json()[0]["actor"] == "agent_dg"
+    beijing = {
+        "username": "agent_bj2",
+        "password": "agent-pass-01",
+        "role": "agent",
+        "region_codes": ["110000000000"],
+    }
+    await api.post("/api/staff/users", json=beijing, headers=admin_headers)
+    outside = await api.post(
+        "/api/claims/collective", headers=await login(api, "agent_bj2", "agent-pass-01"), json=body
+    )
+    assert outside.json()["detail"]["code"] == "outside_scope"
