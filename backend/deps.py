@@ -18,12 +18,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=Fals
 IDENTITY_HEADER = "X-Tianbao-Identity"
 
 
-def get_settings_dep(request: Request) -> Settings:
+# async: FastAPI runs sync dependencies in a thread pool, a hand-off per request for nothing.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 

@@ -197,7 +197,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "policies/list": {"count": 2},
     "policies/detail": {"policy": POLICY, "yuan": _yuan},
     "policies/pdf_caption": {"policy": POLICY},
-    "policies/endorse_summary": {"a": {"new_value": "13912345678"}, "field_label": "联系电话"},
+    "policies/endorse_summary": {
+        "a": {"new_value": "13912345678"},
+        "field_label": "联系电话",
+        "new_value_shown": "139****5678",
+    },
     "policies/endorse_requested": {"endorsement": ENDORSEMENT, "field_label": "联系电话"},
     "start/welcome": {"identity": IDENTITY},
     "start/menu": {"identity": IDENTITY},

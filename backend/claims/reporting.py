@@ -22,7 +22,7 @@ from backend.enrollment.models import Document, Policy
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.products.pricing import yuan_to_fen
-from backend.security import BotPrincipal, StaffPrincipal
+from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
 from backend.settings import Settings
 from backend.staff.service import record_audit
 from messages import render
@@ -66,7 +66,7 @@ def _amount_fen(raw: str) -> int:
         value = Decimal(raw.strip().replace(",", "").replace("，", ""))
     except InvalidOperation as exc:
         raise ClaimError("amount_format") from exc
-    if value < 0 or value > Decimal("100000000"):
+    if not value.is_finite() or value < 0 or value > Decimal("100000000"):
         raise ClaimError("amount_format")
     return yuan_to_fen(value)
 
@@ -97,6 +97,13 @@ async def _own_documents(session: AsyncSession, principal: BotPrincipal, ids: li
     return [d.id or 0 for d in rows]
 
 
+def _own_claim_or_refuse(claim: Claim, principal: BotPrincipal) -> Claim:
+    """A repeated key returns the claim only to whoever reported it."""
+    if claim.identity_id != principal.identity_id:
+        raise ClaimError("idempotency_key_taken")
+    return claim
+
+
 async def report_claim(
     *, session: AsyncSession, principal: BotPrincipal, body: ClaimReportIn, settings: Settings
 ) -> Claim:
@@ -105,7 +112,7 @@ async def report_claim(
         await session.exec(select(Claim).where(Claim.idempotency_key == body.idempotency_key))
     ).first()
     if existing is not None:
-        return existing
+        return _own_claim_or_refuse(existing, principal)
     context = await _own_policy(session, principal, body.policy_id)
     product, policy = context.product, context.policy
     if product.weather_index:
@@ -135,7 +142,7 @@ async def report_claim(
             await session.exec(select(Claim).where(Claim.idempotency_key == body.idempotency_key))
         ).first()
         assert raced is not None
-        return raced
+        return _own_claim_or_refuse(raced, principal)
     claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
     _attach(session, claim, photos, "scene")
     _attach(session, claim, disposal, "disposal")
@@ -322,10 +329,17 @@ async def collective_report(
     claims: list[Claim] = []
     for household in body.households:
         policy = await session.get(Policy, household.policy_id)
-        if policy is None or not policy.region_code.startswith(body.village_code[:9]):
+        in_village = policy is not None and policy.region_code.startswith(
+            significant_prefix(body.village_code)
+        )
+        if policy is None or not in_village or not actor.covers_region(policy.region_code):
             raise ClaimError("policy_not_in_village", policy_id=household.policy_id)
+        if policy.status != "active":
+            raise ClaimError("policy_inactive", policy_id=policy.id)
         product = await session.get(Product, policy.product_code)
         assert product is not None
+        if product.weather_index:
+            raise ClaimError("index_no_report", policy_id=policy.id)  # R-CLM-2: paid from the station data
         if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
             raise ClaimError("cause_not_covered_by_product", cause=body.cause, policy_id=policy.id)
         quantity = _lost_quantity(household.lost_quantity, product, policy)

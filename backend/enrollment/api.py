@@ -182,9 +182,13 @@ async def telegram_precheck(body: TelegramPaymentIn, _principal: BotDep, session
 
 
 @bot_router.post("/payments/telegram", response_model=PolicyOut)
-async def telegram_paid(body: TelegramPaymentIn, _principal: BotDep, session: SessionDep) -> PolicyOut:
+async def telegram_paid(
+    body: TelegramPaymentIn, _principal: BotDep, session: SessionDep, settings: SettingsDep
+) -> PolicyOut:
     try:
-        policy = await payments.confirm_telegram_payment(session=session, body=body)
+        policy = await payments.confirm_telegram_payment(
+            session=session, body=body, secret=settings.secret_key
+        )
     except service.EnrollmentError as exc:
         raise problem(exc) from exc
     return policy_out(policy, await _policy_document_id(session, policy))
@@ -338,11 +342,21 @@ async def verify(
 
 @staff_router.post("/applications/{application_id}/offline-payment", response_model=PolicyOut)
 async def offline_payment(
-    application_id: int, body: OfflinePaymentIn, staff: Underwriter, session: SessionDep, request: Request
+    application_id: int,
+    body: OfflinePaymentIn,
+    staff: Underwriter,
+    session: SessionDep,
+    request: Request,
+    settings: SettingsDep,
 ) -> PolicyOut:
     try:
         policy = await payments.confirm_offline_payment(
-            session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
+            session=session,
+            actor=staff,
+            application_id=application_id,
+            body=body,
+            ip=_ip(request),
+            secret=settings.secret_key,
         )
     except service.EnrollmentError as exc:
         raise problem(exc) from exc
@@ -351,10 +365,12 @@ async def offline_payment(
 
 @staff_router.post("/policies/late-entry", response_model=PolicyOut, status_code=201)
 async def late_entry(
-    body: LateEntryIn, staff: Underwriter, session: SessionDep, request: Request
+    body: LateEntryIn, staff: Underwriter, session: SessionDep, request: Request, settings: SettingsDep
 ) -> PolicyOut:
     try:
-        policy = await verification.late_entry(session=session, actor=staff, body=body, ip=_ip(request))
+        policy = await verification.late_entry(
+            session=session, actor=staff, body=body, ip=_ip(request), secret=settings.secret_key
+        )
     except service.EnrollmentError as exc:
         raise problem(exc) from exc
     return policy_out(policy, await _policy_document_id(session, policy))
@@ -419,6 +435,7 @@ async def _decide(
             approve=approve,
             note=body.note,
             ip=_ip(request),
+            secret=request.app.state.settings.secret_key,
         )
     except service.EnrollmentError as exc:
         raise problem(exc) from exc

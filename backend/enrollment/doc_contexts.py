@@ -136,4 +136,5 @@ def endorsement_context(
         bank_name_old=policy.terms.get("bank_name") if endorsement.field == "bank_account" else None,
         bank_name_new=endorsement.extra.get("bank_name"),
         decision_note=endorsement.decision_note or "",
+        premium_change_fen=endorsement.extra.get("premium_change_fen"),
     )

@@ -4,6 +4,7 @@ approve or refuse; an approval changes the policy's terms and sends the e-endors
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import col, select
@@ -20,6 +21,7 @@ from backend.enrollment.verification import scoped_policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.people.models import ChatIdentity
+from backend.products import pricing
 from backend.products.models import Product
 from backend.security import BotPrincipal, StaffPrincipal
 from backend.staff.service import record_audit
@@ -45,7 +47,7 @@ async def request_endorsement(
     policy = await policy_for(session=session, principal=principal, policy_id=policy_id)
     product = await session.get(Product, policy.product_code)
     assert product is not None
-    new_value = _clean_new_value(body, product)
+    new_value, effect = _clean_new_value(body, product, policy)
     if new_value == _current_value(policy, body.field):
         raise EnrollmentError("endorsement_no_change")
     pending = await session.exec(
@@ -63,7 +65,7 @@ async def request_endorsement(
         field=body.field,
         old_value=_current_value(policy, body.field),
         new_value=new_value,
-        extra={"bank_name": body.bank_name} if body.bank_name else {},
+        extra={**effect, **({"bank_name": body.bank_name} if body.bank_name else {})},
     )
     session.add(endorsement)
     await session.flush()
@@ -73,15 +75,28 @@ async def request_endorsement(
     return endorsement
 
 
-def _clean_new_value(body: EndorsementRequest, product: Product) -> str:
+def _clean_new_value(
+    body: EndorsementRequest, product: Product, policy: Policy
+) -> tuple[str, dict[str, Any]]:
+    """The checked new value, and what the change does to the cover (quantity changes move the premium)."""
     if body.field == "bank_account":
-        return str(_validated(validation.validate_bank_account, body.new_value))
+        return str(_validated(validation.validate_bank_account, body.new_value)), {}
     if body.field == "phone":
-        return _phone(body.new_value)
+        return _phone(body.new_value), {}
     if product.needs_ear_tags:
         # A head count change needs the new animals' ear tags and an on-site check: not by chat.
         raise EnrollmentError("endorsement_quantity_needs_ear_tags")
-    return str(_validated(validation.validate_quantity, body.new_value, product.unit))
+    quantity = _validated(validation.validate_quantity, body.new_value, product.unit)
+    if quantity > Decimal(policy.quantity):
+        # More cover needs its premium paid first (R-ENR-9) and may need an on-site check (R-ENR-7):
+        # that goes through an agent, not a chat request.
+        raise EnrollmentError("endorsement_quantity_increase")
+    quote = pricing.quote_agricultural(product, quantity)
+    return str(quantity), {
+        "sum_insured_fen": quote.sum_insured_fen,
+        "premium_fen": quote.premium_fen,
+        "premium_change_fen": quote.premium_fen - policy.premium_fen,
+    }
 
 
 async def endorsements_for(
@@ -111,6 +126,7 @@ async def decide_endorsement(
     approve: bool,
     note: str,
     ip: str | None,
+    secret: str,
 ) -> tuple[Endorsement, int | None]:
     endorsement = await session.get(Endorsement, endorsement_id)
     if endorsement is None:
@@ -126,7 +142,7 @@ async def decide_endorsement(
     if approve:
         # The document shows the terms before the change (old bank name), so render it first.
         document_id = await _store_endorsement_pdf(
-            session, policy, endorsement, identity.locale, actor.username
+            session, policy, endorsement, identity.locale, actor.username, secret
         )
         _apply(policy, endorsement)
     await _notify_decision(session, identity, policy, endorsement, document_id)
@@ -148,6 +164,8 @@ def _apply(policy: Policy, endorsement: Endorsement) -> None:
     terms: dict[str, Any] = dict(policy.terms)
     if endorsement.field == "quantity":
         policy.quantity = endorsement.new_value
+        policy.sum_insured_fen = int(endorsement.extra["sum_insured_fen"])
+        policy.premium_fen = int(endorsement.extra["premium_fen"])
     else:
         terms[endorsement.field] = endorsement.new_value
         if endorsement.field == "bank_account" and endorsement.extra.get("bank_name"):
@@ -156,7 +174,12 @@ def _apply(policy: Policy, endorsement: Endorsement) -> None:
 
 
 async def _store_endorsement_pdf(
-    session: AsyncSession, policy: Policy, endorsement: Endorsement, locale: str, approved_by: str
+    session: AsyncSession,
+    policy: Policy,
+    endorsement: Endorsement,
+    locale: str,
+    approved_by: str,
+    secret: str,
 ) -> int:
     product = await session.get(Product, policy.product_code)
     assert product is not None
@@ -165,7 +188,7 @@ async def _store_endorsement_pdf(
         endorsement=endorsement,
         product=product,
         approved_by=approved_by,
-        secret="",
+        secret=secret,
         insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
     )
     pdf = await asyncio.to_thread(documents.render_pdf, "e_endorsement", locale, doc=context)

@@ -27,7 +27,7 @@ INSURER_NAME_KEY = "enroll/insurer_name"
 
 
 async def issue_policy(
-    *, session: AsyncSession, application: Application, payment: Payment, secret: str = ""
+    *, session: AsyncSession, application: Application, payment: Payment, secret: str
 ) -> Policy:
     """Create the policy for a paid application; the caller commits."""
     if payment.status != PaymentStatus.CONFIRMED or payment.application_id != application.id:

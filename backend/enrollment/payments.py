@@ -63,7 +63,9 @@ async def _pay_demo(
     )
     session.add(payment)
     await session.flush()
-    policy = await issue_policy(session=session, application=application, payment=payment)
+    policy = await issue_policy(
+        session=session, application=application, payment=payment, secret=settings.secret_key
+    )
     await session.commit()
     return PaymentStartOut(
         kind="instant", demo=True, application_id=application.id or 0, amount_fen=application.payable_fen
@@ -102,11 +104,21 @@ async def _pending_invoice(session: AsyncSession, payload: str) -> Payment:
     return payment
 
 
+async def _paid_already(session: AsyncSession, application_id: int) -> bool:
+    confirmed = select(Payment).where(
+        Payment.application_id == application_id, Payment.status == PaymentStatus.CONFIRMED.value
+    )
+    return (await session.exec(confirmed)).first() is not None
+
+
 async def precheck_telegram_payment(*, session: AsyncSession, body: TelegramPaymentIn) -> None:
-    """Answer Telegram's pre-checkout query: the invoice is ours, unpaid, and the amount unchanged."""
+    """Answer Telegram's pre-checkout query: the invoice is ours, the application unpaid by any means
+    (so Telegram never charges twice), and the amount unchanged."""
     payment = await _pending_invoice(session, body.invoice_payload)
     application = await session.get(Application, payment.application_id)
     assert application is not None
+    if await _paid_already(session, payment.application_id):
+        raise EnrollmentError("already_paid")
     _payable(application)
     if body.currency != "CNY" or body.total_amount != payment.amount_fen:
         raise EnrollmentError("amount_mismatch")
@@ -114,7 +126,7 @@ async def precheck_telegram_payment(*, session: AsyncSession, body: TelegramPaym
         raise EnrollmentError("already_paid")
 
 
-async def confirm_telegram_payment(*, session: AsyncSession, body: TelegramPaymentIn) -> Policy:
+async def confirm_telegram_payment(*, session: AsyncSession, body: TelegramPaymentIn, secret: str) -> Policy:
     payment = await _pending_invoice(session, body.invoice_payload)
     application = await session.get(Application, payment.application_id)
     assert application is not None
@@ -124,7 +136,7 @@ async def confirm_telegram_payment(*, session: AsyncSession, body: TelegramPayme
         payment.status = PaymentStatus.CONFIRMED.value
         payment.confirmed_at = utcnow()
         payment.evidence = body.telegram_payment_charge_id or body.provider_payment_charge_id
-    policy = await issue_policy(session=session, application=application, payment=payment)
+    policy = await issue_policy(session=session, application=application, payment=payment, secret=secret)
     await session.commit()
     return policy
 
@@ -136,11 +148,14 @@ async def confirm_offline_payment(
     application_id: int,
     body: OfflinePaymentIn,
     ip: str | None,
+    secret: str,
 ) -> Policy:
     """Staff record a bank deduction, or the authority's letter when government pays the whole premium."""
     application = await session.get(Application, application_id)
     if application is None or not actor.covers_region(application.region_code):
         raise EnrollmentError("not_found")
+    if await _paid_already(session, application_id):
+        raise EnrollmentError("already_paid")  # one payment per application, whoever records it
     _payable(application)
     if body.method == "government_letter" and application.payable_fen != 0:
         raise EnrollmentError("letter_needs_full_subsidy", payable_fen=application.payable_fen)
@@ -159,7 +174,7 @@ async def confirm_offline_payment(
     )
     session.add(payment)
     await session.flush()
-    policy = await issue_policy(session=session, application=application, payment=payment)
+    policy = await issue_policy(session=session, application=application, payment=payment, secret=secret)
     record_audit(
         session=session,
         actor=actor,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class SignerIn(BaseModel):
@@ -163,7 +163,7 @@ class LateEntryIn(BaseModel):
     """R-ENR-6: staff enter an enrollment made offline, late, with a written reason."""
 
     application: ApplicationSubmit
-    enrolled_on: datetime
+    enrolled_on: AwareDatetime
     reason: str = Field(min_length=10, max_length=1000)
     payment_reference: str = Field(min_length=3, max_length=128)
     identity_id: int

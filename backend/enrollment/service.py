@@ -66,7 +66,7 @@ class Quote:
 
 
 async def submit_application(
-    *, session: AsyncSession, principal: BotPrincipal, body: ApplicationSubmit
+    *, session: AsyncSession, principal: BotPrincipal, body: ApplicationSubmit, commit: bool = True
 ) -> Application:
     """Create the application once per idempotency key (a double tap on "confirm" returns the same one)."""
     existing = await _by_idempotency_key(session, body.idempotency_key)
@@ -94,6 +94,8 @@ async def submit_application(
         session.add_all(
             EarTag(tag=tag, application_id=application.id or 0) for tag in application.answers["ear_tags"]
         )
+    if not commit:  # part of a larger staff action (late entry) that commits once
+        return application
     await session.commit()
     await session.refresh(application)
     return application
@@ -335,17 +337,22 @@ async def _clean_enterprise_answers(session: AsyncSession, answers: EnterpriseAn
 
 
 async def _upsert_enterprise(session: AsyncSession, answers: dict[str, Any], region: Region) -> Enterprise:
+    """Create the enterprise on first enrollment; an existing record is never overwritten from chat
+    (anyone can type a credit code: the application keeps what this applicant said)."""
     query = select(Enterprise).where(Enterprise.credit_code == answers["credit_code"])
-    enterprise = (await session.exec(query)).first() or Enterprise(
-        credit_code=answers["credit_code"], name="", legal_representative="", industry_code="", region_code=""
+    existing = (await session.exec(query)).first()
+    if existing is not None:
+        return existing
+    enterprise = Enterprise(
+        credit_code=answers["credit_code"],
+        name=answers["company_name"],
+        legal_representative=answers["legal_representative"],
+        phone=answers["phone"],
+        industry_code=answers["industry_code"],
+        region_code=region.code,
+        address=answers["address"],
+        employees=answers["employees"],
     )
-    enterprise.name = answers["company_name"]
-    enterprise.legal_representative = answers["legal_representative"]
-    enterprise.phone = answers["phone"]
-    enterprise.industry_code = answers["industry_code"]
-    enterprise.region_code = region.code
-    enterprise.address = answers["address"]
-    enterprise.employees = answers["employees"]
     session.add(enterprise)
     await session.flush()
     return enterprise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +28,8 @@ from backend.products.models import Product
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
 from backend.staff.service import record_audit
 from messages import label, render
+
+BEIJING = timezone(timedelta(hours=8))
 
 
 async def scoped_application(
@@ -93,7 +95,7 @@ async def record_verification(
     product = await session.get(Product, application.product_code)
     assert product is not None
     _check_evidence(product, body)
-    await _check_photos(session, body.photo_document_ids)
+    await _check_photos(session, body.photo_document_ids, application_id)
     session.add(
         Verification(
             application_id=application_id,
@@ -134,8 +136,14 @@ def _check_evidence(product: Product, body: VerificationIn) -> None:
         raise EnrollmentError("livestock_evidence_missing")
 
 
-async def _check_photos(session: AsyncSession, ids: list[int]) -> None:
-    found = (await session.exec(select(Document.id).where(col(Document.id).in_(ids)))).all()
+async def _check_photos(session: AsyncSession, ids: list[int], application_id: int) -> None:
+    """Only photos uploaded for this application's verification count as its evidence (R-ENR-7)."""
+    query = select(Document.id).where(
+        col(Document.id).in_(ids),
+        Document.kind == "verification_photo",
+        Document.application_id == application_id,
+    )
+    found = (await session.exec(query)).all()
     if len(set(found)) != len(set(ids)):
         raise EnrollmentError("photo_not_found")
 
@@ -168,7 +176,7 @@ async def _notify_verified(session: AsyncSession, application: Application, pass
 
 
 async def late_entry(
-    *, session: AsyncSession, actor: StaffPrincipal, body: LateEntryIn, ip: str | None
+    *, session: AsyncSession, actor: StaffPrincipal, body: LateEntryIn, ip: str | None, secret: str
 ) -> Policy:
     """R-ENR-6: main crops only, at most 30 days late, and only with a written reason."""
     product = await session.get(Product, body.application.product_code)
@@ -176,11 +184,11 @@ async def late_entry(
         raise EnrollmentError("unknown_product")
     if not pricing.late_entry_allowed(product):
         raise EnrollmentError("late_entry_not_allowed", product=product.code)
-    late_by = utcnow() - body.enrolled_on
-    # Whole days count: entered on day 30 after enrollment is still "at most 30 days late".
-    if late_by.days > pricing.LATE_ENTRY_MAX_DAYS:
-        raise EnrollmentError("late_entry_too_late", days=late_by.days)
-    if late_by < timedelta(0):
+    # Calendar days in Beijing time: entered on the 30th day after enrollment is "at most 30 days late".
+    days_late = (utcnow().astimezone(BEIJING).date() - body.enrolled_on.astimezone(BEIJING).date()).days
+    if days_late > pricing.LATE_ENTRY_MAX_DAYS:
+        raise EnrollmentError("late_entry_too_late", days=days_late)
+    if days_late < 0:
         raise EnrollmentError("late_entry_in_future")
     if not actor.covers_region(body.application.region_code):
         raise EnrollmentError("outside_scope")
@@ -193,8 +201,11 @@ async def late_entry(
         external_id=identity.external_id,
         person_id=identity.person_id,
     )
-    application = await submit_application(session=session, principal=principal, body=body.application)
+    application = await submit_application(
+        session=session, principal=principal, body=body.application, commit=False
+    )
     if application.status == ApplicationStatus.PENDING_VERIFICATION:
+        await session.rollback()  # nothing half-done: the verification has to come first
         raise EnrollmentError("verification_pending")
     payment = Payment(
         application_id=application.id or 0,
@@ -207,7 +218,7 @@ async def late_entry(
     )
     session.add(payment)
     await session.flush()
-    policy = await issue_policy(session=session, application=application, payment=payment)
+    policy = await issue_policy(session=session, application=application, payment=payment, secret=secret)
     policy.late_entry = True
     policy.late_entry_reason = body.reason
     record_audit(
@@ -216,7 +227,7 @@ async def late_entry(
         action="enrollment.late_entry",
         target_type="policy",
         target_id=policy.id or "",
-        detail={"reason": body.reason, "days_late": late_by.days},
+        detail={"reason": body.reason, "days_late": days_late},
         ip=ip,
     )
     await session.commit()

@@ -91,8 +91,7 @@ async def open_identity(
             identity.locale = normalize_locale(language_code, default=default_locale)
         identity.stopped_at = None
     identity.last_seen_at = now
-    await session.commit()
-    await session.refresh(identity)
+    await session.commit()  # expire_on_commit=False: the loaded values stay, no re-read needed
     return identity
 
 
@@ -120,12 +119,37 @@ async def bind_phone(*, session: AsyncSession, principal: BotPrincipal, raw_phon
         person = Person(phone=phone, name=identity.first_name)
         session.add(person)
         await session.flush()
+    elif person.id != identity.person_id:
+        await _claim_existing_person(session, identity, person)
     identity.phone = phone
     identity.phone_verified_at = utcnow()
     identity.person_id = person.id
     await session.commit()
     await session.refresh(identity)
     return identity
+
+
+# Telegram's request-contact button proves the number belongs to the account; web chat cannot prove it
+# (a browser can send any number), so a web chat identity never joins a person someone else already holds.
+VERIFIED_CHANNELS = frozenset({"telegram"})
+
+
+async def _claim_existing_person(session: AsyncSession, identity: ChatIdentity, person: Person) -> None:
+    others = (
+        await session.exec(
+            select(ChatIdentity).where(ChatIdentity.person_id == person.id, ChatIdentity.id != identity.id)
+        )
+    ).all()
+    if identity.channel not in VERIFIED_CHANNELS:
+        if others:
+            raise PhoneError("phone_taken", "this phone is already linked to another account")
+        return
+    # The verified owner wins: unverified identities that had bound this number are detached.
+    for other in others:
+        if other.channel not in VERIFIED_CHANNELS:
+            other.person_id = None
+            other.phone = None
+            other.phone_verified_at = None
 
 
 async def mark_stopped(*, session: AsyncSession, channel: str, address: str) -> None:

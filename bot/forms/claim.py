@@ -184,7 +184,7 @@ def parse_amount(raw: str, _form: Form) -> str:
         value = Decimal(raw.strip().replace(",", "").replace("，", "").removesuffix("元"))
     except InvalidOperation as exc:
         raise Invalid("amount_format") from exc
-    if value < 0:
+    if not value.is_finite() or value < 0 or value > Decimal("100000000"):
         raise Invalid("amount_format")
     return str(value)
 
@@ -194,6 +194,13 @@ def parse_count(raw: str, _form: Form) -> int:
     if not digits.isdigit() or int(digits) > 100_000:
         raise Invalid("whole_number")
     return int(digits)
+
+
+def parse_place(raw: str, _form: Form) -> str:
+    place = " ".join(raw.split())
+    if not 2 <= len(place) <= 100:
+        raise Invalid("place_length")
+    return place
 
 
 def parse_text(raw: str, _form: Form) -> str:
@@ -335,7 +342,7 @@ def claim_flow(submit: Submit) -> Flow:
             TextStep("dead", parse_count, when=liability),
             TextStep("description", parse_text, when=liability),
             LocationStep("claim_gps", when=reporting),
-            TextStep("place_name", parse_text, when=reporting),
+            TextStep("place_name", parse_place, when=reporting),
             MediaStep("claim_photos", minimum=-1),
             MediaStep("disposal", when=lambda f: reporting(f) and category(f) == "livestock", optional=True),
             ReporterStep(),

@@ -27,7 +27,7 @@ from aiogram.types import (
 )
 
 from bot.client import BackendClient, IdentityKey
-from messages import label, render
+from messages import label, labels_for, render
 
 
 class FormState(StatesGroup):
@@ -102,6 +102,16 @@ class Io:
 
     def label(self, key: str, **ctx: Any) -> str:
         return label(key, self.locale, **ctx)
+
+    def problem(self, code: str, detail: dict[str, Any] | None = None) -> str:
+        return problem_text(self.locale, code, detail)
+
+
+def problem_text(locale: str, code: str, detail: dict[str, Any] | None = None) -> str:
+    """The user's explanation of a backend refusal; a code without its own text gets the general one."""
+    if code in labels_for("enroll_errors", locale):
+        return label(f"enroll_errors.{code}", locale, **(detail or {}))
+    return label("enroll_errors.submit_failed", locale)
 
 
 class Step:

@@ -69,7 +69,7 @@ async def submit_form(io: Io, form: Form) -> ApplicationOut | None:
         return await io.backend.submit_application(io.identity, build_application(form))
     except BackendError as exc:
         await io.say(
-            io.label(f"enroll_errors.{exc.code}", **exc.detail)
+            io.problem(exc.code, exc.detail)
             if _known(io, exc.code)
             else io.label("enroll_errors.submit_failed")
         )

@@ -19,7 +19,7 @@ from backend.claims.schemas import ClaimOut, ClaimReportIn
 from bot.client import BackendError
 from bot.context import ChatContext
 from bot.forms.claim import is_index, is_liability, remember_policy
-from bot.forms.engine import Form, Io
+from bot.forms.engine import Form, Io, problem_text
 from bot.keyboards import MenuAction
 from bot.replies import reply_to_query
 from messages import label, render
@@ -34,14 +34,26 @@ class ClaimAction(CallbackData, prefix="clm"):
 
 async def submit_claim(io: Io, form: Form) -> None:
     assert io.state is not None
-    await io.state.clear()
     policy = form.cache["policy"]
-    if is_index(form):  # R-CLM-2: no report needed; show the township's trigger status instead
-        status = await io.backend.index_status(io.identity, policy["id"])
-        await io.say(io.t("claims/index_status", status=status, policy=policy))
+    try:
+        if is_index(form):  # R-CLM-2: no report needed; show the township's trigger status instead
+            status = await io.backend.index_status(io.identity, policy["id"])
+            await io.state.clear()
+            await io.say(io.t("claims/index_status", status=status, policy=policy))
+            return
+        claim = await io.backend.report_claim(io.identity, _report_body(form))
+    except BackendError as exc:
+        # The form stays: the user can correct an answer (back) or try again (confirm).
+        await io.say(io.problem(exc.code, exc.detail))
         return
-    a = form.answers
-    body = ClaimReportIn(
+    await io.state.clear()
+    await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
+
+
+def _report_body(form: Form) -> ClaimReportIn:
+    a, policy = form.answers, form.cache["policy"]
+    gps = a.get("claim_gps") or {}
+    return ClaimReportIn(
         idempotency_key=form.key,
         policy_id=policy["id"],
         cause="accident" if is_liability(form) else a["cause"],
@@ -50,8 +62,8 @@ async def submit_claim(io: Io, form: Form) -> None:
         lost_quantity=str(a.get("lost_quantity") or "0"),
         estimated_amount_yuan=str(a.get("estimated_amount") or "0"),
         place_name=a.get("place_name") or "",
-        latitude=(a.get("claim_gps") or {}).get("latitude"),
-        longitude=(a.get("claim_gps") or {}).get("longitude"),
+        latitude=gps.get("latitude"),
+        longitude=gps.get("longitude"),
         reporter_name=a["reporter"],
         description=a.get("description") or "",
         photo_document_ids=a.get("claim_photos") or [],
@@ -59,29 +71,32 @@ async def submit_claim(io: Io, form: Form) -> None:
         injured=a.get("injured"),
         dead=a.get("dead"),
     )
-    try:
-        claim = await io.backend.report_claim(io.identity, body)
-    except BackendError as exc:
-        await io.say(io.label(f"enroll_errors.{exc.code}", **exc.detail))
-        return
-    await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
 
 
 async def submit_evidence(io: Io, form: Form) -> None:
     assert io.state is not None
+    try:
+        claim = await io.backend.add_claim_evidence(
+            io.identity, int(form.answers["claim_id"]), form.answers["purpose"], form.answers["evidence"]
+        )
+    except BackendError as exc:
+        await io.state.clear()
+        await io.say(io.problem(exc.code, exc.detail))
+        return
     await io.state.clear()
-    claim = await io.backend.add_claim_evidence(
-        io.identity, int(form.answers["claim_id"]), form.answers["purpose"], form.answers["evidence"]
-    )
     await io.say(io.t("claims/evidence_received", claim=claim))
 
 
 async def submit_objection(io: Io, form: Form) -> None:
     assert io.state is not None
     await io.state.clear()
-    claim = await io.backend.answer_settlement(
-        io.identity, int(form.answers["claim_id"]), "object", form.answers["object_reason"]
-    )
+    try:
+        claim = await io.backend.answer_settlement(
+            io.identity, int(form.answers["claim_id"]), "object", form.answers["object_reason"]
+        )
+    except BackendError as exc:
+        await io.say(io.problem(exc.code, exc.detail))
+        return
     await io.say(io.t("claims/answered", claim=claim))
 
 
@@ -192,7 +207,7 @@ async def claim_action(
                 purpose = "disposal" if action == "disposal" else "requested"
                 await RUNNER.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
     except BackendError as exc:
-        await reply_to_query(query, label(f"enroll_errors.{exc.code}", locale, **exc.detail))
+        await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
 
 
 async def video_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:

@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 from backend.enrollment.schemas import TelegramPaymentIn
 from bot.client import BackendError
 from bot.context import TELEGRAM, ChatContext
-from bot.forms.engine import Flow, Form, FormAction, FormRunner, FormState, Io
+from bot.forms.engine import Flow, Form, FormAction, FormRunner, FormState, Io, problem_text
 from bot.forms.enterprise import LIABILITY_PRODUCT, enterprise_flow
 from bot.forms.farmer import farmer_flow
 from bot.forms.submit import announce, submit_form
@@ -243,7 +243,7 @@ async def pay_button(
     try:
         started = await ctx.backend.start_payment(ctx.key, callback_data.application_id, provider)
     except BackendError as exc:
-        await reply_to_query(query, label(f"enroll_errors.{exc.code}", locale, **exc.detail))
+        await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
         return
     if started.kind == "instant":
         await reply_to_query(query, render("enroll/paid", locale, started=started, policy=started.policy))
@@ -268,7 +268,7 @@ async def pre_checkout(query: PreCheckoutQuery, ctx: ChatContext) -> None:
     try:
         await ctx.backend.telegram_precheck(ctx.key, body)
     except BackendError as exc:
-        await query.answer(ok=False, error_message=label(f"enroll_errors.{exc.code}", await ctx.locale()))
+        await query.answer(ok=False, error_message=problem_text(await ctx.locale(), exc.code))
         return
     await query.answer(ok=True)
 
@@ -284,7 +284,12 @@ async def payment_received(message: Message, ctx: ChatContext) -> None:
         provider_payment_charge_id=paid.provider_payment_charge_id,
     )
     locale = await ctx.locale()
-    policy = await ctx.backend.telegram_paid(ctx.key, body)
+    try:
+        policy = await ctx.backend.telegram_paid(ctx.key, body)
+    except BackendError:
+        # The money is taken: never leave the payer in silence. Staff reconcile from the payment record.
+        await message.answer(render("enroll/paid_pending", locale))
+        return
     await message.answer(render("enroll/paid_telegram", locale, policy=policy))
 
 

@@ -91,7 +91,11 @@ async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: Ch
 async def send_pdf(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, bot: Bot) -> None:
     await query.answer()
     locale = await ctx.locale()
-    policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    try:
+        policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    except BackendError:
+        await reply_to_query(query, render("policies/not_found", locale))
+        return
     if policy.document_id is None:
         await reply_to_query(query, render("policies/not_found", locale))
         return
@@ -124,8 +128,12 @@ class EndorseSummary(ProceedStep):
         super().__init__("summary", "enroll.confirm")
 
     async def text(self, io: Io, form: Form) -> str:
+        value = str(form.answers["new_value"])
+        masked = form.answers["field"] == "bank_account"  # shown to whoever holds the phone: mask it
+        shown = f"{value[:4]}{'*' * max(len(value) - 8, 0)}{value[-4:]}" if masked else value
         return io.t(
             "policies/endorse_summary",
+            new_value_shown=shown,
             a=form.answers,
             field_label=io.label(f"policies.field_{form.answers['field']}"),
         )
@@ -139,7 +147,7 @@ async def submit_endorsement(io: Io, form: Form) -> None:
     try:
         endorsement = await io.backend.request_endorsement(io.identity, int(a["policy_id"]), body)
     except BackendError as exc:
-        await io.say(io.label(f"enroll_errors.{exc.code}", **exc.detail))
+        await io.say(io.problem(exc.code, exc.detail))
         return
     await io.say(
         io.t(
@@ -173,7 +181,11 @@ async def start_endorsement(
     from bot.routers.enroll import RUNNER, make_io
 
     await query.answer()
-    policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    try:
+        policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
+    except BackendError:
+        await reply_to_query(query, render("policies/not_found", await ctx.locale()))
+        return
     chat_id = query.message.chat.id if query.message else query.from_user.id
     io = await make_io(bot, chat_id, ctx, state, query.message)  # type: ignore[arg-type]
     preset: dict[str, Any] = {"policy_id": policy.id, "unit": policy.terms.get("unit", "mu")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import zlib
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +19,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 async def identity(
-    api: httpx.AsyncClient, service_headers: dict[str, str], external_id: str, phone: str = "13812345678"
+    api: httpx.AsyncClient, service_headers: dict[str, str], external_id: str, phone: str | None = None
 ) -> dict[str, str]:
-    """A chat identity with a bound phone; returns the headers the bot uses to act for it."""
+    """A chat identity with a bound phone (by default one of its own); returns the bot's headers for it."""
+    phone = phone or f"138{zlib.crc32(external_id.encode()) % 10**8:08d}"
     opened = await api.post(
         "/api/bot/identities",
         headers=service_headers,
@@ -377,3 +379,50 @@ async def test_r_enr_7_verification_threshold_at_100_mu(
         assert (
             early.json()["detail"]["code"] == "verification_pending"
         )  # no payment, no policy, before the check
+
+
+async def test_telegram_verified_owner_detaches_an_unverified_web_chat_binding(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    squatter = await identity(api, service_headers, "squatter", phone="13700001111")  # web chat: unproven
+    opened = await api.post(
+        "/api/bot/identities",
+        headers=service_headers,
+        json={"channel": "telegram", "external_id": "9001", "address": "9001"},
+    )
+    assert opened.status_code == 200
+    owner = {**service_headers, "X-Tianbao-Identity": "telegram:9001"}
+    bound = await api.post("/api/bot/me/phone", headers=owner, json={"phone_number": "13700001111"})
+    assert bound.status_code == 200
+    detached = (await api.get("/api/bot/me", headers=squatter)).json()
+    assert detached["person_id"] is None and detached["phone_verified"] is False
+
+
+async def test_r_enr_9_a_paid_application_is_never_charged_again(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "no-double-charge")
+    application = (await submit(api, headers, farmer_application())).json()
+    paid = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    assert paid.status_code == 200
+    again = await api.post(
+        f"/api/applications/{application['id']}/offline-payment",
+        headers=admin_headers,
+        json={"method": "bank_deduction", "reference": "BANK-DUP"},
+    )
+    assert again.json()["detail"]["code"] == "already_paid"
+
+
+async def test_a_claim_idempotency_key_never_returns_another_persons_claim(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    from tests.backend.test_claims_reporting import paid_policy, report
+
+    owner = await identity(api, service_headers, "key-owner")
+    body = report((await paid_policy(api, owner))["id"])
+    assert (await api.post("/api/bot/claims", headers=owner, json=body)).status_code == 200
+    other = await identity(api, service_headers, "key-other")
+    stolen = await api.post("/api/bot/claims", headers=other, json=body)
+    assert stolen.json()["detail"]["code"] == "idempotency_key_taken"

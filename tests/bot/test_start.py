@@ -142,3 +142,13 @@ async def test_typing_a_number_while_binding_points_at_the_button(farmer: ChatUs
     assert "绑定成功" in replies[0].text
     # Bound: typing text is ordinary input again.
     assert "没看懂" in (await farmer.say("13812345678"))[0].text
+
+
+async def test_web_chat_cannot_bind_a_phone_another_account_holds(chat_client: httpx.AsyncClient) -> None:
+    owner = ChatUser(chat_client, "owner-1")
+    await owner.say("/start")
+    assert "绑定成功" in (await owner.share_contact("13812345678"))[0].text
+    intruder = ChatUser(chat_client, "intruder-1")
+    await intruder.say("/start")
+    replies = await intruder.share_contact("13812345678")
+    assert "已经绑定在另一个账号上" in replies[0].text

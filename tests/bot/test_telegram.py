@@ -110,7 +110,9 @@ async def test_delivery_honours_retry_after_and_marks_blocked_user_stopped(
 
 
 async def test_delivery_respects_per_chat_rate_limit(settings: Settings, db: Database) -> None:
-    limits = RateLimits(per_chat_per_second=1.0, per_chat_burst=1, global_per_second=30.0, global_burst=30)
+    # Telegram allows about 1/s per chat; the fake allows a little more so that scheduling jitter on a
+    # loaded machine is not mistaken for the gate sending too fast. The pacing itself is asserted below.
+    limits = RateLimits(per_chat_per_second=1.25, per_chat_burst=1, global_per_second=30.0, global_burst=30)
     async with FakeTelegramServer(rate_limits=limits) as server:
         app = build_embedded_app(_telegram_settings(settings, server, embedded_polling=False), db=db)
         runtime = app.state.bot_runtime

@@ -99,7 +99,11 @@ class WebChatChannel:
 
     async def handle_input(self, chat_id: str, body: WebChatInput) -> list[WebChatMessage]:
         number = self.session.register_chat(chat_id)
-        who = {"first_name": body.first_name, "language_code": body.language_code}
+        who: dict[str, Any] = {
+            "first_name": body.first_name,
+            "language_code": body.language_code,
+            "bot": self.bot,
+        }
         if body.text is not None:
             update = updates.text_update(number, body.text, **who)
         elif body.callback_data is not None:
@@ -133,7 +137,7 @@ class WebChatChannel:
         number = self.session.register_chat(chat_id)
         token = self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
         update = updates.photo_update(
-            number, token, len(data), caption, first_name=None, language_code=language_code
+            number, token, len(data), caption, first_name=None, language_code=language_code, bot=self.bot
         )
         return await self.feed(chat_id, update)
 

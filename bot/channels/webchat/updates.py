@@ -31,37 +31,48 @@ def _base_message(number: int, user: dict[str, Any], message_id: int) -> dict[st
     }
 
 
-def _update(**content: Any) -> Update:
-    return Update.model_validate({"update_id": next(_update_ids), **content})
+def _update(bot: Any, **content: Any) -> Update:
+    """An update already bound to the web chat's Bot: feed_update would otherwise re-serialise and
+    re-validate every unbound update to bind it."""
+    data = {"update_id": next(_update_ids), **content}
+    return Update.model_validate(data, context={"bot": bot} if bot is not None else {})
 
 
-def text_update(number: int, text: str, *, first_name: str | None, language_code: str | None) -> Update:
+def text_update(
+    number: int, text: str, *, first_name: str | None, language_code: str | None, bot: Any = None
+) -> Update:
     user = _user(number, first_name, language_code)
     message = _base_message(number, user, next(_update_ids))
     message["text"] = text
     command = _COMMAND.match(text)
     if command:
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
-    return _update(message=message)
+    return _update(bot, message=message)
 
 
 def contact_update(
-    number: int, phone_number: str, *, first_name: str | None, language_code: str | None
+    number: int, phone_number: str, *, first_name: str | None, language_code: str | None, bot: Any = None
 ) -> Update:
     """The request-contact button shares the user's own number, so the contact's user_id is theirs."""
     user = _user(number, first_name, language_code)
     message = _base_message(number, user, next(_update_ids))
     message["contact"] = {"phone_number": phone_number, "first_name": user["first_name"], "user_id": number}
-    return _update(message=message)
+    return _update(bot, message=message)
 
 
 def location_update(
-    number: int, latitude: float, longitude: float, *, first_name: str | None, language_code: str | None
+    number: int,
+    latitude: float,
+    longitude: float,
+    *,
+    first_name: str | None,
+    language_code: str | None,
+    bot: Any = None,
 ) -> Update:
     user = _user(number, first_name, language_code)
     message = _base_message(number, user, next(_update_ids))
     message["location"] = {"latitude": latitude, "longitude": longitude}
-    return _update(message=message)
+    return _update(bot, message=message)
 
 
 def photo_update(
@@ -72,6 +83,7 @@ def photo_update(
     *,
     first_name: str | None,
     language_code: str | None,
+    bot: Any = None,
 ) -> Update:
     user = _user(number, first_name, language_code)
     message = _base_message(number, user, next(_update_ids))
@@ -80,7 +92,7 @@ def photo_update(
     ]
     if caption:
         message["caption"] = caption
-    return _update(message=message)
+    return _update(bot, message=message)
 
 
 def callback_update(
@@ -90,6 +102,7 @@ def callback_update(
     *,
     first_name: str | None,
     language_code: str | None,
+    bot: Any = None,
 ) -> Update:
     """A button tap; ``origin`` is the bot message that carried the button (None when it is gone)."""
     user = _user(number, first_name, language_code)
@@ -103,4 +116,4 @@ def callback_update(
         message = _base_message(number, {"id": 1, "is_bot": True, "first_name": "Tianbao"}, origin.id)
         message["text"] = origin.text
         query["message"] = message
-    return _update(callback_query=query)
+    return _update(bot, callback_query=query)
