@@ -330,13 +330,18 @@ class BackendClient:
         return ClaimOut.model_validate(data)
 
     async def answer_settlement(
-        self, key: IdentityKey, claim_id: int, answer: str, reason: str | None
+        self,
+        key: IdentityKey,
+        claim_id: int,
+        answer: str,
+        reason: str | None,
+        expected_amount_fen: int | None = None,
     ) -> ClaimOut:
         data = await self._request(
             "POST",
             f"/api/bot/claims/{claim_id}/settlement",
             identity=key,
-            json={"answer": answer, "reason": reason},
+            json={"answer": answer, "reason": reason, "expected_amount_fen": expected_amount_fen},
         )
         return ClaimOut.model_validate(data)
 

@@ -147,7 +147,12 @@ async def answer_settlement(
 ) -> ClaimOut:
     try:
         claim = await reporting.answer_settlement(
-            session=session, principal=principal, claim_id=claim_id, answer=body.answer, reason=body.reason
+            session=session,
+            principal=principal,
+            claim_id=claim_id,
+            answer=body.answer,
+            reason=body.reason,
+            expected_amount_fen=body.expected_amount_fen,
         )
     except reporting.ClaimError as exc:
         raise problem(exc) from exc

@@ -290,7 +290,13 @@ async def add_evidence(
 
 
 async def answer_settlement(
-    *, session: AsyncSession, principal: BotPrincipal, claim_id: int, answer: str, reason: str | None
+    *,
+    session: AsyncSession,
+    principal: BotPrincipal,
+    claim_id: int,
+    answer: str,
+    reason: str | None,
+    expected_amount_fen: int | None = None,
 ) -> Claim:
     """R-CLM-14: a confirmation in chat by the bound account of the insured counts as the insured's own."""
     from backend.claims.workflow import confirm_settlement, object_settlement
@@ -298,6 +304,8 @@ async def answer_settlement(
     claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
     if claim.status != ClaimStatus.ASSESSED:
         raise ClaimError("not_awaiting_confirmation", status=claim.status)
+    if expected_amount_fen is not None and expected_amount_fen != claim.assessed_amount_fen:
+        raise ClaimError("stale_assessment")  # R-CLM-14: only the amount the household saw is confirmed
     if answer == "confirm":
         signer = {"role": "insured", "identity_id": principal.identity_id, "at": utcnow().isoformat()}
         await confirm_settlement(session, claim, signer)

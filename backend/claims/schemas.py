@@ -75,6 +75,8 @@ class SettlementAnswerIn(BaseModel):
 
     answer: Literal["confirm", "object"]
     reason: str | None = Field(default=None, min_length=2, max_length=1000)
+    # The amount the household was shown: a button from before a re-assessment must not confirm the new one.
+    expected_amount_fen: int | None = None
 
 
 class CollectiveHousehold(BaseModel):

@@ -15,7 +15,8 @@ from backend.people.models import ChatIdentity
 from backend.settings import Settings
 from messages import render
 
-CLAIM_BUTTON_PREFIX = "clm"  # the bot's ClaimAction callback: "clm:view:<id>"
+# The bot's ClaimAction callback: "clm:<action>:<claim id>:<assessed amount in fen, 0 when none>".
+CLAIM_BUTTON_PREFIX = "clm"
 
 
 def record(
@@ -47,7 +48,7 @@ async def tell_insured(
     view = [
         {
             "text": render("claims_notice/view_button", identity.locale, ext="txt"),
-            "callback_data": f"{CLAIM_BUTTON_PREFIX}:view:{claim.id}",
+            "callback_data": f"{CLAIM_BUTTON_PREFIX}:view:{claim.id}:0",
         }
     ]
     await enqueue_for_identity(

@@ -868,8 +868,14 @@ async def assess(
         dedupe=f"assessed-{round_no}",
         buttons=[
             [
-                {"text": label("claims.confirm", locale), "callback_data": f"clm:confirm:{claim.id}"},
-                {"text": label("claims.object", locale), "callback_data": f"clm:object:{claim.id}"},
+                {
+                    "text": label("claims.confirm", locale),
+                    "callback_data": f"clm:confirm:{claim.id}:{claim.assessed_amount_fen or 0}",
+                },
+                {
+                    "text": label("claims.object", locale),
+                    "callback_data": f"clm:object:{claim.id}:{claim.assessed_amount_fen or 0}",
+                },
             ]
         ],
         amount=_yuan(amount_fen),

@@ -30,6 +30,7 @@ class ClaimAction(CallbackData, prefix="clm"):
 
     action: str  # view | confirm | object | disposal | documents
     claim_id: int
+    amount: int = 0  # the assessed amount shown with the button (fen); 0 when none
 
 
 async def submit_claim(io: Io, form: Form) -> None:
@@ -135,8 +136,8 @@ def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
     if claim.next_action == "confirm_amount":
         rows.append(
             [
-                _button(label("claims.confirm", locale), "confirm", claim.id),
-                _button(label("claims.object", locale), "object", claim.id),
+                _button(label("claims.confirm", locale), "confirm", claim.id, claim.assessed_amount_fen or 0),
+                _button(label("claims.object", locale), "object", claim.id, claim.assessed_amount_fen or 0),
             ]
         )
     rows.append(
@@ -149,8 +150,9 @@ def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _button(text: str, action: str, claim_id: int) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=ClaimAction(action=action, claim_id=claim_id).pack())
+def _button(text: str, action: str, claim_id: int, amount: int = 0) -> InlineKeyboardButton:
+    data = ClaimAction(action=action, claim_id=claim_id, amount=amount).pack()
+    return InlineKeyboardButton(text=text, callback_data=data)
 
 
 async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
@@ -197,7 +199,9 @@ async def claim_action(
                 query, render("claims/detail", locale, claim=claim), claim_buttons(claim, locale)
             )
         elif action == "confirm":
-            claim = await ctx.backend.answer_settlement(ctx.key, claim_id, "confirm", None)
+            claim = await ctx.backend.answer_settlement(
+                ctx.key, claim_id, "confirm", None, callback_data.amount or None
+            )
             await reply_to_query(query, render("claims/answered", locale, claim=claim))
         else:
             io = await make_io(bot, _chat(query), ctx, state, query.message)  # type: ignore[arg-type]

@@ -129,3 +129,32 @@ async def test_r_clm_3_agent_reports_for_many_households_of_one_village(
         "/api/claims/collective", headers=await login(api, "agent_bj2", "agent-pass-01"), json=body
     )
     assert outside.json()["detail"]["code"] == "outside_scope"
+
+
+async def test_r_clm_14_an_old_confirm_button_does_not_confirm_a_new_amount(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db
+) -> None:
+    from sqlmodel import select
+
+    from backend.claims.models import Claim
+
+    headers = await identity(api, service_headers, "clm-14-stale")
+    policy = await paid_policy(api, headers)
+    claim = (await api.post("/api/bot/claims", headers=headers, json=report(policy["id"]))).json()
+    async with db.session() as session:
+        row = (await session.exec(select(Claim).where(Claim.id == claim["id"]))).one()
+        row.status, row.assessed_amount_fen = "assessed", 90000  # re-assessed after the first notice
+        session.add(row)
+        await session.commit()
+    stale = await api.post(
+        f"/api/bot/claims/{claim['id']}/settlement",
+        headers=headers,
+        json={"answer": "confirm", "expected_amount_fen": 120000},
+    )
+    assert stale.json()["detail"]["code"] == "stale_assessment"
+    fresh = await api.post(
+        f"/api/bot/claims/{claim['id']}/settlement",
+        headers=headers,
+        json={"answer": "confirm", "expected_amount_fen": 90000},
+    )
+    assert fresh.status_code == 200 and fresh.json()["status"] == "agreed"

@@ -638,8 +638,8 @@ async def test_r_clm_14_household_confirms_or_objects_and_staff_assess_again(
     first = (await notices(db, claim_id))["assessed-1"]
     assert "1,200.00" in first.text
     assert first.buttons[0] == [
-        {"text": "✅ 确认金额", "callback_data": f"clm:confirm:{claim_id}"},
-        {"text": "❗ 有异议", "callback_data": f"clm:object:{claim_id}"},
+        {"text": "✅ 确认金额", "callback_data": f"clm:confirm:{claim_id}:120000"},
+        {"text": "❗ 有异议", "callback_data": f"clm:object:{claim_id}:120000"},
     ]
     async with db.session() as session:
         claim = await session.get(Claim, claim_id)
