@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from backend.db import Database
+from backend.errors import install_error_handlers
 from backend.redis import RedisHandle
 from backend.routes import include_routers
 from backend.settings import Settings, get_settings
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.redis = redis
     include_routers(app)
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -29,11 +29,6 @@ MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4", "video/quic
 Agent = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
 
 
-def problem(exc: reporting.ClaimError) -> HTTPException:
-    code = status.HTTP_404_NOT_FOUND if exc.code == "not_found" else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return HTTPException(code, detail={"code": exc.code, "message": exc.code, "detail": exc.detail})
-
-
 async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
     events = await reporting.timeline_of(session=session, claim_id=claim.id or 0)
     return ClaimOut(
@@ -71,12 +66,7 @@ async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
 async def report(
     body: ClaimReportIn, principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> ClaimOut:
-    try:
-        claim = await reporting.report_claim(
-            session=session, principal=principal, body=body, settings=settings
-        )
-    except reporting.ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await reporting.report_claim(session=session, principal=principal, body=body, settings=settings)
     return await claim_out(session, claim)
 
 
@@ -89,10 +79,7 @@ async def my_claims(principal: BotDep, session: SessionDep) -> list[ClaimOut]:
 
 @bot_router.get("/{claim_id}", response_model=ClaimOut)
 async def my_claim(claim_id: int, principal: BotDep, session: SessionDep) -> ClaimOut:
-    try:
-        claim = await reporting.claim_for(session=session, principal=principal, claim_id=claim_id)
-    except reporting.ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await reporting.claim_for(session=session, principal=principal, claim_id=claim_id)
     return await claim_out(session, claim)
 
 
@@ -128,16 +115,13 @@ async def upload_media(
 
 @bot_router.post("/{claim_id}/attachments", response_model=ClaimOut)
 async def add_evidence(claim_id: int, body: AttachmentIn, principal: BotDep, session: SessionDep) -> ClaimOut:
-    try:
-        claim = await reporting.add_evidence(
-            session=session,
-            principal=principal,
-            claim_id=claim_id,
-            purpose=body.purpose,
-            document_ids=body.document_ids,
-        )
-    except reporting.ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await reporting.add_evidence(
+        session=session,
+        principal=principal,
+        claim_id=claim_id,
+        purpose=body.purpose,
+        document_ids=body.document_ids,
+    )
     return await claim_out(session, claim)
 
 
@@ -145,17 +129,14 @@ async def add_evidence(claim_id: int, body: AttachmentIn, principal: BotDep, ses
 async def answer_settlement(
     claim_id: int, body: SettlementAnswerIn, principal: BotDep, session: SessionDep
 ) -> ClaimOut:
-    try:
-        claim = await reporting.answer_settlement(
-            session=session,
-            principal=principal,
-            claim_id=claim_id,
-            answer=body.answer,
-            reason=body.reason,
-            expected_amount_fen=body.expected_amount_fen,
-        )
-    except reporting.ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await reporting.answer_settlement(
+        session=session,
+        principal=principal,
+        claim_id=claim_id,
+        answer=body.answer,
+        reason=body.reason,
+        expected_amount_fen=body.expected_amount_fen,
+    )
     return await claim_out(session, claim)
 
 
@@ -163,16 +144,13 @@ async def answer_settlement(
 async def collective(
     body: CollectiveReportIn, staff: Agent, session: SessionDep, settings: SettingsDep, request: Request
 ) -> CollectiveReportOut:
-    try:
-        claims = await reporting.collective_report(
-            session=session,
-            actor=staff,
-            body=body,
-            settings=settings,
-            ip=request.client.host if request.client else None,
-        )
-    except reporting.ClaimError as exc:
-        raise problem(exc) from exc
+    claims = await reporting.collective_report(
+        session=session,
+        actor=staff,
+        body=body,
+        settings=settings,
+        ip=request.client.host if request.client else None,
+    )
     return CollectiveReportOut(
         claims=[{"id": c.id, "number": c.number, "policy_id": c.policy_id} for c in claims]
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request
 
 from backend.claims import workflow
 from backend.claims.models import Claim, StaffAlert
@@ -31,7 +31,6 @@ from backend.claims.schemas_staff import (
     SurveyReportOut,
     SurveyScheduleIn,
 )
-from backend.claims.workflow import ClaimError
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.endorsements import mask_value
 from backend.security import StaffPrincipal
@@ -74,19 +73,6 @@ MESSAGES: dict[str, str] = {
     "payee_other_insured": "never pay to another insured's account (R-CLM-12)",
     "already_paid": "the claim is paid already",
 }
-
-
-def problem(exc: ClaimError) -> HTTPException:
-    if exc.code == "not_found":
-        code = status.HTTP_404_NOT_FOUND
-    elif exc.code == "forbidden":
-        code = status.HTTP_403_FORBIDDEN
-    elif exc.code in ("documents_already_requested", "already_paid"):
-        code = status.HTTP_409_CONFLICT
-    else:
-        code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    message = MESSAGES.get(exc.code, exc.code)
-    return HTTPException(code, detail={"code": exc.code, "message": message, "detail": exc.detail})
 
 
 def _ip(request: Request) -> str | None:
@@ -249,10 +235,7 @@ async def list_claims(
 
 @router.get("/{claim_id}", response_model=ClaimDetailOut)
 async def get_claim(claim_id: int, staff: StaffDep, session: SessionDep) -> ClaimDetailOut:
-    try:
-        detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id)
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id)
     return detail_out(detail)
 
 
@@ -263,12 +246,9 @@ async def get_claim(claim_id: int, staff: StaffDep, session: SessionDep) -> Clai
 async def assign(
     claim_id: int, body: AssignIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        claim = await workflow.assign_adjuster(
-            session=session, actor=staff, claim_id=claim_id, adjuster_id=body.adjuster_id, ip=_ip(request)
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await workflow.assign_adjuster(
+        session=session, actor=staff, claim_id=claim_id, adjuster_id=body.adjuster_id, ip=_ip(request)
+    )
     return await _action_out(session, staff, claim)
 
 
@@ -276,19 +256,16 @@ async def assign(
 async def survey_schedule(
     claim_id: int, body: SurveyScheduleIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        claim = await workflow.schedule_survey(
-            session=session,
-            actor=staff,
-            claim_id=claim_id,
-            at=body.at,
-            remote=body.remote,
-            joint_with_government=body.joint_with_government,
-            delay_reason=body.delay_reason,
-            ip=_ip(request),
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await workflow.schedule_survey(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        at=body.at,
+        remote=body.remote,
+        joint_with_government=body.joint_with_government,
+        delay_reason=body.delay_reason,
+        ip=_ip(request),
+    )
     return await _action_out(session, staff, claim)
 
 
@@ -296,24 +273,21 @@ async def survey_schedule(
 async def survey_report(
     claim_id: int, body: SurveyReportIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        outcome = await workflow.survey_report(
-            session=session,
-            actor=staff,
-            claim_id=claim_id,
-            loss=body.loss,
-            cause=body.cause,
-            covered=body.covered,
-            surveyors=body.surveyors,
-            loss_degree=body.loss_degree,
-            sampling=[s.model_dump() for s in body.sampling],
-            loss_classes=body.loss_classes,
-            sampling_signed_by=body.sampling_signed_by,
-            harvest_on=body.harvest_on,
-            ip=_ip(request),
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    outcome = await workflow.survey_report(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        loss=body.loss,
+        cause=body.cause,
+        covered=body.covered,
+        surveyors=body.surveyors,
+        loss_degree=body.loss_degree,
+        sampling=[s.model_dump() for s in body.sampling],
+        loss_classes=body.loss_classes,
+        sampling_signed_by=body.sampling_signed_by,
+        harvest_on=body.harvest_on,
+        ip=_ip(request),
+    )
     return await _action_out(session, staff, outcome.claim, denial_suggested=outcome.denial_suggested)
 
 
@@ -321,12 +295,9 @@ async def survey_report(
 async def documents_request(
     claim_id: int, body: DocumentsRequestIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        asked = await workflow.request_documents(
-            session=session, actor=staff, claim_id=claim_id, items=body.items, ip=_ip(request)
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    asked = await workflow.request_documents(
+        session=session, actor=staff, claim_id=claim_id, items=body.items, ip=_ip(request)
+    )
     claim = await workflow.claim_detail(session=session, actor=staff, claim_id=asked.claim_id)
     return ClaimActionOut(claim=detail_out(claim))
 
@@ -335,17 +306,14 @@ async def documents_request(
 async def deny(
     claim_id: int, body: DenyIn, staff: Adjuster, session: SessionDep, settings: SettingsDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        claim, document = await workflow.deny(
-            session=session,
-            actor=staff,
-            claim_id=claim_id,
-            reasons=body.reasons,
-            settings=settings,
-            ip=_ip(request),
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    claim, document = await workflow.deny(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        reasons=body.reasons,
+        settings=settings,
+        ip=_ip(request),
+    )
     return await _action_out(session, staff, claim, document_id=document.id)
 
 
@@ -353,12 +321,9 @@ async def deny(
 async def assess(
     claim_id: int, body: AssessIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        claim = await workflow.assess(
-            session=session, actor=staff, claim_id=claim_id, amount_fen=body.amount_fen, ip=_ip(request)
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    claim = await workflow.assess(
+        session=session, actor=staff, claim_id=claim_id, amount_fen=body.amount_fen, ip=_ip(request)
+    )
     return await _action_out(session, staff, claim)
 
 
@@ -366,21 +331,18 @@ async def assess(
 async def payment(
     claim_id: int, body: PaymentIn, staff: Payer, session: SessionDep, request: Request
 ) -> ClaimActionOut:
-    try:
-        paid = await workflow.record_payment(
-            session=session,
-            actor=staff,
-            claim_id=claim_id,
-            reference=body.reference,
-            amount_fen=body.amount_fen,
-            payee_name=body.payee_name,
-            bank_name=body.bank_name,
-            account_number=body.account_number,
-            explanation=body.explanation,
-            ip=_ip(request),
-        )
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    paid = await workflow.record_payment(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        reference=body.reference,
+        amount_fen=body.amount_fen,
+        payee_name=body.payee_name,
+        bank_name=body.bank_name,
+        account_number=body.account_number,
+        explanation=body.explanation,
+        ip=_ip(request),
+    )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
     return ClaimActionOut(claim=detail_out(detail))
 
@@ -400,8 +362,5 @@ async def list_alerts(
 
 @alerts_router.post("/{alert_id}/ack", response_model=AlertOut)
 async def ack_alert(alert_id: int, staff: AlertHandler, session: SessionDep, request: Request) -> AlertOut:
-    try:
-        alert = await workflow.ack_alert(session=session, actor=staff, alert_id=alert_id, ip=_ip(request))
-    except ClaimError as exc:
-        raise problem(exc) from exc
+    alert = await workflow.ack_alert(session=session, actor=staff, alert_id=alert_id, ip=_ip(request))
     return alert_out(alert)

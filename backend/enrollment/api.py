@@ -39,11 +39,6 @@ Verifier = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))
 Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
 
 
-def problem(exc: service.EnrollmentError) -> HTTPException:
-    code = status.HTTP_404_NOT_FOUND if exc.code == "not_found" else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return HTTPException(code, detail={"code": exc.code, "message": str(exc), "detail": exc.detail})
-
-
 def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
     answers = application.answers
     return ApplicationOut(
@@ -137,10 +132,7 @@ async def _read_image(upload: UploadFile) -> bytes:
 
 @bot_router.post("/applications", response_model=ApplicationOut)
 async def submit(body: ApplicationSubmit, principal: BotDep, session: SessionDep) -> ApplicationOut:
-    try:
-        application = await service.submit_application(session=session, principal=principal, body=body)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    application = await service.submit_application(session=session, principal=principal, body=body)
     return application_out(application)
 
 
@@ -158,16 +150,13 @@ async def check_ear_tags(body: EarTagCheckIn, _principal: BotDep, session: Sessi
 async def pay(
     application_id: int, body: PaymentStartIn, principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> PaymentStartOut:
-    try:
-        started, policy = await payments.start_payment(
-            session=session,
-            principal=principal,
-            application_id=application_id,
-            provider=body.provider,
-            settings=settings,
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    started, policy = await payments.start_payment(
+        session=session,
+        principal=principal,
+        application_id=application_id,
+        provider=body.provider,
+        settings=settings,
+    )
     if policy is not None:
         started.policy = policy_out(policy, await _policy_document_id(session, policy))
     return started
@@ -175,22 +164,14 @@ async def pay(
 
 @bot_router.post("/payments/telegram/precheck", status_code=204)
 async def telegram_precheck(body: TelegramPaymentIn, _principal: BotDep, session: SessionDep) -> None:
-    try:
-        await payments.precheck_telegram_payment(session=session, body=body)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    await payments.precheck_telegram_payment(session=session, body=body)
 
 
 @bot_router.post("/payments/telegram", response_model=PolicyOut)
 async def telegram_paid(
     body: TelegramPaymentIn, _principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> PolicyOut:
-    try:
-        policy = await payments.confirm_telegram_payment(
-            session=session, body=body, secret=settings.secret_key
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    policy = await payments.confirm_telegram_payment(session=session, body=body, secret=settings.secret_key)
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
@@ -202,19 +183,13 @@ async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]
 
 @bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
 async def my_policy(policy_id: int, principal: BotDep, session: SessionDep) -> PolicyOut:
-    try:
-        policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
 @bot_router.get("/documents/{document_id}")
 async def my_document(document_id: int, principal: BotDep, session: SessionDep) -> Response:
-    try:
-        document = await service.document_for(session=session, principal=principal, document_id=document_id)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    document = await service.document_for(session=session, principal=principal, document_id=document_id)
     return _file_response(document)
 
 
@@ -247,12 +222,9 @@ async def upload_authorisation(
 async def ask_endorsement(
     policy_id: int, body: EndorsementRequest, principal: BotDep, session: SessionDep
 ) -> EndorsementOut:
-    try:
-        endorsement = await endorsements.request_endorsement(
-            session=session, principal=principal, policy_id=policy_id, body=body
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    endorsement = await endorsements.request_endorsement(
+        session=session, principal=principal, policy_id=policy_id, body=body
+    )
     return endorsement_out(endorsement)
 
 
@@ -273,12 +245,9 @@ async def list_applications(
 
 @staff_router.get("/applications/{application_id}")
 async def get_application(application_id: int, staff: StaffDep, session: SessionDep) -> dict[str, object]:
-    try:
-        application = await verification.scoped_application(
-            session=session, actor=staff, application_id=application_id
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    application = await verification.scoped_application(
+        session=session, actor=staff, application_id=application_id
+    )
     policy = await service.policy_of_application(session=session, application_id=application_id)
     out = application_out(application, policy.id if policy else None).model_dump(mode="json")
     out["region_code"] = application.region_code
@@ -299,10 +268,7 @@ async def upload_evidence(
     application_id: Annotated[int, Form()],
 ) -> dict[str, int | str]:
     """Verification photos (R-ENR-7), attached to the application they prove."""
-    try:
-        await verification.scoped_application(session=session, actor=staff, application_id=application_id)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    await verification.scoped_application(session=session, actor=staff, application_id=application_id)
     data = await _read_image(file)
     document = await documents.store_document(
         session=session,
@@ -331,12 +297,9 @@ async def upload_evidence(
 async def verify(
     application_id: int, body: VerificationIn, staff: Verifier, session: SessionDep, request: Request
 ) -> ApplicationOut:
-    try:
-        application = await verification.record_verification(
-            session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    application = await verification.record_verification(
+        session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
+    )
     return application_out(application)
 
 
@@ -349,17 +312,14 @@ async def offline_payment(
     request: Request,
     settings: SettingsDep,
 ) -> PolicyOut:
-    try:
-        policy = await payments.confirm_offline_payment(
-            session=session,
-            actor=staff,
-            application_id=application_id,
-            body=body,
-            ip=_ip(request),
-            secret=settings.secret_key,
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    policy = await payments.confirm_offline_payment(
+        session=session,
+        actor=staff,
+        application_id=application_id,
+        body=body,
+        ip=_ip(request),
+        secret=settings.secret_key,
+    )
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
@@ -367,12 +327,9 @@ async def offline_payment(
 async def late_entry(
     body: LateEntryIn, staff: Underwriter, session: SessionDep, request: Request, settings: SettingsDep
 ) -> PolicyOut:
-    try:
-        policy = await verification.late_entry(
-            session=session, actor=staff, body=body, ip=_ip(request), secret=settings.secret_key
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    policy = await verification.late_entry(
+        session=session, actor=staff, body=body, ip=_ip(request), secret=settings.secret_key
+    )
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
@@ -384,19 +341,13 @@ async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]
 
 @staff_router.get("/policies/{policy_id}", response_model=PolicyOut)
 async def get_policy(policy_id: int, staff: StaffDep, session: SessionDep) -> PolicyOut:
-    try:
-        policy = await verification.scoped_policy(session=session, actor=staff, policy_id=policy_id)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    policy = await verification.scoped_policy(session=session, actor=staff, policy_id=policy_id)
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
 @staff_router.get("/documents/{document_id}")
 async def get_document(document_id: int, staff: StaffDep, session: SessionDep) -> Response:
-    try:
-        document = await verification.scoped_document(session=session, actor=staff, document_id=document_id)
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    document = await verification.scoped_document(session=session, actor=staff, document_id=document_id)
     return _file_response(document)
 
 
@@ -427,18 +378,15 @@ async def _decide(
     session: SessionDep,
     request: Request,
 ) -> EndorsementOut:
-    try:
-        endorsement, document_id = await endorsements.decide_endorsement(
-            session=session,
-            actor=staff,
-            endorsement_id=endorsement_id,
-            approve=approve,
-            note=body.note,
-            ip=_ip(request),
-            secret=request.app.state.settings.secret_key,
-        )
-    except service.EnrollmentError as exc:
-        raise problem(exc) from exc
+    endorsement, document_id = await endorsements.decide_endorsement(
+        session=session,
+        actor=staff,
+        endorsement_id=endorsement_id,
+        approve=approve,
+        note=body.note,
+        ip=_ip(request),
+        secret=request.app.state.settings.secret_key,
+    )
     return endorsement_out(endorsement, document_id)
 
 
