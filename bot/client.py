@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from backend.enrollment.schemas import (
     ApplicationOut,
@@ -25,6 +23,13 @@ from backend.enrollment.schemas import (
 )
 from backend.outbox.schemas import DeliveryResult, OutboxItem
 from backend.people.schemas import IdentityOpen, IdentityOut
+from bot.transport import (
+    BackendReply,
+    BackendTransport,
+    BackendUnavailable,
+    HttpTransport,
+    InProcessTransport,
+)
 
 IDENTITY_HEADER = "X-Tianbao-Identity"
 
@@ -38,10 +43,6 @@ class BackendError(Exception):
         self.code = code
         self.message = message
         self.detail: dict[str, Any] = {}
-
-
-class BackendUnavailable(Exception):
-    """The backend could not be reached (network, timeout, 5xx)."""
 
 
 @dataclass(frozen=True)
@@ -83,31 +84,45 @@ class IdentityCache:
 
 class BackendClient:
     def __init__(
-        self, http: httpx.AsyncClient, *, service_token: str, identity_cache_seconds: float = 30.0
+        self, transport: BackendTransport, *, service_token: str, identity_cache_seconds: float = 30.0
     ) -> None:
-        self.http = http
+        self.transport = transport
         self.service_token = service_token
         self.identities = IdentityCache(identity_cache_seconds)
 
     @classmethod
     def for_app(cls, app: Any, *, service_token: str, identity_cache_seconds: float = 30.0) -> BackendClient:
-        transport = httpx.ASGITransport(app=app)
-        http = httpx.AsyncClient(transport=transport, base_url="http://backend", timeout=30.0)
-        return cls(http, service_token=service_token, identity_cache_seconds=identity_cache_seconds)
+        return cls(
+            InProcessTransport(app),
+            service_token=service_token,
+            identity_cache_seconds=identity_cache_seconds,
+        )
 
     @classmethod
     def for_url(cls, url: str, *, service_token: str, identity_cache_seconds: float = 30.0) -> BackendClient:
-        http = httpx.AsyncClient(base_url=url, timeout=30.0)
-        return cls(http, service_token=service_token, identity_cache_seconds=identity_cache_seconds)
+        return cls(
+            HttpTransport(url), service_token=service_token, identity_cache_seconds=identity_cache_seconds
+        )
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.transport.close()
 
     def _headers(self, identity: IdentityKey | None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.service_token}"}
         if identity is not None:
             headers[IDENTITY_HEADER] = identity.header
         return headers
+
+    async def _send(
+        self, method: str, path: str, *, identity: IdentityKey | None = None, **body: Any
+    ) -> BackendReply:
+        """One call; a 5xx is "unavailable", any other refusal a :class:`BackendError`."""
+        response = await self.transport.send(method, path, headers=self._headers(identity), **body)
+        if response.status_code >= 500:
+            raise BackendUnavailable(f"{response.status_code} from {path}")
+        if response.status_code >= 400:
+            raise _backend_error(response)
+        return response
 
     async def _request(
         self,
@@ -118,17 +133,12 @@ class BackendClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        try:
-            response = await self.http.request(
-                method, path, json=json, params=params, headers=self._headers(identity)
-            )
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        if response.status_code >= 500:
-            raise BackendUnavailable(f"{response.status_code} from {path}")
-        if response.status_code >= 400:
-            raise _backend_error(response)
+        response = await self._send(method, path, identity=identity, json=json, params=params)
         return None if response.status_code == 204 else response.json()
+
+    async def download(self, path: str) -> bytes:
+        """A file the backend serves to the service token (outbox attachments)."""
+        return (await self._send("GET", path)).content
 
     # identities -------------------------------------------------------------------------------------
     async def open_identity(self, request: IdentityOpen) -> IdentityOut:
@@ -256,28 +266,19 @@ class BackendClient:
         )
 
     async def document(self, key: IdentityKey, document_id: int) -> tuple[str, bytes]:
-        try:
-            response = await self.http.get(f"/api/bot/documents/{document_id}", headers=self._headers(key))
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        if response.status_code >= 400:
-            raise _backend_error(response)
+        response = await self._send("GET", f"/api/bot/documents/{document_id}", identity=key)
         disposition = response.headers.get("content-disposition", "")
         name = disposition.split("''", 1)[-1] if "''" in disposition else f"document-{document_id}.pdf"
         return name, response.content
 
     async def upload_authorisation(self, key: IdentityKey, data: bytes) -> int:
-        try:
-            response = await self.http.post(
-                "/api/bot/documents",
-                headers=self._headers(key),
-                files={"file": ("authorisation.jpg", data, "image/jpeg")},
-                data={"kind": "authorisation"},
-            )
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        if response.status_code >= 400:
-            raise _backend_error(response)
+        response = await self._send(
+            "POST",
+            "/api/bot/documents",
+            identity=key,
+            files={"file": ("authorisation.jpg", data, "image/jpeg")},
+            data={"kind": "authorisation"},
+        )
         return int(response.json()["id"])
 
     async def request_endorsement(
@@ -306,16 +307,9 @@ class BackendClient:
     async def upload_claim_media(
         self, key: IdentityKey, data: bytes, filename: str, content_type: str
     ) -> int:
-        try:
-            response = await self.http.post(
-                "/api/bot/claims/media",
-                headers=self._headers(key),
-                files={"file": (filename, data, content_type)},
-            )
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        if response.status_code >= 400:
-            raise _backend_error(response)
+        response = await self._send(
+            "POST", "/api/bot/claims/media", identity=key, files={"file": (filename, data, content_type)}
+        )
         return int(response.json()["id"])
 
     async def add_claim_evidence(
@@ -364,7 +358,7 @@ class BackendClient:
         return int(data["updated"])
 
 
-def _backend_error(response: httpx.Response) -> BackendError:
+def _backend_error(response: BackendReply) -> BackendError:
     try:
         detail = response.json().get("detail")
     except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     InlineKeyboardButton,
@@ -38,18 +40,20 @@ class EnrollChoice(CallbackData, prefix="en"):
     flow: str  # farmer | enterprise
 
 
-# Entries that are always there (not features of their own): language, and phone binding until done.
 def main_menu(identity: IdentityOut) -> InlineKeyboardMarkup:
-    locale = identity.locale
-    buttons = [
-        InlineKeyboardButton(
-            text=label(f"menu.{feature}", locale), callback_data=MenuAction(action=feature).pack()
-        )
-        for feature in identity.menu
-    ]
-    if not identity.phone_verified:
-        buttons.append(_menu_button("phone", locale))
-    buttons.append(_menu_button("language", locale))
+    return _main_menu(identity.locale, tuple(identity.menu), identity.phone_verified)
+
+
+# Shown on every /start and every "back to menu", and it depends on three small values only; aiogram's
+# types are frozen, so one markup can be shared by every message that shows it.
+@lru_cache(maxsize=256)
+def _main_menu(locale: str, menu: tuple[str, ...], phone_verified: bool) -> InlineKeyboardMarkup:
+    actions = list(menu)
+    # Entries that are always there (not features of their own): phone binding until done, language.
+    if not phone_verified:
+        actions.append("phone")
+    actions.append("language")
+    buttons = [_menu_button(action, locale) for action in actions]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -27,7 +27,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from backend.outbox.schemas import DeliveryResult, OutboxItem, Outcome
-from bot.client import BackendClient, BackendUnavailable
+from bot.client import BackendClient, BackendError, BackendUnavailable
 from bot.delivery.ratelimit import RateGate
 
 log = logging.getLogger(__name__)
@@ -130,12 +130,10 @@ class BotSender:
         return DeliveryResult(id=item.id, outcome=Outcome.SENT, external_message_id=str(sent.message_id))
 
     async def _fetch(self, url: str) -> bytes:
-        response = await self.backend.http.get(
-            url, headers={"Authorization": f"Bearer {self.backend.service_token}"}
-        )
-        if response.status_code >= 400:
-            raise BackendUnavailable(f"attachment {url}: {response.status_code}")
-        return response.content
+        try:
+            return await self.backend.download(url)
+        except BackendError as exc:
+            raise BackendUnavailable(f"attachment {url}: {exc.status}") from exc
 
 
 def _chat_id(address: str) -> int | str:
