@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from backend.db import Database
 from backend.errors import install_error_handlers
+from backend.people.directory import IdentityDirectory
 from backend.redis import RedisHandle
 from backend.routes import include_routers
 from backend.settings import Settings, get_settings
@@ -21,10 +22,17 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     settings = settings or get_settings()
     database = db or Database(settings)
     redis = RedisHandle(settings.redis_url)
+    identities = IdentityDirectory.for_app(
+        database,
+        redis.client() if redis.enabled else None,
+        ttl_seconds=settings.identity_directory_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        identities.presence.start()
         yield
+        await identities.presence.stop()
         await redis.close()
         if db is None:  # only dispose what this app created
             await database.dispose()
@@ -38,6 +46,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.db = database
     app.state.redis = redis
+    app.state.identities = identities
     include_routers(app)
     install_error_handlers(app)
 

@@ -30,6 +30,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql": for the few statements written per dialect (upserts)."""
+        return self.engine.dialect.name
+
     def session(self) -> AsyncSession:
         return self.sessionmaker()
 

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import Database
+from backend.people.directory import IdentityDirectory
 from backend.security import BotPrincipal, StaffPrincipal, decode_access_token, tokens_match
 from backend.settings import Settings
 
@@ -30,12 +31,24 @@ async def get_database(request: Request) -> Database:
 
 
 async def get_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
-    async with db.session() as session:
+    session = db.session()
+    try:
         yield session
+    finally:
+        # Only a session inside a transaction holds anything to release; closing an untouched (or
+        # committed) one still costs a greenlet hop, on every request that answered from a cache.
+        if session.in_transaction():
+            await session.close()
+
+
+async def get_directory(request: Request) -> IdentityDirectory:
+    directory: IdentityDirectory = request.app.state.identities
+    return directory
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DirectoryDep = Annotated[IdentityDirectory, Depends(get_directory)]
 
 
 def _unauthorized(detail: str = "not authenticated") -> HTTPException:
@@ -91,6 +104,7 @@ async def require_service(
 async def current_bot_identity(
     session: SessionDep,
     settings: SettingsDep,
+    directory: DirectoryDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     identity: Annotated[str | None, Header(alias=IDENTITY_HEADER)] = None,
 ) -> BotPrincipal:
@@ -101,7 +115,9 @@ async def current_bot_identity(
     if not identity or ":" not in identity:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{IDENTITY_HEADER} header required")
     channel, _, external_id = identity.partition(":")
-    principal = await principal_for(session=session, channel=channel, external_id=external_id)
+    principal = await principal_for(
+        session=session, directory=directory, channel=channel, external_id=external_id
+    )
     if principal is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown chat identity")
     return principal

@@ -24,11 +24,13 @@ from backend.staff.api import auth_router, staff_router
 
 
 def include_routers(app: FastAPI) -> None:
+    # The chat identity routes first: every chat step resolves through them, and FastAPI tries the
+    # routes in order (staff-only routers are hit by people, a few times a minute, not per message).
+    app.include_router(bot_router)
     app.include_router(auth_router)
     app.include_router(staff_router)
     app.include_router(regions_router)
     app.include_router(products_router)
-    app.include_router(bot_router)
     app.include_router(campaigns_router)
     app.include_router(enrollment_bot_router)
     app.include_router(enrollment_staff_router)

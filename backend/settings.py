@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = 12 * 60
     identity_cache_seconds: float = 30.0
+    # How long the backend's identity directory trusts an entry it was not told to drop.
+    identity_directory_seconds: float = 600.0
 
     delivery_batch_size: int = 50
     delivery_poll_seconds: float = 0.5

@@ -15,6 +15,7 @@ import pytest
 from backend.app import create_app
 from backend.bootstrap import bootstrap
 from backend.db import Database
+from backend.people.directory import IdentityDirectory
 from backend.settings import Settings
 from tests.harness import ChatUser
 
@@ -68,6 +69,12 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def directory(db: Database) -> IdentityDirectory:
+    """The identity directory as the embedded app builds it (memory cache, write-behind sightings)."""
+    return IdentityDirectory.for_app(db, None, ttl_seconds=600)
 
 
 @pytest.fixture

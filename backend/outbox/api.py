@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from backend.deps import SessionDep, SettingsDep, require_roles, require_service
+from backend.deps import DirectoryDep, SessionDep, SettingsDep, require_roles, require_service
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage
 from backend.outbox.schemas import ClaimIn, OutboxItem, OutboxRow, ResultsIn, ResultsOut
@@ -32,9 +32,12 @@ async def claim(body: ClaimIn, session: SessionDep, settings: SettingsDep) -> li
 
 
 @router.post("/results", response_model=ResultsOut, dependencies=[Depends(require_service)])
-async def results(body: ResultsIn, session: SessionDep, settings: SettingsDep) -> ResultsOut:
+async def results(
+    body: ResultsIn, session: SessionDep, settings: SettingsDep, directory: DirectoryDep
+) -> ResultsOut:
     updated = await service.record_results(
         session=session,
+        directory=directory,
         worker_id=body.worker_id,
         results=body.results,
         max_attempts=settings.delivery_max_attempts,

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import utcnow
 from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
 from backend.outbox.schemas import DeliveryResult, Outcome
+from backend.people.directory import IdentityDirectory
 from backend.people.models import ChatIdentity
 from backend.people.service import mark_stopped
 
@@ -170,7 +171,12 @@ async def claim_batch(
 
 
 async def record_results(
-    *, session: AsyncSession, worker_id: str, results: Sequence[DeliveryResult], max_attempts: int
+    *,
+    session: AsyncSession,
+    directory: IdentityDirectory,
+    worker_id: str,
+    results: Sequence[DeliveryResult],
+    max_attempts: int,
 ) -> int:
     """Apply each outcome to a message this worker still holds; others' leases are left alone."""
     if not results:
@@ -187,13 +193,26 @@ async def record_results(
     for result in results:
         row = rows.get(result.id)
         if row is not None:
-            await _apply_outcome(session=session, row=row, result=result, now=now, max_attempts=max_attempts)
+            await _apply_outcome(
+                session=session,
+                directory=directory,
+                row=row,
+                result=result,
+                now=now,
+                max_attempts=max_attempts,
+            )
     await session.commit()
     return len(rows)
 
 
 async def _apply_outcome(
-    *, session: AsyncSession, row: OutboxMessage, result: DeliveryResult, now: datetime, max_attempts: int
+    *,
+    session: AsyncSession,
+    directory: IdentityDirectory,
+    row: OutboxMessage,
+    result: DeliveryResult,
+    now: datetime,
+    max_attempts: int,
 ) -> None:
     row.claimed_by = None
     row.claimed_until = None
@@ -203,7 +222,7 @@ async def _apply_outcome(
         row.external_message_id = result.external_message_id
     elif result.outcome is Outcome.STOPPED:
         row.status, row.next_attempt_at = OutboxStatus.STOPPED.value, None
-        await mark_stopped(session=session, channel=row.channel, address=row.address)
+        await mark_stopped(session=session, directory=directory, channel=row.channel, address=row.address)
         await _stop_queued_for(session=session, channel=row.channel, address=row.address)
     elif result.outcome is Outcome.RETRY and row.attempts < max_attempts:
         # A failure waiting for its retry; the scheduler re-queues it when due.

@@ -4,34 +4,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from backend.deps import BotDep, SessionDep, SettingsDep, require_service
+from backend.deps import BotDep, DirectoryDep, SessionDep, SettingsDep, require_service
 from backend.people import service
+from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
 from backend.people.schemas import IdentityOpen, IdentityOut, LocaleIn, PhoneIn
-from messages import mask_phone
 
 router = APIRouter(prefix="/api/bot", tags=["bot"])
 
 
-def identity_out(identity: ChatIdentity) -> IdentityOut:
-    assert identity.id is not None
+def identity_out(identity: ChatIdentity | IdentityRecord) -> IdentityOut:
+    record = identity if isinstance(identity, IdentityRecord) else IdentityRecord.of(identity)
     return IdentityOut(
-        id=identity.id,
-        channel=identity.channel,
-        external_id=identity.external_id,
-        locale=identity.locale,
-        first_name=identity.first_name,
-        phone_masked=mask_phone(identity.phone) or None,
-        phone_verified=identity.phone_verified_at is not None,
-        person_id=identity.person_id,
+        id=record.id,
+        channel=record.channel,
+        external_id=record.external_id,
+        locale=record.locale,
+        first_name=record.first_name,
+        phone_masked=record.phone_masked,
+        phone_verified=record.phone_verified,
+        person_id=record.person_id,
         menu=list(service.MENU_FEATURES),
     )
 
 
 @router.post("/identities", response_model=IdentityOut, dependencies=[Depends(require_service)])
-async def open_identity(body: IdentityOpen, session: SessionDep, settings: SettingsDep) -> IdentityOut:
+async def open_identity(body: IdentityOpen, settings: SettingsDep, directory: DirectoryDep) -> IdentityOut:
     identity = await service.open_identity(
-        session=session,
+        directory=directory,
         channel=body.channel,
         external_id=body.external_id,
         address=body.address,
@@ -43,19 +43,33 @@ async def open_identity(body: IdentityOpen, session: SessionDep, settings: Setti
 
 
 @router.get("/me", response_model=IdentityOut)
-async def me(principal: BotDep, session: SessionDep) -> IdentityOut:
-    return identity_out(await service.get_identity(session=session, principal=principal))
+async def me(principal: BotDep, session: SessionDep, directory: DirectoryDep) -> IdentityOut:
+    record = await service.identity_record(
+        session=session, directory=directory, channel=principal.channel, external_id=principal.external_id
+    )
+    if record is None:  # deleted between resolving the caller and now
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown chat identity")
+    return identity_out(record)
 
 
 @router.post("/me/locale", response_model=IdentityOut)
-async def choose_locale(body: LocaleIn, principal: BotDep, session: SessionDep) -> IdentityOut:
-    return identity_out(await service.choose_locale(session=session, principal=principal, locale=body.locale))
+async def choose_locale(
+    body: LocaleIn, principal: BotDep, session: SessionDep, directory: DirectoryDep
+) -> IdentityOut:
+    identity = await service.choose_locale(
+        session=session, directory=directory, principal=principal, locale=body.locale
+    )
+    return identity_out(identity)
 
 
 @router.post("/me/phone", response_model=IdentityOut)
-async def bind_phone(body: PhoneIn, principal: BotDep, session: SessionDep) -> IdentityOut:
+async def bind_phone(
+    body: PhoneIn, principal: BotDep, session: SessionDep, directory: DirectoryDep
+) -> IdentityOut:
     try:
-        identity = await service.bind_phone(session=session, principal=principal, raw_phone=body.phone_number)
+        identity = await service.bind_phone(
+            session=session, directory=directory, principal=principal, raw_phone=body.phone_number
+        )
     except service.PhoneError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": exc.code, "message": str(exc)}

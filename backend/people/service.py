@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam, case, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
+from backend.people.directory import IdentityDirectory, IdentityRecord
 from backend.people.models import ChatIdentity, Person
 from backend.security import BotPrincipal
 from messages import normalize_locale
@@ -49,50 +56,114 @@ async def find_identity(*, session: AsyncSession, channel: str, external_id: str
     return (await session.exec(query)).first()
 
 
-async def principal_for(*, session: AsyncSession, channel: str, external_id: str) -> BotPrincipal | None:
-    identity = await find_identity(session=session, channel=channel, external_id=external_id)
-    if identity is None or identity.id is None:
+async def principal_for(
+    *, session: AsyncSession, directory: IdentityDirectory, channel: str, external_id: str
+) -> BotPrincipal | None:
+    record = await identity_record(
+        session=session, directory=directory, channel=channel, external_id=external_id
+    )
+    if record is None:
         return None
     return BotPrincipal(
-        identity_id=identity.id,
-        channel=identity.channel,
-        external_id=identity.external_id,
-        person_id=identity.person_id,
+        identity_id=record.id,
+        channel=record.channel,
+        external_id=record.external_id,
+        person_id=record.person_id,
     )
+
+
+async def identity_record(
+    *, session: AsyncSession, directory: IdentityDirectory, channel: str, external_id: str
+) -> IdentityRecord | None:
+    """The identity as the directory knows it, read from the database (and remembered) on a miss."""
+    record = await directory.cache.get((channel, external_id))
+    if record is None:
+        identity = await find_identity(session=session, channel=channel, external_id=external_id)
+        if identity is None:
+            return None
+        record = IdentityRecord.of(identity)
+        await directory.cache.put(record)
+    return record
 
 
 async def open_identity(
     *,
-    session: AsyncSession,
+    directory: IdentityDirectory,
     channel: str,
     external_id: str,
     address: str,
     first_name: str | None,
     language_code: str | None,
     default_locale: str,
-) -> ChatIdentity:
-    """Create or refresh the identity; a user who had blocked the bot is back on the list."""
-    identity = await find_identity(session=session, channel=channel, external_id=external_id)
+) -> IdentityRecord:
+    """Create or refresh the identity; a user who had blocked the bot is back on the list.
+
+    A returning user whose /start changes nothing but the time is answered from the directory, and
+    the time is written behind (see ``directory.PresenceBuffer``). Otherwise one upsert, committed
+    with those of other users starting at the same moment (``directory.GroupWriter``); it needs no
+    session from the caller, so the common case opens none.
+    """
     now = utcnow()
-    if identity is None:
-        identity = ChatIdentity(
-            channel=channel,
-            external_id=external_id,
-            address=address,
-            first_name=first_name,
-            locale=normalize_locale(language_code, default=default_locale),
-            created_at=now,
-        )
-        session.add(identity)
-    else:
-        identity.address = address
-        identity.first_name = first_name or identity.first_name
-        if not identity.locale_chosen and language_code:
-            identity.locale = normalize_locale(language_code, default=default_locale)
-        identity.stopped_at = None
-    identity.last_seen_at = now
-    await session.commit()  # expire_on_commit=False: the loaded values stay, no re-read needed
-    return identity
+    follow = normalize_locale(language_code, default=default_locale) if language_code else None
+    known = await directory.cache.get((channel, external_id))
+    if known is not None and _start_changes_nothing(known, address, first_name or None, follow):
+        await directory.presence.note(known.id, now)
+        return known
+    statement = _upsert_statement(directory.writer.db.dialect, follow_locale=follow is not None)
+    parameters = {
+        "p_channel": channel,
+        "p_external_id": external_id,
+        "p_address": address,
+        "p_first_name": first_name or None,
+        "p_locale": follow or default_locale,
+        "p_now": now,
+    }
+    row = await directory.writer.write(statement, parameters)
+    record = IdentityRecord.of(row)
+    await directory.cache.put(record)
+    return record
+
+
+def _start_changes_nothing(
+    known: IdentityRecord, address: str, first_name: str | None, follow: str | None
+) -> bool:
+    return (
+        not known.stopped
+        and known.address == address
+        and (first_name is None or first_name == known.first_name)
+        and (follow is None or known.locale_chosen or follow == known.locale)
+    )
+
+
+@cache
+def _upsert_statement(dialect: str, *, follow_locale: bool) -> ReturningInsert[Any]:
+    """One statement for new and returning users alike: INSERT ... ON CONFLICT DO UPDATE ... RETURNING.
+
+    Built once per dialect and variant: composing it costs more than running it on SQLite.
+    """
+    table = ChatIdentity.__table__  # type: ignore[attr-defined]
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(
+        channel=bindparam("p_channel"),
+        external_id=bindparam("p_external_id"),
+        address=bindparam("p_address"),
+        first_name=bindparam("p_first_name"),
+        locale=bindparam("p_locale"),
+        locale_chosen=False,
+        created_at=bindparam("p_now"),
+        last_seen_at=bindparam("p_now"),
+    )
+    changes: dict[str, Any] = {
+        "address": statement.excluded.address,
+        "first_name": func.coalesce(statement.excluded.first_name, table.c.first_name),
+        "stopped_at": None,
+        "last_seen_at": statement.excluded.last_seen_at,
+    }
+    if follow_locale:  # the user's app language, unless they chose one in the bot
+        changes["locale"] = case((table.c.locale_chosen, table.c.locale), else_=statement.excluded.locale)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.channel, table.c.external_id], set_=changes
+    ).returning(*table.c)
 
 
 async def get_identity(*, session: AsyncSession, principal: BotPrincipal) -> ChatIdentity:
@@ -101,30 +172,37 @@ async def get_identity(*, session: AsyncSession, principal: BotPrincipal) -> Cha
     return identity
 
 
-async def choose_locale(*, session: AsyncSession, principal: BotPrincipal, locale: str) -> ChatIdentity:
+async def choose_locale(
+    *, session: AsyncSession, directory: IdentityDirectory, principal: BotPrincipal, locale: str
+) -> ChatIdentity:
     identity = await get_identity(session=session, principal=principal)
     identity.locale = normalize_locale(locale)
     identity.locale_chosen = True
     await session.commit()
+    await directory.cache.drop([(identity.channel, identity.external_id)])
     await session.refresh(identity)
     return identity
 
 
-async def bind_phone(*, session: AsyncSession, principal: BotPrincipal, raw_phone: str) -> ChatIdentity:
+async def bind_phone(
+    *, session: AsyncSession, directory: IdentityDirectory, principal: BotPrincipal, raw_phone: str
+) -> ChatIdentity:
     """Bind a phone shared through the contact button: the person with that phone, or a new one."""
     phone = normalize_cn_mobile(raw_phone)
     identity = await get_identity(session=session, principal=principal)
     person = (await session.exec(select(Person).where(Person.phone == phone))).first()
+    detached: list[ChatIdentity] = []
     if person is None:
         person = Person(phone=phone, name=identity.first_name)
         session.add(person)
         await session.flush()
     elif person.id != identity.person_id:
-        await _claim_existing_person(session, identity, person)
+        detached = await _claim_existing_person(session, identity, person)
     identity.phone = phone
     identity.phone_verified_at = utcnow()
     identity.person_id = person.id
     await session.commit()
+    await directory.cache.drop((i.channel, i.external_id) for i in [identity, *detached])
     await session.refresh(identity)
     return identity
 
@@ -134,7 +212,10 @@ async def bind_phone(*, session: AsyncSession, principal: BotPrincipal, raw_phon
 VERIFIED_CHANNELS = frozenset({"telegram"})
 
 
-async def _claim_existing_person(session: AsyncSession, identity: ChatIdentity, person: Person) -> None:
+async def _claim_existing_person(
+    session: AsyncSession, identity: ChatIdentity, person: Person
+) -> list[ChatIdentity]:
+    """Join ``identity`` to ``person``; returns the identities that lost the person to it."""
     others = (
         await session.exec(
             select(ChatIdentity).where(ChatIdentity.person_id == person.id, ChatIdentity.id != identity.id)
@@ -143,17 +224,26 @@ async def _claim_existing_person(session: AsyncSession, identity: ChatIdentity, 
     if identity.channel not in VERIFIED_CHANNELS:
         if others:
             raise PhoneError("phone_taken", "this phone is already linked to another account")
-        return
+        return []
     # The verified owner wins: unverified identities that had bound this number are detached.
-    for other in others:
-        if other.channel not in VERIFIED_CHANNELS:
-            other.person_id = None
-            other.phone = None
-            other.phone_verified_at = None
+    detached = [other for other in others if other.channel not in VERIFIED_CHANNELS]
+    for other in detached:
+        other.person_id = None
+        other.phone = None
+        other.phone_verified_at = None
+    return detached
 
 
-async def mark_stopped(*, session: AsyncSession, channel: str, address: str) -> None:
-    """The user blocked the bot: leave them out of fan-outs until they /start again (caller commits)."""
+async def mark_stopped(
+    *, session: AsyncSession, directory: IdentityDirectory, channel: str, address: str
+) -> None:
+    """The user blocked the bot: leave them out of fan-outs until they /start again (caller commits).
+
+    The directory forgets them now, before the commit: their next /start then takes the written path,
+    which clears the stop at once (a forgotten entry costs one query; a stale one would keep them out).
+    """
     query = select(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.address == address)
-    for identity in (await session.exec(query)).all():
+    identities = (await session.exec(query)).all()
+    for identity in identities:
         identity.stopped_at = identity.stopped_at or utcnow()
+    await directory.cache.drop((i.channel, i.external_id) for i in identities)

@@ -10,6 +10,7 @@ from backend.db import Database, utcnow
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
 from backend.outbox.schemas import DeliveryResult, Outcome
+from backend.people.directory import IdentityDirectory
 from backend.people.models import ChatIdentity
 
 
@@ -59,12 +60,13 @@ async def test_claim_takes_replies_before_bulk_and_leases_them(db: Database) -> 
     assert [c.dedupe_key for c in second] == ["bulk-2"]
 
 
-async def test_results_from_another_worker_are_ignored(db: Database) -> None:
+async def test_results_from_another_worker_are_ignored(db: Database, directory: IdentityDirectory) -> None:
     await _enqueue(db, "a", "k")
     async with db.session() as session:
         (row,) = await service.claim_batch(session=session, worker_id="w1", limit=5, lease_seconds=60)
         updated = await service.record_results(
             session=session,
+            directory=directory,
             worker_id="intruder",
             results=[DeliveryResult(id=row.id or 0, outcome=Outcome.SENT)],
             max_attempts=3,
@@ -73,12 +75,15 @@ async def test_results_from_another_worker_are_ignored(db: Database) -> None:
     assert (await _rows(db))[0].status == OutboxStatus.SENDING
 
 
-async def test_retry_backs_off_and_honours_retry_after_then_gives_up(db: Database) -> None:
+async def test_retry_backs_off_and_honours_retry_after_then_gives_up(
+    db: Database, directory: IdentityDirectory
+) -> None:
     await _enqueue(db, "a", "k")
     async with db.session() as session:
         (row,) = await service.claim_batch(session=session, worker_id="w", limit=1, lease_seconds=60)
         await service.record_results(
             session=session,
+            directory=directory,
             worker_id="w",
             max_attempts=2,
             results=[DeliveryResult(id=row.id or 0, outcome=Outcome.RETRY, error="429", retry_after=40)],
@@ -99,6 +104,7 @@ async def test_retry_backs_off_and_honours_retry_after_then_gives_up(db: Databas
         assert again.attempts == 2
         await service.record_results(
             session=session,
+            directory=directory,
             worker_id="w",
             max_attempts=2,
             results=[DeliveryResult(id=again.id or 0, outcome=Outcome.RETRY, error="still down")],
@@ -107,7 +113,9 @@ async def test_retry_backs_off_and_honours_retry_after_then_gives_up(db: Databas
     assert final.status == OutboxStatus.FAILED and final.next_attempt_at is None
 
 
-async def test_stopped_recipient_is_marked_and_its_queue_stopped(db: Database) -> None:
+async def test_stopped_recipient_is_marked_and_its_queue_stopped(
+    db: Database, directory: IdentityDirectory
+) -> None:
     async with db.session() as session:
         session.add(ChatIdentity(channel="webchat", external_id="a", address="a"))
         await session.commit()
@@ -117,6 +125,7 @@ async def test_stopped_recipient_is_marked_and_its_queue_stopped(db: Database) -
         first = (await service.claim_batch(session=session, worker_id="w", limit=1, lease_seconds=60))[0]
         await service.record_results(
             session=session,
+            directory=directory,
             worker_id="w",
             max_attempts=3,
             results=[

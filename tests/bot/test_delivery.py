@@ -49,7 +49,9 @@ async def test_pushed_notification_appears_in_web_chat_history(
 async def test_stopped_user_comes_back_on_start(embedded, db: Database, farmer: ChatUser) -> None:
     await farmer.say("/start")
     async with db.session() as session:
-        await mark_stopped(session=session, channel="webchat", address=farmer.chat_id)
+        await mark_stopped(
+            session=session, directory=embedded.state.identities, channel="webchat", address=farmer.chat_id
+        )
         await session.commit()
     assert (await _identity(db, farmer.chat_id)).stopped_at is not None
     await farmer.say("/start")

@@ -9,9 +9,12 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from backend.app import create_app
 from backend.db import Database
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage, OutboxStatus
+from backend.people import service as people_service
+from backend.people.models import ChatIdentity
 from backend.regions.models import Region
 from backend.settings import Settings
 from bot.client import BackendClient
@@ -186,3 +189,43 @@ async def test_enrollment_resumes_after_a_restart_with_redis(pg_settings: Settin
         replies = await user.tap("上一步")
         assert "身份证" in replies[-1].text
     await second.state.bot_runtime.close()
+
+
+async def test_identity_directory_is_shared_by_api_replicas_through_redis(
+    pg_settings: Settings, pg_db: Database
+) -> None:
+    """Two API processes on one Redis: a language chosen through one is what /start shows on the other,
+    and the PostgreSQL upsert (first contact, change, stop and return) behaves as on SQLite."""
+    replica_a, replica_b = create_app(pg_settings, db=pg_db), create_app(pg_settings, db=pg_db)
+    headers = {"Authorization": f"Bearer {pg_settings.service_token}"}
+    body = {
+        "channel": "telegram",
+        "external_id": "42",
+        "address": "42",
+        "first_name": "Li",
+        "language_code": "zh",
+    }
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_a), base_url="http://a") as a,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as b,
+    ):
+        first = (await a.post("/api/bot/identities", json=body, headers=headers)).json()
+        assert first["locale"] == "zh-CN"
+        assert await replica_a.state.identities.cache.get(("telegram", "42")) is not None
+        chosen = await b.post(
+            "/api/bot/me/locale",
+            json={"locale": "en"},
+            headers={**headers, "X-Tianbao-Identity": "telegram:42"},
+        )
+        assert chosen.status_code == 200, chosen.text
+        again = (await a.post("/api/bot/identities", json=body, headers=headers)).json()
+        assert again["locale"] == "en" and again["id"] == first["id"]
+        async with pg_db.session() as session:
+            await people_service.mark_stopped(
+                session=session, directory=replica_b.state.identities, channel="telegram", address="42"
+            )
+            await session.commit()
+        await a.post("/api/bot/identities", json=body, headers=headers)
+    async with pg_db.session() as session:
+        stored = (await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == "42"))).one()
+    assert stored.stopped_at is None and stored.locale == "en" and stored.locale_chosen
