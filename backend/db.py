@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.direct_writes import DirectWriter, direct_writer_for
 from backend.settings import Settings
 
 
@@ -25,6 +26,7 @@ class Database:
         self.url = settings.database_url
         self.engine: AsyncEngine = _make_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._direct: DirectWriter | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -38,6 +40,13 @@ class Database:
     def session(self) -> AsyncSession:
         return self.sessionmaker()
 
+    @property
+    def direct(self) -> DirectWriter:
+        """Prebuilt statements run on the driver (see ``backend.direct_writes``): for hot writes only."""
+        if self._direct is None:
+            self._direct = direct_writer_for(self.engine, lambda conn: _sqlite_pragmas(conn, None))
+        return self._direct
+
     async def ping(self) -> bool:
         from sqlalchemy import text
 
@@ -49,6 +58,9 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
+            self._direct = None
         await self.engine.dispose()
 
 

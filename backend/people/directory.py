@@ -21,15 +21,17 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import Executable, Row, and_, bindparam, case, update
+from sqlalchemy import and_, bindparam, case, update
+from sqlalchemy.sql.dml import UpdateBase
 
 from backend.db import Database
+from backend.direct_writes import PreparedWrite, Row
 from backend.people.models import ChatIdentity
 from messages import mask_phone
 
@@ -63,21 +65,26 @@ class IdentityRecord:
         return (self.channel, self.external_id)
 
     @classmethod
-    def of(cls, identity: ChatIdentity | Row[Any]) -> IdentityRecord:
-        """From the ORM object or from a row of ``chat_identity`` (an upsert's RETURNING)."""
+    def of(cls, identity: ChatIdentity) -> IdentityRecord:
         assert identity.id is not None
+        return cls.from_row(identity.model_dump())
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> IdentityRecord:
+        """From a row of ``chat_identity`` as the database returned it (an upsert's RETURNING): only
+        whether a time is set matters here, so times are never parsed."""
         return cls(
-            id=identity.id,
-            channel=identity.channel,
-            external_id=identity.external_id,
-            address=identity.address,
-            first_name=identity.first_name,
-            locale=identity.locale,
-            locale_chosen=identity.locale_chosen,
-            phone_masked=mask_phone(identity.phone) or None,
-            phone_verified=identity.phone_verified_at is not None,
-            person_id=identity.person_id,
-            stopped=identity.stopped_at is not None,
+            id=row["id"],
+            channel=row["channel"],
+            external_id=row["external_id"],
+            address=row["address"],
+            first_name=row["first_name"],
+            locale=row["locale"],
+            locale_chosen=bool(row["locale_chosen"]),
+            phone_masked=mask_phone(row["phone"]) or None,
+            phone_verified=row["phone_verified_at"] is not None,
+            person_id=row["person_id"],
+            stopped=row["stopped_at"] is not None,
         )
 
 
@@ -233,7 +240,7 @@ class PresenceBuffer:
                 log.exception("writing last_seen_at failed")
 
 
-_Write = tuple[Executable, dict[str, Any], "asyncio.Future[Row[Any]]"]
+_Queued = tuple[PreparedWrite, dict[str, Any], "asyncio.Future[Row]"]
 
 
 class GroupWriter:
@@ -243,17 +250,22 @@ class GroupWriter:
     (group commit): alone, a write costs what it always did; fifty users starting at once share one
     commit instead of queueing for SQLite's write lock fifty times. The writing runs in a task of its
     own, so a caller that gives up (a client gone) never strands the others or a half-done statement.
+    Statements run through the database's direct writer (``backend.direct_writes``), compiled once.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 200) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._queue: list[_Write] = []
+        self._queue: list[_Queued] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._prepared: dict[UpdateBase, PreparedWrite] = {}
 
-    async def write(self, statement: Executable, parameters: dict[str, Any]) -> Row[Any]:
-        future: asyncio.Future[Row[Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append((statement, parameters, future))
+    async def write(self, statement: UpdateBase, parameters: dict[str, Any]) -> Row:
+        prepared = self._prepared.get(statement)
+        if prepared is None:
+            prepared = self._prepared[statement] = PreparedWrite.compile(statement, self.db.engine.dialect)
+        future: asyncio.Future[Row] = asyncio.get_running_loop().create_future()
+        self._queue.append((prepared, parameters, future))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="identity-writes")
         return await future
@@ -266,11 +278,9 @@ class GroupWriter:
         finally:
             self._drainer = None
 
-    async def _write_batch(self, batch: list[_Write]) -> None:
+    async def _write_batch(self, batch: list[_Queued]) -> None:
         try:
-            async with self.db.session() as session:
-                rows = [(await session.execute(statement, params)).one() for statement, params, _ in batch]
-                await session.commit()
+            rows = await self.db.direct.write([(prepared, values) for prepared, values, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][2], error=exc)
@@ -278,13 +288,11 @@ class GroupWriter:
             for item in batch:  # one bad write must not fail the others: each on its own
                 await self._write_batch([item])
             return
-        for (_statement, _params, future), row in zip(batch, rows, strict=True):
+        for (_prepared, _values, future), row in zip(batch, rows, strict=True):
             _settle(future, row=row)
 
 
-def _settle(
-    future: asyncio.Future[Row[Any]], *, row: Row[Any] | None = None, error: Exception | None = None
-) -> None:
+def _settle(future: asyncio.Future[Row], *, row: Row | None = None, error: Exception | None = None) -> None:
     if future.done():  # its caller gave up waiting
         return
     if error is not None:

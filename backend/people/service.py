@@ -119,7 +119,7 @@ async def open_identity(
         "p_now": now,
     }
     row = await directory.writer.write(statement, parameters)
-    record = IdentityRecord.of(row)
+    record = IdentityRecord.from_row(row)
     await directory.cache.put(record)
     return record
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlmodel import func, select
 
 from backend.app import create_app
-from backend.db import Database
+from backend.db import Database, utcnow
+from backend.direct_writes import AsyncpgDirectWriter, PreparedWrite
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage, OutboxStatus
 from backend.people import service as people_service
@@ -229,3 +231,33 @@ async def test_identity_directory_is_shared_by_api_replicas_through_redis(
     async with pg_db.session() as session:
         stored = (await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == "42"))).one()
     assert stored.stopped_at is None and stored.locale == "en" and stored.locale_chosen
+
+
+async def test_direct_writes_on_postgresql_are_the_orm_rows_and_all_or_nothing(pg_db: Database) -> None:
+    """The first-contact upsert run on the asyncpg connection: times keep their instant, a batch with
+    a failing statement leaves nothing behind, and the pooled connection is fit for the next batch."""
+    assert isinstance(pg_db.direct, AsyncpgDirectWriter)
+    upsert = PreparedWrite.compile(
+        people_service._upsert_statement("postgresql", follow_locale=True), pg_db.engine.dialect
+    )
+    seen = utcnow() - timedelta(minutes=2)
+
+    def values(external_id: str | None) -> dict[str, object]:
+        return {
+            "p_channel": "webchat",
+            "p_external_id": external_id,
+            "p_address": "pg-direct",
+            "p_first_name": None,
+            "p_locale": "en",
+            "p_now": seen,
+        }
+
+    [row] = await pg_db.direct.write([(upsert, values("pg-direct-1"))])
+    with pytest.raises(Exception, match="null value"):
+        await pg_db.direct.write([(upsert, values("pg-direct-2")), (upsert, values(None))])
+    [again] = await pg_db.direct.write([(upsert, values("pg-direct-1"))])
+    async with pg_db.session() as session:
+        stored = (await session.exec(select(ChatIdentity).where(ChatIdentity.address == "pg-direct"))).all()
+    assert [s.external_id for s in stored] == ["pg-direct-1"]
+    assert stored[0].id == row["id"] == again["id"]
+    assert stored[0].last_seen_at == seen and stored[0].locale == "en"
