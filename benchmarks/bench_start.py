@@ -47,7 +47,6 @@ from backend.bootstrap import bootstrap
 from backend.db import Database
 from backend.settings import Settings
 from bot.channels.webchat.routes import WebChatChannel
-from bot.channels.webchat.session import WebChatSession
 from bot.channels.webchat.store import WebChatMessage
 from bot.channels.webchat.updates import text_update
 from bot.runtime import BotRuntime
@@ -121,10 +120,6 @@ class Stack:
     tianbao: WebChatChannel
     bare: WebChatChannel
 
-    @property
-    def session(self) -> WebChatSession:
-        return self.runtime.webchat_session
-
 
 @asynccontextmanager
 async def open_stack(name: str, settings: Settings) -> AsyncIterator[Stack]:
@@ -159,16 +154,20 @@ class Workload:
     repeat: list[Item]  # returning users (identity UPDATE), round-robin: a wave never holds a user twice
 
 
-def start_item(session: WebChatSession, chat_id: str) -> Item:
-    """What ``WebChatChannel.handle_input`` builds for a browser's "/start"."""
-    number = session.register_chat(chat_id)
-    return chat_id, text_update(number, "/start", first_name=FIRST_NAME, language_code=LANGUAGE_CODE)
+def start_item(channel: WebChatChannel, chat_id: str) -> Item:
+    """What ``WebChatChannel.handle_input`` builds for a browser's "/start": an update already bound
+    to the web chat bot (both sides share that bot, so neither pays aiogram's re-binding round trip)."""
+    number = channel.session.register_chat(chat_id)
+    update = text_update(
+        number, "/start", first_name=FIRST_NAME, language_code=LANGUAGE_CODE, bot=channel.bot
+    )
+    return chat_id, update
 
 
-def make_workload(session: WebChatSession, prefix: str, users: int, total: int) -> Workload:
+def make_workload(channel: WebChatChannel, prefix: str, users: int, total: int) -> Workload:
     chat_ids = [f"{prefix}-{n:05d}" for n in range(users)]
-    first = [start_item(session, chat_id) for chat_id in chat_ids]
-    repeat = [start_item(session, chat_ids[n % users]) for n in range(total - users)]
+    first = [start_item(channel, chat_id) for chat_id in chat_ids]
+    repeat = [start_item(channel, chat_ids[n % users]) for n in range(total - users)]
     return Workload(first=first, repeat=repeat)
 
 
@@ -266,7 +265,7 @@ async def warm_up(stack: Stack, runners: dict[str, Runner], users: int) -> None:
     """Import-time caches, templates, SQL compilation, connection pools: filled before anything is timed."""
     for index, runner in enumerate(runners.values()):
         for side, channel, check in (("t", stack.tianbao, check_tianbao), ("b", stack.bare, check_bare)):
-            work = make_workload(stack.session, f"w{index}{side}", users, 2 * users)
+            work = make_workload(channel, f"w{index}{side}", users, 2 * users)
             await timed(runner, channel, work.first + work.repeat, check)
 
 
@@ -278,8 +277,8 @@ async def measure_mode(stack: Stack, mode: str, runner: Runner, args: argparse.N
     for run in range(args.runs):
         tag = f"{stack.name[0]}{mode[0]}{run}"
         sides = (
-            ("tianbao", stack.tianbao, make_workload(stack.session, f"t{tag}", users, total), check_tianbao),
-            ("bare", stack.bare, make_workload(stack.session, f"b{tag}", users, total), check_bare),
+            ("tianbao", stack.tianbao, make_workload(stack.tianbao, f"t{tag}", users, total), check_tianbao),
+            ("bare", stack.bare, make_workload(stack.bare, f"b{tag}", users, total), check_bare),
         )
         for side, channel, work, check in sides:
             first_time = await timed(runner, channel, work.first, check)
@@ -304,7 +303,7 @@ async def profile_stack(stack: Stack, args: argparse.Namespace) -> str:
     """cProfile of one sequential pass of the full stack, same mix of new and returning users."""
     updates = min(args.updates, PROFILE_UPDATES)
     users = max(1, round(updates * args.users / args.updates))
-    work = make_workload(stack.session, f"p{stack.name[0]}", users, updates)
+    work = make_workload(stack.tianbao, f"p{stack.name[0]}", users, updates)
     profiler = cProfile.Profile()
     profiler.enable()
     await feed_sequential(stack.tianbao, work.first + work.repeat)
