@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -101,22 +102,40 @@ async def require_service(
         raise _unauthorized("service token required")
 
 
+@dataclass(frozen=True)
+class ServiceCall:
+    """A call with the service token, and what the bot-facing routes need to answer it.
+
+    One dependency instead of a chain (token, settings, directory): FastAPI resolves each node of a
+    chain on every request, and these routes are on the path of every chat step.
+    """
+
+    settings: Settings
+    directory: IdentityDirectory
+
+
+async def service_call(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> ServiceCall:
+    state = request.app.state
+    if not _is_service_token(token, state.settings):
+        raise _unauthorized("service token required")
+    return ServiceCall(settings=state.settings, directory=state.identities)
+
+
+ServiceDep = Annotated[ServiceCall, Depends(service_call)]
+
+
 async def current_bot_identity(
+    call: ServiceDep,
     session: SessionDep,
-    settings: SettingsDep,
-    directory: DirectoryDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
     identity: Annotated[str | None, Header(alias=IDENTITY_HEADER)] = None,
 ) -> BotPrincipal:
     from backend.people.service import principal_for
 
-    if not _is_service_token(token, settings):
-        raise _unauthorized("service token required")
     if not identity or ":" not in identity:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{IDENTITY_HEADER} header required")
     channel, _, external_id = identity.partition(":")
     principal = await principal_for(
-        session=session, directory=directory, channel=channel, external_id=external_id
+        session=session, directory=call.directory, channel=channel, external_id=external_id
     )
     if principal is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown chat identity")

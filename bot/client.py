@@ -142,8 +142,8 @@ class BackendClient:
 
     # identities -------------------------------------------------------------------------------------
     async def open_identity(self, request: IdentityOpen) -> IdentityOut:
-        data = await self._request("POST", "/api/bot/identities", json=request.model_dump())
-        identity = IdentityOut.model_validate(data)
+        response = await self._send("POST", "/api/bot/identities", json=request)
+        identity = IdentityOut.model_validate_json(response.content)
         self.identities.put(IdentityKey(request.channel, request.external_id), identity)
         return identity
 
@@ -153,12 +153,12 @@ class BackendClient:
         if cached is not None:
             return cached
         try:
-            data = await self._request("GET", "/api/bot/me", identity=key)
+            response = await self._send("GET", "/api/bot/me", identity=key)
         except BackendError as exc:
             if exc.status == 404:
                 return None
             raise
-        identity = IdentityOut.model_validate(data)
+        identity = IdentityOut.model_validate_json(response.content)
         self.identities.put(key, identity)
         return identity
 

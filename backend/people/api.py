@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import BaseModel
 
-from backend.deps import BotDep, DirectoryDep, SessionDep, SettingsDep, require_service
+from backend.deps import BotDep, ServiceDep, SessionDep
 from backend.people import service
 from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
@@ -28,47 +29,54 @@ def identity_out(identity: ChatIdentity | IdentityRecord) -> IdentityOut:
     )
 
 
-@router.post("/identities", response_model=IdentityOut, dependencies=[Depends(require_service)])
-async def open_identity(body: IdentityOpen, settings: SettingsDep, directory: DirectoryDep) -> IdentityOut:
+def json_of(model: BaseModel) -> Response:
+    """A model already of the declared response type, serialised once: FastAPI would validate it
+    against ``response_model`` again and encode it in two steps, on the route every /start takes."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+@router.post("/identities", response_model=IdentityOut)
+async def open_identity(body: IdentityOpen, call: ServiceDep) -> Response:
     identity = await service.open_identity(
-        directory=directory,
+        directory=call.directory,
         channel=body.channel,
         external_id=body.external_id,
         address=body.address,
         first_name=body.first_name,
         language_code=body.language_code,
-        default_locale=settings.default_locale,
+        default_locale=call.settings.default_locale,
     )
-    return identity_out(identity)
+    return json_of(identity_out(identity))
 
 
 @router.get("/me", response_model=IdentityOut)
-async def me(principal: BotDep, session: SessionDep, directory: DirectoryDep) -> IdentityOut:
+async def me(principal: BotDep, session: SessionDep, call: ServiceDep) -> Response:
     record = await service.identity_record(
-        session=session, directory=directory, channel=principal.channel, external_id=principal.external_id
+        session=session,
+        directory=call.directory,
+        channel=principal.channel,
+        external_id=principal.external_id,
     )
     if record is None:  # deleted between resolving the caller and now
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown chat identity")
-    return identity_out(record)
+    return json_of(identity_out(record))
 
 
 @router.post("/me/locale", response_model=IdentityOut)
 async def choose_locale(
-    body: LocaleIn, principal: BotDep, session: SessionDep, directory: DirectoryDep
+    body: LocaleIn, principal: BotDep, session: SessionDep, call: ServiceDep
 ) -> IdentityOut:
     identity = await service.choose_locale(
-        session=session, directory=directory, principal=principal, locale=body.locale
+        session=session, directory=call.directory, principal=principal, locale=body.locale
     )
     return identity_out(identity)
 
 
 @router.post("/me/phone", response_model=IdentityOut)
-async def bind_phone(
-    body: PhoneIn, principal: BotDep, session: SessionDep, directory: DirectoryDep
-) -> IdentityOut:
+async def bind_phone(body: PhoneIn, principal: BotDep, session: SessionDep, call: ServiceDep) -> IdentityOut:
     try:
         identity = await service.bind_phone(
-            session=session, directory=directory, principal=principal, raw_phone=body.phone_number
+            session=session, directory=call.directory, principal=principal, raw_phone=body.phone_number
         )
     except service.PhoneError as exc:
         raise HTTPException(
