@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from backend.deps import BotDep, ServiceDep, SessionDep
+from backend.deps import (
+    BotDep,
+    ServiceDep,
+    SessionDep,
+    json_body,
+    service_call_of,
+    service_route_openapi,
+)
 from backend.people import service
 from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
@@ -35,8 +42,15 @@ def json_of(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-@router.post("/identities", response_model=IdentityOut)
-async def open_identity(body: IdentityOpen, call: ServiceDep) -> Response:
+@router.post("/identities", response_model=IdentityOut, openapi_extra=service_route_openapi(IdentityOpen))
+async def open_identity(request: Request) -> Response:
+    """Create or refresh the identity of a user who starts the bot (service token).
+
+    The one backend call of every /start, so it parses its own body and token (see
+    ``backend.deps.service_call_of``) instead of declaring them as parameters.
+    """
+    call = service_call_of(request)
+    body = await json_body(request, IdentityOpen)
     identity = await service.open_identity(
         directory=call.directory,
         channel=body.channel,
