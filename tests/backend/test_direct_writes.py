@@ -3,6 +3,10 @@ written, a batch is all or nothing, and the writer follows the database it serve
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -111,3 +115,52 @@ async def test_the_portable_writer_writes_the_same_row(db: Database) -> None:
     with pytest.raises(Exception, match="NOT NULL"):
         await writer.write([(_upsert(db), _values("d7")), (_upsert(db), _values(None))])
     assert await _stored(db, "d7") is None and writer.transactions == 1
+
+
+def _sqlite_writer(db: Database, **options: Any) -> SqliteDirectWriter:
+    writer = db.direct
+    assert isinstance(writer, SqliteDirectWriter)
+    for name, value in options.items():
+        setattr(writer, name, value)
+    return writer
+
+
+async def test_small_batches_run_on_the_loop_and_every_nth_on_the_thread(db: Database) -> None:
+    writer = _sqlite_writer(db, checkpoint_every=3)
+    for n in range(7):
+        await writer.write([(_upsert(db), _values(f"n{n}"))])
+    # 1-3 on the loop, the 4th on the thread (which checkpoints), 5-7 on the loop again.
+    assert (writer.transactions, writer.inline_transactions) == (7, 6)
+    big = [(_upsert(db), _values(f"big{n}")) for n in range(writer.inline_max + 1)]
+    rows = await writer.write(big)
+    assert len(rows) == len(big) and writer.inline_transactions == 6  # too big to hold the loop for
+
+
+async def test_a_taken_write_lock_never_stalls_the_loop(db: Database, settings: Any) -> None:
+    writer = _sqlite_writer(db)
+    await writer.write([(_upsert(db), _values("warm"))])  # the loop's connection exists
+    holder = sqlite3.connect(settings.database_url.split(":///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer (a long request, the worker) holds the lock
+    write = asyncio.create_task(writer.write([(_upsert(db), _values("waited"))]))
+    started = time.perf_counter()
+    await asyncio.sleep(0.2)
+    ticked = time.perf_counter() - started
+    assert not write.done() and ticked < 1.0  # the write waits on its thread, the loop runs on
+    holder.execute("COMMIT")
+    holder.close()
+    [row] = await asyncio.wait_for(write, timeout=10)
+    assert row["external_id"] == "waited" and writer.inline_transactions == 1
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path)
+
+
+async def test_the_loop_never_checkpoints_but_the_wal_stays_bounded(db: Database, settings: Any) -> None:
+    writer = _sqlite_writer(db, checkpoint_every=50)
+    wal = settings.database_url.split(":///", 1)[1] + "-wal"
+    for n in range(600):
+        await writer.write([(_upsert(db), _values(f"wal{n}"))])
+    assert writer.inline_transactions >= 580
+    # Unchecked, 600 commits of a few 4 KiB pages each would make a WAL of ~10 MB.
+    assert _size(wal) < 3 * 1024 * 1024
