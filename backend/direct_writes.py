@@ -80,6 +80,11 @@ class DirectWriter(Protocol):
         If one fails, nothing of the batch is written and its error is raised."""
         ...
 
+    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
+        """:meth:`write` without yielding to the event loop, when that can be done without waiting
+        (None: it cannot, call :meth:`write`)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -127,11 +132,19 @@ class SqliteDirectWriter:
     async def write(self, batch: Sequence[Write]) -> list[Row]:
         if self._closed:
             raise RuntimeError("the database's direct writer is closed")
-        work = [(prepared.sql, prepared.arguments(values), prepared.columns) for prepared, values in batch]
+        work = _work(batch)
         rows = self._try_inline(work)
         if rows is None:
             rows = await asyncio.get_running_loop().run_in_executor(self._thread, self._run_threaded, work)
         self.transactions += 1
+        return rows
+
+    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
+        if self._closed:
+            raise RuntimeError("the database's direct writer is closed")
+        rows = self._try_inline(_work(batch))
+        if rows is not None:
+            self.transactions += 1
         return rows
 
     def _try_inline(self, work: Work) -> list[Row] | None:
@@ -179,6 +192,10 @@ class SqliteDirectWriter:
         self._thread.shutdown(wait=True)
 
 
+def _work(batch: Sequence[Write]) -> Work:
+    return [(prepared.sql, prepared.arguments(values), prepared.columns) for prepared, values in batch]
+
+
 def _run(connection: sqlite3.Connection, work: Work) -> list[Row]:
     """One transaction. IMMEDIATE takes the write lock first, so it never fails halfway for want of
     upgrading a read lock another writer got to first."""
@@ -221,6 +238,9 @@ class AsyncpgDirectWriter:
         self.transactions += 1
         return rows
 
+    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
+        return None  # every statement is a round trip to the server
+
     async def close(self) -> None:
         return None
 
@@ -246,6 +266,9 @@ class CoreDirectWriter:
             ]
         self.transactions += 1
         return rows
+
+    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
+        return None  # the engine's driver is asynchronous
 
     async def close(self) -> None:
         return None

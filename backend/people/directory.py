@@ -251,6 +251,8 @@ class GroupWriter:
     commit instead of queueing for SQLite's write lock fifty times. The writing runs in a task of its
     own, so a caller that gives up (a client gone) never strands the others or a half-done statement.
     Statements run through the database's direct writer (``backend.direct_writes``), compiled once.
+    When nothing is in flight and the writer can finish without waiting (SQLite with its write lock
+    free), a write is done in the caller's step: no queue, no task, no hop through the event loop.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 200) -> None:
@@ -264,6 +266,10 @@ class GroupWriter:
         prepared = self._prepared.get(statement)
         if prepared is None:
             prepared = self._prepared[statement] = PreparedWrite.compile(statement, self.db.engine.dialect)
+        if self._drainer is None:  # nothing in flight: a write that needs no waiting is done at once
+            done = self.db.direct.write_now([(prepared, parameters)])
+            if done is not None:
+                return done[0]
         future: asyncio.Future[Row] = asyncio.get_running_loop().create_future()
         self._queue.append((prepared, parameters, future))
         if self._drainer is None:

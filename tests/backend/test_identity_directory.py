@@ -4,6 +4,7 @@ sightings written behind, concurrent first contacts committed together."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -152,26 +153,47 @@ class _BrokenDatabase:
         raise RuntimeError("database unreachable")
 
 
-async def test_concurrent_first_contacts_share_one_commit(directory: IdentityDirectory, db: Database) -> None:
+async def _first_contact(directory: IdentityDirectory, n: int) -> IdentityRecord:
+    return await service.open_identity(
+        directory=directory,
+        channel="webchat",
+        external_id=f"crowd-{n}",
+        address=f"crowd-{n}",
+        first_name=None,
+        language_code=None,
+        default_locale="zh-CN",
+    )
+
+
+async def test_first_contacts_that_must_wait_share_one_commit(
+    directory: IdentityDirectory, db: Database, settings: Any
+) -> None:
+    """While another connection holds SQLite's write lock, first contacts queue up; once it is free,
+    the one that waited goes alone and all that queued meanwhile share the next commit."""
+    holder = sqlite3.connect(settings.database_url.split(":///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
     committed_before = db.direct.transactions
-
-    async def first_contact(n: int) -> IdentityRecord:
-        return await service.open_identity(
-            directory=directory,
-            channel="webchat",
-            external_id=f"crowd-{n}",
-            address=f"crowd-{n}",
-            first_name=None,
-            language_code=None,
-            default_locale="zh-CN",
-        )
-
-    records = await asyncio.gather(*(first_contact(n) for n in range(40)))
+    crowd = asyncio.gather(*(_first_contact(directory, n) for n in range(40)))
+    await asyncio.sleep(0.1)
+    holder.execute("COMMIT")
+    holder.close()
+    records = await asyncio.wait_for(crowd, timeout=10)
     assert len({r.id for r in records}) == 40
     assert [r.external_id for r in records] == [f"crowd-{n}" for n in range(40)]
-    assert db.direct.transactions - committed_before <= 3  # the first alone, then the rest together
+    assert db.direct.transactions - committed_before <= 3
     for record in records[::13]:
         assert (await _stored(db, record.external_id)).id == record.id
+
+
+async def test_a_first_contact_on_an_idle_writer_is_written_in_the_callers_step(
+    directory: IdentityDirectory, db: Database
+) -> None:
+    """No queue, no task, no trip through the event loop: a callback scheduled before the write has
+    not run when the write is done."""
+    ran: list[bool] = []
+    asyncio.get_running_loop().call_soon(ran.append, True)
+    record = await _first_contact(directory, 99)
+    assert ran == [] and (await _stored(db, "crowd-99")).id == record.id
 
 
 async def test_one_failing_write_does_not_fail_the_others_in_its_group(
