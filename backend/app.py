@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,18 @@ from backend.settings import Settings, get_settings
 VERSION = "0.1.0"
 
 
+def freeze_startup_heap() -> None:
+    """Move every object alive now out of the cyclic collector's sight, for good.
+
+    What startup built lives as long as the process, yet a full collection walks all of it: with the
+    region tree and every schema loaded that is ~550,000 objects and ~500 ms in which no update is
+    answered. Frozen, a full collection walks only what the process made since (~90 ms measured).
+    Reference counting still frees what is dropped later; only cycles among frozen objects stay.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = db or Database(settings)
@@ -31,7 +44,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         identities.presence.start()
+        if settings.gc_freeze_after_startup:
+            freeze_startup_heap()
         yield
+        if settings.gc_freeze_after_startup:
+            gc.unfreeze()  # a process that builds apps again (tests, benchmarks) frees what it drops
         await identities.presence.stop()
         await redis.close()
         if db is None:  # only dispose what this app created

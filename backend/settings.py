@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     identity_cache_seconds: float = 30.0
     # How long the backend's identity directory trusts an entry it was not told to drop.
     identity_directory_seconds: float = 600.0
+    # Once started, hide what startup built (modules, schemas, routes, templates, reference data) from
+    # the cyclic garbage collector: a full collection then takes ~90 ms instead of ~500 ms.
+    gc_freeze_after_startup: bool = True
 
     delivery_batch_size: int = 50
     delivery_poll_seconds: float = 0.5
