@@ -18,10 +18,11 @@ row written here is the row the ORM would have written) and only skips the machi
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 Row = Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,10 @@ class SqliteDirectWriter:
     of an idle CPU take ~100-700 µs, against ~50 µs for an upsert and its COMMIT. So the loop runs
     a batch of at most ``inline_max`` statements on a connection of its own that can never stall it:
     it never waits for a lock (``busy_timeout=0``: a taken lock sends the batch to the thread, whose
-    connection waits up to 30 s) and never checkpoints the WAL (``wal_autocheckpoint=0``: the fsyncs
-    of a checkpoint are the thread's job, and one batch in ``checkpoint_every`` goes there to do it).
-    With ``synchronous=NORMAL`` a COMMIT in WAL mode writes to the OS cache and does not fsync.
+    connection waits up to 30 s) and never checkpoints the WAL (``wal_autocheckpoint=0``): after
+    every ``checkpoint_every`` commits on the loop, the thread checkpoints (and fsyncs) while the loop
+    goes on, so the WAL stays bounded and no one waits for it. With ``synchronous=NORMAL`` a COMMIT in
+    WAL mode writes to the OS cache and does not fsync.
     """
 
     def __init__(
@@ -122,7 +125,9 @@ class SqliteDirectWriter:
         self.checkpoint_every = checkpoint_every
         self.transactions = 0
         self.inline_transactions = 0
+        self.checkpoints = 0
         self._since_checkpoint = 0
+        self._checkpointing: Future[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-direct-writes")
         self._threaded: sqlite3.Connection | None = None
         self._inline: sqlite3.Connection | None = None
@@ -148,16 +153,29 @@ class SqliteDirectWriter:
         return rows
 
     def _try_inline(self, work: Work) -> list[Row] | None:
-        due = self._since_checkpoint >= self.checkpoint_every
-        if due or len(work) > self.inline_max or not self._on_inline_thread():
+        if len(work) > self.inline_max or not self._on_inline_thread():
             return None
         try:
             rows = _run(self._inline_connection(), work)
         except _LockTaken:
             return None
-        self._since_checkpoint += 1
         self.inline_transactions += 1
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= self.checkpoint_every:
+            self._checkpoint_behind()
         return rows
+
+    def _checkpoint_behind(self) -> None:
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return  # the last one is still at it: the next commit asks again
+        self._since_checkpoint = 0
+        self._checkpointing = self._thread.submit(self._checkpoint)
+        self._checkpointing.add_done_callback(_log_failure)
+
+    def _checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
+        self._threaded_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.checkpoints += 1
 
     def _on_inline_thread(self) -> bool:
         # sqlite3 connections belong to the thread that made them: the first loop to write owns it.
@@ -173,13 +191,13 @@ class SqliteDirectWriter:
         return self._inline
 
     def _run_threaded(self, work: Work) -> list[Row]:
+        return _run(self._threaded_connection(), work)
+
+    def _threaded_connection(self) -> sqlite3.Connection:
         if self._threaded is None:  # made on the writer's thread, the only one that uses it
             self._threaded = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.configure(self._threaded)
-        rows = _run(self._threaded, work)
-        self._threaded.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self._since_checkpoint = 0
-        return rows
+        return self._threaded
 
     async def close(self) -> None:
         self._closed = True
@@ -190,6 +208,11 @@ class SqliteDirectWriter:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._threaded.close)
             self._threaded = None
         self._thread.shutdown(wait=True)
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("WAL checkpoint failed (the next one retries)", exc_info=done.exception())
 
 
 def _work(batch: Sequence[Write]) -> Work:

@@ -173,9 +173,10 @@ _touch = (
 class PresenceBuffer:
     """``last_seen_at`` written behind: the newest sighting per identity, flushed as one statement.
 
-    A flush runs every ``interval`` seconds from the app's lifespan, and also inline in a request once
-    ``max_pending`` sightings wait or the oldest is overdue (so an app run without its lifespan, as in
-    tests, still writes). A crash loses at most the sightings of the last interval, nothing else.
+    A flush runs every ``interval`` seconds from the app's lifespan, or sooner once ``max_pending``
+    sightings wait; no request waits for it. An app run without its lifespan (as in tests) flushes
+    inline instead, once ``max_pending`` wait or the oldest is overdue. A crash loses at most the
+    sightings of the last interval, nothing else.
     """
 
     def __init__(self, db: Database, *, interval: float = 1.0, max_pending: int = 1000) -> None:
@@ -187,6 +188,7 @@ class PresenceBuffer:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._due = asyncio.Event()
 
     @property
     def pending(self) -> int:
@@ -196,8 +198,13 @@ class PresenceBuffer:
         if not self._pending:
             self._oldest = time.monotonic()
         self._pending[identity_id] = seen_at
-        overdue = self._task is None and time.monotonic() - self._oldest >= self.interval
-        if len(self._pending) >= self.max_pending or overdue:
+        if self._task is not None:
+            # The flush task writes; a request never waits for it (a flush of a thousand sightings
+            # holds the database for tens of milliseconds). A full buffer only makes it start early.
+            if len(self._pending) >= self.max_pending:
+                self._due.set()
+            return
+        if len(self._pending) >= self.max_pending or time.monotonic() - self._oldest >= self.interval:
             await self.flush()
 
     async def flush(self) -> int:
@@ -216,9 +223,19 @@ class PresenceBuffer:
                 raise
             return len(rows)
 
+    async def _wake(self, stopping: asyncio.Event) -> None:
+        """Until stopping, or until the buffer is full."""
+        waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._due.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
     def start(self) -> None:
         if self._task is None:
             self._stopping = asyncio.Event()
+            self._due = asyncio.Event()
             self._task = asyncio.create_task(self._run(self._stopping), name="presence-flush")
 
     async def stop(self) -> None:
@@ -233,7 +250,8 @@ class PresenceBuffer:
     async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._wake(stopping), timeout=self.interval)
+            self._due.clear()
             try:
                 await self.flush()
             except Exception:  # the next round retries; sightings of a failed batch are only times

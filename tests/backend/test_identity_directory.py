@@ -14,7 +14,12 @@ from sqlmodel import select
 
 from backend.db import Database, utcnow
 from backend.people import service
-from backend.people.directory import IdentityDirectory, IdentityRecord, MemoryIdentityCache
+from backend.people.directory import (
+    IdentityDirectory,
+    IdentityRecord,
+    MemoryIdentityCache,
+    PresenceBuffer,
+)
 from backend.people.models import ChatIdentity
 
 
@@ -132,6 +137,25 @@ async def test_a_sighting_clears_an_earlier_stop_but_not_a_later_one(
     assert (await _stored(db, "early")).stopped_at is None
     late = await _stored(db, "late")
     assert late.stopped_at is not None and late.last_seen_at == now
+
+
+async def test_with_its_task_running_a_full_presence_buffer_never_makes_a_request_wait(
+    db: Database,
+) -> None:
+    presence = PresenceBuffer(db, interval=60, max_pending=20)
+    presence.start()
+    try:
+        now = utcnow()
+        for identity_id in range(1, 21):
+            await presence.note(identity_id, now)
+        assert presence.pending == 20  # the twentieth sighting did not write in the request
+        for _ in range(100):  # the task starts early, long before its minute is up
+            await asyncio.sleep(0.01)
+            if presence.pending == 0:
+                break
+        assert presence.pending == 0
+    finally:
+        await presence.stop()
 
 
 async def test_presence_keeps_a_failed_batch_for_the_next_round(
