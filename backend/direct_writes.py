@@ -18,12 +18,15 @@ row written here is the row the ORM would have written) and only skips the machi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Dialect
@@ -87,6 +90,10 @@ class DirectWriter(Protocol):
         (None: it cannot, call :meth:`write`)."""
         ...
 
+    async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One statement (no RETURNING) for each of ``rows``, in one transaction, off the loop."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -95,20 +102,27 @@ _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
 
 class _LockTaken(Exception):
-    """Another connection holds SQLite's write lock: the batch goes to the thread, which may wait."""
+    """Another connection holds SQLite's write lock (or the WAL is being reset): try again shortly."""
+
+
+Job = Callable[[sqlite3.Connection], list[Row]]
 
 
 class SqliteDirectWriter:
-    """A small batch runs on the event loop itself; a large one, or one that would wait, on a thread.
+    """Writes run on the event loop itself, on a connection of their own that can never stall it.
 
-    On this hardware handing a batch to a thread and back costs more than the batch: the two wake-ups
-    of an idle CPU take ~100-700 µs, against ~50 µs for an upsert and its COMMIT. So the loop runs
-    a batch of at most ``inline_max`` statements on a connection of its own that can never stall it:
-    it never waits for a lock (``busy_timeout=0``: a taken lock sends the batch to the thread, whose
+    Two costs of a helper thread make the loop the better place on one busy core. Handing work to a
+    thread and back wakes two CPUs (~100-700 µs here, against ~50 µs for an upsert and its COMMIT).
+    And while the loop runs Python flat out, the thread waits for the GIL at every row it binds
+    (up to the 5 ms switch interval each): a flush of 250 sightings took 1.2 s there, holding the
+    write lock all along. So the loop runs batches of at most ``inline_max`` statements (and
+    ``write_many`` in chunks of ``many_chunk``, yielding between them). Its connection never waits
+    for a lock (``busy_timeout=0``: while the lock is taken the work is tried again every
+    millisecond, between other work, and after ``lock_patience`` seconds it goes to the thread, whose
     connection waits up to 30 s) and never checkpoints the WAL (``wal_autocheckpoint=0``): after
-    every ``checkpoint_every`` commits on the loop, the thread checkpoints (and fsyncs) while the loop
-    goes on, so the WAL stays bounded and no one waits for it. With ``synchronous=NORMAL`` a COMMIT in
-    WAL mode writes to the OS cache and does not fsync.
+    every ``checkpoint_every`` commits, a thread of its own checkpoints (one C call, no GIL needed,
+    and the fsyncs) while the loop goes on, so the WAL stays bounded and no one waits for it. With
+    ``synchronous=NORMAL`` a COMMIT in WAL mode writes to the OS cache and does not fsync.
     """
 
     def __init__(
@@ -117,48 +131,76 @@ class SqliteDirectWriter:
         configure: Callable[[sqlite3.Connection], None],
         *,
         inline_max: int = 50,
+        many_chunk: int = 200,
         checkpoint_every: int = 256,
+        lock_patience: float = 0.5,
     ) -> None:
         self.path = path
         self.configure = configure
         self.inline_max = inline_max
+        self.many_chunk = many_chunk
         self.checkpoint_every = checkpoint_every
+        self.lock_patience = lock_patience
         self.transactions = 0
         self.inline_transactions = 0
         self.checkpoints = 0
         self._since_checkpoint = 0
         self._checkpointing: Future[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-direct-writes")
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoints")
+        self._checkpoint_connection: sqlite3.Connection | None = None
         self._threaded: sqlite3.Connection | None = None
         self._inline: sqlite3.Connection | None = None
         self._inline_owner: int | None = None
         self._closed = False
 
     async def write(self, batch: Sequence[Write]) -> list[Row]:
+        self._check_open()
+        work = _work(batch)
+        return await self._once_free(partial(_run, work=work), fits=len(work) <= self.inline_max)
+
+    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
+        self._check_open()
+        work = _work(batch)
+        return self._try_inline(partial(_run, work=work)) if len(work) <= self.inline_max else None
+
+    async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._check_open()
+        for start in range(0, len(rows), self.many_chunk):
+            if start:
+                await asyncio.sleep(0)  # updates waiting meanwhile go first
+            arguments = [prepared.arguments(values) for values in rows[start : start + self.many_chunk]]
+            await self._once_free(partial(_run_many, sql=prepared.sql, arguments=arguments), fits=True)
+
+    def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the database's direct writer is closed")
-        work = _work(batch)
-        rows = self._try_inline(work)
-        if rows is None:
-            rows = await asyncio.get_running_loop().run_in_executor(self._thread, self._run_threaded, work)
+
+    async def _once_free(self, job: Job, *, fits: bool) -> list[Row]:
+        """On the loop as soon as the lock is free (tried every millisecond for ``lock_patience``
+        seconds: the thread's busy handler sleeps in growing steps, up to 100 ms, and wakes late),
+        else on the thread."""
+        waited_until = time.monotonic() + self.lock_patience
+        while fits and self._on_inline_thread():
+            rows = self._try_inline(job)
+            if rows is not None:
+                return rows
+            if time.monotonic() >= waited_until:
+                break
+            await asyncio.sleep(0.001)
+        rows = await asyncio.get_running_loop().run_in_executor(self._thread, self._run_threaded, job)
         self.transactions += 1
         return rows
 
-    def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
-        if self._closed:
-            raise RuntimeError("the database's direct writer is closed")
-        rows = self._try_inline(_work(batch))
-        if rows is not None:
-            self.transactions += 1
-        return rows
-
-    def _try_inline(self, work: Work) -> list[Row] | None:
-        if len(work) > self.inline_max or not self._on_inline_thread():
+    def _try_inline(self, job: Job) -> list[Row] | None:
+        """The job done on the loop, or None: another thread's loop, or the lock is taken."""
+        if not self._on_inline_thread():
             return None
         try:
-            rows = _run(self._inline_connection(), work)
+            rows = job(self._inline_connection())
         except _LockTaken:
             return None
+        self.transactions += 1
         self.inline_transactions += 1
         self._since_checkpoint += 1
         if self._since_checkpoint >= self.checkpoint_every:
@@ -169,12 +211,16 @@ class SqliteDirectWriter:
         if self._checkpointing is not None and not self._checkpointing.done():
             return  # the last one is still at it: the next commit asks again
         self._since_checkpoint = 0
-        self._checkpointing = self._thread.submit(self._checkpoint)
+        self._checkpointing = self._checkpointer.submit(self._checkpoint)
         self._checkpointing.add_done_callback(_log_failure)
 
     def _checkpoint(self) -> None:
-        # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
-        self._threaded_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # PASSIVE: copies what it can without waiting for, or blocking, readers and writers. A thread
+        # and connection of its own: a write sent to the thread never queues behind its fsyncs.
+        if self._checkpoint_connection is None:
+            self._checkpoint_connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.configure(self._checkpoint_connection)
+        self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self.checkpoints += 1
 
     def _on_inline_thread(self) -> bool:
@@ -190,8 +236,8 @@ class SqliteDirectWriter:
             self._inline, self._inline_owner = connection, threading.get_ident()
         return self._inline
 
-    def _run_threaded(self, work: Work) -> list[Row]:
-        return _run(self._threaded_connection(), work)
+    def _run_threaded(self, job: Job) -> list[Row]:
+        return job(self._threaded_connection())
 
     def _threaded_connection(self) -> sqlite3.Connection:
         if self._threaded is None:  # made on the writer's thread, the only one that uses it
@@ -204,10 +250,18 @@ class SqliteDirectWriter:
         if self._inline is not None and self._on_inline_thread():
             self._inline.close()
         self._inline = None
+        loop = asyncio.get_running_loop()
         if self._threaded is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._threaded.close)
+            await loop.run_in_executor(self._thread, self._threaded.close)
             self._threaded = None
         self._thread.shutdown(wait=True)
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):  # already logged
+                await asyncio.wrap_future(self._checkpointing)
+        if self._checkpoint_connection is not None:
+            await loop.run_in_executor(self._checkpointer, self._checkpoint_connection.close)
+            self._checkpoint_connection = None
+        self._checkpointer.shutdown(wait=True)
 
 
 def _log_failure(done: Future[None]) -> None:
@@ -220,14 +274,7 @@ def _work(batch: Sequence[Write]) -> Work:
 
 
 def _run(connection: sqlite3.Connection, work: Work) -> list[Row]:
-    """One transaction. IMMEDIATE takes the write lock first, so it never fails halfway for want of
-    upgrading a read lock another writer got to first."""
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            raise _LockTaken from exc
-        raise
+    _begin(connection)
     try:
         rows = [_row(columns, connection.execute(sql, args).fetchone()) for sql, args, columns in work]
         connection.execute("COMMIT")
@@ -235,6 +282,28 @@ def _run(connection: sqlite3.Connection, work: Work) -> list[Row]:
         connection.execute("ROLLBACK")
         raise
     return rows
+
+
+def _run_many(connection: sqlite3.Connection, sql: str, arguments: list[tuple[Any, ...]]) -> list[Row]:
+    _begin(connection)
+    try:
+        connection.executemany(sql, arguments)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return []
+
+
+def _begin(connection: sqlite3.Connection) -> None:
+    """IMMEDIATE takes the write lock first, so a transaction never fails halfway for want of
+    upgrading a read lock another writer got to first."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            raise _LockTaken from exc
+        raise
 
 
 def _row(columns: tuple[str, ...], values: tuple[Any, ...] | None) -> Row:
@@ -264,6 +333,13 @@ class AsyncpgDirectWriter:
     def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
         return None  # every statement is a round trip to the server
 
+    async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self.engine.connect() as pooled:
+            driver: Any = (await pooled.get_raw_connection()).driver_connection
+            async with driver.transaction():
+                await driver.executemany(prepared.sql, [prepared.arguments(values) for values in rows])
+        self.transactions += 1
+
     async def close(self) -> None:
         return None
 
@@ -292,6 +368,11 @@ class CoreDirectWriter:
 
     def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
         return None  # the engine's driver is asynchronous
+
+    async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(prepared.statement, [dict(values) for values in rows])
+        self.transactions += 1
 
     async def close(self) -> None:
         return None

@@ -171,7 +171,9 @@ _touch = (
 
 
 class PresenceBuffer:
-    """``last_seen_at`` written behind: the newest sighting per identity, flushed as one statement.
+    """``last_seen_at`` written behind: the newest sighting per identity, flushed as one statement
+    through the database's direct writer (prebuilt, off the event loop, the write lock held only for
+    the statement itself, so first contacts are seldom kept waiting by it).
 
     A flush runs every ``interval`` seconds from the app's lifespan, or sooner once ``max_pending``
     sightings wait; no request waits for it. An app run without its lifespan (as in tests) flushes
@@ -189,6 +191,7 @@ class PresenceBuffer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._due = asyncio.Event()
+        self._prepared: PreparedWrite | None = None
 
     @property
     def pending(self) -> int:
@@ -214,9 +217,9 @@ class PresenceBuffer:
             batch, self._pending = self._pending, {}
             rows = [{"b_id": identity_id, "b_seen": seen} for identity_id, seen in batch.items()]
             try:
-                async with self.db.session() as session:
-                    await session.execute(_touch, rows)
-                    await session.commit()
+                if self._prepared is None:
+                    self._prepared = PreparedWrite.compile(_touch, self.db.engine.dialect)
+                await self.db.direct.write_many(self._prepared, rows)
             except Exception:
                 for identity_id, seen in batch.items():  # kept for the next round; newer sightings win
                     self._pending.setdefault(identity_id, seen)

@@ -137,20 +137,39 @@ async def test_small_batches_run_on_the_loop_and_the_thread_checkpoints_behind(d
     assert len(rows) == len(big) and writer.inline_transactions == 7  # too big to hold the loop for
 
 
+def _hold_write_lock(settings: Any) -> sqlite3.Connection:
+    """Another writer (a long request, the delivery worker) holding SQLite's write lock."""
+    holder = sqlite3.connect(settings.database_url.split(":///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
 async def test_a_taken_write_lock_never_stalls_the_loop(db: Database, settings: Any) -> None:
     writer = _sqlite_writer(db)
     await writer.write([(_upsert(db), _values("warm"))])  # the loop's connection exists
-    holder = sqlite3.connect(settings.database_url.split(":///", 1)[1], isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another writer (a long request, the worker) holds the lock
+    holder = _hold_write_lock(settings)
     write = asyncio.create_task(writer.write([(_upsert(db), _values("waited"))]))
     started = time.perf_counter()
     await asyncio.sleep(0.2)
     ticked = time.perf_counter() - started
-    assert not write.done() and ticked < 1.0  # the write waits on its thread, the loop runs on
+    assert not write.done() and ticked < 1.0  # the write waits, the loop runs on
     holder.execute("COMMIT")
     holder.close()
     [row] = await asyncio.wait_for(write, timeout=10)
-    assert row["external_id"] == "waited" and writer.inline_transactions == 1
+    assert row["external_id"] == "waited" and writer.inline_transactions == 2  # done once free
+
+
+async def test_a_write_kept_waiting_too_long_goes_to_the_thread(db: Database, settings: Any) -> None:
+    writer = _sqlite_writer(db, lock_patience=0.05)
+    await writer.write([(_upsert(db), _values("warm"))])
+    holder = _hold_write_lock(settings)
+    write = asyncio.create_task(writer.write([(_upsert(db), _values("patient"))]))
+    await asyncio.sleep(0.2)
+    assert not write.done()
+    holder.execute("COMMIT")
+    holder.close()
+    [row] = await asyncio.wait_for(write, timeout=10)
+    assert row["external_id"] == "patient" and writer.inline_transactions == 1  # the thread wrote it
 
 
 def _size(path: str) -> int:

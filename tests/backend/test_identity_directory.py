@@ -159,22 +159,21 @@ async def test_with_its_task_running_a_full_presence_buffer_never_makes_a_reques
 
 
 async def test_presence_keeps_a_failed_batch_for_the_next_round(
-    directory: IdentityDirectory, db: Database
+    directory: IdentityDirectory, settings: Any
 ) -> None:
     await directory.presence.note(1, utcnow())
-    directory.presence.db = _BrokenDatabase()  # type: ignore[assignment]
-    with pytest.raises(RuntimeError):
+    database_file = settings.database_url.split(":///", 1)[1]
+    _rename_table(database_file, "chat_identity", "chat_identity_away")  # the write must fail
+    with pytest.raises(sqlite3.OperationalError):
         await directory.presence.flush()
     assert directory.presence.pending == 1
-    directory.presence.db = db
+    _rename_table(database_file, "chat_identity_away", "chat_identity")
     assert await directory.presence.flush() == 1
 
 
-class _BrokenDatabase:
-    """A database that cannot be reached, for the retry path of the write-behind buffer."""
-
-    def session(self) -> Any:
-        raise RuntimeError("database unreachable")
+def _rename_table(database_file: str, name: str, to: str) -> None:
+    with sqlite3.connect(database_file) as connection:
+        connection.execute(f"ALTER TABLE {name} RENAME TO {to}")
 
 
 async def _first_contact(directory: IdentityDirectory, n: int) -> IdentityRecord:
