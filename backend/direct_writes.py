@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Bind:
     name: str
+    required: bool  # a bindparam() the caller must give; the others carry a value SQLAlchemy bound
     default: Any
     process: Callable[[Any], Any] | None
 
@@ -60,7 +61,12 @@ class PreparedWrite:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
         binds = tuple(
-            _Bind(name, compiled.binds[name].value, compiled.binds[name].type.bind_processor(dialect))
+            _Bind(
+                name,
+                compiled.binds[name].required,
+                compiled.binds[name].value,
+                compiled.binds[name].type.bind_processor(dialect),
+            )
             for name in compiled.positiontup
         )
         columns = tuple(column.key for column in compiled.returning or ())
@@ -69,6 +75,8 @@ class PreparedWrite:
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         arguments = []
         for bind in self.binds:
+            if bind.required and bind.name not in values:
+                raise KeyError(f"a value is required for bind parameter {bind.name!r}")
             value = values.get(bind.name, bind.default)
             arguments.append(bind.process(value) if bind.process is not None else value)
         return tuple(arguments)

@@ -186,3 +186,10 @@ async def test_the_loop_never_checkpoints_but_the_wal_stays_bounded(db: Database
     assert writer.inline_transactions == 600 and writer.checkpoints >= 5
     # Unchecked, 600 commits of a few 4 KiB pages each would make a WAL of ~10 MB.
     assert _size(wal) < 3 * 1024 * 1024
+
+
+def test_a_value_left_out_is_refused_not_written_as_null(db: Database) -> None:
+    values = _values("d8")
+    del values["p_address"]
+    with pytest.raises(KeyError, match="p_address"):
+        _upsert(db).arguments(values)
