@@ -99,7 +99,8 @@ class DirectWriter(Protocol):
         ...
 
     async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One statement (no RETURNING) for each of ``rows``, in one transaction, off the loop."""
+        """One statement (no RETURNING) for each of ``rows``: one transaction (on SQLite, one per
+        chunk of rows, so the loop is never held long)."""
         ...
 
     async def close(self) -> None: ...
@@ -127,7 +128,7 @@ class SqliteDirectWriter:
     ``write_many`` in chunks of ``many_chunk``, yielding between them). Its connection never waits
     for a lock (``busy_timeout=0``: while the lock is taken the work is tried again every
     millisecond, between other work, and after ``lock_patience`` seconds it goes to the thread, whose
-    connection waits up to 30 s) and never checkpoints the WAL (``wal_autocheckpoint=0``): after
+    connection waits up to ``lock_timeout`` seconds) and never checkpoints the WAL (``wal_autocheckpoint=0``): after
     every ``checkpoint_every`` commits, a thread of its own checkpoints (one C call, no GIL needed,
     and the fsyncs) while the loop goes on, so the WAL stays bounded and no one waits for it. With
     ``synchronous=NORMAL`` a COMMIT in WAL mode writes to the OS cache and does not fsync.
@@ -142,6 +143,7 @@ class SqliteDirectWriter:
         many_chunk: int = 200,
         checkpoint_every: int = 256,
         lock_patience: float = 0.5,
+        lock_timeout: float = 30.0,
     ) -> None:
         self.path = path
         self.configure = configure
@@ -149,6 +151,7 @@ class SqliteDirectWriter:
         self.many_chunk = many_chunk
         self.checkpoint_every = checkpoint_every
         self.lock_patience = lock_patience
+        self.lock_timeout = lock_timeout
         self.transactions = 0
         self.inline_transactions = 0
         self.checkpoints = 0
@@ -245,12 +248,16 @@ class SqliteDirectWriter:
         return self._inline
 
     def _run_threaded(self, job: Job) -> list[Row]:
-        return job(self._threaded_connection())
+        try:
+            return job(self._threaded_connection())
+        except _LockTaken as taken:  # held past ``lock_timeout``: SQLite's own error, as it is
+            raise taken.__cause__ or taken from None
 
     def _threaded_connection(self) -> sqlite3.Connection:
         if self._threaded is None:  # made on the writer's thread, the only one that uses it
-            self._threaded = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._threaded = sqlite3.connect(self.path, isolation_level=None)
             self.configure(self._threaded)
+            self._threaded.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
         return self._threaded
 
     async def close(self) -> None:

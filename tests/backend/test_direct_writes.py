@@ -193,3 +193,17 @@ def test_a_value_left_out_is_refused_not_written_as_null(db: Database) -> None:
     del values["p_address"]
     with pytest.raises(KeyError, match="p_address"):
         _upsert(db).arguments(values)
+
+
+async def test_a_lock_held_past_the_timeout_fails_the_write_with_sqlites_error(
+    db: Database, settings: Any
+) -> None:
+    writer = _sqlite_writer(db, lock_patience=0.02, lock_timeout=0.1)
+    holder = _hold_write_lock(settings)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await writer.write([(_upsert(db), _values("never"))])
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert await _stored(db, "never") is None
