@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -335,24 +335,26 @@ class AsyncpgDirectWriter:
         self.transactions = 0
 
     async def write(self, batch: Sequence[Write]) -> list[Row]:
-        async with self.engine.connect() as pooled:
-            driver: Any = (await pooled.get_raw_connection()).driver_connection
-            async with driver.transaction():
-                rows = [
-                    _record(await driver.fetchrow(prepared.sql, *prepared.arguments(values)))
-                    for prepared, values in batch
-                ]
-        self.transactions += 1
-        return rows
+        async with self._transaction() as driver:
+            return [
+                _record(await driver.fetchrow(prepared.sql, *prepared.arguments(values)))
+                for prepared, values in batch
+            ]
 
     def write_now(self, batch: Sequence[Write]) -> list[Row] | None:
         return None  # every statement is a round trip to the server
 
     async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self._transaction() as driver:
+            await driver.executemany(prepared.sql, [prepared.arguments(values) for values in rows])
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        """The asyncpg connection of a pooled connection, inside one transaction (counted once done)."""
         async with self.engine.connect() as pooled:
             driver: Any = (await pooled.get_raw_connection()).driver_connection
             async with driver.transaction():
-                await driver.executemany(prepared.sql, [prepared.arguments(values) for values in rows])
+                yield driver
         self.transactions += 1
 
     async def close(self) -> None:
