@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from backend.deps import (
     BotDep,
+    RequestRoute,
     ServiceDep,
     SessionDep,
     json_body,
@@ -42,7 +43,6 @@ def json_of(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-@router.post("/identities", response_model=IdentityOut, openapi_extra=service_route_openapi(IdentityOpen))
 async def open_identity(request: Request) -> Response:
     """Create or refresh the identity of a user who starts the bot (service token).
 
@@ -61,6 +61,16 @@ async def open_identity(request: Request) -> Response:
         default_locale=call.settings.default_locale,
     )
     return json_of(identity_out(identity))
+
+
+router.add_api_route(
+    "/identities",
+    open_identity,
+    methods=["POST"],
+    response_model=IdentityOut,
+    openapi_extra=service_route_openapi(IdentityOpen),
+    route_class_override=RequestRoute,
+)
 
 
 @router.get("/me", response_model=IdentityOut)

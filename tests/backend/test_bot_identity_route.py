@@ -4,6 +4,10 @@ body parameter and the service-token dependency would."""
 from __future__ import annotations
 
 import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+
+from backend.deps import RequestRoute
 
 BODY = {"channel": "webchat", "external_id": "route-1", "address": "route-1", "first_name": "王"}
 
@@ -51,3 +55,31 @@ async def test_open_identity_is_documented_with_its_body_answer_and_security(api
     assert "OAuth2PasswordBearer" in schema["components"]["securitySchemes"]
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/IdentityOut"}
+
+
+async def _endpoint(request: Request) -> Response:
+    return Response(b"{}", media_type="application/json")
+
+
+async def _dependency() -> None:
+    return None
+
+
+def test_a_request_route_refuses_dependencies_it_would_skip() -> None:
+    """A RequestRoute calls its endpoint as it is: a dependency on the route, or one given where its
+    router is included (an auth check, say), would never run, so building such a route fails."""
+    on_route = APIRouter()
+    with pytest.raises(TypeError, match="no dependencies"):
+        on_route.add_api_route(
+            "/x",
+            _endpoint,
+            methods=["POST"],
+            dependencies=[Depends(_dependency)],
+            route_class_override=RequestRoute,
+        )
+    included = APIRouter()
+    included.add_api_route("/x", _endpoint, methods=["POST"], route_class_override=RequestRoute)
+    app = FastAPI()
+    with pytest.raises(TypeError, match="no dependencies"):
+        app.include_router(included, dependencies=[Depends(_dependency)])
+        app.openapi()  # included routes may be built lazily
