@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from backend.db import Database
 from backend.errors import install_error_handlers
@@ -17,6 +18,7 @@ from backend.routes import include_routers
 from backend.settings import Settings, get_settings
 
 VERSION = "0.1.0"
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def freeze_startup_heap() -> None:
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         version=VERSION,
         description="Tianbao (田保): enrollment, claims, publicity, callbacks and alerts for insurers.",
         lifespan=lifespan,
+        telemetry=None if settings.telemetry else TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.db = database
