@@ -32,8 +32,15 @@ async def show_menu(message: Message, identity: IdentityOut, key: str = "start/m
 
 
 async def start(
-    message: Message, command: CommandObject, ctx: ChatContext, state: FSMContext, bot: Bot
+    message: Message,
+    command: CommandObject,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    raw_state: str | None,
 ) -> None:
+    """``raw_state`` is the state aiogram read for this update, under its event isolation: asking the
+    storage again would cost a Redis round trip on every /start."""
     from bot.routers import enroll
 
     identity = await ctx.open()
@@ -43,10 +50,13 @@ async def start(
         if not await enroll.open_from_payload(message, ctx, state, bot, command.args):
             await show_menu(message, identity, "start/menu")
         return
-    if await state.get_state() == FormState.filling.state:
+    if raw_state == FormState.filling.state:
         await enroll.resume_prompt(message, ctx)  # an unfinished application: continue or start over
         return
-    await state.clear()
+    if raw_state is not None:
+        # Without a state there is nothing to clear: conversation data is only ever saved with a
+        # state and cleared with it, and clearing costs two Redis round trips on every /start.
+        await state.clear()
     await show_menu(message, identity, "start/welcome")
 
 

@@ -152,3 +152,11 @@ async def test_web_chat_cannot_bind_a_phone_another_account_holds(chat_client: h
     await intruder.say("/start")
     replies = await intruder.share_contact("13812345678")
     assert "已经绑定在另一个账号上" in replies[0].text
+
+
+async def test_start_leaves_a_half_done_step_and_shows_the_menu(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    await farmer.tap("绑定手机号")  # now waiting for the contact card
+    assert "田保" in (await farmer.say("/start"))[0].text
+    # The wait is over: a typed number is ordinary input again, not a wrong answer to that step.
+    assert "没看懂" in (await farmer.say("13812345678"))[0].text
