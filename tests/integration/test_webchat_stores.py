@@ -43,7 +43,7 @@ def _message(text: str) -> WebChatMessage:
 
 async def test_messages_are_numbered_per_chat_and_read_back_as_sent(store: WebChatStore) -> None:
     first = await store.append(CHAT, _message("您好，王大明！"))
-    second = await store.append(CHAT, WebChatMessage(0, "<b>田保</b> \"quoted\" \\ back"))
+    second = await store.append(CHAT, WebChatMessage(0, '<b>田保</b> "quoted" \\ back'))
     other = await store.append("other-chat", _message("x"))
     assert (first.id, second.id, other.id) == (1, 2, 1)
     assert await store.get(CHAT, 1) == first and first.text == "您好，王大明！"
