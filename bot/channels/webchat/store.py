@@ -7,7 +7,7 @@ import json
 import re
 import secrets
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,11 +42,15 @@ class WebChatMessage:
     edited: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A shallow dict, to be serialised: ``asdict`` deep-copied every button row on every message."""
+        return {name: getattr(self, name) for name in _MESSAGE_FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WebChatMessage:
         return cls(**data)
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(WebChatMessage))
 
 
 class WebChatStore(Protocol):
