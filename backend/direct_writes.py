@@ -335,7 +335,8 @@ class AsyncpgDirectWriter:
         self.transactions = 0
 
     async def write(self, batch: Sequence[Write]) -> list[Row]:
-        async with self._transaction() as driver:
+        # One statement is atomic on its own: BEGIN and COMMIT would be two more round trips.
+        async with self._driver(transaction=len(batch) > 1) as driver:
             return [
                 _record(await driver.fetchrow(prepared.sql, *prepared.arguments(values)))
                 for prepared, values in batch
@@ -345,15 +346,16 @@ class AsyncpgDirectWriter:
         return None  # every statement is a round trip to the server
 
     async def write_many(self, prepared: PreparedWrite, rows: Sequence[Mapping[str, Any]]) -> None:
-        async with self._transaction() as driver:
+        async with self._driver(transaction=True) as driver:
             await driver.executemany(prepared.sql, [prepared.arguments(values) for values in rows])
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        """The asyncpg connection of a pooled connection, inside one transaction (counted once done)."""
+    async def _driver(self, *, transaction: bool) -> AsyncIterator[Any]:
+        """The asyncpg connection of a pooled connection, inside one transaction if asked (counted
+        once done)."""
         async with self.engine.connect() as pooled:
             driver: Any = (await pooled.get_raw_connection()).driver_connection
-            async with driver.transaction():
+            async with driver.transaction() if transaction else contextlib.nullcontext():
                 yield driver
         self.transactions += 1
 
