@@ -131,9 +131,9 @@ class RedisWebChatStore:
 
     async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage:
         """Number, store, index, refresh the expiry and trim, atomically and in one round trip."""
-        fields = message.to_json()
-        del fields["id"]  # the script numbers the message and writes the id in front of the rest
-        rest = json.dumps(fields, ensure_ascii=False)[1:]
+        content = message.to_json()
+        del content["id"]  # the script numbers the message and writes the id in front of the rest
+        rest = json.dumps(content, ensure_ascii=False)[1:]
         next_id = await self._append_script(
             keys=self._keys(chat_id), args=[", " + rest, self.ttl_seconds, self.history_limit]
         )
