@@ -35,13 +35,18 @@ class BotRuntime:
     extra_closers: list[Redis] = field(default_factory=list)
 
     def mount(self, app: FastAPI) -> None:
-        """Add the web chat (and, in webhook mode, Telegram's webhook) routes to an app."""
+        """Add the web chat (and, in webhook mode, Telegram's webhook) routes to an app, in front of
+        the routes it has: FastAPI tries routes in order, and every chat message and every poll of
+        the chat page was matched against all the API's routes first (~200 µs a request)."""
+        existing = list(app.router.routes)
         app.include_router(build_router(self.webchat))
         mount_static(app)
         if self.telegram_bot is not None and self.settings.webhook_url:
             app.include_router(
                 build_webhook_router(self.dispatcher, self.telegram_bot, self.settings.webhook_secret)
             )
+        added = app.router.routes[len(existing) :]
+        app.router.routes[:] = [*added, *existing]
 
     def delivery_worker(self, *, worker_id: str | None = None) -> DeliveryWorker:
         settings = self.settings

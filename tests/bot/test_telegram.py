@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -216,3 +217,22 @@ async def test_r_enr_9_telegram_payments_invoice_precheckout_and_policy(
         assert await worker.run_once() == 1
         document = telegram.calls_to("sendDocument")[-1]
         assert document.ok and document.params["document"].content.startswith(b"%PDF")
+
+
+def _first_path(route: Any) -> str:
+    """A route's path; an included router's: its prefix and its first route's path."""
+    router = getattr(route, "original_router", None)
+    return f"{router.prefix}{_first_path(router.routes[0])}" if router is not None else route.path
+
+
+async def test_chat_routes_are_matched_before_the_api_routes(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    """FastAPI tries routes in order: every web chat message, chat-page poll and Telegram webhook call
+    was matched against all the API's routes first, ~200 µs a request."""
+    app = await _webhook_client(settings, db, telegram)
+    paths = [_first_path(route) for route in app.router.routes]
+    first_api = min(i for i, path in enumerate(paths) if path.startswith("/api/"))
+    chat = [i for i, path in enumerate(paths) if path.startswith(("/webchat/", "/telegram/", "/chat"))]
+    assert len(chat) >= 3 and max(chat) < first_api, paths
+    await app.state.bot_runtime.close()
