@@ -1,15 +1,14 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
+from backend.alerts.models import StaffAlert
+from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import (
     Claim,
     ClaimAttachment,
     ClaimEvent,
     ClaimPayment,
-    DisasterEvent,
     DocumentRequest,
-    IndexPayout,
-    IndexReading,
-    StaffAlert,
     SurveyReport,
 )
 from backend.enrollment.models import (

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from backend.alerts.api import router as alerts_router
 from backend.claims.api import bot_router as claims_bot_router
 from backend.claims.api import collective_router as claims_collective_router
-from backend.claims.catastrophe_api import router as events_router
-from backend.claims.index_api import bot_router as index_bot_router
-from backend.claims.index_api import router as index_router
-from backend.claims.staff_api import alerts_router
+from backend.claims.catastrophe.api import router as events_router
+from backend.claims.index.api import bot_router as index_bot_router
+from backend.claims.index.api import router as index_router
 from backend.claims.staff_api import router as claims_staff_router
 from backend.enrollment.api import bot_router as enrollment_bot_router
 from backend.enrollment.api import service_router as attachments_router

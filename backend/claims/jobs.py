@@ -23,6 +23,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
 from backend.claims.models import Claim
 from backend.claims.workflow import FINAL, alert_texts
@@ -88,7 +89,7 @@ async def claim_deadline_reminders(
             kind = "deadline_due_soon" if state == "due_soon" else "deadline_overdue"
             title, body = alert_texts(kind, locale, claim, deadline=name, due_at=due_at, adjuster=adjuster)
             suffix = "soon" if state == "due_soon" else "overdue"
-            alert = await timeline.alert_staff(
+            alert = await alert_staff(
                 session,
                 settings,
                 kind=kind,

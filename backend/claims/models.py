@@ -1,5 +1,6 @@
-"""Claims: the loss report, its timeline, survey, documents, settlement, payment, catastrophe events and
-weather-index payouts. Every deadline is a timestamp on the row (R-CLM-6, R-CLM-11, R-CLM-13)."""
+"""Claims: the loss report, its timeline, survey, documents, settlement and payment. Every deadline is a
+timestamp on the row (R-CLM-6, R-CLM-11, R-CLM-13). Disaster events live in ``claims.catastrophe``,
+weather-index readings and payouts in ``claims.index``, staff alerts in ``backend.alerts``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -173,67 +174,3 @@ class ClaimPayment(SQLModel, table=True):
     reference: str = Field(max_length=128)
     paid_by: int = Field(foreign_key="staff_user.id")
     paid_at: datetime = Field(default_factory=utcnow)
-
-
-class DisasterEvent(SQLModel, table=True):
-    """R-CLM-5: a catastrophe or emergency that links claims across counties."""
-
-    __tablename__ = "disaster_event"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200)
-    cause: str = Field(max_length=40)
-    started_on: datetime
-    catastrophe: bool = False
-    catastrophe_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    raised_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class IndexReading(SQLModel, table=True):
-    """R-CLM-2: an official station reading for a township (wind, heavy rain, low temperature)."""
-
-    __tablename__ = "index_reading"
-    __table_args__ = (UniqueConstraint("township_code", "peril", "observed_on", name="uq_index_reading_day"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    township_code: str = Field(max_length=12, index=True)
-    peril: str = Field(max_length=20)  # wind | rain | cold
-    value: str = Field(max_length=20)  # decimal text, in the peril's unit
-    observed_on: datetime
-    station: str = Field(default="", max_length=100)
-    source: str = Field(default="api", max_length=20)
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class IndexPayout(SQLModel, table=True):
-    __tablename__ = "index_payout"
-    __table_args__ = (UniqueConstraint("reading_id", "policy_id", name="uq_index_payout"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    reading_id: int = Field(foreign_key="index_reading.id", index=True)
-    policy_id: int = Field(foreign_key="policy.id", index=True)
-    claim_id: int | None = Field(default=None, foreign_key="claim.id")
-    level: str = Field(max_length=20)
-    share: str = Field(max_length=10)  # payout as a share of the sum insured
-    amount_fen: int
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class StaffAlert(SQLModel, table=True):
-    """Something staff must see at once (R-LIA-6 accident, R-CLM-5 catastrophe, overdue deadlines).
-    Listed by the API for the staff whose region covers it, and sent to the staff alert chat when set."""
-
-    __tablename__ = "staff_alert"
-
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=40, index=True)
-    region_code: str = Field(max_length=12, index=True)
-    title: str = Field(max_length=200)
-    body: str = Field(default="", max_length=2000)
-    claim_id: int | None = Field(default=None, foreign_key="claim.id", index=True)
-    event_id: int | None = Field(default=None, foreign_key="disaster_event.id")
-    dedupe_key: str = Field(unique=True, max_length=128)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
-    acknowledged_by: int | None = None
-    acknowledged_at: datetime | None = None

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
 from backend.claims.models import Claim, ClaimAttachment, ClaimEvent, ClaimKind, ClaimStatus, DocumentRequest
 from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
@@ -209,7 +210,7 @@ def _attach(session: AsyncSession, claim: Claim, document_ids: list[int], purpos
 async def _after_report(session: AsyncSession, settings: Settings, claim: Claim) -> None:
     """Liability accidents alert staff at once (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
     if claim.kind == ClaimKind.LIABILITY:
-        await timeline.alert_staff(
+        await alert_staff(
             session,
             settings,
             kind="liability_accident",
@@ -219,7 +220,7 @@ async def _after_report(session: AsyncSession, settings: Settings, claim: Claim)
             dedupe_key=f"claim-{claim.id}-accident",
             claim_id=claim.id,
         )
-    from backend.claims.catastrophe import after_claim_reported
+    from backend.claims.catastrophe.service import after_claim_reported
 
     await after_claim_reported(session, settings, claim)
 

@@ -194,16 +194,3 @@ class ClaimActionOut(BaseModel):
     claim: ClaimDetailOut
     denial_suggested: bool = False  # a survey found the loss not covered: a denial (R-CLM-10) should follow
     document_id: int | None = None  # the denial notice
-
-
-class AlertOut(BaseModel):
-    id: int
-    kind: str
-    region_code: str
-    title: str
-    body: str
-    claim_id: int | None
-    event_id: int | None
-    created_at: datetime
-    acknowledged_by: int | None
-    acknowledged_at: datetime | None

@@ -1,4 +1,4 @@
-"""Staff claim routes: adjuster, survey, documents, denial, assessment, payment, deadlines, alerts.
+"""Staff claim routes: adjuster, survey, documents, denial, assessment, payment, deadlines (alerts: ``backend.alerts``).
 
 Errors are ``{"detail": {"code", "message", "detail"}}``: 404 ``not_found`` (also for a claim outside the
 caller's region), 403 ``forbidden`` (role), 409 ``documents_already_requested``, 422 for the others.
@@ -11,9 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 
 from backend.claims import workflow
-from backend.claims.models import Claim, StaffAlert
+from backend.claims.models import Claim
 from backend.claims.schemas_staff import (
-    AlertOut,
     AssessIn,
     AssignIn,
     AttachmentOut,
@@ -36,11 +35,9 @@ from backend.enrollment.endorsements import mask_value
 from backend.security import StaffPrincipal
 
 router = APIRouter(prefix="/api/claims", tags=["claims: staff"])
-alerts_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 Adjuster = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ADJUSTER_ROLES))]
 Payer = Annotated[StaffPrincipal, Depends(require_roles(*workflow.PAYMENT_ROLES))]
-AlertHandler = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ALERT_ROLES))]
 
 MESSAGES: dict[str, str] = {
     "not_found": "no such claim in your region",
@@ -190,21 +187,6 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
     )
 
 
-def alert_out(alert: StaffAlert) -> AlertOut:
-    return AlertOut(
-        id=alert.id or 0,
-        kind=alert.kind,
-        region_code=alert.region_code,
-        title=alert.title,
-        body=alert.body,
-        claim_id=alert.claim_id,
-        event_id=alert.event_id,
-        created_at=alert.created_at,
-        acknowledged_by=alert.acknowledged_by,
-        acknowledged_at=alert.acknowledged_at,
-    )
-
-
 async def _action_out(
     session: SessionDep,
     staff: StaffPrincipal,
@@ -345,22 +327,3 @@ async def payment(
     )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
     return ClaimActionOut(claim=detail_out(detail))
-
-
-# --- alerts -----------------------------------------------------------------------------------------------
-
-
-@alerts_router.get("", response_model=list[AlertOut])
-async def list_alerts(
-    staff: StaffDep, session: SessionDep, unacknowledged: bool = False, kind: str | None = None
-) -> list[AlertOut]:
-    alerts = await workflow.list_alerts(
-        session=session, actor=staff, unacknowledged=unacknowledged, kind=kind
-    )
-    return [alert_out(a) for a in alerts]
-
-
-@alerts_router.post("/{alert_id}/ack", response_model=AlertOut)
-async def ack_alert(alert_id: int, staff: AlertHandler, session: SessionDep, request: Request) -> AlertOut:
-    alert = await workflow.ack_alert(session=session, actor=staff, alert_id=alert_id, ip=_ip(request))
-    return alert_out(alert)

@@ -1,18 +1,16 @@
-"""Recording a claim's steps and telling the people concerned: the insured in chat, staff by alert."""
+"""Recording a claim's steps and telling the insured in chat (staff are told by ``backend.alerts``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.claims.models import Claim, ClaimEvent, StaffAlert
+from backend.claims.models import Claim, ClaimEvent
 from backend.db import utcnow
 from backend.outbox.models import Priority
-from backend.outbox.service import enqueue, enqueue_for_identity
+from backend.outbox.service import enqueue_for_identity
 from backend.people.models import ChatIdentity
-from backend.settings import Settings
 from messages import render
 
 # The bot's ClaimAction callback: "clm:<action>:<claim id>:<assessed amount in fen, 0 when none>".
@@ -60,45 +58,3 @@ async def tell_insured(
         buttons=[*(buttons or []), view],
         attachments=attachments,
     )
-
-
-async def alert_staff(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    kind: str,
-    region_code: str,
-    title: str,
-    body: str,
-    dedupe_key: str,
-    claim_id: int | None = None,
-    event_id: int | None = None,
-) -> StaffAlert | None:
-    """Record an alert once (by its key) and send it to the staff alert chat when one is configured."""
-    existing = (await session.exec(select(StaffAlert).where(StaffAlert.dedupe_key == dedupe_key))).first()
-    if existing is not None:
-        return None
-    alert = StaffAlert(
-        kind=kind,
-        region_code=region_code,
-        title=title,
-        body=body,
-        claim_id=claim_id,
-        event_id=event_id,
-        dedupe_key=dedupe_key,
-    )
-    session.add(alert)
-    if settings.staff_alert_address:
-        await enqueue(
-            session=session,
-            channel=settings.staff_alert_channel,
-            address=settings.staff_alert_address,
-            text=f"<b>{_escape(title)}</b>\n{_escape(body)}",
-            dedupe_key=f"alert-{dedupe_key}",
-            priority=Priority.REPLY,
-        )
-    return alert
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

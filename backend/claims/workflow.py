@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.models import (
@@ -33,7 +34,6 @@ from backend.claims.models import (
     ClaimPayment,
     ClaimStatus,
     DocumentRequest,
-    StaffAlert,
     SurveyReport,
 )
 from backend.claims.reporting import ClaimError
@@ -56,7 +56,6 @@ __all__ = [
     "ClaimError",
     "Deadline",
     "SurveyOutcome",
-    "ack_alert",
     "assess",
     "assign_adjuster",
     "claim_detail",
@@ -64,7 +63,6 @@ __all__ = [
     "deadlines_of",
     "deny",
     "documents_received",
-    "list_alerts",
     "list_claims",
     "object_settlement",
     "record_payment",
@@ -75,7 +73,6 @@ __all__ = [
 
 ADJUSTER_ROLES = (Role.ADJUSTER.value,)  # survey, documents, assessment, denial
 PAYMENT_ROLES = (Role.UNDERWRITER.value,)  # R-CLM-12 payment
-ALERT_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value, Role.AGENT.value)  # acknowledging an alert
 FINAL = (ClaimStatus.PAID.value, ClaimStatus.DENIED.value)
 CLOCK_SKEW = timedelta(minutes=5)
 LOSS_CLASSES = ("light", "medium", "heavy")
@@ -323,7 +320,7 @@ def alert_texts(
     objection: str | None = None,
 ) -> tuple[str, str]:
     """Title and body of a staff alert from ``claims_notice/staff_alert_title`` and ``_body``, as plain
-    text (``timeline.alert_staff`` escapes them itself)."""
+    text (``alert_staff`` escapes them itself)."""
     ctx: dict[str, Any] = {
         "kind": kind,
         "claim": claim,
@@ -957,7 +954,7 @@ async def object_settlement(
     round_no = await _count_events(session, claim, ClaimStatus.OBJECTED.value) + 1
     timeline.record(session, claim, ClaimStatus.OBJECTED.value, note=claim.objection, actor="insured")
     title, body = alert_texts("claim_objection", settings.default_locale, claim, objection=claim.objection)
-    await timeline.alert_staff(
+    await alert_staff(
         session,
         settings,
         kind="claim_objection",
@@ -1107,50 +1104,3 @@ async def record_payment(
     await session.commit()
     await session.refresh(payment)
     return payment
-
-
-# --- 9. alerts --------------------------------------------------------------------------------------------
-
-
-async def list_alerts(
-    *,
-    session: AsyncSession,
-    actor: StaffPrincipal,
-    unacknowledged: bool = False,
-    kind: str | None = None,
-    limit: int = 100,
-) -> list[StaffAlert]:
-    """Alerts in the actor's region, newest first."""
-    query = _in_scope(select(StaffAlert), actor, StaffAlert.region_code)
-    if unacknowledged:
-        query = query.where(col(StaffAlert.acknowledged_at).is_(None))
-    if kind:
-        query = query.where(StaffAlert.kind == kind)
-    query = query.order_by(col(StaffAlert.created_at).desc(), col(StaffAlert.id).desc()).limit(limit)
-    return list((await session.exec(query)).all())
-
-
-async def ack_alert(
-    *, session: AsyncSession, actor: StaffPrincipal, alert_id: int, ip: str | None = None
-) -> StaffAlert:
-    _require(actor, ALERT_ROLES)
-    alert = await session.get(StaffAlert, alert_id)
-    if alert is None or not actor.covers_region(alert.region_code):
-        raise ClaimError("not_found")
-    if alert.acknowledged_at is not None:
-        return alert  # acknowledged already: nothing written
-    alert.acknowledged_by = actor.user_id
-    alert.acknowledged_at = utcnow()
-    session.add(alert)
-    record_audit(
-        session=session,
-        actor=actor,
-        action="alerts.ack",
-        target_type="staff_alert",
-        target_id=alert_id,
-        detail={"kind": alert.kind, "claim_id": alert.claim_id},
-        ip=ip,
-    )
-    await session.commit()
-    await session.refresh(alert)
-    return alert

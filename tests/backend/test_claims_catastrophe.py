@@ -12,9 +12,13 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from backend.claims import catastrophe, index
-from backend.claims.catastrophe_api import router as events_router
-from backend.claims.models import Claim, ClaimEvent, DisasterEvent, StaffAlert
+from backend.alerts.models import StaffAlert
+from backend.claims.catastrophe import service as catastrophe
+from backend.claims.catastrophe.api import router as events_router
+from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.index import service as index
+from backend.claims.index.schemas import ReadingIn
+from backend.claims.models import Claim, ClaimEvent
 from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
 from backend.settings import Settings
@@ -329,7 +333,7 @@ async def test_r_clm_5_index_payouts_count_towards_a_county_catastrophe(
     lychee = {**paid.json()["policy"], "identity_id": int(headers["X-Identity-Id"])}
     # 4,995,000 CNY of wind losses already reported in the county; the index payout adds 6,000 CNY (20 %).
     await add_claims(db, lychee, (DONGGUAN, "lychee", 4_995_000 * 100), cause="wind")
-    reading = index.ReadingIn(
+    reading = ReadingIn(
         township_code=DONGGUAN, peril="wind", value="10", observed_on=index.china_today().isoformat()
     )
     async with db.session() as session:

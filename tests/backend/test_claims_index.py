@@ -12,10 +12,11 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from backend.claims import index
-from backend.claims.index_api import bot_router as index_bot_router
-from backend.claims.index_api import router as index_router
-from backend.claims.models import Claim, ClaimEvent, IndexPayout, IndexReading
+from backend.claims.index import service as index
+from backend.claims.index.api import bot_router as index_bot_router
+from backend.claims.index.api import router as index_router
+from backend.claims.index.models import IndexPayout, IndexReading
+from backend.claims.models import Claim, ClaimEvent
 from backend.db import Database
 from backend.enrollment.models import Policy
 from backend.outbox.models import OutboxMessage

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 import httpx
 from sqlmodel import col, select
 
+from backend.alerts.models import StaffAlert
 from backend.claims import rules
 from backend.claims.jobs import DeadlineReminderReport, claim_deadline_reminders
-from backend.claims.models import Claim, ClaimEvent, StaffAlert
+from backend.claims.models import Claim, ClaimEvent
 from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
 from backend.settings import Settings

@@ -19,8 +19,9 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import col, select
 
+from backend.alerts.models import StaffAlert
 from backend.claims import rules, workflow
-from backend.claims.models import Claim, StaffAlert
+from backend.claims.models import Claim
 from backend.db import Database, utcnow
 from backend.enrollment.models import Document
 from backend.outbox.models import OutboxMessage
@@ -39,7 +40,8 @@ OWN_ACCOUNT = "6228480012345678901"
 @pytest.fixture(autouse=True)
 def mount_claim_routes(app: Any) -> None:
     """The lead engineer includes these routers in backend/routes.py; mount them here until then."""
-    from backend.claims.staff_api import alerts_router, router
+    from backend.alerts.api import router as alerts_router
+    from backend.claims.staff_api import router
 
     paths = {getattr(r, "path", "") for r in app.routes}
     if "/api/claims/{claim_id}/assign" not in paths:

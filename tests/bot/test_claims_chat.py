@@ -9,7 +9,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from backend.claims.models import Claim, ClaimAttachment, StaffAlert
+from backend.alerts.models import StaffAlert
+from backend.claims.models import Claim, ClaimAttachment
 from backend.db import Database, utcnow
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser, Reply

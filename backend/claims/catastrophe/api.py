@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
 
-from backend.claims import catastrophe
-from backend.claims.models import Claim, DisasterEvent
+from backend.claims.catastrophe import service as catastrophe
+from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.catastrophe.schemas import (
+    CountyOut,
+    EventDetailOut,
+    EventIn,
+    EventOut,
+    LinkedClaimOut,
+    LinkIn,
+)
+from backend.claims.models import Claim
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
 from backend.products.pricing import fen_to_yuan
 from backend.security import StaffPrincipal
@@ -19,62 +26,6 @@ router = APIRouter(prefix="/api/events", tags=["claims: disaster events"])
 
 EventManager = Annotated[StaffPrincipal, Depends(require_roles("adjuster", "underwriter"))]
 UNPROCESSABLE = 422
-
-
-class EventIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    cause: str = Field(max_length=40, description="a claim cause: typhoon, heavy_rain, disease, wind ...")
-    started_on: date = Field(description="the day the disaster began (China time)")
-
-
-class LinkIn(BaseModel):
-    claim_ids: list[int] = Field(min_length=1, max_length=5000)
-
-
-class EventOut(BaseModel):
-    id: int
-    name: str
-    cause: str
-    started_on: datetime
-    catastrophe: bool
-    catastrophe_reasons: list[str] = Field(
-        description="more_than_two_counties | crop_loss:<county> | livestock_loss:<county>"
-    )
-    raised_at: datetime | None
-    created_at: datetime
-
-
-class CountyOut(BaseModel):
-    county_code: str
-    claims: int
-    crop_fen: int
-    crop_yuan: str
-    livestock_fen: int
-    livestock_yuan: str
-    crop_threshold_reached: bool
-    livestock_threshold_reached: bool
-
-
-class LinkedClaimOut(BaseModel):
-    id: int
-    number: str
-    kind: str
-    status: str
-    product_code: str
-    region_code: str
-    county_code: str
-    insured_name: str
-    cause: str
-    loss_started_at: datetime
-    estimated_amount_fen: int
-
-
-class EventDetailOut(EventOut):
-    county_count: int = Field(description="counties with counted claims, all regions (the rule's count)")
-    claim_count: int = Field(description="counted claims, all regions")
-    counties: list[CountyOut] = Field(description="per-county totals, within the caller's regions")
-    claims: list[LinkedClaimOut] = Field(description="linked claims within the caller's regions")
-    reasons_now: list[str] | None = Field(default=None, description="the evaluation just made, if any")
 
 
 def problem(exc: catastrophe.EventError) -> HTTPException:

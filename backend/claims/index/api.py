@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, Request, UploadFile, status
 
-from backend.claims import index
+from backend.claims.index import service as index
+from backend.claims.index.schemas import PayoutList, ReadingIn, ReadingReport, TriggerStatus
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.models import Policy
 from backend.security import StaffPrincipal
@@ -31,21 +32,21 @@ def problem(exc: index.IndexClaimError) -> HTTPException:
     return HTTPException(code, detail={"code": exc.code, "message": str(exc), "detail": exc.detail})
 
 
-@router.post("/readings", response_model=index.ReadingReport)
+@router.post("/readings", response_model=ReadingReport)
 async def post_readings(
-    readings: Annotated[list[index.ReadingIn], Body(max_length=MAX_ROWS)],
+    readings: Annotated[list[ReadingIn], Body(max_length=MAX_ROWS)],
     staff: ReadingWriter,
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
-) -> index.ReadingReport:
+) -> ReadingReport:
     """Official station readings; each new reading that reaches a trigger pays at once (R-CLM-2)."""
     return await index.record_readings(
         session, staff, readings, "api", settings=settings, ip=client_ip(request)
     )
 
 
-@router.post("/readings/csv", response_model=index.ReadingReport)
+@router.post("/readings/csv", response_model=ReadingReport)
 async def post_readings_csv(
     staff: ReadingWriter,
     session: SessionDep,
@@ -54,7 +55,7 @@ async def post_readings_csv(
     file: Annotated[
         UploadFile, File(description="CSV, UTF-8: township_code,peril,value,observed_on[,station]")
     ],
-) -> index.ReadingReport:
+) -> ReadingReport:
     raw = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(raw) > MAX_UPLOAD_BYTES:
         raise HTTPException(TOO_LARGE, detail={"code": "file_too_large", "message": ""})
@@ -74,14 +75,14 @@ async def post_readings_csv(
         ) from exc
 
 
-@router.get("/payouts", response_model=index.PayoutList)
+@router.get("/payouts", response_model=PayoutList)
 async def get_payouts(
     staff: StaffDep,
     session: SessionDep,
     region: Annotated[str, Query(min_length=9, max_length=12, description="township or village code")],
     since: Annotated[date | None, Query(description="readings from this day")] = None,
     until: Annotated[date | None, Query(description="readings up to this day")] = None,
-) -> index.PayoutList:
+) -> PayoutList:
     """The payout list by administrative village, with the R-CLM-2 publication fields."""
     code = region.strip().ljust(12, "0")
     if not staff.covers_region(code):
@@ -92,10 +93,10 @@ async def get_payouts(
         raise problem(exc) from exc
 
 
-@bot_router.get("/status", response_model=index.TriggerStatus)
+@bot_router.get("/status", response_model=TriggerStatus)
 async def my_index_status(
     principal: BotDep, session: SessionDep, policy_id: Annotated[int, Query()]
-) -> index.TriggerStatus:
+) -> TriggerStatus:
     """For the insured's own weather-index policy: no report is needed; this is the township's status."""
     policy = await session.get(Policy, policy_id)
     owned = policy is not None and (

@@ -27,8 +27,10 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
-from backend.claims.models import Claim, ClaimEvent, ClaimKind, ClaimStatus, DisasterEvent
+from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.models import Claim, ClaimEvent, ClaimKind, ClaimStatus
 from backend.db import utcnow
 from backend.products.models import Product, ProductCategory
 from backend.products.pricing import fen_to_yuan
@@ -194,7 +196,7 @@ async def _alert(
         "claim_count": sum(t.claims for t in counted),
     }
     locale = settings.default_locale
-    await timeline.alert_staff(
+    await alert_staff(
         session,
         settings,
         kind=ALERT_KIND,
