@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 
 from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
-from bot.routers import claims, enroll, fallback, policies, start
+from bot.forms.engine import FormRunner
+from bot.routers import claims, enroll, fallback, forms, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,16 @@ def create_dispatcher(
     payment_provider: str = "demo",
     payment_provider_token: str = "",
 ) -> Dispatcher:
+    # One runner for every feature's forms: features hand in their flows here and get the runner back
+    # as the ``runner`` handler argument, so no feature imports another to start or answer a form.
+    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows()})
     # These reach every handler as keyword arguments (aiogram workflow data).
     dispatcher = Dispatcher(
         storage=storage,
         events_isolation=isolation,
         payment_provider=payment_provider,
         payment_provider_token=payment_provider_token,
+        runner=runner,
     )
     context = ChatContextMiddleware(backend, default_locale)
     dispatcher.message.outer_middleware(context)
@@ -54,6 +59,7 @@ def create_dispatcher(
     # Feature routers go between start and fallback, in the order they should match.
     dispatcher.include_routers(
         start.build_router(),
+        forms.build_router(),
         enroll.build_router(),
         policies.build_router(),
         claims.build_router(),

@@ -89,6 +89,8 @@ class Io:
     identity: IdentityKey
     chat_id: int
     state: FSMContext | None = None
+    # The runner of every flow, for a submit that must send the user back to a question.
+    runner: FormRunner | None = None
 
     async def say(
         self,
@@ -214,7 +216,9 @@ class Flow:
 
 
 class FormRunner:
-    """Moves a form through its flow; every handler of the enroll router goes through here."""
+    """Moves a form through its flow. One runner holds every feature's flows: it is built in
+    ``bot/dispatcher.py`` and reaches the handlers as the ``runner`` workflow argument, so features never
+    import each other to start or continue a form."""
 
     def __init__(self, flows: dict[str, Flow]) -> None:
         self.flows = flows

@@ -11,17 +11,24 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
     ReplyKeyboardRemove,
 )
 
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from bot.client import BackendError
 from bot.context import ChatContext
-from bot.forms.claim import is_index, is_liability, remember_policy
-from bot.forms.engine import Form, Io, problem_text
+from bot.forms.claim import (
+    claim_flow,
+    evidence_flow,
+    is_index,
+    is_liability,
+    objection_flow,
+    remember_policy,
+)
+from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
 from bot.keyboards import MenuAction
 from bot.replies import reply_to_query
+from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
 
@@ -101,12 +108,21 @@ async def submit_objection(io: Io, form: Form) -> None:
     await io.say(io.t("claims/answered", claim=claim))
 
 
-async def report_menu(query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    from bot.routers.enroll import RUNNER, make_io
+def flows() -> dict[str, Flow]:
+    """This feature's forms, for the runner the dispatcher builds."""
+    return {
+        "claim": claim_flow(submit_claim),
+        "evidence": evidence_flow(submit_evidence),
+        "objection": objection_flow(submit_objection),
+    }
 
+
+async def report_menu(
+    query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
     await query.answer()
     await ctx.ensure()
-    io = await make_io(bot, _chat(query), ctx, state, query.message)  # type: ignore[arg-type]
+    io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     policies = [
         p.model_dump(mode="json") for p in await ctx.backend.my_policies(ctx.key) if p.status == "active"
     ]
@@ -120,11 +136,7 @@ async def report_menu(query: CallbackQuery, ctx: ChatContext, state: FSMContext,
             form.answers["policy"] = policies[0]["id"]
             await remember_policy(io, form, policies[0]["id"])
 
-    await RUNNER.begin(io, state, "claim", prepare=prepare)
-
-
-def _chat(query: CallbackQuery) -> int:
-    return query.message.chat.id if query.message else query.from_user.id
+    await runner.begin(io, state, "claim", prepare=prepare)
 
 
 def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
@@ -184,10 +196,13 @@ async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
 
 
 async def claim_action(
-    query: CallbackQuery, callback_data: ClaimAction, ctx: ChatContext, state: FSMContext, bot: Bot
+    query: CallbackQuery,
+    callback_data: ClaimAction,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
 ) -> None:
-    from bot.routers.enroll import RUNNER, make_io
-
     await query.answer()
     await ctx.ensure()
     locale = await ctx.locale()
@@ -204,42 +219,28 @@ async def claim_action(
             )
             await reply_to_query(query, render("claims/answered", locale, claim=claim))
         else:
-            io = await make_io(bot, _chat(query), ctx, state, query.message)  # type: ignore[arg-type]
+            io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
             if action == "object":
-                await RUNNER.begin(io, state, "objection", claim_id=claim_id)
+                await runner.begin(io, state, "objection", claim_id=claim_id)
             else:
                 purpose = "disposal" if action == "disposal" else "requested"
-                await RUNNER.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
+                await runner.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
     except BackendError as exc:
         await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
 
 
-async def video_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    """Videos count as photos for evidence steps (Telegram sends them as their own message type)."""
-    from bot.routers.enroll import RUNNER, _with_form
-
-    assert message.video is not None
-    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
-    if loaded:
-        io, form = loaded
-        file_id = message.video.file_id
-        await RUNNER.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
-
-
 def build_router() -> Router:
-    from bot.forms.engine import FormState
-
     router = Router(name="claims")
     router.callback_query.register(report_menu, MenuAction.filter(F.action == "report"))
     router.callback_query.register(list_claims, MenuAction.filter(F.action == "claims"))
     router.callback_query.register(claim_action, ClaimAction.filter())
-    router.message.register(video_answer, FormState.filling, F.video)
     return router
 
 
 __all__ = [
     "ClaimAction",
     "build_router",
+    "flows",
     "remember_policy",
     "submit_claim",
     "submit_evidence",

@@ -6,17 +6,26 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery, ReplyKeyboardRemove
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+    ReplyKeyboardRemove,
+)
 
 from backend.enrollment.schemas import TelegramPaymentIn
 from bot.client import BackendError
 from bot.context import TELEGRAM, ChatContext
-from bot.forms.engine import Flow, Form, FormAction, FormRunner, FormState, Io, problem_text
+from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
 from bot.forms.enterprise import LIABILITY_PRODUCT, enterprise_flow
 from bot.forms.farmer import farmer_flow
 from bot.forms.submit import announce, submit_form
-from bot.keyboards import EnrollChoice, MenuAction, PayAction, main_menu
+from bot.keyboards import EnrollChoice, MenuAction, PayAction
 from bot.replies import reply_to_query
+from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
 FLOW_TITLES = ("farmer", "enterprise")
@@ -24,49 +33,20 @@ FLOW_TITLES = ("farmer", "enterprise")
 
 async def finish(io: Io, form: Form) -> None:
     """The last answer is in: submit, then offer payment (or tell the farmer verification comes first)."""
-    assert io.state is not None
+    assert io.state is not None and io.runner is not None
     application = await submit_form(io, form)
     if application is None:
-        await RUNNER.save(io.state, form)
-        await RUNNER.ask_current(io, io.state, form)
+        await io.runner.save(io.state, form)
+        await io.runner.ask_current(io, io.state, form)
         return
     await io.state.clear()
     await io.say(io.label("enroll.submitted_keyboard_gone"), ReplyKeyboardRemove())
     await announce(io, application)
 
 
-def _flows() -> dict[str, Flow]:
-    from bot.forms.claim import claim_flow, evidence_flow, objection_flow
-    from bot.routers.claims import submit_claim, submit_evidence, submit_objection
-    from bot.routers.policies import endorse_flow
-
-    return {
-        "farmer": farmer_flow(finish),
-        "enterprise": enterprise_flow(finish),
-        "endorse": endorse_flow(),
-        "claim": claim_flow(submit_claim),
-        "evidence": evidence_flow(submit_evidence),
-        "objection": objection_flow(submit_objection),
-    }
-
-
-RUNNER = FormRunner(_flows())
-
-
-async def make_io(bot: Bot, chat_id: int, ctx: ChatContext, state: FSMContext, message: Message) -> Io:
-    return Io(
-        message=message,
-        bot=bot,
-        locale=await ctx.locale(),
-        backend=ctx.backend,
-        identity=ctx.key,
-        chat_id=chat_id,
-        state=state,
-    )
-
-
-def _chat_of(query: CallbackQuery) -> int:
-    return query.message.chat.id if query.message else query.from_user.id
+def flows() -> dict[str, Flow]:
+    """This feature's forms, for the runner the dispatcher builds."""
+    return {"farmer": farmer_flow(finish), "enterprise": enterprise_flow(finish)}
 
 
 # --- entry --------------------------------------------------------------------------------------------
@@ -75,8 +55,6 @@ def _chat_of(query: CallbackQuery) -> int:
 async def enroll_menu(query: CallbackQuery, ctx: ChatContext) -> None:
     await query.answer()
     locale = await ctx.locale()
-    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
     rows = [
         [
             InlineKeyboardButton(
@@ -91,18 +69,23 @@ async def enroll_menu(query: CallbackQuery, ctx: ChatContext) -> None:
 
 
 async def flow_chosen(
-    query: CallbackQuery, callback_data: EnrollChoice, ctx: ChatContext, state: FSMContext, bot: Bot
+    query: CallbackQuery,
+    callback_data: EnrollChoice,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
 ) -> None:
     await query.answer()
     await ctx.ensure()
-    io = await make_io(bot, _chat_of(query), ctx, state, query.message)  # type: ignore[arg-type]
+    io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     preset: dict[str, Any] = {"product": LIABILITY_PRODUCT} if callback_data.flow == "enterprise" else {}
     await io.say(io.t(f"enroll/intro_{callback_data.flow}"))
-    await RUNNER.begin(io, state, callback_data.flow, **preset)
+    await runner.begin(io, state, callback_data.flow, **preset)
 
 
 async def open_from_payload(
-    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, payload: str
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner, payload: str
 ) -> bool:
     """R-LIA-3: a scanned QR code opens the right enrollment. False when the code is not valid
     (the caller shows the menu; nothing was created)."""
@@ -112,7 +95,7 @@ async def open_from_payload(
         locale = await ctx.locale()
         await message.answer(render("enroll/scan_refused", locale, code=exc.code))
         return False
-    io = await make_io(bot, message.chat.id, ctx, state, message)
+    io = await make_io(bot, message.chat.id, ctx, state, message, runner)
     flow = "enterprise" if scan["product_code"] == LIABILITY_PRODUCT else "farmer"
     preset: dict[str, Any] = {"product": scan["product_code"], "campaign_id": scan["campaign_id"]}
     region = scan.get("region_code")
@@ -120,108 +103,8 @@ async def open_from_payload(
         # A village code on the poster fixes the location; a township or county narrows the picker.
         preset["campaign_village" if not region.endswith("000") else "campaign_region"] = region
     await io.say(io.t(f"enroll/intro_{flow}"))
-    await RUNNER.begin(io, state, flow, **preset)
+    await runner.begin(io, state, flow, **preset)
     return True
-
-
-async def resume_prompt(message: Message, ctx: ChatContext) -> None:
-    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
-    locale = await ctx.locale()
-    rows = [
-        [
-            InlineKeyboardButton(
-                text=label("enroll.resume", locale), callback_data=FormAction(action="resume").pack()
-            ),
-            InlineKeyboardButton(
-                text=label("enroll.restart", locale), callback_data=FormAction(action="restart").pack()
-            ),
-        ]
-    ]
-    await message.answer(
-        render("enroll/resume_prompt", locale), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-    )
-
-
-# --- answers ------------------------------------------------------------------------------------------
-
-
-async def _with_form(
-    event_message: Message, chat_id: int, ctx: ChatContext, state: FSMContext, bot: Bot
-) -> tuple[Io, Form] | None:
-    form = await RUNNER.load(state)
-    io = await make_io(bot, chat_id, ctx, state, event_message)
-    if form is None:
-        await state.clear()
-        identity = await ctx.ensure()
-        await io.say(render("start/stale_button", identity.locale), main_menu(identity))
-        return None
-    return io, form
-
-
-async def text_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
-    if loaded:
-        io, form = loaded
-        await RUNNER.handle(io, state, form, lambda step: step.on_text(io, form, message.text or ""))
-
-
-async def contact_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    assert message.contact is not None and message.from_user is not None
-    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
-    if not loaded:
-        return
-    io, form = loaded
-    contact = message.contact
-    if contact.user_id != message.from_user.id:
-        await io.say(io.label("enroll_errors.phone_not_own"))
-        await RUNNER.ask_current(io, state, form)
-        return
-    await RUNNER.handle(io, state, form, lambda step: step.on_contact(io, form, contact.phone_number))
-
-
-async def location_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    assert message.location is not None
-    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
-    if loaded:
-        io, form = loaded
-        where = message.location
-        await RUNNER.handle(
-            io, state, form, lambda step: step.on_location(io, form, where.latitude, where.longitude)
-        )
-
-
-async def photo_answer(message: Message, ctx: ChatContext, state: FSMContext, bot: Bot) -> None:
-    assert message.photo
-    loaded = await _with_form(message, message.chat.id, ctx, state, bot)
-    if loaded:
-        io, form = loaded
-        file_id = message.photo[-1].file_id
-        await RUNNER.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
-
-
-async def form_button(
-    query: CallbackQuery, callback_data: FormAction, ctx: ChatContext, state: FSMContext, bot: Bot
-) -> None:
-    await query.answer()
-    loaded = await _with_form(query.message, _chat_of(query), ctx, state, bot)  # type: ignore[arg-type]
-    if not loaded:
-        return
-    io, form = loaded
-    action = callback_data.action
-    if action == "pick":
-        await RUNNER.handle(io, state, form, lambda step: step.on_pick(io, form, callback_data.value))
-    elif action == "back":
-        await RUNNER.back(io, state, form)
-    elif action == "skip":
-        await RUNNER.skip(io, state, form)
-    elif action == "resume":
-        await RUNNER.ask_current(io, state, form)
-    else:  # cancel, restart
-        await state.clear()
-        identity = await ctx.ensure()
-        await io.say(io.t("enroll/cancelled"), ReplyKeyboardRemove())
-        await io.say(render("start/menu", identity.locale, identity=identity), main_menu(identity))
 
 
 # --- payment (R-ENR-9) -----------------------------------------------------------------------------------
@@ -249,7 +132,7 @@ async def pay_button(
         await reply_to_query(query, render("enroll/paid", locale, started=started, policy=started.policy))
     elif started.kind == "invoice":
         await bot.send_invoice(
-            chat_id=_chat_of(query),
+            chat_id=chat_of(query),
             title=label("enroll.invoice_title", locale),
             description=render("enroll/invoice_description", locale, started=started),
             payload=started.invoice_payload or "",
@@ -300,9 +183,4 @@ def build_router() -> Router:
     router.callback_query.register(pay_button, PayAction.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(payment_received, F.successful_payment)
-    router.callback_query.register(form_button, FormAction.filter())
-    router.message.register(contact_answer, FormState.filling, F.contact)
-    router.message.register(location_answer, FormState.filling, F.location)
-    router.message.register(photo_answer, FormState.filling, F.photo)
-    router.message.register(text_answer, FormState.filling, F.text)
     return router

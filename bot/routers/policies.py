@@ -14,11 +14,12 @@ from backend.enrollment.schemas import EndorsementRequest, PolicyOut
 from bot.client import BackendError
 from bot.context import ChatContext
 from bot.forms.common import ProceedStep, yuan
-from bot.forms.engine import Flow, Form, Invalid, Io
+from bot.forms.engine import Flow, Form, FormRunner, Invalid, Io
 from bot.forms.farmer import BANKS, BankStep
 from bot.forms.steps import ChoiceStep, TextStep, static_choices, validated
 from bot.keyboards import MenuAction, PolicyAction
 from bot.replies import reply_to_query
+from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
 ENDORSABLE = ("bank_account", "phone", "quantity")
@@ -175,21 +176,28 @@ def endorse_flow() -> Flow:
     )
 
 
-async def start_endorsement(
-    query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, state: FSMContext, bot: Bot
-) -> None:
-    from bot.routers.enroll import RUNNER, make_io
+def flows() -> dict[str, Flow]:
+    """This feature's forms, for the runner the dispatcher builds."""
+    return {"endorse": endorse_flow()}
 
+
+async def start_endorsement(
+    query: CallbackQuery,
+    callback_data: PolicyAction,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
+) -> None:
     await query.answer()
     try:
         policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
     except BackendError:
         await reply_to_query(query, render("policies/not_found", await ctx.locale()))
         return
-    chat_id = query.message.chat.id if query.message else query.from_user.id
-    io = await make_io(bot, chat_id, ctx, state, query.message)  # type: ignore[arg-type]
+    io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     preset: dict[str, Any] = {"policy_id": policy.id, "unit": policy.terms.get("unit", "mu")}
-    await RUNNER.begin(io, state, "endorse", **preset)
+    await runner.begin(io, state, "endorse", **preset)
 
 
 def build_router() -> Router:

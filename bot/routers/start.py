@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from backend.people.schemas import IdentityOut
 from bot.client import BackendError
 from bot.context import ChatContext
-from bot.forms.engine import FormState
+from bot.forms.engine import FormRunner, FormState
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
@@ -22,6 +22,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import reply_to_query
+from bot.routers import enroll, forms
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -37,21 +38,20 @@ async def start(
     ctx: ChatContext,
     state: FSMContext,
     bot: Bot,
+    runner: FormRunner,
     raw_state: str | None,
 ) -> None:
     """``raw_state`` is the state aiogram read for this update, under its event isolation: asking the
     storage again would cost a Redis round trip on every /start."""
-    from bot.routers import enroll
-
     identity = await ctx.open()
     if command.args:
         # A QR code (R-LIA-3): open its enrollment; an invalid code says why and shows the menu.
         await state.clear()
-        if not await enroll.open_from_payload(message, ctx, state, bot, command.args):
+        if not await enroll.open_from_payload(message, ctx, state, bot, runner, command.args):
             await show_menu(message, identity, "start/menu")
         return
     if raw_state == FormState.filling.state:
-        await enroll.resume_prompt(message, ctx)  # an unfinished application: continue or start over
+        await forms.resume_prompt(message, ctx)  # an unfinished application: continue or start over
         return
     if raw_state is not None:
         # Without a state there is nothing to clear: conversation data is only ever saved with a

@@ -1,0 +1,175 @@
+"""The answers to a form, whatever its feature: typed text, a shared contact or location, photos and
+videos, and the form's own buttons (pick, back, skip, cancel, resume). The flows come from the features;
+the runner that holds them all is built in ``bot/dispatcher.py`` and passed in as ``runner``."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
+
+from bot.context import ChatContext
+from bot.forms.engine import Form, FormAction, FormRunner, FormState, Io
+from bot.keyboards import main_menu
+from messages import label, render
+
+
+async def make_io(
+    bot: Bot, chat_id: int, ctx: ChatContext, state: FSMContext, message: Message, runner: FormRunner
+) -> Io:
+    return Io(
+        message=message,
+        bot=bot,
+        locale=await ctx.locale(),
+        backend=ctx.backend,
+        identity=ctx.key,
+        chat_id=chat_id,
+        state=state,
+        runner=runner,
+    )
+
+
+def chat_of(query: CallbackQuery) -> int:
+    return query.message.chat.id if query.message else query.from_user.id
+
+
+async def resume_prompt(message: Message, ctx: ChatContext) -> None:
+    locale = await ctx.locale()
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=label("enroll.resume", locale), callback_data=FormAction(action="resume").pack()
+            ),
+            InlineKeyboardButton(
+                text=label("enroll.restart", locale), callback_data=FormAction(action="restart").pack()
+            ),
+        ]
+    ]
+    await message.answer(
+        render("enroll/resume_prompt", locale), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def with_form(
+    event_message: Message,
+    chat_id: int,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
+) -> tuple[Io, Form] | None:
+    form = await runner.load(state)
+    io = await make_io(bot, chat_id, ctx, state, event_message, runner)
+    if form is None:
+        await state.clear()
+        identity = await ctx.ensure()
+        await io.say(render("start/stale_button", identity.locale), main_menu(identity))
+        return None
+    return io, form
+
+
+async def text_answer(
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
+    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
+    if loaded:
+        io, form = loaded
+        await runner.handle(io, state, form, lambda step: step.on_text(io, form, message.text or ""))
+
+
+async def contact_answer(
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
+    assert message.contact is not None and message.from_user is not None
+    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
+    if not loaded:
+        return
+    io, form = loaded
+    contact = message.contact
+    if contact.user_id != message.from_user.id:
+        await io.say(io.label("enroll_errors.phone_not_own"))
+        await runner.ask_current(io, state, form)
+        return
+    await runner.handle(io, state, form, lambda step: step.on_contact(io, form, contact.phone_number))
+
+
+async def location_answer(
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
+    assert message.location is not None
+    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
+    if loaded:
+        io, form = loaded
+        where = message.location
+        await runner.handle(
+            io, state, form, lambda step: step.on_location(io, form, where.latitude, where.longitude)
+        )
+
+
+async def photo_answer(
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
+    assert message.photo
+    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
+    if loaded:
+        io, form = loaded
+        file_id = message.photo[-1].file_id
+        await runner.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
+
+
+async def video_answer(
+    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
+) -> None:
+    """Videos count as photos for evidence steps (Telegram sends them as their own message type)."""
+    assert message.video is not None
+    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
+    if loaded:
+        io, form = loaded
+        file_id = message.video.file_id
+        await runner.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
+
+
+async def form_button(
+    query: CallbackQuery,
+    callback_data: FormAction,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
+) -> None:
+    await query.answer()
+    loaded = await with_form(query.message, chat_of(query), ctx, state, bot, runner)  # type: ignore[arg-type]
+    if not loaded:
+        return
+    io, form = loaded
+    action = callback_data.action
+    if action == "pick":
+        await runner.handle(io, state, form, lambda step: step.on_pick(io, form, callback_data.value))
+    elif action == "back":
+        await runner.back(io, state, form)
+    elif action == "skip":
+        await runner.skip(io, state, form)
+    elif action == "resume":
+        await runner.ask_current(io, state, form)
+    else:  # cancel, restart
+        await state.clear()
+        identity = await ctx.ensure()
+        await io.say(io.t("enroll/cancelled"), ReplyKeyboardRemove())
+        await io.say(render("start/menu", identity.locale, identity=identity), main_menu(identity))
+
+
+def build_router() -> Router:
+    router = Router(name="forms")
+    router.callback_query.register(form_button, FormAction.filter())
+    router.message.register(contact_answer, FormState.filling, F.contact)
+    router.message.register(location_answer, FormState.filling, F.location)
+    router.message.register(photo_answer, FormState.filling, F.photo)
+    router.message.register(video_answer, FormState.filling, F.video)
+    router.message.register(text_answer, FormState.filling, F.text)
+    return router
