@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.exc import IntegrityError
@@ -72,10 +72,30 @@ def _amount_fen(raw: str) -> int:
 
 
 def _check_times(started: datetime, ended: datetime | None, now: datetime) -> None:
+    started, ended = _aware(started), (_aware(ended) if ended is not None else None)
     if started > now + CLOCK_SKEW:
         raise ClaimError("loss_in_future")
     if ended is not None and (ended < started or ended > now + CLOCK_SKEW):
         raise ClaimError("loss_end_invalid")
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time without a zone is taken as UTC, as every stored time is."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _check_in_cover(policy: Policy, started: datetime) -> None:
+    """A loss is covered only if it began inside the policy's insurance period: before the cover began
+    or after it ended there is nothing to report against this policy. The detail carries both ends (UTC,
+    ISO) so the chat can show them in the user's time zone."""
+    starts, ends = _aware(policy.starts_at), _aware(policy.ends_at)
+    if not starts <= _aware(started) <= ends:
+        raise ClaimError(
+            "loss_outside_cover",
+            policy_id=policy.id,
+            starts_at=starts.isoformat(),
+            ends_at=ends.isoformat(),
+        )
 
 
 def _lost_quantity(raw: str, product: Product, policy: Policy) -> Decimal:
@@ -124,6 +144,7 @@ async def report_claim(
         raise ClaimError("phone_required")
     now = utcnow()
     _check_times(body.loss_started_at, body.loss_ended_at, now)
+    _check_in_cover(policy, body.loss_started_at)
     if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
         raise ClaimError("cause_not_covered_by_product", cause=body.cause)
     claim = _new_claim(body, context, identity, now)
@@ -344,6 +365,7 @@ async def collective_report(
             raise ClaimError("policy_not_in_village", policy_id=household.policy_id)
         if policy.status != "active":
             raise ClaimError("policy_inactive", policy_id=policy.id)
+        _check_in_cover(policy, body.loss_started_at)
         product = await session.get(Product, policy.product_code)
         assert product is not None
         if product.weather_index:
