@@ -5,6 +5,7 @@ from backend.claims.models import (
     ClaimAttachment,
     ClaimEvent,
     ClaimPayment,
+    ClaimPrepayment,
     DisasterEvent,
     DocumentRequest,
     IndexPayout,
@@ -12,6 +13,7 @@ from backend.claims.models import (
     StaffAlert,
     SurveyReport,
 )
+from backend.claims.payees.models import PayeeAccount, PayeeException
 from backend.enrollment.models import (
     Application,
     Document,
@@ -38,6 +40,7 @@ __all__ = [
     "ClaimAttachment",
     "ClaimEvent",
     "ClaimPayment",
+    "ClaimPrepayment",
     "DisasterEvent",
     "Document",
     "DocumentRequest",
@@ -49,6 +52,8 @@ __all__ = [
     "Inspection",
     "LiabilityRate",
     "OutboxMessage",
+    "PayeeAccount",
+    "PayeeException",
     "Payment",
     "Person",
     "Policy",

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from backend.claims.payees.schemas import PayeeExceptionOut
+
 LossClass = Literal["light", "medium", "heavy"]
 LossDegree = Literal["light", "medium", "heavy", "total"]
 DeadlineName = Literal["survey", "settlement", "payment"]
@@ -74,14 +76,14 @@ class AssessIn(BaseModel):
 
 
 class PaymentIn(BaseModel):
-    """R-CLM-12: payee, bank and account default to the insured and the policy's account."""
+    """R-CLM-12: payee, bank and account default to the insured and the policy's account. Another account
+    is paid only through an approved payee exception (``/api/claims/{id}/payee-exceptions``)."""
 
     amount_fen: int | None = None
     payee_name: str | None = Field(default=None, max_length=100)
     bank_name: str | None = Field(default=None, max_length=50)
-    account_number: str | None = Field(default=None, max_length=30)
+    account_number: str | None = Field(default=None, max_length=40)
     reference: str = Field(min_length=1, max_length=128)
-    explanation: str | None = Field(default=None, max_length=1000)
 
 
 class DeadlineOut(BaseModel):
@@ -164,6 +166,9 @@ class PaymentOut(BaseModel):
     reference: str
     paid_by: int
     paid_at: datetime
+    payee_exception_id: int | None = None
+    approved_by: int | None = None  # the second staff member who approved another payee
+    prepaid_fen: int = 0  # R-LIA-6 pre-payments deducted from the agreed amount
 
 
 class ClaimDetailOut(ClaimSummaryOut):
@@ -188,6 +193,7 @@ class ClaimDetailOut(ClaimSummaryOut):
     survey_report: SurveyReportOut | None
     document_request: DocumentRequestOut | None
     payment: PaymentOut | None
+    payee_exceptions: list[PayeeExceptionOut] = Field(default_factory=list)
 
 
 class ClaimActionOut(BaseModel):

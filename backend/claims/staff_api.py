@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from backend.claims import workflow
 from backend.claims.models import Claim, StaffAlert
+from backend.claims.payees.api import exception_out
 from backend.claims.schemas_staff import (
     AlertOut,
     AssessIn,
@@ -67,8 +68,21 @@ MESSAGES: dict[str, str] = {
     "amount_invalid": "the amount must be positive",
     "amount_exceeds_sum_insured": "the amount exceeds the sum insured",
     "amount_mismatch": "the payment must be the agreed amount (R-CLM-12)",
-    "payee_explanation_required": "a payee other than the insured's own account needs an explanation (R-CLM-12)",
-    "payee_collective_account": "never pay to a township, village committee or other collective account (R-CLM-12)",
+    "payee_explanation_required": "a payee other than the insured's own account needs a payee exception "
+    "with its explanation (R-CLM-12)",
+    "payee_second_approval_required": "the payee exception waits for a second staff member's approval "
+    "(R-CLM-12)",
+    "payee_exception_not_approved": "the payee exception was refused or used already (R-CLM-12)",
+    "payee_exception_open": "the claim has a payee exception waiting or approved already",
+    "payee_exception_decided": "the payee exception was decided already",
+    "second_approver_required": "a payee exception is approved by another staff member than who entered it",
+    "payee_is_insured_account": "this is the insured's own account on file: pay it directly",
+    "payee_name_not_insured": "the insured's account on file is paid in the insured's name",
+    "payee_account_registered": "the account is registered as a village committee, township, staff or "
+    "another insured's account: never paid (R-CLM-12)",
+    "payee_account_known": "the account is registered already",
+    "account_format": "an account number has 6 to 30 digits or letters",
+    "outside_scope": "the region is outside yours",
     "payee_is_staff": "never pay to a staff member's account (R-CLM-12)",
     "payee_other_insured": "never pay to another insured's account (R-CLM-12)",
     "already_paid": "the claim is paid already",
@@ -183,9 +197,13 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
                 reference=payment.reference,
                 paid_by=payment.paid_by,
                 paid_at=payment.paid_at,
+                payee_exception_id=payment.payee_exception_id,
+                approved_by=payment.approved_by,
+                prepaid_fen=payment.prepaid_fen,
             )
             if payment
             else None,
+            "payee_exceptions": [exception_out(e) for e in detail.payee_exceptions],
         }
     )
 
@@ -340,7 +358,6 @@ async def payment(
         payee_name=body.payee_name,
         bank_name=body.bank_name,
         account_number=body.account_number,
-        explanation=body.explanation,
         ip=_ip(request),
     )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)

@@ -36,6 +36,8 @@ from backend.claims.models import (
     StaffAlert,
     SurveyReport,
 )
+from backend.claims.payees import service as payees
+from backend.claims.payees.models import PayeeException, PayeeExceptionStatus
 from backend.claims.reporting import ClaimError
 from backend.db import utcnow
 from backend.enrollment import documents
@@ -82,36 +84,6 @@ LOSS_CLASSES = ("light", "medium", "heavy")
 SAMPLE_FIELDS = ("village_code", "loss_class", "place", "method", "sample_size", "lost_count", "loss_degree")
 SIGNER_RELATIONS = ("parent", "child", "spouse")
 
-# R-CLM-12: never to a township, a village committee or another collective account (lower-case match).
-COLLECTIVE_PAYEE_MARKERS: tuple[str, ...] = (
-    "村委会",
-    "村民委员会",
-    "居委会",
-    "居民委员会",
-    "村民小组",
-    "村集体",
-    "政府",  # 镇政府, 乡政府, 镇人民政府 ...
-    "街道办",
-    "财政所",
-    "农经站",
-    "农业服务中心",
-    "合作社",  # 合作社账户, 经济合作社: a cooperative is paid only when it is the insured itself
-    "经济联合社",
-    "village committee",
-    "villagers committee",
-    "villagers' committee",
-    "residents committee",
-    "residents' committee",
-    "township",
-    "government",
-    "subdistrict",
-    "street office",
-    "cooperative",
-    "co-operative",
-    "collective",
-)
-
-
 # --- reading ----------------------------------------------------------------------------------------------
 
 
@@ -157,6 +129,7 @@ class ClaimDetail:
     survey: SurveyReport | None
     document_request: DocumentRequest | None
     payment: ClaimPayment | None
+    payee_exceptions: list[PayeeException]
 
 
 @dataclass(frozen=True)
@@ -240,6 +213,7 @@ async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDe
         survey=(await session.exec(select(SurveyReport).where(SurveyReport.claim_id == cid))).first(),
         document_request=await _document_request(session, cid),
         payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),
+        payee_exceptions=await payees.exceptions_of(session, cid),
     )
 
 
@@ -973,37 +947,6 @@ async def object_settlement(
 # --- 8. payment (R-CLM-12) --------------------------------------------------------------------------------
 
 
-def _normal_account(number: str) -> str:
-    return "".join(ch for ch in number if ch.isalnum())
-
-
-def _is_collective(name: str) -> bool:
-    lowered = name.lower()
-    return any(marker in lowered for marker in COLLECTIVE_PAYEE_MARKERS)
-
-
-async def _check_payee(session: AsyncSession, policy: Policy, name: str, account: str) -> None:
-    """R-CLM-12: never to a township, village committee, staff member or another insured's account."""
-    other_name = name != policy.insured_name.strip()
-    if other_name and _is_collective(name):
-        raise ClaimError("payee_collective_account", payee=name)
-    for user in (await session.exec(select(StaffUser))).all():
-        phone = _normal_account(user.phone or "")
-        if (phone and phone == account) or (other_name and user.full_name and user.full_name.strip() == name):
-            raise ClaimError("payee_is_staff", payee=name)
-    query = select(Policy).where(
-        Policy.id != policy.id, col(Policy.terms)["bank_account"].as_string() == account
-    )
-    for other in (await session.exec(query)).all():
-        same_insured = (
-            other.person_id == policy.person_id
-            if other.person_id is not None and policy.person_id is not None
-            else other.insured_name == policy.insured_name
-        )
-        if not same_insured:
-            raise ClaimError("payee_other_insured", policy=other.number)
-
-
 async def record_payment(
     *,
     session: AsyncSession,
@@ -1014,12 +957,13 @@ async def record_payment(
     payee_name: str | None = None,
     bank_name: str | None = None,
     account_number: str | None = None,
-    explanation: str | None = None,
     ip: str | None = None,
 ) -> ClaimPayment:
-    """R-CLM-12: by transfer to the insured's own account (the policy's, by default); a different payee
-    needs a recorded explanation and is never a collective, staff or another insured's account. The
-    amount is the agreed one; the insured is told the amount and the masked account."""
+    """R-CLM-12: by transfer to the insured's own account on file (the policy's, by default). Another
+    payee needs an exception entered with its explanation and approved by a second staff member
+    (``backend.claims.payees``); an account of the registry (village committee, township, staff, another
+    insured) or another insured's account on file is refused whatever the name. The amount is the agreed
+    one; the insured is told the amount and the masked account."""
     _require(actor, PAYMENT_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
     _expect(claim, ClaimStatus.AGREED)
@@ -1031,23 +975,23 @@ async def record_payment(
     if not reference.strip():
         raise ClaimError("reference_required")
     policy = await _policy(session, claim)
-    own_account = _normal_account(str(policy.terms.get("bank_account") or ""))
-    name = (payee_name or policy.insured_name).strip()
-    account = _normal_account(account_number or own_account)
-    bank = (bank_name or str(policy.terms.get("bank_name") or "")).strip()
+    on_file = payees.own_account(policy)
+    account = payees.normal_account(account_number or on_file)
     if not account:
         raise ClaimError("account_required")
+    is_insured = account == on_file
+    given_name = (payee_name or "").strip() or None
+    if is_insured and given_name not in (None, policy.insured_name.strip()):
+        raise ClaimError("payee_name_not_insured")  # the account on file is the insured's, in their name
+    await payees.refuse_known_account(session, policy, account)
+    exception = None if is_insured else await payees.approved_exception(session, claim, account, given_name)
+    name = exception.payee_name if exception else policy.insured_name.strip()
+    bank = (
+        exception.bank_name if exception else (bank_name or str(policy.terms.get("bank_name") or ""))
+    ).strip()
     if not bank:
         raise ClaimError("bank_required")
-    is_insured = name == policy.insured_name.strip() and account == own_account
-    note = (explanation or "").strip()
-    if not is_insured:
-        await _check_payee(session, policy, name, account)
-        if not note:
-            raise ClaimError(
-                "payee_explanation_required",
-                differs="name" if name != policy.insured_name.strip() else "account",
-            )
+    note = exception.explanation if exception else ""
     now = utcnow()
     payment = ClaimPayment(
         claim_id=claim.id or 0,
@@ -1060,8 +1004,13 @@ async def record_payment(
         reference=reference.strip(),
         paid_by=actor.user_id,
         paid_at=now,
+        payee_exception_id=exception.id if exception else None,
+        approved_by=exception.decided_by if exception else None,
     )
     session.add(payment)
+    if exception is not None:
+        exception.status = PayeeExceptionStatus.USED.value
+        session.add(exception)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -1102,6 +1051,8 @@ async def record_payment(
         account_masked=masked,
         payee_is_insured=is_insured,
         explanation=note or None,
+        payee_exception_id=exception.id if exception else None,
+        approved_by=exception.decided_by if exception else None,
         reference=reference.strip(),
     )
     await session.commit()

@@ -729,62 +729,181 @@ async def test_r_clm_12_payment_only_to_the_insureds_own_account(
 
     assert (await api.post(url, headers=adjuster, json={"reference": "x"})).status_code == 403
     assert code_of(await pay(amount_fen=149999)) == "amount_mismatch"
-    for name in (
-        "东城街道大塘村民委员会",
-        "大塘村委会",
-        "东城镇人民政府",
-        "大塘股份经济合作社",
-        "Datang Village Committee",
-    ):
-        refused = await pay(payee_name=name, account_number="6228000099998888777", explanation="代领")
-        assert code_of(refused) == "payee_collective_account", name
-    assert code_of(
-        await pay(payee_name="张会计", account_number="6228000099998888777", explanation="代领")
-    ) == ("payee_is_staff")
-    assert code_of(await pay(account_number="13700001111", explanation="手机号收款")) == "payee_is_staff"
+    # A name says nothing about whose account it is: an unknown account is never paid on a free-text
+    # explanation, whatever the name ("大塘村", "张 会计" ...): it needs a payee exception and a second approval.
+    unknown = "6228000099998888777"
+    for name in ("大塘村", "东城镇", "大塘村村务账户", "张 会计", "李小明"):
+        refused = await pay(payee_name=name, account_number=unknown, explanation="代领")
+        assert code_of(refused) == "payee_explanation_required", name
+    entered = await api.post(
+        f"/api/claims/{claim_id}/payee-exceptions",
+        headers=underwriter,
+        json={
+            "payee_name": "张 会计",
+            "bank_name": "农商银行",
+            "account_number": unknown,
+            "explanation": "代领",
+        },
+    )
+    assert entered.status_code == 201, entered.text
+    assert entered.json()["status"] == "pending" and entered.json()["account_masked"].endswith("8777")
+    refused = await pay(payee_name="张 会计", account_number=unknown)
+    assert code_of(refused) == "payee_second_approval_required"  # one staff member's word is not enough
+    # Accounts known to staff (the registry) are refused whatever the name, even the insured's own.
+    village_account = "6228 0000 1111 0000"
+    registered = await api.post(
+        "/api/payee-accounts",
+        headers=underwriter,
+        json={
+            "account_number": village_account,
+            "bank_name": "农商银行",
+            "kind": "village_committee",
+            "holder": "大塘村民委员会",
+            "region_code": DONGGUAN_TOWNSHIP,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    refused = await pay(payee_name="李四", account_number="6228000011110000")
+    assert code_of(refused) == "payee_account_registered"
+    assert refused.json()["detail"]["detail"] == {"kind": "village_committee"}
+    # A staff member's account (a phone-number account) and another insured's account on file.
+    assert code_of(await pay(account_number="13700001111")) == "payee_is_staff"
     assert neighbour["terms"]["bank_account"].endswith("2333")
-    refused = await pay(account_number="6217000011112222333", explanation="邻居代收")
-    assert code_of(refused) == "payee_other_insured"
-    son = await pay(payee_name="李小明", account_number="6228000099998888777")
-    assert code_of(son) == "payee_explanation_required"
-    assert son.json()["detail"]["detail"] == {"differs": "name"}
+    assert code_of(await pay(account_number="6217000011112222333")) == "payee_other_insured"
     assert (await load_claim(db, claim_id)).status == "agreed"  # nothing was paid by the refusals
-    # The insured's own account on the policy, by default.
+    # The insured's own account on the policy, by default, is paid directly.
     paid = await pay()
     assert paid.status_code == 200, paid.text
     claim = paid.json()["claim"]
     assert claim["status"] == "paid" and claim["paid_amount_fen"] == 150000
     assert claim["payment"]["payee_is_insured"] is True and claim["payment"]["payee_name"] == "李四"
     assert claim["payment"]["account_masked"] == "6228***********8901"
+    assert claim["payment"]["approved_by"] is None
     assert claim["deadlines"]["payment"]["state"] == "met"
     text = (await notices(db, claim_id))["paid"].text
     assert "1,500.00" in text and "6228***********8901" in text and OWN_ACCOUNT not in text
     assert code_of(await pay()) == "bad_status"
 
 
-async def test_r_clm_12_another_payee_with_explanation(
+async def test_r_clm_12_the_registry_refuses_an_account_whatever_the_payee_name(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12r", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12r", "underwriter")
+    beijing, _ = await staff_user(api, admin_headers, "uw_r12bj", "underwriter", regions=(BEIJING,))
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-registry")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    entries = {
+        "6228000011110001": ("village_committee", "大塘村"),
+        "6228000011110002": ("township", "东城镇"),
+        "6228000011110003": ("village_committee", "大塘村村务账户"),
+        "6228000011110004": ("staff", "张 会计"),
+    }
+    for account, (kind, holder) in entries.items():
+        body = {"account_number": account, "kind": kind, "holder": holder, "region_code": DONGGUAN}
+        outside = await api.post("/api/payee-accounts", headers=beijing, json=body)
+        assert code_of(outside) == "outside_scope"  # scoped: staff keep their own region's registry
+        made = await api.post("/api/payee-accounts", headers=adjuster, json=body)
+        assert made.status_code == 201, made.text
+    again = {"account_number": "6228000011110001", "kind": "township", "region_code": DONGGUAN}
+    assert code_of(await api.post("/api/payee-accounts", headers=adjuster, json=again)) == (
+        "payee_account_known"
+    )
+    listed = (await api.get("/api/payee-accounts", headers=underwriter)).json()
+    assert len(listed) == 4 and all("*" in e["account_masked"] for e in listed)
+    assert (await api.get("/api/payee-accounts", headers=beijing)).json() == []
+    for account, (kind, _holder) in entries.items():
+        # Under a harmless name, with an explanation: refused at entry, since the account is known.
+        exception = {
+            "payee_name": "李小明",
+            "bank_name": "农商银行",
+            "account_number": account,
+            "explanation": "被保险人授权其子代收",
+        }
+        refused = await api.post(
+            f"/api/claims/{claim_id}/payee-exceptions", headers=underwriter, json=exception
+        )
+        assert code_of(refused) == "payee_account_registered" and refused.json()["detail"]["detail"] == {
+            "kind": kind
+        }
+    # Removing an entry is audited, and the account may then be entered as an exception.
+    first = next(e for e in listed if e["holder"] == "大塘村")
+    removed = await api.delete(f"/api/payee-accounts/{first['id']}", headers=adjuster)
+    assert removed.status_code == 200, removed.text
+    async with db.session() as session:
+        actions = (
+            await session.exec(select(AuditLog.action).where(AuditLog.target_type == "payee_account"))
+        ).all()
+    assert sorted(actions) == ["payees.register"] * 4 + ["payees.remove"]
+    assert len((await api.get("/api/payee-accounts", headers=underwriter)).json()) == 3
+
+
+async def test_r_clm_12_another_payee_needs_an_explanation_and_a_second_staff_approval(
     api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
 ) -> None:
     adjuster, _ = await staff_user(api, admin_headers, "adj_r12b", "adjuster")
+    first, _ = await staff_user(api, admin_headers, "uw_r12b1", "underwriter")
+    second, second_id = await staff_user(api, admin_headers, "uw_r12b2", "underwriter")
     headers, policy = await paid_policy(api, service_headers, "r-clm-12-explained")
     claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    son = {
+        "payee_name": "李小明",
+        "bank_name": "农村商业银行",
+        "account_number": "6230000011112222",
+        "explanation": "被保险人住院，经其书面授权由儿子李小明代收",
+    }
+    url = f"/api/claims/{claim_id}/payee-exceptions"
+    no_reason = await api.post(url, headers=first, json={**son, "explanation": " "})
+    assert code_of(no_reason) == "payee_explanation_required"
+    own = await api.post(url, headers=first, json={**son, "account_number": OWN_ACCOUNT})
+    assert code_of(own) == "payee_is_insured_account"
+    entered = (await api.post(url, headers=first, json=son)).json()
+    assert code_of(await api.post(url, headers=first, json=son)) == "payee_exception_open"
+    approve = f"{url}/{entered['id']}/approve"
+    same = await api.post(approve, headers=first, json={})
+    assert code_of(same) == "second_approver_required"  # not the user who entered it
+    approved = await api.post(approve, headers=second, json={"note": "授权书已核对"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert approved.json()["decided_by"] == second_id
+    assert code_of(await api.post(approve, headers=second, json={})) == "payee_exception_decided"
     paid = await api.post(
         f"/api/claims/{claim_id}/payment",
-        headers=admin_headers,
-        json={
-            "reference": "TRF-2",
-            "payee_name": "李小明",
-            "bank_name": "农村商业银行",
-            "account_number": "6230000011112222",
-            "explanation": "被保险人住院，经其书面授权由儿子李小明代收",
-        },
+        headers=first,
+        json={"reference": "TRF-2", "account_number": "6230 0000 1111 2222"},
     )
     assert paid.status_code == 200, paid.text
     payment = paid.json()["claim"]["payment"]
-    assert payment["payee_is_insured"] is False and payment["explanation"].startswith("被保险人住院")
+    assert payment["payee_is_insured"] is False and payment["payee_name"] == "李小明"
+    assert payment["explanation"].startswith("被保险人住院") and payment["approved_by"] == second_id
     assert payment["account_masked"] == "6230********2222"
-    audit = [a for a in await audited(db, claim_id) if a == "claims.payment"]
-    assert audit == ["claims.payment"]
+    assert [e["status"] for e in paid.json()["claim"]["payee_exceptions"]] == ["used"]
+    assert [a for a in await audited(db, claim_id) if "payee" in a or "payment" in a] == [
+        "claims.payee_exception",
+        "claims.payee_exception_approved",
+        "claims.payment",
+    ]
+
+
+async def test_r_clm_12_a_refused_payee_exception_is_never_paid(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12c", "adjuster")
+    first, _ = await staff_user(api, admin_headers, "uw_r12c1", "underwriter")
+    second, _ = await staff_user(api, admin_headers, "uw_r12c2", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-refused")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    body = {"payee_name": "大塘村", "bank_name": "农商银行", "account_number": "6230000099990000"}
+    url = f"/api/claims/{claim_id}/payee-exceptions"
+    entered = (await api.post(url, headers=first, json={**body, "explanation": "村里统一代领"})).json()
+    refused = await api.post(f"{url}/{entered['id']}/refuse", headers=second, json={"note": "不得代领"})
+    assert refused.json()["status"] == "refused"
+    paid = await api.post(
+        f"/api/claims/{claim_id}/payment",
+        headers=first,
+        json={"reference": "TRF-3", "account_number": body["account_number"]},
+    )
+    assert code_of(paid) == "payee_exception_not_approved"
+    assert (await load_claim(db, claim_id)).status == "agreed"
 
 
 # --- scope, roles, status, audit ----------------------------------------------------------------------------
