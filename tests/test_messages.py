@@ -97,7 +97,10 @@ CLAIM = SimpleNamespace(
     dead=0,
     description="冲压机伤手",
     late=True,
-    delay_minutes=600,
+    delay_minutes=4 * 24 * 60 + 600,
+    delay_days=4,
+    delay_hours=10,
+    delay_rest_minutes=0,
     kind="individual",
     survey_due_at=NOW,
     joint_survey=True,
@@ -232,6 +235,8 @@ ALERT = {
 }
 WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
     "claims_notice/adjuster_assigned": {"claim": NOTICE_CLAIM, "adjuster_name": "陈查勘"},
+    "claims_notice/disposal_confirmed": {"claim": NOTICE_CLAIM, "by": "vet", "authority": "东城畜牧兽医站"},
+    "claims_notice/disposal_rejected": {"claim": NOTICE_CLAIM, "reason": "照片看不出深埋处理"},
     "claims_notice/survey_scheduled": {"claim": NOTICE_CLAIM, "at": NOW, "remote": False, "joint": True},
     "claims_notice/survey_delayed": {
         "claim": NOTICE_CLAIM,

@@ -153,7 +153,7 @@ async def report_claim(
     if product.category == "livestock" and not photos:
         raise ClaimError("photo_required")  # at least one photo of dead animals
     if disposal:
-        claim.disposal_proven_at = now
+        claim.disposal_received_at = now  # R-CLM-7: evidence only, until an adjuster confirms it
     session.add(claim)
     try:
         await session.flush()
@@ -277,7 +277,8 @@ def next_action(claim: Claim) -> str:
     if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
         return "none"
     if claim.disposal_required and claim.disposal_proven_at is None:
-        return "send_disposal_proof"
+        # R-CLM-7: an upload waits for the adjuster's confirmation; a rejected one is asked for again
+        return "send_disposal_proof" if claim.disposal_received_at is None else "disposal_under_review"
     if claim.status == ClaimStatus.DOCUMENTS_REQUESTED:
         return "send_documents"
     if claim.status == ClaimStatus.ASSESSED:
@@ -288,14 +289,16 @@ def next_action(claim: Claim) -> str:
 async def add_evidence(
     *, session: AsyncSession, principal: BotPrincipal, claim_id: int, purpose: str, document_ids: list[int]
 ) -> Claim:
-    """Photos after the report: disposal proof (R-CLM-7) or the documents staff asked for (R-CLM-9)."""
+    """Photos after the report: disposal evidence (R-CLM-7, confirmed by staff afterwards) or the
+    documents staff asked for (R-CLM-9)."""
     claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
     if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
         raise ClaimError("claim_closed")
     ids = await _own_documents(session, principal, document_ids)
     _attach(session, claim, ids, purpose)
     if purpose == "disposal" and claim.disposal_required:
-        claim.disposal_proven_at = claim.disposal_proven_at or utcnow()
+        # R-CLM-7: the upload is evidence; the proof counts once an adjuster (or the vet) confirms it
+        claim.disposal_received_at = utcnow()
         timeline.record(session, claim, "disposal_received", actor="insured", count=len(ids))
     elif purpose == "requested":
         if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:

@@ -71,6 +71,19 @@ class DenyIn(BaseModel):
     reasons: list[str] = Field(default_factory=list, max_length=10)
 
 
+class DisposalIn(BaseModel):
+    """R-CLM-7: confirm the insured's disposal evidence (``by="adjuster"``), record the vet authority's
+    confirmation (``by="vet"``: authority, person, time, document), or reject the evidence with a reason."""
+
+    decision: Literal["confirm", "reject"]
+    by: Literal["adjuster", "vet"] = "adjuster"
+    vet_authority: str = Field(default="", max_length=100)
+    vet_person: str = Field(default="", max_length=100)
+    vet_confirmed_at: AwareDatetime | None = None
+    vet_document: str = Field(default="", max_length=100)
+    reason: str = Field(default="", max_length=500)
+
+
 class AssessIn(BaseModel):
     amount_fen: int
 
@@ -113,7 +126,8 @@ class ClaimSummaryOut(BaseModel):
     joint_survey: bool
     remote_survey: bool
     disposal_required: bool
-    disposal_proven_at: datetime | None
+    disposal_received_at: datetime | None = None  # the insured's evidence, not yet confirmed (R-CLM-7)
+    disposal_proven_at: datetime | None  # confirmed by an adjuster or the vet authority
     assessed_amount_fen: int | None
     agreed_amount_fen: int | None
     paid_amount_fen: int | None
@@ -185,6 +199,7 @@ class ClaimDetailOut(ClaimSummaryOut):
     assessed_at: datetime | None
     agreed_at: datetime | None
     confirmation: dict[str, Any]
+    disposal_confirmation: dict[str, Any] = Field(default_factory=dict)
     objection: str | None
     paid_at: datetime | None
     denied_at: datetime | None

@@ -23,6 +23,7 @@ from backend.claims.schemas_staff import (
     ClaimSummaryOut,
     DeadlineOut,
     DenyIn,
+    DisposalIn,
     DocumentRequestOut,
     DocumentsRequestIn,
     EventOut,
@@ -62,7 +63,14 @@ MESSAGES: dict[str, str] = {
     "items_required": "name at least one document",
     "reasons_required": "a denial states at least one reason (R-CLM-10)",
     "reason_not_applicable": "this reason does not apply to the claim",
-    "disposal_proof_missing": "no proof of harmless disposal of the dead animals (R-CLM-7)",
+    "disposal_proof_missing": "no confirmed proof of harmless disposal of the dead animals (R-CLM-7)",
+    "disposal_not_required": "the claim needs no proof of harmless disposal",
+    "disposal_already_confirmed": "the proof of harmless disposal is confirmed already",
+    "disposal_evidence_missing": "the insured has sent no disposal evidence to confirm or reject",
+    "vet_confirmation_incomplete": "a vet confirmation names the authority, the person, the time and the "
+    "document (R-CLM-7)",
+    "vet_confirmation_in_future": "the vet's confirmation time is in the future",
+    "reason_required": "say why, for the insured",
     "survey_report_missing": "the claim has no survey report",
     "not_covered": "the survey found the loss not covered: deny the claim instead",
     "amount_invalid": "the amount must be positive",
@@ -120,6 +128,7 @@ def _summary_fields(claim: Claim, deadlines: dict[str, workflow.Deadline]) -> di
         "joint_survey": claim.joint_survey,
         "remote_survey": claim.remote_survey,
         "disposal_required": claim.disposal_required,
+        "disposal_received_at": claim.disposal_received_at,
         "disposal_proven_at": claim.disposal_proven_at,
         "assessed_amount_fen": claim.assessed_amount_fen,
         "agreed_amount_fen": claim.agreed_amount_fen,
@@ -154,6 +163,7 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
             "assessed_at": claim.assessed_at,
             "agreed_at": claim.agreed_at,
             "confirmation": dict(claim.confirmation),
+            "disposal_confirmation": dict(claim.disposal_confirmation),
             "objection": claim.objection,
             "paid_at": claim.paid_at,
             "denied_at": claim.denied_at,
@@ -333,6 +343,29 @@ async def deny(
         ip=_ip(request),
     )
     return await _action_out(session, staff, claim, document_id=document.id)
+
+
+@router.post("/{claim_id}/disposal", response_model=ClaimActionOut)
+async def disposal(
+    claim_id: int, body: DisposalIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    """R-CLM-7: confirm (or reject) the proof of harmless disposal; settlement waits for it."""
+    claim = await workflow.decide_disposal(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        decision=workflow.DisposalDecision(
+            decision=body.decision,
+            by=body.by,
+            authority=body.vet_authority,
+            person=body.vet_person,
+            confirmed_at=body.vet_confirmed_at,
+            document=body.vet_document,
+            reason=body.reason,
+        ),
+        ip=_ip(request),
+    )
+    return await _action_out(session, staff, claim)
 
 
 @router.post("/{claim_id}/assess", response_model=ClaimActionOut)

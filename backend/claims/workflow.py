@@ -57,6 +57,7 @@ __all__ = [
     "ClaimDetail",
     "ClaimError",
     "Deadline",
+    "DisposalDecision",
     "SurveyOutcome",
     "ack_alert",
     "assess",
@@ -64,6 +65,7 @@ __all__ = [
     "claim_detail",
     "confirm_settlement",
     "deadlines_of",
+    "decide_disposal",
     "deny",
     "documents_received",
     "list_alerts",
@@ -805,9 +807,110 @@ async def deny(
 
 
 def _check_disposal(claim: Claim) -> None:
-    """R-CLM-7: dead animals without proof of harmless disposal are never assessed nor paid."""
+    """R-CLM-7: dead animals without confirmed proof of harmless disposal are never assessed, agreed nor
+    paid (the insured's upload alone is not proof: :func:`decide_disposal` confirms it)."""
     if claim.disposal_required and claim.disposal_proven_at is None:
         raise ClaimError("disposal_proof_missing")
+
+
+VET_FIELDS = ("authority", "person", "confirmed_at", "document")
+
+
+@dataclass(frozen=True)
+class DisposalDecision:
+    """R-CLM-7: an adjuster confirms the insured's evidence, or records the vet authority's confirmation
+    (who, when, which document); or rejects the evidence with the reason told to the insured."""
+
+    decision: str  # confirm | reject
+    by: str = "adjuster"  # adjuster | vet
+    authority: str = ""  # the vet authority (畜牧兽医部门), for ``by="vet"``
+    person: str = ""
+    confirmed_at: datetime | None = None
+    document: str = ""  # the vet's certificate or record number
+    reason: str = ""  # a rejection's reason, told to the insured
+
+
+def _confirmation(
+    claim: Claim, actor: StaffPrincipal, decision: DisposalDecision, now: datetime
+) -> dict[str, Any]:
+    confirmation: dict[str, Any] = {
+        "by": decision.by,
+        "staff_id": actor.user_id,
+        "staff": actor.username,
+        "recorded_at": now.isoformat(),
+    }
+    if decision.by == "adjuster":
+        if claim.disposal_received_at is None:
+            raise ClaimError("disposal_evidence_missing")  # nothing to confirm: the insured sends it first
+        return confirmation
+    values = {
+        "authority": decision.authority.strip(),
+        "person": decision.person.strip(),
+        "confirmed_at": decision.confirmed_at,
+        "document": decision.document.strip(),
+    }
+    missing = [k for k in VET_FIELDS if not values[k]]
+    if missing:
+        raise ClaimError("vet_confirmation_incomplete", missing=",".join(missing))
+    when = decision.confirmed_at
+    assert when is not None
+    if when.tzinfo is None:
+        raise ClaimError("time_not_aware")
+    if when > now + CLOCK_SKEW:
+        raise ClaimError("vet_confirmation_in_future")
+    return {**confirmation, **values, "confirmed_at": when.isoformat()}
+
+
+async def decide_disposal(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    decision: DisposalDecision,
+    ip: str | None = None,
+) -> Claim:
+    """R-CLM-7: the insured's upload is evidence only; this is the confirmation that makes it proof (or
+    its rejection: the insured is asked to send it again). The insured is told either way."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    if not claim.disposal_required:
+        raise ClaimError("disposal_not_required")
+    if claim.status in FINAL:
+        raise ClaimError("bad_status", status=claim.status)
+    if claim.disposal_proven_at is not None:
+        raise ClaimError("disposal_already_confirmed")
+    now = utcnow()
+    if decision.decision == "reject":
+        reason = decision.reason.strip()[:500]
+        if not reason:
+            raise ClaimError("reason_required")
+        if claim.disposal_received_at is None:
+            raise ClaimError("disposal_evidence_missing")
+        claim.disposal_received_at = None  # asked for again
+        _touch(claim)
+        round_no = await _count_events(session, claim, "disposal_rejected") + 1
+        timeline.record(session, claim, "disposal_rejected", note=reason, actor=actor.username)
+        await timeline.tell_insured(
+            session, claim, "disposal_rejected", dedupe=f"disposal-rejected-{round_no}", reason=reason
+        )
+        _audit(session, actor, "claims.disposal_reject", claim, ip, reason=reason)
+        return await _commit(session, claim)
+    confirmation = _confirmation(claim, actor, decision, now)
+    claim.disposal_proven_at = now
+    claim.disposal_confirmation = confirmation
+    _self_assign(claim, actor)
+    _touch(claim)
+    timeline.record(session, claim, "disposal_confirmed", actor=actor.username, **confirmation)
+    await timeline.tell_insured(
+        session,
+        claim,
+        "disposal_confirmed",
+        dedupe="disposal-confirmed",
+        by=decision.by,
+        authority=confirmation.get("authority", ""),
+    )
+    _audit(session, actor, "claims.disposal_confirm", claim, ip, **confirmation)
+    return await _commit(session, claim)
 
 
 async def assess(

@@ -579,6 +579,113 @@ async def test_r_clm_7_no_settlement_without_disposal_proof(
     assert refused_confirm.value.code == "disposal_proof_missing"
 
 
+async def _send_disposal_evidence(
+    api: httpx.AsyncClient, headers: dict[str, str], claim_id: int
+) -> dict[str, Any]:
+    """The farmer's upload in chat: a photo of the disposal, attached to the claim."""
+    png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(32)
+    uploaded = await api.post(
+        "/api/bot/claims/media", headers=headers, files={"file": ("burial.png", io.BytesIO(png), "image/png")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    sent = await api.post(
+        f"/api/bot/claims/{claim_id}/attachments",
+        headers=headers,
+        json={"purpose": "disposal", "document_ids": [uploaded.json()["id"]]},
+    )
+    assert sent.status_code == 200, sent.text
+    result: dict[str, Any] = sent.json()
+    return result
+
+
+async def test_r_clm_7_an_upload_is_evidence_until_an_adjuster_confirms_it(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r7c", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r7c", "underwriter")
+    outsider, _ = await staff_user(api, admin_headers, "adj_r7bj", "adjuster", regions=(BEIJING,))
+    headers, policy = await paid_policy(api, service_headers, "r-clm-7-confirm")
+    dead_pigs: dict[str, Any] = {
+        "product_code": "pig",
+        "unit": "head",
+        "lost_quantity": "3",
+        "cause": "disease",
+        "disposal_required": True,
+    }
+    claim_id = await surveyed_claim(api, db, headers, policy, adjuster, **dead_pigs)
+    url = f"/api/claims/{claim_id}/disposal"
+    nothing = await api.post(url, headers=adjuster, json={"decision": "confirm"})
+    assert code_of(nothing) == "disposal_evidence_missing"  # nothing sent yet to confirm
+    mine = await _send_disposal_evidence(api, headers, claim_id)
+    assert mine["disposal_proven"] is False and mine["next_action"] == "disposal_under_review"
+    refused = await api.post(f"/api/claims/{claim_id}/assess", headers=adjuster, json={"amount_fen": 90000})
+    assert code_of(refused) == "disposal_proof_missing"  # the upload alone is not proof
+    # Rejected with its reason: the farmer is told and asked again.
+    assert (await api.post(url, headers=underwriter, json={"decision": "reject"})).status_code == 403
+    assert (await api.post(url, headers=outsider, json={"decision": "confirm"})).status_code == 404
+    no_reason = await api.post(url, headers=adjuster, json={"decision": "reject"})
+    assert code_of(no_reason) == "reason_required"
+    rejected = await api.post(url, headers=adjuster, json={"decision": "reject", "reason": "照片看不出深埋"})
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["claim"]["disposal_received_at"] is None
+    told = (await notices(db, claim_id))["disposal-rejected-1"].text
+    assert "照片看不出深埋" in told and "重新发送" in told
+    again = (await api.get(f"/api/bot/claims/{claim_id}", headers=headers)).json()
+    assert again["next_action"] == "send_disposal_proof"
+    # Sent again, confirmed by the adjuster: now it is proof, the farmer is told, the claim is assessed.
+    await _send_disposal_evidence(api, headers, claim_id)
+    confirmed = await api.post(url, headers=adjuster, json={"decision": "confirm"})
+    assert confirmed.status_code == 200, confirmed.text
+    claim = confirmed.json()["claim"]
+    assert claim["disposal_proven_at"] is not None and claim["disposal_confirmation"]["by"] == "adjuster"
+    assert "无害化处理已由查勘员核实确认" in (await notices(db, claim_id))["disposal-confirmed"].text
+    assert code_of(await api.post(url, headers=adjuster, json={"decision": "confirm"})) == (
+        "disposal_already_confirmed"
+    )
+    assert {"claims.disposal_reject", "claims.disposal_confirm"} <= set(await audited(db, claim_id))
+    ok = await api.post(f"/api/claims/{claim_id}/assess", headers=adjuster, json={"amount_fen": 90000})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_r_clm_7_an_adjuster_records_the_vet_authoritys_confirmation(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r7v", "adjuster")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-7-vet")
+    claim_id = await make_claim(
+        db,
+        policy,
+        headers,
+        product_code="pig",
+        unit="head",
+        lost_quantity="2",
+        cause="disease",
+        disposal_required=True,
+    )
+    url = f"/api/claims/{claim_id}/disposal"
+    vet = {
+        "decision": "confirm",
+        "by": "vet",
+        "vet_authority": "东城畜牧兽医站",
+        "vet_person": "黄兽医",
+        "vet_confirmed_at": (utcnow() - timedelta(hours=3)).isoformat(),
+        "vet_document": "DG-WHH-2026-0117",
+    }
+    incomplete = await api.post(url, headers=adjuster, json={**vet, "vet_document": "", "vet_person": ""})
+    assert code_of(incomplete) == "vet_confirmation_incomplete"
+    assert incomplete.json()["detail"]["detail"] == {"missing": "person,document"}
+    recorded = await api.post(url, headers=adjuster, json=vet)
+    assert recorded.status_code == 200, recorded.text
+    confirmation = recorded.json()["claim"]["disposal_confirmation"]
+    assert confirmation["by"] == "vet" and confirmation["authority"] == "东城畜牧兽医站"
+    assert confirmation["person"] == "黄兽医" and confirmation["document"] == "DG-WHH-2026-0117"
+    assert "东城畜牧兽医站" in (await notices(db, claim_id))["disposal-confirmed"].text
+    rice = await make_claim(db, policy, headers)
+    assert code_of(await api.post(f"/api/claims/{rice}/disposal", headers=adjuster, json=vet)) == (
+        "disposal_not_required"
+    )
+
+
 # --- R-CLM-11 ---------------------------------------------------------------------------------------------
 
 

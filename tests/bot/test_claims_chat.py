@@ -138,8 +138,13 @@ async def test_r_clm_7_livestock_death_needs_photo_and_disposal_proof(
     replies = await grower.tap("照片发完了")
     assert "已收到" in replies[-1].text
     async with db.session() as session:
-        proven = (await session.exec(select(Claim))).one()
-    assert proven.disposal_proven_at is not None
+        sent = (await session.exec(select(Claim))).one()
+    # The upload is evidence only: an adjuster confirms it before it counts as proof.
+    assert sent.disposal_received_at is not None and sent.disposal_proven_at is None
+    await grower.say("/start")
+    await grower.tap("我的理赔")
+    detail = await grower.tap(claim.number)
+    assert "工作人员核实后会通知您" in detail[-1].text
 
 
 async def test_r_clm_2_weather_index_policy_needs_no_report(
