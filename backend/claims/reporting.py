@@ -19,6 +19,8 @@ from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
 from backend.db import utcnow
 from backend.enrollment import validation
 from backend.enrollment.models import Document, Policy
+from backend.outbox.models import Priority
+from backend.outbox.service import enqueue
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.products.pricing import yuan_to_fen
@@ -227,9 +229,41 @@ def _attach(session: AsyncSession, claim: Claim, document_ids: list[int], purpos
     )
 
 
+def accident_recipients(settings: Settings) -> list[tuple[str, str, str]]:
+    """R-LIA-6: (who, outbox channel, address) of every configured recipient of an accident report."""
+    configured = (
+        ("operations_centre", settings.operations_centre_channel, settings.operations_centre_address),
+        ("safety_authority", settings.safety_authority_channel, settings.safety_authority_address),
+    )
+    return [(who, channel, address.strip()) for who, channel, address in configured if address.strip()]
+
+
+async def _notify_accident(session: AsyncSession, settings: Settings, claim: Claim) -> None:
+    """R-LIA-6: the operations centre and the safety authority are told at once, through the outbox in
+    the report's own transaction (a report is never stored without its notices, nor the reverse)."""
+    policy = await session.get(Policy, claim.policy_id)
+    for who, channel, address in accident_recipients(settings):
+        await enqueue(
+            session=session,
+            channel=channel,
+            address=address,
+            text=render(
+                "claims/accident_notice",
+                settings.default_locale,
+                claim=claim,
+                policy_number=policy.number if policy else "",
+                recipient=who,
+            ),
+            dedupe_key=f"claim-{claim.id}-accident-{who}",
+            priority=Priority.REPLY,
+        )
+
+
 async def _after_report(session: AsyncSession, settings: Settings, claim: Claim) -> None:
-    """Liability accidents alert staff at once (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
+    """Liability accidents alert staff and notify the operations centre and the safety authority at once
+    (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
     if claim.kind == ClaimKind.LIABILITY:
+        await _notify_accident(session, settings, claim)
         await timeline.alert_staff(
             session,
             settings,

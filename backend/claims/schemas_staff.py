@@ -84,6 +84,27 @@ class DisposalIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class PrepaymentIn(BaseModel):
+    """R-LIA-6 先行垫付 on an accident claim: deducted from the settlement's payment."""
+
+    kind: Literal["compensation", "rescue", "medical"]
+    amount_fen: int = Field(gt=0, le=10_000_000_000)
+    payee_name: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+    reference: str = Field(default="", max_length=128)
+
+
+class PrepaymentOut(BaseModel):
+    id: int
+    kind: str
+    amount_fen: int
+    payee_name: str
+    reason: str
+    reference: str
+    recorded_by: int
+    recorded_at: datetime
+
+
 class AssessIn(BaseModel):
     amount_fen: int
 
@@ -209,6 +230,8 @@ class ClaimDetailOut(ClaimSummaryOut):
     document_request: DocumentRequestOut | None
     payment: PaymentOut | None
     payee_exceptions: list[PayeeExceptionOut] = Field(default_factory=list)
+    prepayments: list[PrepaymentOut] = Field(default_factory=list)  # R-LIA-6
+    prepaid_fen: int = 0  # their total, deducted from the agreed amount when paying
 
 
 class ClaimActionOut(BaseModel):

@@ -29,6 +29,8 @@ from backend.claims.schemas_staff import (
     EventOut,
     PaymentIn,
     PaymentOut,
+    PrepaymentIn,
+    PrepaymentOut,
     SurveyReportIn,
     SurveyReportOut,
     SurveyScheduleIn,
@@ -75,7 +77,11 @@ MESSAGES: dict[str, str] = {
     "not_covered": "the survey found the loss not covered: deny the claim instead",
     "amount_invalid": "the amount must be positive",
     "amount_exceeds_sum_insured": "the amount exceeds the sum insured",
-    "amount_mismatch": "the payment must be the agreed amount (R-CLM-12)",
+    "amount_mismatch": "the payment must be the agreed amount less the pre-payments (R-CLM-12, R-LIA-6)",
+    "amount_below_prepaid": "the assessed amount cannot be less than what was pre-paid (R-LIA-6)",
+    "prepayment_liability_only": "pre-payments are made on accident claims of liability policies (R-LIA-6)",
+    "prepayment_kind_invalid": "a pre-payment is compensation, rescue or medical costs",
+    "payee_required": "name the payee",
     "payee_explanation_required": "a payee other than the insured's own account needs a payee exception "
     "with its explanation (R-CLM-12)",
     "payee_second_approval_required": "the payee exception waits for a second staff member's approval "
@@ -214,6 +220,20 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
             if payment
             else None,
             "payee_exceptions": [exception_out(e) for e in detail.payee_exceptions],
+            "prepayments": [
+                PrepaymentOut(
+                    id=p.id or 0,
+                    kind=p.kind,
+                    amount_fen=p.amount_fen,
+                    payee_name=p.payee_name,
+                    reason=p.reason,
+                    reference=p.reference,
+                    recorded_by=p.recorded_by,
+                    recorded_at=p.recorded_at,
+                )
+                for p in detail.prepayments
+            ],
+            "prepaid_fen": detail.prepaid_fen,
         }
     )
 
@@ -394,6 +414,26 @@ async def payment(
         ip=_ip(request),
     )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
+    return ClaimActionOut(claim=detail_out(detail))
+
+
+@router.post("/{claim_id}/prepayments", response_model=ClaimActionOut, status_code=201)
+async def prepayment(
+    claim_id: int, body: PrepaymentIn, staff: Payer, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    """R-LIA-6: a pre-payment of compensation, rescue or medical costs on an accident claim."""
+    made = await workflow.record_prepayment(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        kind=body.kind,
+        amount_fen=body.amount_fen,
+        payee_name=body.payee_name,
+        reason=body.reason,
+        reference=body.reference,
+        ip=_ip(request),
+    )
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=made.claim_id)
     return ClaimActionOut(claim=detail_out(detail))
 
 

@@ -31,8 +31,10 @@ from backend.claims.models import (
     ClaimAttachment,
     ClaimEvent,
     ClaimPayment,
+    ClaimPrepayment,
     ClaimStatus,
     DocumentRequest,
+    PrepaymentKind,
     StaffAlert,
     SurveyReport,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "list_claims",
     "object_settlement",
     "record_payment",
+    "record_prepayment",
     "request_documents",
     "schedule_survey",
     "survey_report",
@@ -132,6 +135,11 @@ class ClaimDetail:
     document_request: DocumentRequest | None
     payment: ClaimPayment | None
     payee_exceptions: list[PayeeException]
+    prepayments: list[ClaimPrepayment]
+
+    @property
+    def prepaid_fen(self) -> int:
+        return sum(p.amount_fen for p in self.prepayments)
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,7 @@ async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDe
         document_request=await _document_request(session, cid),
         payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),
         payee_exceptions=await payees.exceptions_of(session, cid),
+        prepayments=await prepayments_of(session, cid),
     )
 
 
@@ -932,6 +941,9 @@ async def assess(
     policy = await _policy(session, claim)
     if amount_fen > policy.sum_insured_fen:
         raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    prepaid = await prepaid_fen(session, claim.id or 0)
+    if amount_fen < prepaid:
+        raise ClaimError("amount_below_prepaid", prepaid_fen=prepaid)  # R-LIA-6: pre-paid is part of it
     claim.assessed_amount_fen = amount_fen
     claim.assessed_at = utcnow()
     _touch(claim, ClaimStatus.ASSESSED.value)
@@ -1072,9 +1084,11 @@ async def record_payment(
     _expect(claim, ClaimStatus.AGREED)
     _check_disposal(claim)
     agreed = claim.agreed_amount_fen or 0
-    amount = agreed if amount_fen is None else amount_fen
-    if amount != agreed or amount <= 0:
-        raise ClaimError("amount_mismatch", agreed_fen=agreed)
+    prepaid = await prepaid_fen(session, claim.id or 0)
+    due = agreed - prepaid  # R-LIA-6: pre-payments are deducted from the settlement
+    amount = due if amount_fen is None else amount_fen
+    if amount != due or due < 0 or (amount == 0 and prepaid == 0):
+        raise ClaimError("amount_mismatch", agreed_fen=agreed, prepaid_fen=prepaid, due_fen=due)
     if not reference.strip():
         raise ClaimError("reference_required")
     policy = await _policy(session, claim)
@@ -1109,6 +1123,7 @@ async def record_payment(
         paid_at=now,
         payee_exception_id=exception.id if exception else None,
         approved_by=exception.decided_by if exception else None,
+        prepaid_fen=prepaid,
     )
     session.add(payment)
     if exception is not None:
@@ -1142,6 +1157,7 @@ async def record_payment(
         account_masked=masked,
         payee_name=name,
         payee_is_insured=is_insured,
+        prepaid=_yuan(prepaid) if prepaid else None,
     )
     _audit(
         session,
@@ -1156,11 +1172,94 @@ async def record_payment(
         explanation=note or None,
         payee_exception_id=exception.id if exception else None,
         approved_by=exception.decided_by if exception else None,
+        prepaid_fen=prepaid,
         reference=reference.strip(),
     )
     await session.commit()
     await session.refresh(payment)
     return payment
+
+
+# --- 8b. pre-payments (R-LIA-6) ----------------------------------------------------------------------------
+
+
+async def prepayments_of(session: AsyncSession, claim_id: int) -> list[ClaimPrepayment]:
+    query = (
+        select(ClaimPrepayment).where(ClaimPrepayment.claim_id == claim_id).order_by(col(ClaimPrepayment.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def prepaid_fen(session: AsyncSession, claim_id: int) -> int:
+    query = select(func.coalesce(func.sum(ClaimPrepayment.amount_fen), 0)).where(
+        ClaimPrepayment.claim_id == claim_id
+    )
+    return int((await session.exec(query)).one())
+
+
+async def record_prepayment(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    kind: str,
+    amount_fen: int,
+    payee_name: str,
+    reason: str,
+    reference: str = "",
+    ip: str | None = None,
+) -> ClaimPrepayment:
+    """R-LIA-6 先行垫付: compensation, rescue or medical costs paid on an accident claim before the
+    settlement; listed on the claim and deducted from the settlement's payment."""
+    _require(actor, PAYMENT_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    if claim.kind != "liability":
+        raise ClaimError("prepayment_liability_only")
+    if claim.status in (*FINAL, ClaimStatus.AGREED.value):
+        raise ClaimError("bad_status", status=claim.status)
+    if kind not in {k.value for k in PrepaymentKind}:
+        raise ClaimError("prepayment_kind_invalid", kind=kind)
+    if amount_fen <= 0:
+        raise ClaimError("amount_invalid")
+    name, why = payee_name.strip(), reason.strip()
+    if not name:
+        raise ClaimError("payee_required")
+    if not why:
+        raise ClaimError("reason_required")
+    policy = await _policy(session, claim)
+    already = await prepaid_fen(session, claim.id or 0)
+    if already + amount_fen > policy.sum_insured_fen:
+        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    prepayment = ClaimPrepayment(
+        claim_id=claim.id or 0,
+        kind=kind,
+        amount_fen=amount_fen,
+        payee_name=name[:100],
+        reason=why[:1000],
+        reference=reference.strip()[:128],
+        recorded_by=actor.user_id,
+    )
+    session.add(prepayment)
+    _touch(claim)
+    timeline.record(
+        session, claim, "prepayment", actor=actor.username, prepayment=kind, amount_fen=amount_fen, payee=name
+    )
+    _audit(
+        session,
+        actor,
+        "claims.prepayment",
+        claim,
+        ip,
+        kind=kind,
+        amount_fen=amount_fen,
+        payee=name,
+        reason=why,
+        reference=prepayment.reference or None,
+        prepaid_total_fen=already + amount_fen,
+    )
+    await session.commit()
+    await session.refresh(prepayment)
+    return prepayment
 
 
 # --- 9. alerts --------------------------------------------------------------------------------------------
