@@ -1154,3 +1154,42 @@ async def test_alerts_are_listed_in_scope_newest_first_and_acknowledged_with_aud
     async with db.session() as session:
         audits = (await session.exec(select(AuditLog).where(AuditLog.action == "alerts.ack"))).all()
     assert [a.target_id for a in audits] == [str(first)]
+
+
+async def _statements(db: Database, call: Any) -> tuple[Any, int]:
+    """Run ``call`` and count the SQL statements it sends."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        result = await call()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    return result, len(seen)
+
+
+async def test_payment_lists_run_no_query_per_row(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """The registry list and a claim's payee exceptions / pre-payments cost the same whatever their count."""
+    maintainer, _ = await staff_user(api, admin_headers, "adj_rows", "adjuster")
+
+    async def register(n: int) -> None:
+        body = {"account_number": f"62280000222200{n:02d}", "kind": "township", "region_code": DONGGUAN}
+        assert (await api.post("/api/payee-accounts", headers=maintainer, json=body)).status_code == 201
+
+    async def listing() -> httpx.Response:
+        return await api.get("/api/payee-accounts", headers=maintainer)
+
+    await register(1)
+    one, with_one = await _statements(db, listing)
+    for n in range(2, 7):
+        await register(n)
+    six, with_six = await _statements(db, listing)
+    assert len(one.json()) == 1 and len(six.json()) == 6
+    assert with_six == with_one
