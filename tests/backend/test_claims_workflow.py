@@ -877,6 +877,9 @@ async def test_r_clm_12_payment_only_to_the_insureds_own_account(
     assert code_of(await pay(account_number="13700001111")) == "payee_is_staff"
     assert neighbour["terms"]["bank_account"].endswith("2333")
     assert code_of(await pay(account_number="6217000011112222333")) == "payee_other_insured"
+    # The insured's own account registered as an insured's account: refused for others, not for them.
+    mine = {"account_number": OWN_ACCOUNT, "kind": "insured_other", "holder": "李四", "region_code": DONGGUAN}
+    assert (await api.post("/api/payee-accounts", headers=underwriter, json=mine)).status_code == 201
     assert (await load_claim(db, claim_id)).status == "agreed"  # nothing was paid by the refusals
     # The insured's own account on the policy, by default, is paid directly.
     paid = await pay()

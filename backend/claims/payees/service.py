@@ -51,7 +51,8 @@ def _require(actor: StaffPrincipal, roles: tuple[str, ...]) -> None:
 
 async def refuse_known_account(session: AsyncSession, policy: Policy, account: str) -> None:
     """Refuse an account of the registry, a staff member's (a phone-number account) or another insured's
-    account on file. Three queries, whatever the number of staff or policies."""
+    account on file. Three queries, whatever the number of staff or policies. An account registered as
+    an insured's (``insured_other``) is refused for every claim but those of the policy it is on file for."""
     registered = (
         await session.exec(
             select(PayeeAccount).where(
@@ -59,7 +60,8 @@ async def refuse_known_account(session: AsyncSession, policy: Policy, account: s
             )
         )
     ).first()
-    if registered is not None:
+    own = registered is not None and registered.kind == "insured_other" and account == own_account(policy)
+    if registered is not None and not own:
         raise ClaimError("payee_account_registered", kind=registered.kind)
     phones = (await session.exec(select(StaffUser.phone).where(col(StaffUser.phone).is_not(None)))).all()
     if any(normal_account(phone or "") == account for phone in phones):
