@@ -8,9 +8,11 @@ from backend.claims.models import (
     ClaimAttachment,
     ClaimEvent,
     ClaimPayment,
+    ClaimPrepayment,
     DocumentRequest,
     SurveyReport,
 )
+from backend.claims.payees.models import PayeeAccount, PayeeException
 from backend.enrollment.models import (
     Application,
     Document,
@@ -37,6 +39,7 @@ __all__ = [
     "ClaimAttachment",
     "ClaimEvent",
     "ClaimPayment",
+    "ClaimPrepayment",
     "DisasterEvent",
     "Document",
     "DocumentRequest",
@@ -48,6 +51,8 @@ __all__ = [
     "Inspection",
     "LiabilityRate",
     "OutboxMessage",
+    "PayeeAccount",
+    "PayeeException",
     "Payment",
     "Person",
     "Policy",

@@ -11,6 +11,8 @@ from backend.claims.api import collective_router as claims_collective_router
 from backend.claims.catastrophe.api import router as events_router
 from backend.claims.index.api import bot_router as index_bot_router
 from backend.claims.index.api import router as index_router
+from backend.claims.payees.api import exceptions_router as payee_exceptions_router
+from backend.claims.payees.api import router as payee_accounts_router
 from backend.claims.staff_api import router as claims_staff_router
 from backend.enrollment.api import bot_router as enrollment_bot_router
 from backend.enrollment.api import service_router as attachments_router
@@ -38,6 +40,8 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(claims_bot_router)
     app.include_router(claims_collective_router)
     app.include_router(claims_staff_router)
+    app.include_router(payee_exceptions_router)
+    app.include_router(payee_accounts_router)
     app.include_router(alerts_router)
     app.include_router(index_router)
     app.include_router(index_bot_router)

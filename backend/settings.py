@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     # Where urgent staff alerts go (R-LIA-6 accidents, R-CLM-5 catastrophes): e.g. a Telegram group id.
     staff_alert_channel: Literal["telegram", "webchat"] = "telegram"
     staff_alert_address: str = ""
+    # R-LIA-6: an accident report on a liability policy is sent at once to the operations centre and the
+    # work-safety authority (an outbox channel and address each; empty: not configured, not sent).
+    operations_centre_channel: Literal["telegram", "webchat"] = "telegram"
+    operations_centre_address: str = ""
+    safety_authority_channel: Literal["telegram", "webchat"] = "telegram"
+    safety_authority_address: str = ""
 
     payment_provider: Literal["demo", "telegram", "offline"] = "demo"
     # From @BotFather's payment settings, for Telegram Payments invoices in CNY.

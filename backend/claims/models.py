@@ -68,9 +68,16 @@ class Claim(SQLModel, table=True):
     # R-CLM-1: reported more than 24 h after the loss began
     late: bool = False
     delay_minutes: int = 0
-    # R-CLM-7: dead animals need proof of harmless disposal before settlement
+    # R-CLM-7: dead animals need proof of harmless disposal before settlement. The insured's upload is
+    # evidence only (``disposal_received_at``); the proof counts once an adjuster confirmed it, or
+    # recorded the vet authority's confirmation (``disposal_proven_at``, details in
+    # ``disposal_confirmation``). A rejected upload clears ``disposal_received_at``: send again.
     disposal_required: bool = False
+    disposal_received_at: datetime | None = None
     disposal_proven_at: datetime | None = None
+    disposal_confirmation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     event_id: int | None = Field(default=None, foreign_key="disaster_event.id", index=True)
     adjuster_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
     # Deadlines and their milestones
@@ -159,7 +166,8 @@ class DocumentRequest(SQLModel, table=True):
 
 
 class ClaimPayment(SQLModel, table=True):
-    """R-CLM-12: by transfer to the insured's own account; another payee needs a recorded explanation."""
+    """R-CLM-12: by transfer to the insured's own account; another payee needs a recorded explanation
+    and a second staff member's approval."""
 
     __tablename__ = "claim_payment"
 
@@ -174,3 +182,32 @@ class ClaimPayment(SQLModel, table=True):
     reference: str = Field(max_length=128)
     paid_by: int = Field(foreign_key="staff_user.id")
     paid_at: datetime = Field(default_factory=utcnow)
+    # Another payee: the approved exception (``backend.claims.payees``) and who approved it
+    payee_exception_id: int | None = Field(default=None, foreign_key="claim_payee_exception.id")
+    approved_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    prepaid_fen: int = 0  # R-LIA-6: pre-payments already made, deducted from the agreed amount
+
+
+class PrepaymentKind(StrEnum):
+    """R-LIA-6: what the insurer may pay before the settlement of an accident."""
+
+    COMPENSATION = "compensation"
+    RESCUE = "rescue"
+    MEDICAL = "medical"
+
+
+class ClaimPrepayment(SQLModel, table=True):
+    """R-LIA-6 先行垫付: a pre-payment on an accident claim, deducted from the settlement's payment."""
+
+    __tablename__ = "claim_prepayment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    kind: str = Field(max_length=20)
+    amount_fen: int
+    payee_name: str = Field(max_length=100)  # e.g. the hospital, the injured worker, the rescue team
+    reason: str = Field(max_length=1000)
+    reference: str = Field(default="", max_length=128)  # the transfer's reference
+    recorded_by: int = Field(foreign_key="staff_user.id")
+    recorded_at: datetime = Field(default_factory=utcnow)
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,8 @@ from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
 from backend.db import utcnow
 from backend.enrollment import validation
 from backend.enrollment.models import Document, Policy
+from backend.outbox.models import Priority
+from backend.outbox.service import enqueue
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.products.pricing import yuan_to_fen
@@ -73,10 +75,30 @@ def _amount_fen(raw: str) -> int:
 
 
 def _check_times(started: datetime, ended: datetime | None, now: datetime) -> None:
+    started, ended = _aware(started), (_aware(ended) if ended is not None else None)
     if started > now + CLOCK_SKEW:
         raise ClaimError("loss_in_future")
     if ended is not None and (ended < started or ended > now + CLOCK_SKEW):
         raise ClaimError("loss_end_invalid")
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time without a zone is taken as UTC, as every stored time is."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _check_in_cover(policy: Policy, started: datetime) -> None:
+    """A loss is covered only if it began inside the policy's insurance period: before the cover began
+    or after it ended there is nothing to report against this policy. The detail carries both ends (UTC,
+    ISO) so the chat can show them in the user's time zone."""
+    starts, ends = _aware(policy.starts_at), _aware(policy.ends_at)
+    if not starts <= _aware(started) <= ends:
+        raise ClaimError(
+            "loss_outside_cover",
+            policy_id=policy.id,
+            starts_at=starts.isoformat(),
+            ends_at=ends.isoformat(),
+        )
 
 
 def _lost_quantity(raw: str, product: Product, policy: Policy) -> Decimal:
@@ -125,6 +147,7 @@ async def report_claim(
         raise ClaimError("phone_required")
     now = utcnow()
     _check_times(body.loss_started_at, body.loss_ended_at, now)
+    _check_in_cover(policy, body.loss_started_at)
     if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
         raise ClaimError("cause_not_covered_by_product", cause=body.cause)
     claim = _new_claim(body, context, identity, now)
@@ -133,7 +156,7 @@ async def report_claim(
     if product.category == "livestock" and not photos:
         raise ClaimError("photo_required")  # at least one photo of dead animals
     if disposal:
-        claim.disposal_proven_at = now
+        claim.disposal_received_at = now  # R-CLM-7: evidence only, until an adjuster confirms it
     session.add(claim)
     try:
         await session.flush()
@@ -207,9 +230,41 @@ def _attach(session: AsyncSession, claim: Claim, document_ids: list[int], purpos
     )
 
 
+def accident_recipients(settings: Settings) -> list[tuple[str, str, str]]:
+    """R-LIA-6: (who, outbox channel, address) of every configured recipient of an accident report."""
+    configured = (
+        ("operations_centre", settings.operations_centre_channel, settings.operations_centre_address),
+        ("safety_authority", settings.safety_authority_channel, settings.safety_authority_address),
+    )
+    return [(who, channel, address.strip()) for who, channel, address in configured if address.strip()]
+
+
+async def _notify_accident(session: AsyncSession, settings: Settings, claim: Claim) -> None:
+    """R-LIA-6: the operations centre and the safety authority are told at once, through the outbox in
+    the report's own transaction (a report is never stored without its notices, nor the reverse)."""
+    policy = await session.get(Policy, claim.policy_id)
+    for who, channel, address in accident_recipients(settings):
+        await enqueue(
+            session=session,
+            channel=channel,
+            address=address,
+            text=render(
+                "claims/accident_notice",
+                settings.default_locale,
+                claim=claim,
+                policy_number=policy.number if policy else "",
+                recipient=who,
+            ),
+            dedupe_key=f"claim-{claim.id}-accident-{who}",
+            priority=Priority.REPLY,
+        )
+
+
 async def _after_report(session: AsyncSession, settings: Settings, claim: Claim) -> None:
-    """Liability accidents alert staff at once (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
+    """Liability accidents alert staff and notify the operations centre and the safety authority at once
+    (R-LIA-6); every claim may raise a catastrophe (R-CLM-5)."""
     if claim.kind == ClaimKind.LIABILITY:
+        await _notify_accident(session, settings, claim)
         await alert_staff(
             session,
             settings,
@@ -257,7 +312,8 @@ def next_action(claim: Claim) -> str:
     if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
         return "none"
     if claim.disposal_required and claim.disposal_proven_at is None:
-        return "send_disposal_proof"
+        # R-CLM-7: an upload waits for the adjuster's confirmation; a rejected one is asked for again
+        return "send_disposal_proof" if claim.disposal_received_at is None else "disposal_under_review"
     if claim.status == ClaimStatus.DOCUMENTS_REQUESTED:
         return "send_documents"
     if claim.status == ClaimStatus.ASSESSED:
@@ -268,14 +324,16 @@ def next_action(claim: Claim) -> str:
 async def add_evidence(
     *, session: AsyncSession, principal: BotPrincipal, claim_id: int, purpose: str, document_ids: list[int]
 ) -> Claim:
-    """Photos after the report: disposal proof (R-CLM-7) or the documents staff asked for (R-CLM-9)."""
+    """Photos after the report: disposal evidence (R-CLM-7, confirmed by staff afterwards) or the
+    documents staff asked for (R-CLM-9)."""
     claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
     if claim.status in (ClaimStatus.DENIED, ClaimStatus.PAID):
         raise ClaimError("claim_closed")
     ids = await _own_documents(session, principal, document_ids)
     _attach(session, claim, ids, purpose)
     if purpose == "disposal" and claim.disposal_required:
-        claim.disposal_proven_at = claim.disposal_proven_at or utcnow()
+        # R-CLM-7: the upload is evidence; the proof counts once an adjuster (or the vet) confirms it
+        claim.disposal_received_at = utcnow()
         timeline.record(session, claim, "disposal_received", actor="insured", count=len(ids))
     elif purpose == "requested":
         if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:
@@ -345,6 +403,7 @@ async def collective_report(
             raise ClaimError("policy_not_in_village", policy_id=household.policy_id)
         if policy.status != "active":
             raise ClaimError("policy_inactive", policy_id=policy.id)
+        _check_in_cover(policy, body.loss_started_at)
         product = await session.get(Product, policy.product_code)
         assert product is not None
         if product.weather_index:

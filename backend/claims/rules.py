@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -31,6 +32,21 @@ def report_delay(loss_started_at: datetime, reported_at: datetime) -> tuple[bool
     if elapsed <= REPORT_WITHIN:
         return False, 0
     return True, int((elapsed - REPORT_WITHIN).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
+class DelayParts:
+    """A delay as people say it: "3 天 4 小时", never "76 小时" (R-CLM-1)."""
+
+    days: int
+    hours: int
+    minutes: int
+
+
+def delay_parts(minutes: int) -> DelayParts:
+    days, rest = divmod(max(minutes, 0), 24 * 60)
+    hours, minutes_left = divmod(rest, 60)
+    return DelayParts(days=days, hours=hours, minutes=minutes_left)
 
 
 def survey_due(reported_at: datetime) -> datetime:

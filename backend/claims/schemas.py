@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+from backend.claims.rules import delay_parts
 
 
 class ClaimReportIn(BaseModel):
@@ -63,6 +65,22 @@ class ClaimOut(BaseModel):
     denial_reasons: list[str] = Field(default_factory=list)
     next_action: str  # what the insured must do next: a key of messages claims labels
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    # R-CLM-1: the delay past the 24 hours in days, hours and minutes, for the chat to say "3 天 4 小时".
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delay_days(self) -> int:
+        return delay_parts(self.delay_minutes).days
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delay_hours(self) -> int:
+        return delay_parts(self.delay_minutes).hours
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delay_rest_minutes(self) -> int:
+        return delay_parts(self.delay_minutes).minutes
 
 
 class AttachmentIn(BaseModel):

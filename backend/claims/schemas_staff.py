@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from backend.claims.payees.schemas import PayeeExceptionOut
+
 LossClass = Literal["light", "medium", "heavy"]
 LossDegree = Literal["light", "medium", "heavy", "total"]
 DeadlineName = Literal["survey", "settlement", "payment"]
@@ -69,19 +71,53 @@ class DenyIn(BaseModel):
     reasons: list[str] = Field(default_factory=list, max_length=10)
 
 
+class DisposalIn(BaseModel):
+    """R-CLM-7: confirm the insured's disposal evidence (``by="adjuster"``), record the vet authority's
+    confirmation (``by="vet"``: authority, person, time, document), or reject the evidence with a reason."""
+
+    decision: Literal["confirm", "reject"]
+    by: Literal["adjuster", "vet"] = "adjuster"
+    vet_authority: str = Field(default="", max_length=100)
+    vet_person: str = Field(default="", max_length=100)
+    vet_confirmed_at: AwareDatetime | None = None
+    vet_document: str = Field(default="", max_length=100)
+    reason: str = Field(default="", max_length=500)
+
+
+class PrepaymentIn(BaseModel):
+    """R-LIA-6 先行垫付 on an accident claim: deducted from the settlement's payment."""
+
+    kind: Literal["compensation", "rescue", "medical"]
+    amount_fen: int = Field(gt=0, le=10_000_000_000)
+    payee_name: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+    reference: str = Field(default="", max_length=128)
+
+
+class PrepaymentOut(BaseModel):
+    id: int
+    kind: str
+    amount_fen: int
+    payee_name: str
+    reason: str
+    reference: str
+    recorded_by: int
+    recorded_at: datetime
+
+
 class AssessIn(BaseModel):
     amount_fen: int
 
 
 class PaymentIn(BaseModel):
-    """R-CLM-12: payee, bank and account default to the insured and the policy's account."""
+    """R-CLM-12: payee, bank and account default to the insured and the policy's account. Another account
+    is paid only through an approved payee exception (``/api/claims/{id}/payee-exceptions``)."""
 
     amount_fen: int | None = None
     payee_name: str | None = Field(default=None, max_length=100)
     bank_name: str | None = Field(default=None, max_length=50)
-    account_number: str | None = Field(default=None, max_length=30)
+    account_number: str | None = Field(default=None, max_length=40)
     reference: str = Field(min_length=1, max_length=128)
-    explanation: str | None = Field(default=None, max_length=1000)
 
 
 class DeadlineOut(BaseModel):
@@ -111,7 +147,8 @@ class ClaimSummaryOut(BaseModel):
     joint_survey: bool
     remote_survey: bool
     disposal_required: bool
-    disposal_proven_at: datetime | None
+    disposal_received_at: datetime | None = None  # the insured's evidence, not yet confirmed (R-CLM-7)
+    disposal_proven_at: datetime | None  # confirmed by an adjuster or the vet authority
     assessed_amount_fen: int | None
     agreed_amount_fen: int | None
     paid_amount_fen: int | None
@@ -164,6 +201,9 @@ class PaymentOut(BaseModel):
     reference: str
     paid_by: int
     paid_at: datetime
+    payee_exception_id: int | None = None
+    approved_by: int | None = None  # the second staff member who approved another payee
+    prepaid_fen: int = 0  # R-LIA-6 pre-payments deducted from the agreed amount
 
 
 class ClaimDetailOut(ClaimSummaryOut):
@@ -180,6 +220,7 @@ class ClaimDetailOut(ClaimSummaryOut):
     assessed_at: datetime | None
     agreed_at: datetime | None
     confirmation: dict[str, Any]
+    disposal_confirmation: dict[str, Any] = Field(default_factory=dict)
     objection: str | None
     paid_at: datetime | None
     denied_at: datetime | None
@@ -188,6 +229,9 @@ class ClaimDetailOut(ClaimSummaryOut):
     survey_report: SurveyReportOut | None
     document_request: DocumentRequestOut | None
     payment: PaymentOut | None
+    payee_exceptions: list[PayeeExceptionOut] = Field(default_factory=list)
+    prepayments: list[PrepaymentOut] = Field(default_factory=list)  # R-LIA-6
+    prepaid_fen: int = 0  # their total, deducted from the agreed amount when paying
 
 
 class ClaimActionOut(BaseModel):

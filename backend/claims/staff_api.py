@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from backend.claims import workflow
 from backend.claims.models import Claim
+from backend.claims.payees.api import exception_out
 from backend.claims.schemas_staff import (
     AssessIn,
     AssignIn,
@@ -21,11 +22,14 @@ from backend.claims.schemas_staff import (
     ClaimSummaryOut,
     DeadlineOut,
     DenyIn,
+    DisposalIn,
     DocumentRequestOut,
     DocumentsRequestIn,
     EventOut,
     PaymentIn,
     PaymentOut,
+    PrepaymentIn,
+    PrepaymentOut,
     SurveyReportIn,
     SurveyReportOut,
     SurveyScheduleIn,
@@ -58,14 +62,38 @@ MESSAGES: dict[str, str] = {
     "items_required": "name at least one document",
     "reasons_required": "a denial states at least one reason (R-CLM-10)",
     "reason_not_applicable": "this reason does not apply to the claim",
-    "disposal_proof_missing": "no proof of harmless disposal of the dead animals (R-CLM-7)",
+    "disposal_proof_missing": "no confirmed proof of harmless disposal of the dead animals (R-CLM-7)",
+    "disposal_not_required": "the claim needs no proof of harmless disposal",
+    "disposal_already_confirmed": "the proof of harmless disposal is confirmed already",
+    "disposal_evidence_missing": "the insured has sent no disposal evidence to confirm or reject",
+    "vet_confirmation_incomplete": "a vet confirmation names the authority, the person, the time and the "
+    "document (R-CLM-7)",
+    "vet_confirmation_in_future": "the vet's confirmation time is in the future",
+    "reason_required": "say why, for the insured",
     "survey_report_missing": "the claim has no survey report",
     "not_covered": "the survey found the loss not covered: deny the claim instead",
     "amount_invalid": "the amount must be positive",
     "amount_exceeds_sum_insured": "the amount exceeds the sum insured",
-    "amount_mismatch": "the payment must be the agreed amount (R-CLM-12)",
-    "payee_explanation_required": "a payee other than the insured's own account needs an explanation (R-CLM-12)",
-    "payee_collective_account": "never pay to a township, village committee or other collective account (R-CLM-12)",
+    "amount_mismatch": "the payment must be the agreed amount less the pre-payments (R-CLM-12, R-LIA-6)",
+    "amount_below_prepaid": "the assessed amount cannot be less than what was pre-paid (R-LIA-6)",
+    "prepayment_liability_only": "pre-payments are made on accident claims of liability policies (R-LIA-6)",
+    "prepayment_kind_invalid": "a pre-payment is compensation, rescue or medical costs",
+    "payee_required": "name the payee",
+    "payee_explanation_required": "a payee other than the insured's own account needs a payee exception "
+    "with its explanation (R-CLM-12)",
+    "payee_second_approval_required": "the payee exception waits for a second staff member's approval "
+    "(R-CLM-12)",
+    "payee_exception_not_approved": "the payee exception was refused or used already (R-CLM-12)",
+    "payee_exception_open": "the claim has a payee exception waiting or approved already",
+    "payee_exception_decided": "the payee exception was decided already",
+    "second_approver_required": "a payee exception is approved by another staff member than who entered it",
+    "payee_is_insured_account": "this is the insured's own account on file: pay it directly",
+    "payee_name_not_insured": "the insured's account on file is paid in the insured's name",
+    "payee_account_registered": "the account is registered as a village committee, township, staff or "
+    "another insured's account: never paid (R-CLM-12)",
+    "payee_account_known": "the account is registered already",
+    "account_format": "an account number has 6 to 30 digits or letters",
+    "outside_scope": "the region is outside yours",
     "payee_is_staff": "never pay to a staff member's account (R-CLM-12)",
     "payee_other_insured": "never pay to another insured's account (R-CLM-12)",
     "already_paid": "the claim is paid already",
@@ -103,6 +131,7 @@ def _summary_fields(claim: Claim, deadlines: dict[str, workflow.Deadline]) -> di
         "joint_survey": claim.joint_survey,
         "remote_survey": claim.remote_survey,
         "disposal_required": claim.disposal_required,
+        "disposal_received_at": claim.disposal_received_at,
         "disposal_proven_at": claim.disposal_proven_at,
         "assessed_amount_fen": claim.assessed_amount_fen,
         "agreed_amount_fen": claim.agreed_amount_fen,
@@ -137,6 +166,7 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
             "assessed_at": claim.assessed_at,
             "agreed_at": claim.agreed_at,
             "confirmation": dict(claim.confirmation),
+            "disposal_confirmation": dict(claim.disposal_confirmation),
             "objection": claim.objection,
             "paid_at": claim.paid_at,
             "denied_at": claim.denied_at,
@@ -180,9 +210,27 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
                 reference=payment.reference,
                 paid_by=payment.paid_by,
                 paid_at=payment.paid_at,
+                payee_exception_id=payment.payee_exception_id,
+                approved_by=payment.approved_by,
+                prepaid_fen=payment.prepaid_fen,
             )
             if payment
             else None,
+            "payee_exceptions": [exception_out(e) for e in detail.payee_exceptions],
+            "prepayments": [
+                PrepaymentOut(
+                    id=p.id or 0,
+                    kind=p.kind,
+                    amount_fen=p.amount_fen,
+                    payee_name=p.payee_name,
+                    reason=p.reason,
+                    reference=p.reference,
+                    recorded_by=p.recorded_by,
+                    recorded_at=p.recorded_at,
+                )
+                for p in detail.prepayments
+            ],
+            "prepaid_fen": detail.prepaid_fen,
         }
     )
 
@@ -299,6 +347,29 @@ async def deny(
     return await _action_out(session, staff, claim, document_id=document.id)
 
 
+@router.post("/{claim_id}/disposal", response_model=ClaimActionOut)
+async def disposal(
+    claim_id: int, body: DisposalIn, staff: Adjuster, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    """R-CLM-7: confirm (or reject) the proof of harmless disposal; settlement waits for it."""
+    claim = await workflow.decide_disposal(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        decision=workflow.DisposalDecision(
+            decision=body.decision,
+            by=body.by,
+            authority=body.vet_authority,
+            person=body.vet_person,
+            confirmed_at=body.vet_confirmed_at,
+            document=body.vet_document,
+            reason=body.reason,
+        ),
+        ip=_ip(request),
+    )
+    return await _action_out(session, staff, claim)
+
+
 @router.post("/{claim_id}/assess", response_model=ClaimActionOut)
 async def assess(
     claim_id: int, body: AssessIn, staff: Adjuster, session: SessionDep, request: Request
@@ -322,8 +393,28 @@ async def payment(
         payee_name=body.payee_name,
         bank_name=body.bank_name,
         account_number=body.account_number,
-        explanation=body.explanation,
         ip=_ip(request),
     )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
     return ClaimActionOut(claim=detail_out(detail))
+
+
+@router.post("/{claim_id}/prepayments", response_model=ClaimActionOut, status_code=201)
+async def prepayment(
+    claim_id: int, body: PrepaymentIn, staff: Payer, session: SessionDep, request: Request
+) -> ClaimActionOut:
+    """R-LIA-6: a pre-payment of compensation, rescue or medical costs on an accident claim."""
+    made = await workflow.record_prepayment(
+        session=session,
+        actor=staff,
+        claim_id=claim_id,
+        kind=body.kind,
+        amount_fen=body.amount_fen,
+        payee_name=body.payee_name,
+        reason=body.reason,
+        reference=body.reference,
+        ip=_ip(request),
+    )
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=made.claim_id)
+    return ClaimActionOut(claim=detail_out(detail))
+

@@ -32,10 +32,14 @@ from backend.claims.models import (
     ClaimAttachment,
     ClaimEvent,
     ClaimPayment,
+    ClaimPrepayment,
     ClaimStatus,
     DocumentRequest,
+    PrepaymentKind,
     SurveyReport,
 )
+from backend.claims.payees import service as payees
+from backend.claims.payees.models import PayeeException, PayeeExceptionStatus
 from backend.claims.reporting import ClaimError
 from backend.db import utcnow
 from backend.enrollment import documents
@@ -55,17 +59,20 @@ __all__ = [
     "ClaimDetail",
     "ClaimError",
     "Deadline",
+    "DisposalDecision",
     "SurveyOutcome",
     "assess",
     "assign_adjuster",
     "claim_detail",
     "confirm_settlement",
     "deadlines_of",
+    "decide_disposal",
     "deny",
     "documents_received",
     "list_claims",
     "object_settlement",
     "record_payment",
+    "record_prepayment",
     "request_documents",
     "schedule_survey",
     "survey_report",
@@ -78,36 +85,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 LOSS_CLASSES = ("light", "medium", "heavy")
 SAMPLE_FIELDS = ("village_code", "loss_class", "place", "method", "sample_size", "lost_count", "loss_degree")
 SIGNER_RELATIONS = ("parent", "child", "spouse")
-
-# R-CLM-12: never to a township, a village committee or another collective account (lower-case match).
-COLLECTIVE_PAYEE_MARKERS: tuple[str, ...] = (
-    "村委会",
-    "村民委员会",
-    "居委会",
-    "居民委员会",
-    "村民小组",
-    "村集体",
-    "政府",  # 镇政府, 乡政府, 镇人民政府 ...
-    "街道办",
-    "财政所",
-    "农经站",
-    "农业服务中心",
-    "合作社",  # 合作社账户, 经济合作社: a cooperative is paid only when it is the insured itself
-    "经济联合社",
-    "village committee",
-    "villagers committee",
-    "villagers' committee",
-    "residents committee",
-    "residents' committee",
-    "township",
-    "government",
-    "subdistrict",
-    "street office",
-    "cooperative",
-    "co-operative",
-    "collective",
-)
-
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -154,6 +131,12 @@ class ClaimDetail:
     survey: SurveyReport | None
     document_request: DocumentRequest | None
     payment: ClaimPayment | None
+    payee_exceptions: list[PayeeException]
+    prepayments: list[ClaimPrepayment]
+
+    @property
+    def prepaid_fen(self) -> int:
+        return sum(p.amount_fen for p in self.prepayments)
 
 
 @dataclass(frozen=True)
@@ -237,6 +220,8 @@ async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDe
         survey=(await session.exec(select(SurveyReport).where(SurveyReport.claim_id == cid))).first(),
         document_request=await _document_request(session, cid),
         payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),
+        payee_exceptions=await payees.exceptions_of(session, cid),
+        prepayments=await prepayments_of(session, cid),
     )
 
 
@@ -828,9 +813,110 @@ async def deny(
 
 
 def _check_disposal(claim: Claim) -> None:
-    """R-CLM-7: dead animals without proof of harmless disposal are never assessed nor paid."""
+    """R-CLM-7: dead animals without confirmed proof of harmless disposal are never assessed, agreed nor
+    paid (the insured's upload alone is not proof: :func:`decide_disposal` confirms it)."""
     if claim.disposal_required and claim.disposal_proven_at is None:
         raise ClaimError("disposal_proof_missing")
+
+
+VET_FIELDS = ("authority", "person", "confirmed_at", "document")
+
+
+@dataclass(frozen=True)
+class DisposalDecision:
+    """R-CLM-7: an adjuster confirms the insured's evidence, or records the vet authority's confirmation
+    (who, when, which document); or rejects the evidence with the reason told to the insured."""
+
+    decision: str  # confirm | reject
+    by: str = "adjuster"  # adjuster | vet
+    authority: str = ""  # the vet authority (畜牧兽医部门), for ``by="vet"``
+    person: str = ""
+    confirmed_at: datetime | None = None
+    document: str = ""  # the vet's certificate or record number
+    reason: str = ""  # a rejection's reason, told to the insured
+
+
+def _confirmation(
+    claim: Claim, actor: StaffPrincipal, decision: DisposalDecision, now: datetime
+) -> dict[str, Any]:
+    confirmation: dict[str, Any] = {
+        "by": decision.by,
+        "staff_id": actor.user_id,
+        "staff": actor.username,
+        "recorded_at": now.isoformat(),
+    }
+    if decision.by == "adjuster":
+        if claim.disposal_received_at is None:
+            raise ClaimError("disposal_evidence_missing")  # nothing to confirm: the insured sends it first
+        return confirmation
+    values = {
+        "authority": decision.authority.strip(),
+        "person": decision.person.strip(),
+        "confirmed_at": decision.confirmed_at,
+        "document": decision.document.strip(),
+    }
+    missing = [k for k in VET_FIELDS if not values[k]]
+    if missing:
+        raise ClaimError("vet_confirmation_incomplete", missing=",".join(missing))
+    when = decision.confirmed_at
+    assert when is not None
+    if when.tzinfo is None:
+        raise ClaimError("time_not_aware")
+    if when > now + CLOCK_SKEW:
+        raise ClaimError("vet_confirmation_in_future")
+    return {**confirmation, **values, "confirmed_at": when.isoformat()}
+
+
+async def decide_disposal(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    decision: DisposalDecision,
+    ip: str | None = None,
+) -> Claim:
+    """R-CLM-7: the insured's upload is evidence only; this is the confirmation that makes it proof (or
+    its rejection: the insured is asked to send it again). The insured is told either way."""
+    _require(actor, ADJUSTER_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    if not claim.disposal_required:
+        raise ClaimError("disposal_not_required")
+    if claim.status in FINAL:
+        raise ClaimError("bad_status", status=claim.status)
+    if claim.disposal_proven_at is not None:
+        raise ClaimError("disposal_already_confirmed")
+    now = utcnow()
+    if decision.decision == "reject":
+        reason = decision.reason.strip()[:500]
+        if not reason:
+            raise ClaimError("reason_required")
+        if claim.disposal_received_at is None:
+            raise ClaimError("disposal_evidence_missing")
+        claim.disposal_received_at = None  # asked for again
+        _touch(claim)
+        round_no = await _count_events(session, claim, "disposal_rejected") + 1
+        timeline.record(session, claim, "disposal_rejected", note=reason, actor=actor.username)
+        await timeline.tell_insured(
+            session, claim, "disposal_rejected", dedupe=f"disposal-rejected-{round_no}", reason=reason
+        )
+        _audit(session, actor, "claims.disposal_reject", claim, ip, reason=reason)
+        return await _commit(session, claim)
+    confirmation = _confirmation(claim, actor, decision, now)
+    claim.disposal_proven_at = now
+    claim.disposal_confirmation = confirmation
+    _self_assign(claim, actor)
+    _touch(claim)
+    timeline.record(session, claim, "disposal_confirmed", actor=actor.username, **confirmation)
+    await timeline.tell_insured(
+        session,
+        claim,
+        "disposal_confirmed",
+        dedupe="disposal-confirmed",
+        by=decision.by,
+        authority=confirmation.get("authority", ""),
+    )
+    _audit(session, actor, "claims.disposal_confirm", claim, ip, **confirmation)
+    return await _commit(session, claim)
 
 
 async def assess(
@@ -852,6 +938,9 @@ async def assess(
     policy = await _policy(session, claim)
     if amount_fen > policy.sum_insured_fen:
         raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    prepaid = await prepaid_fen(session, claim.id or 0)
+    if amount_fen < prepaid:
+        raise ClaimError("amount_below_prepaid", prepaid_fen=prepaid)  # R-LIA-6: pre-paid is part of it
     claim.assessed_amount_fen = amount_fen
     claim.assessed_at = utcnow()
     _touch(claim, ClaimStatus.ASSESSED.value)
@@ -970,37 +1059,6 @@ async def object_settlement(
 # --- 8. payment (R-CLM-12) --------------------------------------------------------------------------------
 
 
-def _normal_account(number: str) -> str:
-    return "".join(ch for ch in number if ch.isalnum())
-
-
-def _is_collective(name: str) -> bool:
-    lowered = name.lower()
-    return any(marker in lowered for marker in COLLECTIVE_PAYEE_MARKERS)
-
-
-async def _check_payee(session: AsyncSession, policy: Policy, name: str, account: str) -> None:
-    """R-CLM-12: never to a township, village committee, staff member or another insured's account."""
-    other_name = name != policy.insured_name.strip()
-    if other_name and _is_collective(name):
-        raise ClaimError("payee_collective_account", payee=name)
-    for user in (await session.exec(select(StaffUser))).all():
-        phone = _normal_account(user.phone or "")
-        if (phone and phone == account) or (other_name and user.full_name and user.full_name.strip() == name):
-            raise ClaimError("payee_is_staff", payee=name)
-    query = select(Policy).where(
-        Policy.id != policy.id, col(Policy.terms)["bank_account"].as_string() == account
-    )
-    for other in (await session.exec(query)).all():
-        same_insured = (
-            other.person_id == policy.person_id
-            if other.person_id is not None and policy.person_id is not None
-            else other.insured_name == policy.insured_name
-        )
-        if not same_insured:
-            raise ClaimError("payee_other_insured", policy=other.number)
-
-
 async def record_payment(
     *,
     session: AsyncSession,
@@ -1011,40 +1069,43 @@ async def record_payment(
     payee_name: str | None = None,
     bank_name: str | None = None,
     account_number: str | None = None,
-    explanation: str | None = None,
     ip: str | None = None,
 ) -> ClaimPayment:
-    """R-CLM-12: by transfer to the insured's own account (the policy's, by default); a different payee
-    needs a recorded explanation and is never a collective, staff or another insured's account. The
-    amount is the agreed one; the insured is told the amount and the masked account."""
+    """R-CLM-12: by transfer to the insured's own account on file (the policy's, by default). Another
+    payee needs an exception entered with its explanation and approved by a second staff member
+    (``backend.claims.payees``); an account of the registry (village committee, township, staff, another
+    insured) or another insured's account on file is refused whatever the name. The amount is the agreed
+    one; the insured is told the amount and the masked account."""
     _require(actor, PAYMENT_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
     _expect(claim, ClaimStatus.AGREED)
     _check_disposal(claim)
     agreed = claim.agreed_amount_fen or 0
-    amount = agreed if amount_fen is None else amount_fen
-    if amount != agreed or amount <= 0:
-        raise ClaimError("amount_mismatch", agreed_fen=agreed)
+    prepaid = await prepaid_fen(session, claim.id or 0)
+    due = agreed - prepaid  # R-LIA-6: pre-payments are deducted from the settlement
+    amount = due if amount_fen is None else amount_fen
+    if amount != due or due < 0 or (amount == 0 and prepaid == 0):
+        raise ClaimError("amount_mismatch", agreed_fen=agreed, prepaid_fen=prepaid, due_fen=due)
     if not reference.strip():
         raise ClaimError("reference_required")
     policy = await _policy(session, claim)
-    own_account = _normal_account(str(policy.terms.get("bank_account") or ""))
-    name = (payee_name or policy.insured_name).strip()
-    account = _normal_account(account_number or own_account)
-    bank = (bank_name or str(policy.terms.get("bank_name") or "")).strip()
+    on_file = payees.own_account(policy)
+    account = payees.normal_account(account_number or on_file)
     if not account:
         raise ClaimError("account_required")
+    is_insured = account == on_file
+    given_name = (payee_name or "").strip() or None
+    if is_insured and given_name not in (None, policy.insured_name.strip()):
+        raise ClaimError("payee_name_not_insured")  # the account on file is the insured's, in their name
+    await payees.refuse_known_account(session, policy, account)
+    exception = None if is_insured else await payees.approved_exception(session, claim, account, given_name)
+    name = exception.payee_name if exception else policy.insured_name.strip()
+    bank = (
+        exception.bank_name if exception else (bank_name or str(policy.terms.get("bank_name") or ""))
+    ).strip()
     if not bank:
         raise ClaimError("bank_required")
-    is_insured = name == policy.insured_name.strip() and account == own_account
-    note = (explanation or "").strip()
-    if not is_insured:
-        await _check_payee(session, policy, name, account)
-        if not note:
-            raise ClaimError(
-                "payee_explanation_required",
-                differs="name" if name != policy.insured_name.strip() else "account",
-            )
+    note = exception.explanation if exception else ""
     now = utcnow()
     payment = ClaimPayment(
         claim_id=claim.id or 0,
@@ -1057,8 +1118,14 @@ async def record_payment(
         reference=reference.strip(),
         paid_by=actor.user_id,
         paid_at=now,
+        payee_exception_id=exception.id if exception else None,
+        approved_by=exception.decided_by if exception else None,
+        prepaid_fen=prepaid,
     )
     session.add(payment)
+    if exception is not None:
+        exception.status = PayeeExceptionStatus.USED.value
+        session.add(exception)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -1087,6 +1154,7 @@ async def record_payment(
         account_masked=masked,
         payee_name=name,
         payee_is_insured=is_insured,
+        prepaid=_yuan(prepaid) if prepaid else None,
     )
     _audit(
         session,
@@ -1099,8 +1167,94 @@ async def record_payment(
         account_masked=masked,
         payee_is_insured=is_insured,
         explanation=note or None,
+        payee_exception_id=exception.id if exception else None,
+        approved_by=exception.decided_by if exception else None,
+        prepaid_fen=prepaid,
         reference=reference.strip(),
     )
     await session.commit()
     await session.refresh(payment)
     return payment
+
+
+# --- 8b. pre-payments (R-LIA-6) ----------------------------------------------------------------------------
+
+
+async def prepayments_of(session: AsyncSession, claim_id: int) -> list[ClaimPrepayment]:
+    query = (
+        select(ClaimPrepayment).where(ClaimPrepayment.claim_id == claim_id).order_by(col(ClaimPrepayment.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def prepaid_fen(session: AsyncSession, claim_id: int) -> int:
+    query = select(func.coalesce(func.sum(ClaimPrepayment.amount_fen), 0)).where(
+        ClaimPrepayment.claim_id == claim_id
+    )
+    return int((await session.exec(query)).one())
+
+
+async def record_prepayment(
+    *,
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    claim_id: int,
+    kind: str,
+    amount_fen: int,
+    payee_name: str,
+    reason: str,
+    reference: str = "",
+    ip: str | None = None,
+) -> ClaimPrepayment:
+    """R-LIA-6 先行垫付: compensation, rescue or medical costs paid on an accident claim before the
+    settlement; listed on the claim and deducted from the settlement's payment."""
+    _require(actor, PAYMENT_ROLES)
+    claim = await _scoped(session, actor, claim_id, lock=True)
+    if claim.kind != "liability":
+        raise ClaimError("prepayment_liability_only")
+    if claim.status in (*FINAL, ClaimStatus.AGREED.value):
+        raise ClaimError("bad_status", status=claim.status)
+    if kind not in {k.value for k in PrepaymentKind}:
+        raise ClaimError("prepayment_kind_invalid", kind=kind)
+    if amount_fen <= 0:
+        raise ClaimError("amount_invalid")
+    name, why = payee_name.strip(), reason.strip()
+    if not name:
+        raise ClaimError("payee_required")
+    if not why:
+        raise ClaimError("reason_required")
+    policy = await _policy(session, claim)
+    already = await prepaid_fen(session, claim.id or 0)
+    if already + amount_fen > policy.sum_insured_fen:
+        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    prepayment = ClaimPrepayment(
+        claim_id=claim.id or 0,
+        kind=kind,
+        amount_fen=amount_fen,
+        payee_name=name[:100],
+        reason=why[:1000],
+        reference=reference.strip()[:128],
+        recorded_by=actor.user_id,
+    )
+    session.add(prepayment)
+    _touch(claim)
+    timeline.record(
+        session, claim, "prepayment", actor=actor.username, prepayment=kind, amount_fen=amount_fen, payee=name
+    )
+    _audit(
+        session,
+        actor,
+        "claims.prepayment",
+        claim,
+        ip,
+        kind=kind,
+        amount_fen=amount_fen,
+        payee=name,
+        reason=why,
+        reference=prepayment.reference or None,
+        prepaid_total_fen=already + amount_fen,
+    )
+    await session.commit()
+    await session.refresh(prepayment)
+    return prepayment
+

@@ -28,6 +28,7 @@ from bot.forms.engine import (
     nav_row,
 )
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
+from messages import local_time
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_PHOTOS = 10
@@ -137,12 +138,15 @@ class WhenStep(Step):
         if value == "dother":
             state["day"] = "typing"
         elif value.startswith("d") and value[1:].isdigit():
-            state["day"] = (today - timedelta(days=int(value[1:]))).isoformat()
+            day = today - timedelta(days=int(value[1:]))
+            check_day_in_cover(form, day)
+            state["day"] = day.isoformat()
         elif value.startswith("h") and value[1:].isdigit() and state["day"] not in (None, "typing"):
             local = datetime.combine(date.fromisoformat(state["day"]), datetime.min.time(), BEIJING)
             started = local + timedelta(hours=int(value[1:]))
             if started > datetime.now(BEIJING) + timedelta(minutes=5):
                 raise Invalid("loss_in_future")
+            check_in_cover(form, started)
             return started.astimezone(UTC).isoformat()
         else:
             raise Invalid("stale_choice")
@@ -160,9 +164,35 @@ class WhenStep(Step):
             raise Invalid("date_format") from exc
         if day > datetime.now(BEIJING).date():
             raise Invalid("loss_in_future")
+        check_day_in_cover(form, day)
         state["day"] = day.isoformat()
         await self.ask(io, form)
         return STAY
+
+
+def cover_of(form: Form) -> tuple[datetime, datetime]:
+    """The chosen policy's insurance period (UTC)."""
+    policy = form.cache["policy"]
+    return datetime.fromisoformat(str(policy["starts_at"])), datetime.fromisoformat(str(policy["ends_at"]))
+
+
+def cover_detail(starts: datetime, ends: datetime) -> dict[str, str]:
+    """Both ends of the cover as the user reads them (the messages' own time formatting)."""
+    return {"starts": local_time(starts), "ends": local_time(ends)}
+
+
+def check_day_in_cover(form: Form, day: date) -> None:
+    """A day with no covered hour at all is refused before the hour is asked."""
+    starts, ends = cover_of(form)
+    if day < starts.astimezone(BEIJING).date() or day > ends.astimezone(BEIJING).date():
+        raise Invalid("loss_outside_cover", **cover_detail(starts, ends))
+
+
+def check_in_cover(form: Form, started: datetime) -> None:
+    """A loss before the cover began or after it ended is refused at once; the other answers stay."""
+    starts, ends = cover_of(form)
+    if not starts <= started <= ends:
+        raise Invalid("loss_outside_cover", **cover_detail(starts, ends))
 
 
 async def end_choices(io: Io, form: Form) -> Sequence[Choice]:

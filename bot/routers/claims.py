@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
@@ -19,6 +20,7 @@ from bot.client import BackendError
 from bot.context import ChatContext
 from bot.forms.claim import (
     claim_flow,
+    cover_detail,
     evidence_flow,
     is_index,
     is_liability,
@@ -52,10 +54,19 @@ async def submit_claim(io: Io, form: Form) -> None:
         claim = await io.backend.report_claim(io.identity, _report_body(form))
     except BackendError as exc:
         # The form stays: the user can correct an answer (back) or try again (confirm).
-        await io.say(io.problem(exc.code, exc.detail))
+        await io.say(io.problem(exc.code, _readable(exc.code, exc.detail)))
         return
     await io.state.clear()
     await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
+
+
+def _readable(code: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """The backend gives the cover's ends as UTC ISO times; the user reads them in the local zone."""
+    if code != "loss_outside_cover":
+        return detail
+    starts = datetime.fromisoformat(str(detail["starts_at"]))
+    ends = datetime.fromisoformat(str(detail["ends_at"]))
+    return cover_detail(starts, ends)
 
 
 def _report_body(form: Form) -> ClaimReportIn:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlmodel import select
 
-from backend.db import utcnow
+from backend.claims.schemas import ClaimOut
+from backend.db import Database, utcnow
+from backend.enrollment.models import Policy
+from messages import render
 from tests.backend.test_enrollment_api import farmer_application, identity, submit
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP
@@ -23,12 +27,24 @@ async def paid_policy(api: httpx.AsyncClient, headers: dict[str, str], **overrid
     return policy
 
 
+async def cover_began(db: Database, ago: timedelta, policy_id: int | None = None) -> None:
+    """Move the start of the cover (of one policy, or of all) back: a loss must lie inside the cover, and
+    a policy issued in a test begins the moment it is issued."""
+    async with db.session() as session:
+        query = select(Policy) if policy_id is None else select(Policy).where(Policy.id == policy_id)
+        for policy in (await session.exec(query)).all():
+            policy.starts_at = utcnow() - ago
+            session.add(policy)
+        await session.commit()
+
+
 def report(policy_id: int, **overrides: Any) -> dict[str, Any]:
+    """A loss report; by default the loss began now, just after the policy was issued (inside the cover)."""
     body: dict[str, Any] = {
         "idempotency_key": secrets.token_urlsafe(12),
         "policy_id": policy_id,
         "cause": "heavy_rain",
-        "loss_started_at": (utcnow() - timedelta(hours=3)).isoformat(),
+        "loss_started_at": utcnow().isoformat(),
         "lost_quantity": "4",
         "estimated_amount_yuan": "2000",
         "place_name": "大塘边",
@@ -62,15 +78,100 @@ async def test_r_clm_4_report_checks_every_field_and_is_idempotent(
 
 
 async def test_r_clm_1_late_at_and_around_24_hours(
-    api: httpx.AsyncClient, service_headers: dict[str, str]
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
     headers = await identity(api, service_headers, "clm-1")
     policy = await paid_policy(api, headers)
+    await cover_began(db, timedelta(days=10), policy["id"])
     on_time = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=23, minutes=59)).isoformat())
     late = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=26)).isoformat())
     assert (await api.post("/api/bot/claims", headers=headers, json=on_time)).json()["late"] is False
     marked = (await api.post("/api/bot/claims", headers=headers, json=late)).json()
     assert marked["late"] is True and 115 <= marked["delay_minutes"] <= 121
+    days_late = report(
+        policy["id"], loss_started_at=(utcnow() - timedelta(days=4, hours=4, minutes=30)).isoformat()
+    )
+    marked = (await api.post("/api/bot/claims", headers=headers, json=days_late)).json()
+    assert (marked["delay_days"], marked["delay_hours"]) == (3, 4)  # not "100 hours"
+
+
+async def test_r_clm_1_a_loss_before_the_cover_began_or_after_it_ended_is_refused(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Database
+) -> None:
+    headers = await identity(api, service_headers, "clm-1-cover")
+    policy = await paid_policy(api, headers)
+    before = report(policy["id"], loss_started_at="2025-01-01T02:00:00+00:00")
+    refused = await api.post("/api/bot/claims", headers=headers, json=before)
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "loss_outside_cover"
+    detail = refused.json()["detail"]["detail"]
+    starts = datetime.fromisoformat(detail["starts_at"])
+    assert abs(starts - datetime.fromisoformat(policy["starts_at"])) < timedelta(seconds=1)
+    assert datetime.fromisoformat(detail["ends_at"]) == datetime.fromisoformat(policy["ends_at"])
+    # A cover that has ended: a loss after its end is refused too, one inside it is taken.
+    async with db.session() as session:
+        row = await session.get(Policy, policy["id"])
+        assert row is not None
+        row.starts_at, row.ends_at = utcnow() - timedelta(days=30), utcnow() - timedelta(hours=2)
+        session.add(row)
+        await session.commit()
+    after = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=1)).isoformat())
+    assert (await api.post("/api/bot/claims", headers=headers, json=after)).json()["detail"][
+        "code"
+    ] == "loss_outside_cover"
+    inside = report(policy["id"], loss_started_at=(utcnow() - timedelta(hours=3)).isoformat())
+    assert (await api.post("/api/bot/claims", headers=headers, json=inside)).status_code == 200
+    # An agent's collective report is held to the same cover.
+    agent = {"username": "agent_cov", "password": "agent-pass-01", "role": "agent"}
+    agent["region_codes"] = ["441900000000"]  # type: ignore[assignment]
+    assert (await api.post("/api/staff/users", json=agent, headers=admin_headers)).status_code == 201
+    collective = {
+        "village_code": DONGGUAN_TOWNSHIP,
+        "cause": "flood",
+        "loss_started_at": (utcnow() - timedelta(minutes=30)).isoformat(),
+        "households": [{"policy_id": policy["id"], "lost_quantity": "2"}],
+    }
+    agent_headers = await login(api, "agent_cov", "agent-pass-01")
+    made = await api.post("/api/claims/collective", headers=agent_headers, json=collective)
+    assert made.json()["detail"]["code"] == "loss_outside_cover"
+
+
+def _late_claim(delay_minutes: int) -> ClaimOut:
+    now = utcnow()
+    return ClaimOut(
+        id=1,
+        number="CL202612010000001",
+        kind="individual",
+        status="reported",
+        policy_id=1,
+        product_code="rice",
+        cause="flood",
+        loss_started_at=now,
+        lost_quantity="3",
+        unit="mu",
+        estimated_amount_fen=0,
+        reported_at=now,
+        late=True,
+        delay_minutes=delay_minutes,
+        survey_due_at=now,
+        disposal_required=False,
+        disposal_proven=False,
+        assessed_amount_fen=None,
+        agreed_amount_fen=None,
+        paid_amount_fen=None,
+        paid_at=None,
+        next_action="wait",
+    )
+
+
+def test_r_clm_1_a_late_report_says_its_delay_in_days_and_hours() -> None:
+    three_days_four_hours = _late_claim(3 * 24 * 60 + 4 * 60 + 7)
+    zh = render("claims/reported", "zh-CN", claim=three_days_four_hours)
+    assert "晚了 3 天 4 小时" in zh and "76" not in zh
+    en = render("claims/reported", "en", claim=three_days_four_hours)
+    assert "3 days 4 hours late" in en and "76" not in en
+    assert "晚了 5 小时，" in render("claims/reported", "zh-CN", claim=_late_claim(5 * 60 + 2))
+    assert "晚了 2 天，" in render("claims/reported", "zh-CN", claim=_late_claim(2 * 24 * 60 + 30))
+    assert "晚了 20 分钟" in render("claims/reported", "zh-CN", claim=_late_claim(20))
 
 
 async def test_farmers_see_only_their_own_claims(
@@ -87,11 +188,12 @@ async def test_farmers_see_only_their_own_claims(
 
 
 async def test_r_clm_3_agent_reports_for_many_households_of_one_village(
-    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Database
 ) -> None:
     first = await identity(api, service_headers, "clm-3-a")
     second = await identity(api, service_headers, "clm-3-b", phone="13900004444")
     policies = [await paid_policy(api, first), await paid_policy(api, second)]
+    await cover_began(db, timedelta(days=2))
     agent = {
         "username": "agent_dg",
         "password": "agent-pass-01",

@@ -581,6 +581,113 @@ async def test_r_clm_7_no_settlement_without_disposal_proof(
     assert refused_confirm.value.code == "disposal_proof_missing"
 
 
+async def _send_disposal_evidence(
+    api: httpx.AsyncClient, headers: dict[str, str], claim_id: int
+) -> dict[str, Any]:
+    """The farmer's upload in chat: a photo of the disposal, attached to the claim."""
+    png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(32)
+    uploaded = await api.post(
+        "/api/bot/claims/media", headers=headers, files={"file": ("burial.png", io.BytesIO(png), "image/png")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    sent = await api.post(
+        f"/api/bot/claims/{claim_id}/attachments",
+        headers=headers,
+        json={"purpose": "disposal", "document_ids": [uploaded.json()["id"]]},
+    )
+    assert sent.status_code == 200, sent.text
+    result: dict[str, Any] = sent.json()
+    return result
+
+
+async def test_r_clm_7_an_upload_is_evidence_until_an_adjuster_confirms_it(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r7c", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r7c", "underwriter")
+    outsider, _ = await staff_user(api, admin_headers, "adj_r7bj", "adjuster", regions=(BEIJING,))
+    headers, policy = await paid_policy(api, service_headers, "r-clm-7-confirm")
+    dead_pigs: dict[str, Any] = {
+        "product_code": "pig",
+        "unit": "head",
+        "lost_quantity": "3",
+        "cause": "disease",
+        "disposal_required": True,
+    }
+    claim_id = await surveyed_claim(api, db, headers, policy, adjuster, **dead_pigs)
+    url = f"/api/claims/{claim_id}/disposal"
+    nothing = await api.post(url, headers=adjuster, json={"decision": "confirm"})
+    assert code_of(nothing) == "disposal_evidence_missing"  # nothing sent yet to confirm
+    mine = await _send_disposal_evidence(api, headers, claim_id)
+    assert mine["disposal_proven"] is False and mine["next_action"] == "disposal_under_review"
+    refused = await api.post(f"/api/claims/{claim_id}/assess", headers=adjuster, json={"amount_fen": 90000})
+    assert code_of(refused) == "disposal_proof_missing"  # the upload alone is not proof
+    # Rejected with its reason: the farmer is told and asked again.
+    assert (await api.post(url, headers=underwriter, json={"decision": "reject"})).status_code == 403
+    assert (await api.post(url, headers=outsider, json={"decision": "confirm"})).status_code == 404
+    no_reason = await api.post(url, headers=adjuster, json={"decision": "reject"})
+    assert code_of(no_reason) == "reason_required"
+    rejected = await api.post(url, headers=adjuster, json={"decision": "reject", "reason": "照片看不出深埋"})
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["claim"]["disposal_received_at"] is None
+    told = (await notices(db, claim_id))["disposal-rejected-1"].text
+    assert "照片看不出深埋" in told and "重新发送" in told
+    again = (await api.get(f"/api/bot/claims/{claim_id}", headers=headers)).json()
+    assert again["next_action"] == "send_disposal_proof"
+    # Sent again, confirmed by the adjuster: now it is proof, the farmer is told, the claim is assessed.
+    await _send_disposal_evidence(api, headers, claim_id)
+    confirmed = await api.post(url, headers=adjuster, json={"decision": "confirm"})
+    assert confirmed.status_code == 200, confirmed.text
+    claim = confirmed.json()["claim"]
+    assert claim["disposal_proven_at"] is not None and claim["disposal_confirmation"]["by"] == "adjuster"
+    assert "无害化处理已由查勘员核实确认" in (await notices(db, claim_id))["disposal-confirmed"].text
+    assert code_of(await api.post(url, headers=adjuster, json={"decision": "confirm"})) == (
+        "disposal_already_confirmed"
+    )
+    assert {"claims.disposal_reject", "claims.disposal_confirm"} <= set(await audited(db, claim_id))
+    ok = await api.post(f"/api/claims/{claim_id}/assess", headers=adjuster, json={"amount_fen": 90000})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_r_clm_7_an_adjuster_records_the_vet_authoritys_confirmation(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r7v", "adjuster")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-7-vet")
+    claim_id = await make_claim(
+        db,
+        policy,
+        headers,
+        product_code="pig",
+        unit="head",
+        lost_quantity="2",
+        cause="disease",
+        disposal_required=True,
+    )
+    url = f"/api/claims/{claim_id}/disposal"
+    vet = {
+        "decision": "confirm",
+        "by": "vet",
+        "vet_authority": "东城畜牧兽医站",
+        "vet_person": "黄兽医",
+        "vet_confirmed_at": (utcnow() - timedelta(hours=3)).isoformat(),
+        "vet_document": "DG-WHH-2026-0117",
+    }
+    incomplete = await api.post(url, headers=adjuster, json={**vet, "vet_document": "", "vet_person": ""})
+    assert code_of(incomplete) == "vet_confirmation_incomplete"
+    assert incomplete.json()["detail"]["detail"] == {"missing": "person,document"}
+    recorded = await api.post(url, headers=adjuster, json=vet)
+    assert recorded.status_code == 200, recorded.text
+    confirmation = recorded.json()["claim"]["disposal_confirmation"]
+    assert confirmation["by"] == "vet" and confirmation["authority"] == "东城畜牧兽医站"
+    assert confirmation["person"] == "黄兽医" and confirmation["document"] == "DG-WHH-2026-0117"
+    assert "东城畜牧兽医站" in (await notices(db, claim_id))["disposal-confirmed"].text
+    rice = await make_claim(db, policy, headers)
+    assert code_of(await api.post(f"/api/claims/{rice}/disposal", headers=adjuster, json=vet)) == (
+        "disposal_not_required"
+    )
+
+
 # --- R-CLM-11 ---------------------------------------------------------------------------------------------
 
 
@@ -731,62 +838,184 @@ async def test_r_clm_12_payment_only_to_the_insureds_own_account(
 
     assert (await api.post(url, headers=adjuster, json={"reference": "x"})).status_code == 403
     assert code_of(await pay(amount_fen=149999)) == "amount_mismatch"
-    for name in (
-        "东城街道大塘村民委员会",
-        "大塘村委会",
-        "东城镇人民政府",
-        "大塘股份经济合作社",
-        "Datang Village Committee",
-    ):
-        refused = await pay(payee_name=name, account_number="6228000099998888777", explanation="代领")
-        assert code_of(refused) == "payee_collective_account", name
-    assert code_of(
-        await pay(payee_name="张会计", account_number="6228000099998888777", explanation="代领")
-    ) == ("payee_is_staff")
-    assert code_of(await pay(account_number="13700001111", explanation="手机号收款")) == "payee_is_staff"
+    # A name says nothing about whose account it is: an unknown account is never paid on a free-text
+    # explanation, whatever the name ("大塘村", "张 会计" ...): it needs a payee exception and a second approval.
+    unknown = "6228000099998888777"
+    for name in ("大塘村", "东城镇", "大塘村村务账户", "张 会计", "李小明"):
+        refused = await pay(payee_name=name, account_number=unknown, explanation="代领")
+        assert code_of(refused) == "payee_explanation_required", name
+    entered = await api.post(
+        f"/api/claims/{claim_id}/payee-exceptions",
+        headers=underwriter,
+        json={
+            "payee_name": "张 会计",
+            "bank_name": "农商银行",
+            "account_number": unknown,
+            "explanation": "代领",
+        },
+    )
+    assert entered.status_code == 201, entered.text
+    assert entered.json()["status"] == "pending" and entered.json()["account_masked"].endswith("8777")
+    refused = await pay(payee_name="张 会计", account_number=unknown)
+    assert code_of(refused) == "payee_second_approval_required"  # one staff member's word is not enough
+    # Accounts known to staff (the registry) are refused whatever the name, even the insured's own.
+    village_account = "6228 0000 1111 0000"
+    registered = await api.post(
+        "/api/payee-accounts",
+        headers=underwriter,
+        json={
+            "account_number": village_account,
+            "bank_name": "农商银行",
+            "kind": "village_committee",
+            "holder": "大塘村民委员会",
+            "region_code": DONGGUAN_TOWNSHIP,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    refused = await pay(payee_name="李四", account_number="6228000011110000")
+    assert code_of(refused) == "payee_account_registered"
+    assert refused.json()["detail"]["detail"] == {"kind": "village_committee"}
+    # A staff member's account (a phone-number account) and another insured's account on file.
+    assert code_of(await pay(account_number="13700001111")) == "payee_is_staff"
     assert neighbour["terms"]["bank_account"].endswith("2333")
-    refused = await pay(account_number="6217000011112222333", explanation="邻居代收")
-    assert code_of(refused) == "payee_other_insured"
-    son = await pay(payee_name="李小明", account_number="6228000099998888777")
-    assert code_of(son) == "payee_explanation_required"
-    assert son.json()["detail"]["detail"] == {"differs": "name"}
+    assert code_of(await pay(account_number="6217000011112222333")) == "payee_other_insured"
+    # The insured's own account registered as an insured's account: refused for others, not for them.
+    mine = {"account_number": OWN_ACCOUNT, "kind": "insured_other", "holder": "李四", "region_code": DONGGUAN}
+    assert (await api.post("/api/payee-accounts", headers=underwriter, json=mine)).status_code == 201
     assert (await load_claim(db, claim_id)).status == "agreed"  # nothing was paid by the refusals
-    # The insured's own account on the policy, by default.
+    # The insured's own account on the policy, by default, is paid directly.
     paid = await pay()
     assert paid.status_code == 200, paid.text
     claim = paid.json()["claim"]
     assert claim["status"] == "paid" and claim["paid_amount_fen"] == 150000
     assert claim["payment"]["payee_is_insured"] is True and claim["payment"]["payee_name"] == "李四"
     assert claim["payment"]["account_masked"] == "6228***********8901"
+    assert claim["payment"]["approved_by"] is None
     assert claim["deadlines"]["payment"]["state"] == "met"
     text = (await notices(db, claim_id))["paid"].text
     assert "1,500.00" in text and "6228***********8901" in text and OWN_ACCOUNT not in text
     assert code_of(await pay()) == "bad_status"
 
 
-async def test_r_clm_12_another_payee_with_explanation(
+async def test_r_clm_12_the_registry_refuses_an_account_whatever_the_payee_name(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12r", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12r", "underwriter")
+    beijing, _ = await staff_user(api, admin_headers, "uw_r12bj", "underwriter", regions=(BEIJING,))
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-registry")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    entries = {
+        "6228000011110001": ("village_committee", "大塘村"),
+        "6228000011110002": ("township", "东城镇"),
+        "6228000011110003": ("village_committee", "大塘村村务账户"),
+        "6228000011110004": ("staff", "张 会计"),
+    }
+    for account, (kind, holder) in entries.items():
+        body = {"account_number": account, "kind": kind, "holder": holder, "region_code": DONGGUAN}
+        outside = await api.post("/api/payee-accounts", headers=beijing, json=body)
+        assert code_of(outside) == "outside_scope"  # scoped: staff keep their own region's registry
+        made = await api.post("/api/payee-accounts", headers=adjuster, json=body)
+        assert made.status_code == 201, made.text
+    again = {"account_number": "6228000011110001", "kind": "township", "region_code": DONGGUAN}
+    assert code_of(await api.post("/api/payee-accounts", headers=adjuster, json=again)) == (
+        "payee_account_known"
+    )
+    listed = (await api.get("/api/payee-accounts", headers=underwriter)).json()
+    assert len(listed) == 4 and all("*" in e["account_masked"] for e in listed)
+    assert (await api.get("/api/payee-accounts", headers=beijing)).json() == []
+    for account, (kind, _holder) in entries.items():
+        # Under a harmless name, with an explanation: refused at entry, since the account is known.
+        exception = {
+            "payee_name": "李小明",
+            "bank_name": "农商银行",
+            "account_number": account,
+            "explanation": "被保险人授权其子代收",
+        }
+        refused = await api.post(
+            f"/api/claims/{claim_id}/payee-exceptions", headers=underwriter, json=exception
+        )
+        assert code_of(refused) == "payee_account_registered" and refused.json()["detail"]["detail"] == {
+            "kind": kind
+        }
+    # Removing an entry is audited, and the account may then be entered as an exception.
+    first = next(e for e in listed if e["holder"] == "大塘村")
+    removed = await api.delete(f"/api/payee-accounts/{first['id']}", headers=adjuster)
+    assert removed.status_code == 200, removed.text
+    async with db.session() as session:
+        actions = (
+            await session.exec(select(AuditLog.action).where(AuditLog.target_type == "payee_account"))
+        ).all()
+    assert sorted(actions) == ["payees.register"] * 4 + ["payees.remove"]
+    assert len((await api.get("/api/payee-accounts", headers=underwriter)).json()) == 3
+
+
+async def test_r_clm_12_another_payee_needs_an_explanation_and_a_second_staff_approval(
     api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
 ) -> None:
     adjuster, _ = await staff_user(api, admin_headers, "adj_r12b", "adjuster")
+    first, _ = await staff_user(api, admin_headers, "uw_r12b1", "underwriter")
+    second, second_id = await staff_user(api, admin_headers, "uw_r12b2", "underwriter")
     headers, policy = await paid_policy(api, service_headers, "r-clm-12-explained")
     claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    son = {
+        "payee_name": "李小明",
+        "bank_name": "农村商业银行",
+        "account_number": "6230000011112222",
+        "explanation": "被保险人住院，经其书面授权由儿子李小明代收",
+    }
+    url = f"/api/claims/{claim_id}/payee-exceptions"
+    no_reason = await api.post(url, headers=first, json={**son, "explanation": " "})
+    assert code_of(no_reason) == "payee_explanation_required"
+    own = await api.post(url, headers=first, json={**son, "account_number": OWN_ACCOUNT})
+    assert code_of(own) == "payee_is_insured_account"
+    entered = (await api.post(url, headers=first, json=son)).json()
+    assert code_of(await api.post(url, headers=first, json=son)) == "payee_exception_open"
+    approve = f"{url}/{entered['id']}/approve"
+    same = await api.post(approve, headers=first, json={})
+    assert code_of(same) == "second_approver_required"  # not the user who entered it
+    approved = await api.post(approve, headers=second, json={"note": "授权书已核对"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert approved.json()["decided_by"] == second_id
+    assert code_of(await api.post(approve, headers=second, json={})) == "payee_exception_decided"
     paid = await api.post(
         f"/api/claims/{claim_id}/payment",
-        headers=admin_headers,
-        json={
-            "reference": "TRF-2",
-            "payee_name": "李小明",
-            "bank_name": "农村商业银行",
-            "account_number": "6230000011112222",
-            "explanation": "被保险人住院，经其书面授权由儿子李小明代收",
-        },
+        headers=first,
+        json={"reference": "TRF-2", "account_number": "6230 0000 1111 2222"},
     )
     assert paid.status_code == 200, paid.text
     payment = paid.json()["claim"]["payment"]
-    assert payment["payee_is_insured"] is False and payment["explanation"].startswith("被保险人住院")
+    assert payment["payee_is_insured"] is False and payment["payee_name"] == "李小明"
+    assert payment["explanation"].startswith("被保险人住院") and payment["approved_by"] == second_id
     assert payment["account_masked"] == "6230********2222"
-    audit = [a for a in await audited(db, claim_id) if a == "claims.payment"]
-    assert audit == ["claims.payment"]
+    assert [e["status"] for e in paid.json()["claim"]["payee_exceptions"]] == ["used"]
+    assert [a for a in await audited(db, claim_id) if "payee" in a or "payment" in a] == [
+        "claims.payee_exception",
+        "claims.payee_exception_approved",
+        "claims.payment",
+    ]
+
+
+async def test_r_clm_12_a_refused_payee_exception_is_never_paid(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12c", "adjuster")
+    first, _ = await staff_user(api, admin_headers, "uw_r12c1", "underwriter")
+    second, _ = await staff_user(api, admin_headers, "uw_r12c2", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-refused")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    body = {"payee_name": "大塘村", "bank_name": "农商银行", "account_number": "6230000099990000"}
+    url = f"/api/claims/{claim_id}/payee-exceptions"
+    entered = (await api.post(url, headers=first, json={**body, "explanation": "村里统一代领"})).json()
+    refused = await api.post(f"{url}/{entered['id']}/refuse", headers=second, json={"note": "不得代领"})
+    assert refused.json()["status"] == "refused"
+    paid = await api.post(
+        f"/api/claims/{claim_id}/payment",
+        headers=first,
+        json={"reference": "TRF-3", "account_number": body["account_number"]},
+    )
+    assert code_of(paid) == "payee_exception_not_approved"
+    assert (await load_claim(db, claim_id)).status == "agreed"
 
 
 # --- scope, roles, status, audit ----------------------------------------------------------------------------
@@ -930,3 +1159,42 @@ async def test_alerts_are_listed_in_scope_newest_first_and_acknowledged_with_aud
     async with db.session() as session:
         audits = (await session.exec(select(AuditLog).where(AuditLog.action == "alerts.ack"))).all()
     assert [a.target_id for a in audits] == [str(first)]
+
+
+async def _statements(db: Database, call: Any) -> tuple[Any, int]:
+    """Run ``call`` and count the SQL statements it sends."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        result = await call()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    return result, len(seen)
+
+
+async def test_payment_lists_run_no_query_per_row(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """The registry list and a claim's payee exceptions / pre-payments cost the same whatever their count."""
+    maintainer, _ = await staff_user(api, admin_headers, "adj_rows", "adjuster")
+
+    async def register(n: int) -> None:
+        body = {"account_number": f"62280000222200{n:02d}", "kind": "township", "region_code": DONGGUAN}
+        assert (await api.post("/api/payee-accounts", headers=maintainer, json=body)).status_code == 201
+
+    async def listing() -> httpx.Response:
+        return await api.get("/api/payee-accounts", headers=maintainer)
+
+    await register(1)
+    one, with_one = await _statements(db, listing)
+    for n in range(2, 7):
+        await register(n)
+    six, with_six = await _statements(db, listing)
+    assert len(one.json()) == 1 and len(six.json()) == 6
+    assert with_six == with_one

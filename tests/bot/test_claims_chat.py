@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import httpx
 import pytest
@@ -12,9 +12,13 @@ from sqlmodel import select
 from backend.alerts.models import StaffAlert
 from backend.claims.models import Claim, ClaimAttachment
 from backend.db import Database, utcnow
+from backend.enrollment.models import Policy
+from messages import local_time
+from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser, Reply
 
+BEIJING = timezone(timedelta(hours=8))  # the users' zone of the default settings
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -57,6 +61,7 @@ async def test_r_clm_4_report_a_crop_loss_with_all_fields(
     grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
     replies = await _report_rice_loss(grower)
     text = replies[-1].text
     assert "报案成功" in text and "保护好现场" in text and "查勘员会在" in text
@@ -83,6 +88,7 @@ async def test_r_clm_1_report_after_24_hours_is_accepted_and_marked_late(
     grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
     replies = await _report_rice_loss(grower, day_button="前天")  # 00:00 two days ago: over 24 hours
     assert "24 小时内报案" in replies[-1].text
     async with db.session() as session:
@@ -101,6 +107,7 @@ async def test_r_clm_7_livestock_death_needs_photo_and_disposal_proof(
         quantity="2",
         ear_tags=["440100000000011", "440100000000012"],
     )
+    await cover_began(db, timedelta(days=5))
     await grower.say("/start")
     await grower.tap("我要报案")
     await grower.tap("疫病")
@@ -132,8 +139,13 @@ async def test_r_clm_7_livestock_death_needs_photo_and_disposal_proof(
     replies = await grower.tap("照片发完了")
     assert "已收到" in replies[-1].text
     async with db.session() as session:
-        proven = (await session.exec(select(Claim))).one()
-    assert proven.disposal_proven_at is not None
+        sent = (await session.exec(select(Claim))).one()
+    # The upload is evidence only: an adjuster confirms it before it counts as proof.
+    assert sent.disposal_received_at is not None and sent.disposal_proven_at is None
+    await grower.say("/start")
+    await grower.tap("我的理赔")
+    detail = await grower.tap(claim.number)
+    assert "工作人员核实后会通知您" in detail[-1].text
 
 
 async def test_r_clm_2_weather_index_policy_needs_no_report(
@@ -162,6 +174,7 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
     await api.post(
         f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
     )
+    await cover_began(db, timedelta(days=5))
     await officer.say("/start")
     await officer.tap("我要报案")
     await officer.tap("今天")
@@ -181,3 +194,40 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
     assert claim.kind == "liability" and claim.injured == 2 and claim.dead == 0
     assert alert.kind == "liability_accident" and alert.claim_id == claim.id
     assert utcnow() - alert.created_at < timedelta(minutes=1)
+
+
+async def test_r_clm_1_a_loss_outside_the_cover_is_refused_at_the_time_step_and_the_form_kept(
+    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    await insured_in_chat(grower, api, service_headers)
+    yesterday_noon = datetime.combine(
+        datetime.now(BEIJING).date() - timedelta(days=1), time(12), BEIJING
+    ).astimezone(UTC)
+    await cover_began(db, utcnow() - yesterday_noon)  # the cover began yesterday at noon
+    async with db.session() as session:
+        policy = (await session.exec(select(Policy))).one()
+    starts, ends = local_time(policy.starts_at), local_time(policy.ends_at)
+    await grower.say("/start")
+    await grower.tap("我要报案")
+    await grower.tap("暴雨")
+    replies = await grower.tap("前天")  # a day with no covered hour
+    assert "不在保险期间内" in replies[0].text and starts in replies[0].text and ends in replies[0].text
+    assert "哪一天" in replies[-1].text  # the day is asked again
+    await grower.tap("昨天")
+    replies = await grower.tap("08:00")  # yesterday, before the cover began
+    assert "不在保险期间内" in replies[0].text and starts in replies[0].text
+    await grower.tap("13:00")  # the same day is kept: only the hour is asked again
+    await grower.tap("刚刚结束")
+    await grower.say("3")
+    await grower.say("3500")
+    await grower.tap("跳过")
+    await grower.say("村东头大塘边")
+    await send_photo(grower)
+    await grower.tap("照片发完了")
+    replies = await grower.tap("是我本人")
+    summary = replies[-1].text
+    assert "原因：暴雨" in summary  # the cause given before the refusals is kept
+    await grower.tap("确认提交")
+    async with db.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+    assert local_time(claim.loss_started_at).endswith("13:00") and claim.cause == "heavy_rain"

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from backend.claims.models import Claim
 from backend.db import Database, utcnow
+from tests.backend.test_claims_reporting import cover_began
 from tests.bot.test_claims_chat import send_photo
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, deliver, insured_in_chat
@@ -26,6 +27,7 @@ async def test_claim_from_report_to_money_in_the_account(
 ) -> None:
     farmer = ChatUser(chat_client, "farmer-e2e", first_name="李四")
     await insured_in_chat(farmer, api, service_headers)
+    await cover_began(db, timedelta(days=5))  # the loss below (today 00:00) lies inside the cover
     await farmer.say("/start")
     await farmer.tap("我要报案")
     await farmer.tap("洪水")
