@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.chat_actions import claim_button
 from backend.claims import rules, timeline
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.models import (
@@ -870,11 +871,11 @@ async def assess(
             [
                 {
                     "text": label("claims.confirm", locale),
-                    "callback_data": f"clm:confirm:{claim.id}:{claim.assessed_amount_fen or 0}",
+                    "callback_data": claim_button("confirm", claim.id, claim.assessed_amount_fen or 0),
                 },
                 {
                     "text": label("claims.object", locale),
-                    "callback_data": f"clm:object:{claim.id}:{claim.assessed_amount_fen or 0}",
+                    "callback_data": claim_button("object", claim.id, claim.assessed_amount_fen or 0),
                 },
             ]
         ],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -14,6 +13,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from backend.chat_actions import ClaimVerb
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from bot.client import BackendError
 from bot.context import ChatContext
@@ -26,18 +26,10 @@ from bot.forms.claim import (
     remember_policy,
 )
 from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
-from bot.keyboards import MenuAction
+from bot.keyboards import ClaimAction, MenuAction
 from bot.replies import reply_to_query
 from bot.routers.forms import chat_of, make_io
 from messages import label, render
-
-
-class ClaimAction(CallbackData, prefix="clm"):
-    """Packs to "clm:<action>:<id>", the form the backend's notices use for their buttons."""
-
-    action: str  # view | confirm | object | disposal | documents
-    claim_id: int
-    amount: int = 0  # the assessed amount shown with the button (fen); 0 when none
 
 
 async def submit_claim(io: Io, form: Form) -> None:
@@ -162,7 +154,7 @@ def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _button(text: str, action: str, claim_id: int, amount: int = 0) -> InlineKeyboardButton:
+def _button(text: str, action: ClaimVerb, claim_id: int, amount: int = 0) -> InlineKeyboardButton:
     data = ClaimAction(action=action, claim_id=claim_id, amount=amount).pack()
     return InlineKeyboardButton(text=text, callback_data=data)
 
