@@ -7,6 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from backend.claims.rules import CAUSES_BY_CATEGORY
+
+
+def causes_for(category: str) -> tuple[str, ...]:
+    """Part of the API contract: the causes ``ClaimReportIn.cause`` accepts for a product category (the
+    bot offers exactly these; anything else is refused with ``cause_not_covered_by_product``)."""
+    return CAUSES_BY_CATEGORY.get(category, ())
+
 
 class ClaimReportIn(BaseModel):
     """R-CLM-4 report fields; the reporter's phone defaults to the bound phone of the chat identity."""

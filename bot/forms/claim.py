@@ -12,6 +12,7 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from backend.claims.schemas import causes_for
 from bot.client import BackendError
 from bot.forms.common import ProceedStep, parse_person_name, product_name
 from bot.forms.engine import (
@@ -31,21 +32,6 @@ from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_PHOTOS = 10
-CAUSES: dict[str, tuple[str, ...]] = {
-    "crop": (
-        "typhoon",
-        "heavy_rain",
-        "flood",
-        "drought",
-        "hail",
-        "low_temperature",
-        "pests",
-        "fire",
-        "other",
-    ),
-    "facility": ("typhoon", "heavy_rain", "flood", "hail", "snow", "fire", "other"),
-    "livestock": ("disease", "typhoon", "flood", "heat", "low_temperature", "fire", "accident", "other"),
-}
 
 
 def category(form: Form) -> str:
@@ -93,7 +79,8 @@ async def remember_policy(io: Io, form: Form, policy_id: int) -> None:
 
 
 async def cause_choices(io: Io, form: Form) -> Sequence[Choice]:
-    return [Choice(c, io.label(f"claims.cause_{c}")) for c in CAUSES.get(category(form), ("other",))]
+    # The backend's own table (part of the API contract), so a cause the backend would refuse is never offered.
+    return [Choice(c, io.label(f"claims.cause_{c}")) for c in causes_for(category(form)) or ("other",)]
 
 
 class WhenStep(Step):
