@@ -4,7 +4,6 @@ weather-index products need no report (R-CLM-2), so the flow shows the township'
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from bot.forms.engine import (
     choice_keyboard,
     nav_row,
 )
+from bot.forms.parsers import parse_moment, plain_number
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
 
 BEIJING = timezone(timedelta(hours=8))
@@ -137,19 +137,24 @@ class WhenStep(Step):
         return STAY
 
     async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        """Typed at any point of this step: "昨天下午3点" answers it at once, "12月1日" or "前天" gives the
+        day and the hour is asked next; the day already chosen stays when only a time is typed."""
         state = self._state(form)
-        match = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*", text)
-        if state["day"] != "typing" or not match:
-            raise Invalid("date_format" if state["day"] == "typing" else "use_buttons")
-        try:
-            day = date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError as exc:
-            raise Invalid("date_format") from exc
-        if day > datetime.now(BEIJING).date():
+        now = datetime.now(BEIJING)
+        chosen = state["day"] if state["day"] not in (None, "typing") else None
+        moment = parse_moment(text, now.date(), default_day=date.fromisoformat(chosen) if chosen else None)
+        if moment is None:
+            raise Invalid("date_format")
+        if moment.day > now.date():
             raise Invalid("loss_in_future")
-        state["day"] = day.isoformat()
-        await self.ask(io, form)
-        return STAY
+        started = moment.at(BEIJING)
+        if started is None:
+            state["day"] = moment.day.isoformat()
+            await self.ask(io, form)
+            return STAY
+        if started > now + timedelta(minutes=5):
+            raise Invalid("loss_in_future")
+        return started.astimezone(UTC).isoformat()
 
 
 async def end_choices(io: Io, form: Form) -> Sequence[Choice]:
@@ -159,7 +164,8 @@ async def end_choices(io: Io, form: Form) -> Sequence[Choice]:
 def parse_lost(raw: str, form: Form) -> str:
     from backend.enrollment import validation
 
-    lost = validated(validation.validate_quantity, raw, form.cache["product"]["unit"])
+    unit = form.cache["product"]["unit"]
+    lost = validated(validation.validate_quantity, plain_number(raw, unit), unit)
     insured = form.cache["policy"]["quantity"]
     if lost > Decimal(str(insured)):
         raise Invalid("lost_more_than_insured", insured=insured)
@@ -168,7 +174,7 @@ def parse_lost(raw: str, form: Form) -> str:
 
 def parse_amount(raw: str, _form: Form) -> str:
     try:
-        value = Decimal(raw.strip().replace(",", "").replace("，", "").removesuffix("元"))
+        value = Decimal(plain_number(raw, "yuan"))
     except InvalidOperation as exc:
         raise Invalid("amount_format") from exc
     if not value.is_finite() or value < 0 or value > Decimal("100000000"):
@@ -177,7 +183,7 @@ def parse_amount(raw: str, _form: Form) -> str:
 
 
 def parse_count(raw: str, _form: Form) -> int:
-    digits = raw.strip()
+    digits = plain_number(raw, "person")
     if not digits.isdigit() or int(digits) > 100_000:
         raise Invalid("whole_number")
     return int(digits)

@@ -38,7 +38,7 @@ async def submit_claim(io: Io, form: Form) -> None:
     try:
         if is_index(form):  # R-CLM-2: no report needed; show the township's trigger status instead
             status = await io.backend.index_status(io.identity, policy["id"])
-            await io.state.clear()
+            await io.close_form()
             await io.say(io.t("claims/index_status", status=status, policy=policy))
             return
         claim = await io.backend.report_claim(io.identity, _report_body(form))
@@ -46,7 +46,7 @@ async def submit_claim(io: Io, form: Form) -> None:
         # The form stays: the user can correct an answer (back) or try again (confirm).
         await io.say(io.problem(exc.code, exc.detail))
         return
-    await io.state.clear()
+    await io.close_form()
     await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
 
 
@@ -80,16 +80,16 @@ async def submit_evidence(io: Io, form: Form) -> None:
             io.identity, int(form.answers["claim_id"]), form.answers["purpose"], form.answers["evidence"]
         )
     except BackendError as exc:
-        await io.state.clear()
+        await io.close_form()
         await io.say(io.problem(exc.code, exc.detail))
         return
-    await io.state.clear()
+    await io.close_form()
     await io.say(io.t("claims/evidence_received", claim=claim))
 
 
 async def submit_objection(io: Io, form: Form) -> None:
     assert io.state is not None
-    await io.state.clear()
+    await io.close_form()
     try:
         claim = await io.backend.answer_settlement(
             io.identity, int(form.answers["claim_id"]), "object", form.answers["object_reason"]
@@ -113,8 +113,13 @@ async def report_menu(
     query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
 ) -> None:
     await query.answer()
-    await ctx.ensure()
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
+    await open_report(io, ctx, state, runner)
+
+
+async def open_report(io: Io, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
+    """Report a loss: from the menu, or typed ("我要报案") at any point; a form under way is parked."""
+    await ctx.ensure()
     policies = [
         p.model_dump(mode="json") for p in await ctx.backend.my_policies(ctx.key) if p.status == "active"
     ]
@@ -161,12 +166,17 @@ def _button(text: str, action: ClaimVerb, claim_id: int, amount: int = 0) -> Inl
 
 async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
     await query.answer()
+    text, markup = await claims_list(ctx)
+    await reply_to_query(query, text, markup)
+
+
+async def claims_list(ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
+    """ "My claims": the message and its buttons (one per claim)."""
     await ctx.ensure()
     locale = await ctx.locale()
     claims = await ctx.backend.my_claims(ctx.key)
     if not claims:
-        await reply_to_query(query, render("claims/none", locale))
-        return
+        return render("claims/none", locale), None
     rows = [
         [
             _button(
@@ -182,9 +192,7 @@ async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
         ]
         for c in claims
     ]
-    await reply_to_query(
-        query, render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    return render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def claim_action(
