@@ -104,3 +104,20 @@ async def test_a_loss_reported_as_a_farmer_types_it(
     replies = await grower.tap("是我本人")
     summary = replies[-1].text
     assert "4000" in summary and "3" in summary and "15:00" in summary
+
+
+async def test_r_enr_12_place_search_shows_each_choice_with_its_parents(grower: ChatUser) -> None:
+    from tests.bot.test_enroll_farmer import _answer_identity, _finish, _start_farmer_flow
+
+    await _start_farmer_flow(grower, "水稻")
+    await _answer_identity(grower)
+    replies = await grower.say("10亩")  # the unit typed with the number
+    assert "所在地" in replies[-1].text
+    replies = await grower.say("朝阳镇")
+    towns = [t for t in replies[-1].button_texts() if t.endswith("朝阳镇")]
+    assert len(towns) > 4 and len(set(towns)) == len(towns)  # no two alike
+    assert "辽宁省 鞍山市 岫岩满族自治县 朝阳镇" in towns
+    await grower.tap("鞍山市 岫岩满族自治县 朝阳镇")  # no villages imported there: the township is taken
+    await grower.tap("跳过")  # no GPS
+    await _finish(grower)
+    assert "地点：辽宁省 鞍山市 岫岩满族自治县 朝阳镇" in grower.last[-1].text
