@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -158,6 +158,8 @@ class ClaimDetail:
     survey: SurveyReport | None
     document_request: DocumentRequest | None
     payment: ClaimPayment | None
+    # document id -> (SHA-256 taken on receipt, content type), for staff to check each file
+    attachment_files: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,11 +235,20 @@ async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDe
             select(ClaimAttachment).where(ClaimAttachment.claim_id == cid).order_by(col(ClaimAttachment.id))
         )
     ).all()
+    document_ids = [a.document_id for a in attachments]
+    files = (
+        await session.exec(
+            select(Document.id, Document.sha256, Document.content_type).where(
+                col(Document.id).in_(document_ids)
+            )
+        )
+    ).all()
     return ClaimDetail(
         claim=claim,
         deadlines=deadlines_of(claim, now),
         events=list(events),
         attachments=list(attachments),
+        attachment_files={int(i or 0): (sha, kind) for i, sha, kind in files},
         survey=(await session.exec(select(SurveyReport).where(SurveyReport.claim_id == cid))).first(),
         document_request=await _document_request(session, cid),
         payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),

@@ -22,6 +22,7 @@ from bot.forms.engine import (
     FormAction,
     Invalid,
     Io,
+    Media,
     Step,
     Submit,
     choice_keyboard,
@@ -239,14 +240,14 @@ class MediaStep(Step):
             InlineKeyboardMarkup(inline_keyboard=[*extra, nav_row(io)]),
         )
 
-    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+    async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         ids = self._ids(form)
         if len(ids) >= MAX_PHOTOS:
             raise Invalid("too_many_photos")
-        downloaded = await io.bot.download(file_id)
+        downloaded = await io.bot.download(media.file_id)
         assert downloaded is not None
         data = downloaded.read()
-        content_type = (
+        content_type = media.content_type or (
             "video/mp4"
             if data[4:8] == b"ftyp"
             else ("image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
@@ -255,8 +256,26 @@ class MediaStep(Step):
             ids.append(await io.backend.upload_claim_media(io.identity, data, "media", content_type))
         except BackendError as exc:
             raise Invalid("media_upload_failed") from exc
-        await io.say(io.t("claims/photo_received", count=len(ids)), self._done_keyboard(io))
+        await self._acknowledge(io, form, media, len(ids))
         return STAY
+
+    async def _acknowledge(self, io: Io, form: Form, media: Media, count: int) -> None:
+        """One "received N" per album: the first photo of an album gets the message, the others update
+        it (Telegram delivers an album as one message per photo)."""
+        text = io.t("claims/photo_received", count=count)
+        acked: dict[str, int] = form.cache.setdefault("album_acks", {})
+        if media.album and media.album in acked:
+            await io.bot.edit_message_text(
+                text=text,
+                chat_id=io.chat_id,
+                message_id=acked[media.album],
+                reply_markup=self._done_keyboard(io),
+            )
+            return
+        sent = await io.say(text, self._done_keyboard(io))
+        if media.album:
+            acked.clear()  # only the latest album can still grow
+            acked[media.album] = sent.message_id
 
     def _done_keyboard(self, io: Io) -> InlineKeyboardMarkup:
         done = InlineKeyboardButton(

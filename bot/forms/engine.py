@@ -54,6 +54,16 @@ class Invalid(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True)
+class Media:
+    """A photo or video the user sent: the file to fetch, what it is, and its album (Telegram media
+    group: several photos sent together arrive as one message each, with the same ``album``)."""
+
+    file_id: str
+    content_type: str = ""  # "" when the channel does not say (the step looks at the bytes)
+    album: str | None = None
+
+
 @dataclass
 class Choice:
     value: str
@@ -176,7 +186,7 @@ class Step:
     async def on_location(self, io: Io, form: Form, latitude: float, longitude: float) -> Any:
         raise Invalid("unexpected_location")
 
-    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+    async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         raise Invalid("unexpected_photo")
 
     async def on_back(self, io: Io, form: Form) -> bool:

@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, Message, PhotoSize, ReplyKeyboardRemove
 
 from bot.context import ChatContext
-from bot.forms.engine import Form, FormAction, FormRunner, FormState, Io, close_form, draft_reminder
+from bot.forms.engine import (
+    Form,
+    FormAction,
+    FormRunner,
+    FormState,
+    Io,
+    Media,
+    close_form,
+    draft_reminder,
+)
 from bot.keyboards import main_menu
 from messages import render
 
@@ -89,27 +98,43 @@ async def location_answer(
         )
 
 
-async def photo_answer(
-    message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
-) -> None:
-    assert message.photo
-    loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
-    if loaded:
-        io, form = loaded
-        file_id = message.photo[-1].file_id
-        await runner.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
+def largest(sizes: list[PhotoSize]) -> PhotoSize:
+    """Telegram sends each photo in several sizes; the evidence is the biggest one, whatever the order."""
+    return max(sizes, key=lambda size: (size.width * size.height, size.file_size or 0))
 
 
-async def video_answer(
+async def media_answer(
     message: Message, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
 ) -> None:
-    """Videos count as photos for evidence steps (Telegram sends them as their own message type)."""
-    assert message.video is not None
+    """A photo, a video (also a round video note), or either sent as a file."""
+    media = media_of(message)
+    if media is None:
+        return
     loaded = await with_form(message, message.chat.id, ctx, state, bot, runner)
-    if loaded:
-        io, form = loaded
-        file_id = message.video.file_id
-        await runner.handle(io, state, form, lambda step: step.on_photo(io, form, file_id))
+    if not loaded:
+        return
+    io, form = loaded
+    album = form.cache.get("album")
+    if media.album and album and album["id"] == media.album and album["step"] != form.step:
+        # The rest of an album whose first photo answered a one-photo step: already answered.
+        return
+    if media.album:
+        form.cache["album"] = {"id": media.album, "step": form.step}
+    await runner.handle(io, state, form, lambda step: step.on_photo(io, form, media))
+
+
+def media_of(message: Message) -> Media | None:
+    album = message.media_group_id
+    if message.photo:
+        return Media(largest(message.photo).file_id, "", album)
+    if message.video:
+        return Media(message.video.file_id, message.video.mime_type or "video/mp4", album)
+    if message.video_note:
+        return Media(message.video_note.file_id, "video/mp4", album)
+    document = message.document
+    if document and (document.mime_type or "").startswith(("image/", "video/")):
+        return Media(document.file_id, document.mime_type or "", album)
+    return None
 
 
 async def form_button(
@@ -168,8 +193,12 @@ def build_router() -> Router:
     router.callback_query.register(form_button, FormAction.filter())
     router.message.register(contact_answer, FormState.filling, F.contact)
     router.message.register(location_answer, FormState.filling, F.location)
-    router.message.register(photo_answer, FormState.filling, F.photo)
-    router.message.register(video_answer, FormState.filling, F.video)
+    router.message.register(media_answer, FormState.filling, F.photo | F.video | F.video_note)
+    router.message.register(
+        media_answer,
+        FormState.filling,
+        F.document.mime_type.startswith("image/") | F.document.mime_type.startswith("video/"),
+    )
     router.message.register(text_answer, FormState.filling, F.text)
     # Typed while only parked drafts remain: "continue / discard" again, rather than silence.
     router.message.register(draft_waiting, FormState.parked, F.text)
