@@ -19,7 +19,7 @@ from bot.forms.engine import Form, Io, Media
 from bot.routers.forms import largest, media_of
 from tests.bot.test_claims_chat import PNG, _report_rice_loss
 from tests.enroll_helpers import insured_in_chat
-from tests.harness import ChatUser
+from tests.harness import ChatUser, Reply
 
 
 def _size(file_id: str, width: int, height: int) -> PhotoSize:
@@ -108,3 +108,39 @@ async def test_staff_see_the_sha256_of_each_claim_photo(
     scene = [a for a in detail["attachments"] if a["purpose"] == "scene"]
     assert [a["sha256"] for a in scene] == [hashlib.sha256(PNG).hexdigest()]
     assert scene[0]["content_type"] == "image/png"
+
+
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+
+
+async def test_web_chat_takes_a_video_where_the_claim_asks_for_photos_or_video(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+) -> None:
+    grower = ChatUser(chat_client, "media-2", first_name="李四")
+    await insured_in_chat(grower, api, service_headers)
+    await grower.say("报案")
+    await grower.tap("暴雨")
+    await grower.say("昨天下午3点")
+    await grower.tap("刚刚结束")
+    await grower.say("3")
+    await grower.say("3500")
+    await grower.tap("跳过")
+    await grower.say("村东头大塘边")
+    response = await chat_client.post(
+        f"/webchat/api/{grower.chat_id}/photos", files={"file": ("loss.mp4", io.BytesIO(MP4), "video/mp4")}
+    )
+    assert response.status_code == 200, response.text
+    assert "1" in response.json()["replies"][-1]["text"]  # received: one file
+    await grower.tap("照片发完了", [Reply(**r) for r in response.json()["replies"]])
+    await grower.tap("是我本人")
+    await grower.tap("确认提交")
+    async with db.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+    detail = (await api.get(f"/api/claims/{claim.id}", headers=admin_headers)).json()
+    assert [(a["content_type"], a["sha256"]) for a in detail["attachments"]] == [
+        ("video/mp4", hashlib.sha256(MP4).hexdigest())
+    ]
