@@ -124,7 +124,7 @@ async def test_web_chat_takes_a_video_where_the_claim_asks_for_photos_or_video(
     await insured_in_chat(grower, api, service_headers)
     await grower.say("报案")
     await grower.tap("暴雨")
-    await grower.say("昨天下午3点")
+    await grower.say("今天0点")
     await grower.tap("刚刚结束")
     await grower.say("3")
     await grower.say("3500")
