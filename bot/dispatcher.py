@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
-from bot.routers import claims, enroll, fallback, forms, policies, start
+from bot.routers import claims, enroll, fallback, forms, intents, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def create_dispatcher(
     # Feature routers go between start and fallback, in the order they should match.
     dispatcher.include_routers(
         start.build_router(),
+        intents.build_router(),  # typed "我要报案" opens the feature, also in the middle of a form
         forms.build_router(),
         enroll.build_router(),
         policies.build_router(),

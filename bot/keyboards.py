@@ -13,6 +13,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from backend import chat_actions
 from backend.people.schemas import IdentityOut
 from messages import label
 
@@ -25,10 +26,19 @@ class LanguageChoice(CallbackData, prefix="lang"):
     locale: str
 
 
-class PayAction(CallbackData, prefix="pay"):
-    """Packs to "pay:<id>", the same string the backend puts on its "pay now" notification buttons."""
+class PayAction(CallbackData, prefix=chat_actions.PAY_PREFIX):
+    """The bot's side of ``backend.chat_actions.PayButton``: the backend's "pay now" notices carry the
+    same string (tests/bot/test_chat_actions.py holds both to it)."""
 
     application_id: int
+
+
+class ClaimAction(CallbackData, prefix=chat_actions.CLAIM_PREFIX):
+    """The bot's side of ``backend.chat_actions.ClaimButton`` (the claim notices' buttons)."""
+
+    action: chat_actions.ClaimVerb
+    claim_id: int
+    amount: int = 0  # the assessed amount shown with the button (fen); 0 when none
 
 
 class PolicyAction(CallbackData, prefix="pol"):

@@ -7,7 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from backend.claims.rules import delay_parts
+from backend.claims.rules import CAUSES_BY_CATEGORY, delay_parts
+
+
+def causes_for(category: str) -> tuple[str, ...]:
+    """Part of the API contract: the causes ``ClaimReportIn.cause`` accepts for a product category (the
+    bot offers exactly these; anything else is refused with ``cause_not_covered_by_product``)."""
+    return CAUSES_BY_CATEGORY.get(category, ())
 
 
 class ClaimReportIn(BaseModel):

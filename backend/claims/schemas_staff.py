@@ -169,6 +169,8 @@ class AttachmentOut(BaseModel):
     document_id: int
     purpose: str
     added_at: datetime
+    sha256: str = Field(description="SHA-256 of the file as received, hex: proof it was not changed since")
+    content_type: str
 
 
 class SurveyReportOut(BaseModel):

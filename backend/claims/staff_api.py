@@ -175,7 +175,14 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
                 for e in detail.events
             ],
             "attachments": [
-                AttachmentOut(id=a.id or 0, document_id=a.document_id, purpose=a.purpose, added_at=a.added_at)
+                AttachmentOut(
+                    id=a.id or 0,
+                    document_id=a.document_id,
+                    purpose=a.purpose,
+                    added_at=a.added_at,
+                    sha256=detail.attachment_files.get(a.document_id, ("", ""))[0],
+                    content_type=detail.attachment_files.get(a.document_id, ("", ""))[1],
+                )
                 for a in detail.attachments
             ],
             "survey_report": SurveyReportOut(

@@ -6,15 +6,13 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.chat_actions import claim_button
 from backend.claims.models import Claim, ClaimEvent
 from backend.db import utcnow
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.people.models import ChatIdentity
 from messages import render
-
-# The bot's ClaimAction callback: "clm:<action>:<claim id>:<assessed amount in fen, 0 when none>".
-CLAIM_BUTTON_PREFIX = "clm"
 
 
 def record(
@@ -46,7 +44,7 @@ async def tell_insured(
     view = [
         {
             "text": render("claims_notice/view_button", identity.locale, ext="txt"),
-            "callback_data": f"{CLAIM_BUTTON_PREFIX}:view:{claim.id}:0",
+            "callback_data": claim_button("view", claim.id),
         }
     ]
     await enqueue_for_identity(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +25,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.service import alert_staff
+from backend.chat_actions import claim_button
 from backend.claims import rules, timeline
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.models import (
@@ -133,6 +134,8 @@ class ClaimDetail:
     payment: ClaimPayment | None
     payee_exceptions: list[PayeeException]
     prepayments: list[ClaimPrepayment]
+    # document id -> (SHA-256 taken on receipt, content type), for staff to check each file
+    attachment_files: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def prepaid_fen(self) -> int:
@@ -212,11 +215,20 @@ async def _detail(session: AsyncSession, claim: Claim, now: datetime) -> ClaimDe
             select(ClaimAttachment).where(ClaimAttachment.claim_id == cid).order_by(col(ClaimAttachment.id))
         )
     ).all()
+    document_ids = [a.document_id for a in attachments]
+    files = (
+        await session.exec(
+            select(Document.id, Document.sha256, Document.content_type).where(
+                col(Document.id).in_(document_ids)
+            )
+        )
+    ).all()
     return ClaimDetail(
         claim=claim,
         deadlines=deadlines_of(claim, now),
         events=list(events),
         attachments=list(attachments),
+        attachment_files={int(i or 0): (sha, kind) for i, sha, kind in files},
         survey=(await session.exec(select(SurveyReport).where(SurveyReport.claim_id == cid))).first(),
         document_request=await _document_request(session, cid),
         payment=(await session.exec(select(ClaimPayment).where(ClaimPayment.claim_id == cid))).first(),
@@ -956,11 +968,11 @@ async def assess(
             [
                 {
                     "text": label("claims.confirm", locale),
-                    "callback_data": f"clm:confirm:{claim.id}:{claim.assessed_amount_fen or 0}",
+                    "callback_data": claim_button("confirm", claim.id, claim.assessed_amount_fen or 0),
                 },
                 {
                     "text": label("claims.object", locale),
-                    "callback_data": f"clm:object:{claim.id}:{claim.assessed_amount_fen or 0}",
+                    "callback_data": claim_button("object", claim.id, claim.assessed_amount_fen or 0),
                 },
             ]
         ],

@@ -42,7 +42,6 @@ from backend.security import BotPrincipal
 POLICY_TERM = timedelta(days=365)
 # R-LIA-5: the first hazard inspection is due within this time of issuance.
 FIRST_INSPECTION_DUE = timedelta(days=30)
-PAY_CALLBACK_PREFIX = "pay"
 
 
 class EnrollmentError(Exception):

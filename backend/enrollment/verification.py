@@ -7,6 +7,7 @@ from datetime import timedelta, timezone
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.chat_actions import pay_button
 from backend.db import utcnow
 from backend.enrollment.issuance import issue_policy
 from backend.enrollment.models import (
@@ -19,7 +20,7 @@ from backend.enrollment.models import (
     Verification,
 )
 from backend.enrollment.schemas import LateEntryIn, VerificationIn
-from backend.enrollment.service import PAY_CALLBACK_PREFIX, EnrollmentError, submit_application
+from backend.enrollment.service import EnrollmentError, submit_application
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.people.models import ChatIdentity
@@ -157,7 +158,7 @@ async def _notify_verified(session: AsyncSession, application: Application, pass
             [
                 {
                     "text": label("enroll.pay_now", locale),
-                    "callback_data": f"{PAY_CALLBACK_PREFIX}:{application.id}",
+                    "callback_data": pay_button(application.id),
                 }
             ]
         ]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from backend.deps import ReaderDep, SessionDep, require_roles
 from backend.regions import service
 from backend.regions.models import Region
-from backend.regions.schemas import RegionOut, VillageImportReport
+from backend.regions.schemas import RegionFound, RegionOut, VillageImportReport
 from backend.security import StaffPrincipal
 from backend.staff.api import client_ip
 
@@ -42,7 +42,7 @@ def _out(regions: list[Region]) -> list[RegionOut]:
     return [RegionOut.model_validate(region) for region in regions]
 
 
-@router.get("/search", response_model=list[RegionOut])
+@router.get("/search", response_model=list[RegionFound])
 async def search_regions(
     _reader: ReaderDep,
     session: SessionDep,
@@ -50,9 +50,21 @@ async def search_regions(
     under: Annotated[str | None, Query(description="only descendants of this region")] = None,
     level: Annotated[int | None, Query(ge=1, le=5)] = None,
     limit: Annotated[int, Query(ge=1, le=service.SEARCH_MAX_LIMIT)] = 20,
-) -> list[RegionOut]:
-    found = await _lookup(service.search(session=session, q=q, under=under, level=level, limit=limit))
-    return _out(found)
+) -> list[RegionFound]:
+    found = await _lookup(
+        service.search_with_paths(session=session, q=q, under=under, level=level, limit=limit)
+    )
+    return [
+        RegionFound(
+            code=region.code,
+            name=region.name,
+            level=region.level,
+            parent_code=region.parent_code,
+            path=[a.name for a in ancestors],
+            full_name=" ".join([*(a.name for a in ancestors), region.name]),
+        )
+        for region, ancestors in found
+    ]
 
 
 @router.post("/villages/import", response_model=VillageImportReport)

@@ -29,6 +29,13 @@ class RegionOut(BaseModel):
     parent_code: str | None = Field(description="12-digit code of the parent; null for provinces")
 
 
+class RegionFound(RegionOut):
+    """A search result with where it is: the same name recurs across the country."""
+
+    path: list[str] = Field(description="names of the ancestors, province first (empty for a province)")
+    full_name: str = Field(description="the ancestors and the name, space separated: 辽宁省 朝阳市 朝阳县")
+
+
 class RejectedVillage(BaseModel):
     line: int = Field(description="line of the CSV file, the header being line 1")
     code: str

@@ -230,6 +230,33 @@ async def search(
     return list((await session.exec(query)).all())
 
 
+async def search_with_paths(
+    *, session: AsyncSession, q: str, under: str | None = None, level: int | None = None, limit: int = 20
+) -> list[tuple[Region, list[Region]]]:
+    """``search``, each result with its ancestors (province first): several places share a name (朝阳区
+    in Beijing and in Changchun, a dozen 朝阳镇), so a choice means nothing without its parents. Two
+    queries whatever the number of results: the matches, then every ancestor by its code prefix."""
+    found = await search(session=session, q=q, under=under, level=level, limit=limit)
+    codes: set[str] = set()
+    for region in found:
+        codes |= _prefix_codes(region.code)
+    known = await _regions_by_code(session=session, codes=codes)
+    return [(region, _ancestors(region, known)) for region in found]
+
+
+# Placeholder levels of the statistical list ("北京市 市辖区 朝阳区"): they tell a reader nothing.
+FILLER_NAMES = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
+
+
+def _ancestors(region: Region, known: dict[str, Region]) -> list[Region]:
+    chain: list[Region] = []
+    parent_code = region.parent_code
+    while parent_code is not None and parent_code in known and len(chain) < len(RegionLevel):
+        chain.append(known[parent_code])
+        parent_code = known[parent_code].parent_code
+    return [a for a in reversed(chain) if a.name not in FILLER_NAMES]
+
+
 async def path(*, session: AsyncSession, code: str) -> list[Region]:
     """From the province down to ``code`` itself, following parent codes."""
     region = await get(session=session, code=code)

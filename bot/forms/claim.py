@@ -4,7 +4,6 @@ weather-index products need no report (R-CLM-2), so the flow shows the township'
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -12,6 +11,7 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from backend.claims.schemas import causes_for
 from bot.client import BackendError
 from bot.forms.common import ProceedStep, parse_person_name, product_name
 from bot.forms.engine import (
@@ -22,31 +22,18 @@ from bot.forms.engine import (
     FormAction,
     Invalid,
     Io,
+    Media,
     Step,
     Submit,
     choice_keyboard,
     nav_row,
 )
+from bot.forms.parsers import parse_moment, plain_number
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
 from messages import local_time
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_PHOTOS = 10
-CAUSES: dict[str, tuple[str, ...]] = {
-    "crop": (
-        "typhoon",
-        "heavy_rain",
-        "flood",
-        "drought",
-        "hail",
-        "low_temperature",
-        "pests",
-        "fire",
-        "other",
-    ),
-    "facility": ("typhoon", "heavy_rain", "flood", "hail", "snow", "fire", "other"),
-    "livestock": ("disease", "typhoon", "flood", "heat", "low_temperature", "fire", "accident", "other"),
-}
 
 
 def category(form: Form) -> str:
@@ -94,7 +81,8 @@ async def remember_policy(io: Io, form: Form, policy_id: int) -> None:
 
 
 async def cause_choices(io: Io, form: Form) -> Sequence[Choice]:
-    return [Choice(c, io.label(f"claims.cause_{c}")) for c in CAUSES.get(category(form), ("other",))]
+    # The backend's own table (part of the API contract), so a cause the backend would refuse is never offered.
+    return [Choice(c, io.label(f"claims.cause_{c}")) for c in causes_for(category(form)) or ("other",)]
 
 
 class WhenStep(Step):
@@ -154,20 +142,26 @@ class WhenStep(Step):
         return STAY
 
     async def on_text(self, io: Io, form: Form, text: str) -> Any:
+        """Typed at any point of this step: "昨天下午3点" answers it at once, "12月1日" or "前天" gives the
+        day and the hour is asked next; the day already chosen stays when only a time is typed."""
         state = self._state(form)
-        match = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*", text)
-        if state["day"] != "typing" or not match:
-            raise Invalid("date_format" if state["day"] == "typing" else "use_buttons")
-        try:
-            day = date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError as exc:
-            raise Invalid("date_format") from exc
-        if day > datetime.now(BEIJING).date():
+        now = datetime.now(BEIJING)
+        chosen = state["day"] if state["day"] not in (None, "typing") else None
+        moment = parse_moment(text, now.date(), default_day=date.fromisoformat(chosen) if chosen else None)
+        if moment is None:
+            raise Invalid("date_format")
+        if moment.day > now.date():
             raise Invalid("loss_in_future")
-        check_day_in_cover(form, day)
-        state["day"] = day.isoformat()
-        await self.ask(io, form)
-        return STAY
+        started = moment.at(BEIJING)
+        if started is None:
+            check_day_in_cover(form, moment.day)
+            state["day"] = moment.day.isoformat()
+            await self.ask(io, form)
+            return STAY
+        if started > now + timedelta(minutes=5):
+            raise Invalid("loss_in_future")
+        check_in_cover(form, started.astimezone(UTC))
+        return started.astimezone(UTC).isoformat()
 
 
 def cover_of(form: Form) -> tuple[datetime, datetime]:
@@ -202,7 +196,8 @@ async def end_choices(io: Io, form: Form) -> Sequence[Choice]:
 def parse_lost(raw: str, form: Form) -> str:
     from backend.enrollment import validation
 
-    lost = validated(validation.validate_quantity, raw, form.cache["product"]["unit"])
+    unit = form.cache["product"]["unit"]
+    lost = validated(validation.validate_quantity, plain_number(raw, unit), unit)
     insured = form.cache["policy"]["quantity"]
     if lost > Decimal(str(insured)):
         raise Invalid("lost_more_than_insured", insured=insured)
@@ -211,7 +206,7 @@ def parse_lost(raw: str, form: Form) -> str:
 
 def parse_amount(raw: str, _form: Form) -> str:
     try:
-        value = Decimal(raw.strip().replace(",", "").replace("，", "").removesuffix("元"))
+        value = Decimal(plain_number(raw, "yuan"))
     except InvalidOperation as exc:
         raise Invalid("amount_format") from exc
     if not value.is_finite() or value < 0 or value > Decimal("100000000"):
@@ -220,7 +215,7 @@ def parse_amount(raw: str, _form: Form) -> str:
 
 
 def parse_count(raw: str, _form: Form) -> int:
-    digits = raw.strip()
+    digits = plain_number(raw, "person")
     if not digits.isdigit() or int(digits) > 100_000:
         raise Invalid("whole_number")
     return int(digits)
@@ -276,14 +271,14 @@ class MediaStep(Step):
             InlineKeyboardMarkup(inline_keyboard=[*extra, nav_row(io)]),
         )
 
-    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+    async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         ids = self._ids(form)
         if len(ids) >= MAX_PHOTOS:
             raise Invalid("too_many_photos")
-        downloaded = await io.bot.download(file_id)
+        downloaded = await io.bot.download(media.file_id)
         assert downloaded is not None
         data = downloaded.read()
-        content_type = (
+        content_type = media.content_type or (
             "video/mp4"
             if data[4:8] == b"ftyp"
             else ("image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
@@ -292,8 +287,26 @@ class MediaStep(Step):
             ids.append(await io.backend.upload_claim_media(io.identity, data, "media", content_type))
         except BackendError as exc:
             raise Invalid("media_upload_failed") from exc
-        await io.say(io.t("claims/photo_received", count=len(ids)), self._done_keyboard(io))
+        await self._acknowledge(io, form, media, len(ids))
         return STAY
+
+    async def _acknowledge(self, io: Io, form: Form, media: Media, count: int) -> None:
+        """One "received N" per album: the first photo of an album gets the message, the others update
+        it (Telegram delivers an album as one message per photo)."""
+        text = io.t("claims/photo_received", count=count)
+        acked: dict[str, int] = form.cache.setdefault("album_acks", {})
+        if media.album and media.album in acked:
+            await io.bot.edit_message_text(
+                text=text,
+                chat_id=io.chat_id,
+                message_id=acked[media.album],
+                reply_markup=self._done_keyboard(io),
+            )
+            return
+        sent = await io.say(text, self._done_keyboard(io))
+        if media.album:
+            acked.clear()  # only the latest album can still grow
+            acked[media.album] = sent.message_id
 
     def _done_keyboard(self, io: Io) -> InlineKeyboardMarkup:
         done = InlineKeyboardButton(

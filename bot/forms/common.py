@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from backend.enrollment import validation
 from bot.forms.engine import STAY, Choice, Form, FormAction, Invalid, Io, Step, choice_keyboard, nav_row
+from bot.forms.parsers import plain_number
 from bot.forms.steps import validated
 
 
@@ -53,7 +54,8 @@ def parse_bank_account(raw: str, _form: Form) -> str:
 
 
 def parse_positive_int(raw: str, _form: Form) -> int:
-    digits = raw.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    """Head counts ("35", "35人", "三十五人"): the enterprise's employees."""
+    digits = plain_number(raw, "person")
     if not digits.isdigit() or not 1 <= int(digits) <= 100_000:
         raise Invalid("whole_number")
     return int(digits)

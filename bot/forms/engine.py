@@ -1,10 +1,15 @@
 """The form engine. A flow is a list of steps; the engine asks each step that applies, keeps the answers
 in the FSM data, and on bad input answers with the step's specific error and asks again.
 
-FSM data layout (one key, so other features' data never collides)::
+FSM data layout (one key for the form being filled, so other features' data never collides)::
 
     {"form": {"flow": "farmer", "step": "id_number", "answers": {...}, "history": [...],
-              "cache": {...}, "key": "<idempotency key>"}}
+              "cache": {...}, "key": "<idempotency key>"},
+     "parked": {"farmer": {...}}}
+
+A form left for another feature (the user typed "我要报案" half-way through an enrollment) is parked, not
+lost: the state is ``filling`` while a form is being filled and ``parked`` while only parked drafts remain,
+so /start can offer "continue" from the state it already has, without reading the data.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from messages import label, labels_for, render
 
 class FormState(StatesGroup):
     filling = State()
+    parked = State()
 
 
 class FormAction(CallbackData, prefix="f"):
-    action: str  # pick | back | cancel | skip | page | resume | restart
+    action: str  # pick | back | cancel | skip | page | resume | restart | discard
     value: str = ""
 
 
@@ -46,6 +52,16 @@ class Invalid(Exception):
         super().__init__(code)
         self.code = code
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class Media:
+    """A photo or video the user sent: the file to fetch, what it is, and its album (Telegram media
+    group: several photos sent together arrive as one message each, with the same ``album``)."""
+
+    file_id: str
+    content_type: str = ""  # "" when the channel does not say (the step looks at the bytes)
+    album: str | None = None
 
 
 @dataclass
@@ -108,6 +124,36 @@ class Io:
     def problem(self, code: str, detail: dict[str, Any] | None = None) -> str:
         return problem_text(self.locale, code, detail)
 
+    async def close_form(self) -> None:
+        """The form is done (submitted or refused for good); parked drafts stay."""
+        assert self.state is not None
+        await close_form(self.state)
+
+
+def draft_reminder(locale: str) -> tuple[str, InlineKeyboardMarkup]:
+    """ "You have an unfinished form": one tap to continue it, one to discard it."""
+    row = [
+        InlineKeyboardButton(
+            text=label("enroll.resume", locale), callback_data=FormAction(action="resume").pack()
+        ),
+        InlineKeyboardButton(
+            text=label("enroll.discard", locale), callback_data=FormAction(action="discard").pack()
+        ),
+    ]
+    return render("start/draft_reminder", locale), InlineKeyboardMarkup(inline_keyboard=[row])
+
+
+async def close_form(state: FSMContext) -> bool:
+    """Drop the form being filled and anything else in the conversation's state (a phone binding, say),
+    keeping parked drafts. True when a draft remains."""
+    parked = (await state.get_data()).get("parked") or {}
+    if not parked:
+        await state.clear()
+        return False
+    await state.set_data({"parked": parked})
+    await state.set_state(FormState.parked)
+    return True
+
 
 def problem_text(locale: str, code: str, detail: dict[str, Any] | None = None) -> str:
     """The user's explanation of a backend refusal; a code without its own text gets the general one."""
@@ -140,7 +186,7 @@ class Step:
     async def on_location(self, io: Io, form: Form, latitude: float, longitude: float) -> Any:
         raise Invalid("unexpected_location")
 
-    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
+    async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         raise Invalid("unexpected_photo")
 
     async def on_back(self, io: Io, form: Form) -> bool:
@@ -232,9 +278,37 @@ class FormRunner:
         await state.set_state(FormState.filling)
         await state.update_data(form=form.to_json())
 
+    async def park(self, state: FSMContext) -> None:
+        """Put the form being filled aside (it can be continued later); nothing is lost."""
+        data = await state.get_data()
+        current = data.get("form")
+        parked: dict[str, Any] = dict(data.get("parked") or {})
+        if current:
+            parked.pop(current["flow"], None)  # re-inserted last: "continue" takes the latest first
+            parked[current["flow"]] = current
+        await state.set_data({"parked": parked} if parked else {})
+        await state.set_state(FormState.parked if parked else None)
+
+    async def resume(self, io: Io, state: FSMContext) -> bool:
+        """Ask the current question again, or bring back the latest parked draft. False when none."""
+        data = await state.get_data()
+        if data.get("form"):
+            await self.ask_current(io, state, Form.from_json(data["form"]))
+            return True
+        parked: dict[str, Any] = dict(data.get("parked") or {})
+        if not parked:
+            return False
+        flow = next(reversed(parked))
+        form = Form.from_json(parked.pop(flow))
+        await state.set_data({"form": form.to_json(), "parked": parked})
+        await state.set_state(FormState.filling)
+        await self.ask_current(io, state, form)
+        return True
+
     async def begin(
         self, io: Io, state: FSMContext, flow_name: str, *, prepare: Prepare | None = None, **preset: Any
     ) -> None:
+        await self.park(state)  # a form already under way is kept as a draft, not overwritten
         flow = self.flows[flow_name]
         form = Form(flow=flow_name, step="", answers=dict(preset))
         if prepare is not None:
@@ -242,11 +316,17 @@ class FormRunner:
         first = flow.next_after(form, None)
         if first is None:  # everything was known up front (e.g. a weather-index policy: nothing to ask)
             await self.save(state, form)
-            await flow.submit(io, form)
+            await self._submit(io, state, flow, form)
             return
         form.step = first.name
         await self.save(state, form)
         await first.ask(io, form)
+
+    async def _submit(self, io: Io, state: FSMContext, flow: Flow, form: Form) -> None:
+        await flow.submit(io, form)
+        if await state.get_state() == FormState.parked.state:
+            # Done with this one, and another was left half-way: offer to carry on with it.
+            await io.say(*draft_reminder(io.locale))
 
     async def ask_current(self, io: Io, state: FSMContext, form: Form) -> None:
         await self.flows[form.flow].step(form.step).ask(io, form)
@@ -276,7 +356,7 @@ class FormRunner:
         form.history.append(form.step)
         if following is None:
             await self.save(state, form)
-            await flow.submit(io, form)
+            await self._submit(io, state, flow, form)
             return
         form.step = following.name
         await self.save(state, form)

@@ -20,6 +20,7 @@ from bot.forms.common import (
     yuan,
 )
 from bot.forms.engine import Choice, Flow, Form, Io, Submit
+from bot.forms.parsers import plain_number
 from bot.forms.steps import (
     ChoiceStep,
     ContactStep,
@@ -61,7 +62,7 @@ def parse_id_number(raw: str, form: Form) -> str:
 
 def parse_quantity(raw: str, form: Form) -> str:
     unit = form.cache["product"]["unit"]
-    return str(validated(validation.validate_quantity, raw, unit))
+    return str(validated(validation.validate_quantity, plain_number(raw, unit), unit))  # "20亩" too
 
 
 class QuantityStep(TextStep):

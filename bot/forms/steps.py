@@ -10,7 +10,18 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardBu
 
 from backend.enrollment import validation
 from bot.client import BackendError
-from bot.forms.engine import STAY, Choice, Form, FormAction, Invalid, Io, Step, choice_keyboard, nav_row
+from bot.forms.engine import (
+    STAY,
+    Choice,
+    Form,
+    FormAction,
+    Invalid,
+    Io,
+    Media,
+    Step,
+    choice_keyboard,
+    nav_row,
+)
 
 Parser = Callable[[str, Form], Any]
 Condition = Callable[[Form], bool]
@@ -144,10 +155,12 @@ class RegionStep(Step):
             nav.append(_pick_button(io.label("enroll.up"), "+up"))
         if nav:
             extra.append(nav)
-        choices = [Choice(o["code"], o["name"]) for o in shown]
+        # Search results carry their parents ("辽宁省 朝阳市 朝阳县 朝阳镇"): one a row, so they stay legible.
+        choices = [Choice(o["code"], o.get("full_name") or o["name"]) for o in shown]
+        columns = 1 if any("full_name" in o for o in shown) else 2
         where = " › ".join(state["trail"]) or io.label("enroll.whole_country")
         text = io.label(f"enroll_ask.{self.name}", where=where)
-        await io.say(text, choice_keyboard(io, choices, columns=2, extra_rows=extra))
+        await io.say(text, choice_keyboard(io, choices, columns=columns, extra_rows=extra))
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:
         state = self._state(form)
@@ -179,12 +192,14 @@ class RegionStep(Step):
         return STAY
 
     async def _descend(self, io: Io, form: Form, state: dict[str, Any], chosen: dict[str, Any]) -> Any:
+        # A search result brings its own parents; a button from the list continues the trail walked.
+        trail = [*chosen.get("path", state["trail"]), chosen["name"]]
         if chosen["level"] >= self.target:
-            return {"code": chosen["code"], "name": " ".join([*state["trail"], chosen["name"]])}
+            return {"code": chosen["code"], "name": " ".join(trail)}
         children = await _children(io, chosen["code"])
         if not children and chosen["level"] >= 4:
-            return {"code": chosen["code"], "name": " ".join([*state["trail"], chosen["name"]])}
-        state.update(at=chosen["code"], options=children, page=0, trail=[*state["trail"], chosen["name"]])
+            return {"code": chosen["code"], "name": " ".join(trail)}
+        state.update(at=chosen["code"], options=children, page=0, trail=trail)
         await self.ask(io, form)
         return STAY
 
@@ -249,8 +264,8 @@ class PhotoStep(Step):
     async def ask(self, io: Io, form: Form) -> None:
         await io.say(io.label(f"enroll_ask.{self.name}"), InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]))
 
-    async def on_photo(self, io: Io, form: Form, file_id: str) -> Any:
-        downloaded = await io.bot.download(file_id)
+    async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
+        downloaded = await io.bot.download(media.file_id)
         assert downloaded is not None
         try:
             return await io.backend.upload_authorisation(io.identity, downloaded.read())

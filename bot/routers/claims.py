@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -15,6 +14,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from backend.chat_actions import ClaimVerb
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from bot.client import BackendError
 from bot.context import ChatContext
@@ -28,18 +28,10 @@ from bot.forms.claim import (
     remember_policy,
 )
 from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
-from bot.keyboards import MenuAction
+from bot.keyboards import ClaimAction, MenuAction
 from bot.replies import reply_to_query
 from bot.routers.forms import chat_of, make_io
 from messages import label, render
-
-
-class ClaimAction(CallbackData, prefix="clm"):
-    """Packs to "clm:<action>:<id>", the form the backend's notices use for their buttons."""
-
-    action: str  # view | confirm | object | disposal | documents
-    claim_id: int
-    amount: int = 0  # the assessed amount shown with the button (fen); 0 when none
 
 
 async def submit_claim(io: Io, form: Form) -> None:
@@ -48,7 +40,7 @@ async def submit_claim(io: Io, form: Form) -> None:
     try:
         if is_index(form):  # R-CLM-2: no report needed; show the township's trigger status instead
             status = await io.backend.index_status(io.identity, policy["id"])
-            await io.state.clear()
+            await io.close_form()
             await io.say(io.t("claims/index_status", status=status, policy=policy))
             return
         claim = await io.backend.report_claim(io.identity, _report_body(form))
@@ -56,7 +48,7 @@ async def submit_claim(io: Io, form: Form) -> None:
         # The form stays: the user can correct an answer (back) or try again (confirm).
         await io.say(io.problem(exc.code, _readable(exc.code, exc.detail)))
         return
-    await io.state.clear()
+    await io.close_form()
     await io.say(io.t("claims/reported", claim=claim), ReplyKeyboardRemove())
 
 
@@ -99,16 +91,16 @@ async def submit_evidence(io: Io, form: Form) -> None:
             io.identity, int(form.answers["claim_id"]), form.answers["purpose"], form.answers["evidence"]
         )
     except BackendError as exc:
-        await io.state.clear()
+        await io.close_form()
         await io.say(io.problem(exc.code, exc.detail))
         return
-    await io.state.clear()
+    await io.close_form()
     await io.say(io.t("claims/evidence_received", claim=claim))
 
 
 async def submit_objection(io: Io, form: Form) -> None:
     assert io.state is not None
-    await io.state.clear()
+    await io.close_form()
     try:
         claim = await io.backend.answer_settlement(
             io.identity, int(form.answers["claim_id"]), "object", form.answers["object_reason"]
@@ -132,8 +124,13 @@ async def report_menu(
     query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
 ) -> None:
     await query.answer()
-    await ctx.ensure()
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
+    await open_report(io, ctx, state, runner)
+
+
+async def open_report(io: Io, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
+    """Report a loss: from the menu, or typed ("我要报案") at any point; a form under way is parked."""
+    await ctx.ensure()
     policies = [
         p.model_dump(mode="json") for p in await ctx.backend.my_policies(ctx.key) if p.status == "active"
     ]
@@ -173,19 +170,24 @@ def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _button(text: str, action: str, claim_id: int, amount: int = 0) -> InlineKeyboardButton:
+def _button(text: str, action: ClaimVerb, claim_id: int, amount: int = 0) -> InlineKeyboardButton:
     data = ClaimAction(action=action, claim_id=claim_id, amount=amount).pack()
     return InlineKeyboardButton(text=text, callback_data=data)
 
 
 async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
     await query.answer()
+    text, markup = await claims_list(ctx)
+    await reply_to_query(query, text, markup)
+
+
+async def claims_list(ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
+    """ "My claims": the message and its buttons (one per claim)."""
     await ctx.ensure()
     locale = await ctx.locale()
     claims = await ctx.backend.my_claims(ctx.key)
     if not claims:
-        await reply_to_query(query, render("claims/none", locale))
-        return
+        return render("claims/none", locale), None
     rows = [
         [
             _button(
@@ -201,9 +203,7 @@ async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
         ]
         for c in claims
     ]
-    await reply_to_query(
-        query, render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    return render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def claim_action(

@@ -39,7 +39,7 @@ async def finish(io: Io, form: Form) -> None:
         await io.runner.save(io.state, form)
         await io.runner.ask_current(io, io.state, form)
         return
-    await io.state.clear()
+    await io.close_form()
     await io.say(io.label("enroll.submitted_keyboard_gone"), ReplyKeyboardRemove())
     await announce(io, application)
 
@@ -54,7 +54,11 @@ def flows() -> dict[str, Flow]:
 
 async def enroll_menu(query: CallbackQuery, ctx: ChatContext) -> None:
     await query.answer()
-    locale = await ctx.locale()
+    await reply_to_query(query, *choose_flow(await ctx.locale()))
+
+
+def choose_flow(locale: str) -> tuple[str, InlineKeyboardMarkup]:
+    """ "Enroll": which kind of cover (farmer or enterprise)."""
     rows = [
         [
             InlineKeyboardButton(
@@ -63,9 +67,7 @@ async def enroll_menu(query: CallbackQuery, ctx: ChatContext) -> None:
         ]
         for flow in FLOW_TITLES
     ]
-    await reply_to_query(
-        query, render("enroll/choose_flow", locale), InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    return render("enroll/choose_flow", locale), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def flow_chosen(

@@ -16,6 +16,7 @@ from bot.context import ChatContext
 from bot.forms.common import ProceedStep, yuan
 from bot.forms.engine import Flow, Form, FormRunner, Invalid, Io
 from bot.forms.farmer import BANKS, BankStep
+from bot.forms.parsers import plain_number
 from bot.forms.steps import ChoiceStep, TextStep, static_choices, validated
 from bot.keyboards import MenuAction, PolicyAction
 from bot.replies import reply_to_query
@@ -34,12 +35,17 @@ def policy_button(policy: PolicyOut, locale: str) -> list[InlineKeyboardButton]:
 
 async def list_policies(query: CallbackQuery, ctx: ChatContext) -> None:
     await query.answer()
+    text, markup = await policies_list(ctx)
+    await reply_to_query(query, text, markup)
+
+
+async def policies_list(ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
+    """ "My policies": the message and its buttons (one per policy, then the menu)."""
     await ctx.ensure()
     locale = await ctx.locale()
     policies = await ctx.backend.my_policies(ctx.key)
     if not policies:
-        await reply_to_query(query, render("policies/none", locale))
-        return
+        return render("policies/none", locale), None
     rows = [policy_button(p, locale) for p in policies]
     rows.append(
         [
@@ -48,11 +54,7 @@ async def list_policies(query: CallbackQuery, ctx: ChatContext) -> None:
             )
         ]
     )
-    await reply_to_query(
-        query,
-        render("policies/list", locale, count=len(policies)),
-        InlineKeyboardMarkup(inline_keyboard=rows),
-    )
+    return render("policies/list", locale, count=len(policies)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext) -> None:
@@ -121,7 +123,8 @@ def parse_new_value(raw: str, form: Form) -> str:
         if len(digits) != 11 or not digits.startswith("1"):
             raise Invalid("phone_not_cn_mobile")
         return digits
-    return str(validated(validation.validate_quantity, raw, form.answers["unit"]))
+    unit = form.answers["unit"]
+    return str(validated(validation.validate_quantity, plain_number(raw, unit), unit))
 
 
 class EndorseSummary(ProceedStep):
@@ -144,7 +147,7 @@ async def submit_endorsement(io: Io, form: Form) -> None:
     assert io.state is not None
     a = form.answers
     body = EndorsementRequest(field=a["field"], new_value=a["new_value"], bank_name=a.get("bank_name"))
-    await io.state.clear()
+    await io.close_form()
     try:
         endorsement = await io.backend.request_endorsement(io.identity, int(a["policy_id"]), body)
     except BackendError as exc:

@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from backend.people.schemas import IdentityOut
 from bot.client import BackendError
 from bot.context import ChatContext
-from bot.forms.engine import FormRunner, FormState
+from bot.forms.engine import FormRunner, FormState, close_form, draft_reminder
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
@@ -22,7 +22,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import reply_to_query
-from bot.routers import enroll, forms
+from bot.routers import enroll
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -45,19 +45,21 @@ async def start(
     storage again would cost a Redis round trip on every /start."""
     identity = await ctx.open()
     if command.args:
-        # A QR code (R-LIA-3): open its enrollment; an invalid code says why and shows the menu.
-        await state.clear()
+        # A QR code (R-LIA-3): open its enrollment (a form under way is parked, not lost); an invalid
+        # code says why and shows the menu.
         if not await enroll.open_from_payload(message, ctx, state, bot, runner, command.args):
             await show_menu(message, identity, "start/menu")
         return
-    if raw_state == FormState.filling.state:
-        await forms.resume_prompt(message, ctx)  # an unfinished application: continue or start over
-        return
-    if raw_state is not None:
+    draft = raw_state in (FormState.filling.state, FormState.parked.state)
+    if raw_state is not None and not draft:
         # Without a state there is nothing to clear: conversation data is only ever saved with a
         # state and cleared with it, and clearing costs two Redis round trips on every /start.
-        await state.clear()
+        draft = await close_form(state)
+    # The menu always comes; an unfinished form is a reminder beside it, never instead of it.
     await show_menu(message, identity, "start/welcome")
+    if draft:
+        text, markup = draft_reminder(identity.locale)
+        await message.answer(text, reply_markup=markup)
 
 
 async def help_command(message: Message, ctx: ChatContext) -> None:
@@ -71,11 +73,20 @@ async def help_button(query: CallbackQuery, ctx: ChatContext) -> None:
     await reply_to_query(query, render("start/help", locale), back_to_menu(locale))
 
 
-async def home_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
+async def home_button(
+    query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner, raw_state: str | None
+) -> None:
     await query.answer()
-    await state.clear()
+    draft = False
+    if raw_state in (FormState.filling.state, FormState.parked.state):
+        await runner.park(state)  # the form is kept as a draft
+        draft = True
+    elif raw_state is not None:
+        draft = await close_form(state)
     identity = await ctx.ensure()
     await reply_to_query(query, render("start/menu", identity.locale, identity=identity), main_menu(identity))
+    if draft:
+        await reply_to_query(query, *draft_reminder(identity.locale))
 
 
 async def language_command(message: Message, ctx: ChatContext) -> None:
@@ -101,14 +112,16 @@ class PhoneBinding(StatesGroup):
     waiting_for_contact = State()
 
 
-async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
+async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
     await query.answer()
+    await runner.park(state)  # a form under way waits as a draft while the phone is bound
     await state.set_state(PhoneBinding.waiting_for_contact)
     locale = await ctx.locale()
     await reply_to_query(query, render("start/phone_prompt", locale), share_phone_keyboard(locale))
 
 
-async def phone_command(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+async def phone_command(message: Message, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
+    await runner.park(state)
     await state.set_state(PhoneBinding.waiting_for_contact)
     locale = await ctx.locale()
     await message.answer(render("start/phone_prompt", locale), reply_markup=share_phone_keyboard(locale))
@@ -136,15 +149,18 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         )
         return
     ctx.remember(identity)
-    await state.clear()
+    draft = await close_form(state)
     await message.answer(
         render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
     )
     await show_menu(message, identity)
+    if draft:
+        text, markup = draft_reminder(identity.locale)
+        await message.answer(text, reply_markup=markup)
 
 
 async def cancel_text(message: Message, ctx: ChatContext, state: FSMContext) -> None:
-    await state.clear()
+    await close_form(state)
     identity = await ctx.ensure()
     await message.answer(render("start/cancelled", identity.locale), reply_markup=remove_keyboard())
     await show_menu(message, identity)

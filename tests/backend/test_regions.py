@@ -392,3 +392,29 @@ async def test_r_enr_12_village_import_from_file_for_the_cli(db: Database, tmp_p
     assert (village.level, village.parent_code) == (5, ZHONGSHAN_SHIQI)
     [entry] = await audit_rows(db)
     assert (entry.actor, entry.actor_id, entry.target_id) == ("system", None, "442000000000")
+
+
+async def test_r_enr_12_search_names_each_place_with_its_parents(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    response = await api.get("/api/regions/search", params={"q": "朝阳区"}, headers=service_headers)
+    found = {r["code"]: r["full_name"] for r in response.json() if r["name"] == "朝阳区"}
+    # Two 朝阳区, told apart by their parents; the list's "市辖区" placeholder is left out.
+    assert found == {"110105000000": "北京市 朝阳区", "220104000000": "吉林省 长春市 朝阳区"}
+    towns = await api.get("/api/regions/search", params={"q": "朝阳镇", "limit": 50}, headers=service_headers)
+    full_names = [r["full_name"] for r in towns.json() if r["name"] == "朝阳镇"]
+    assert len(full_names) > 4 and len(set(full_names)) == len(full_names)
+    assert all(len(name.split()) >= 3 for name in full_names)  # at least province, county, township
+
+
+async def test_r_enr_12_search_reaches_imported_villages_with_their_path(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    async with db.session() as session:
+        session.add(Region(code="441900003099", name="大塘村", level=5, parent_code=DONGGUAN_DONGCHENG))
+        await session.commit()
+    response = await api.get("/api/regions/search", params={"q": "大塘村"}, headers=service_headers)
+    village = next(r for r in response.json() if r["code"] == "441900003099")
+    assert village["level"] == 5
+    assert village["path"] == ["广东省", "东莞市", "东城街道"]
+    assert village["full_name"] == "广东省 东莞市 东城街道 大塘村"

@@ -129,14 +129,16 @@ class WebChatChannel:
         self, chat_id: str, upload: UploadFile, caption: str | None, locale: str, language_code: str | None
     ) -> list[WebChatMessage]:
         data = await self._read_limited(upload, locale)
-        if not data.startswith(_IMAGE_SIGNATURES):
+        is_video = data[4:8] == b"ftyp"  # MP4 / MOV: the claim steps take videos as evidence too
+        if not data.startswith(_IMAGE_SIGNATURES) and not is_video:
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 detail={"code": "not_an_image", "message": render("webchat/not_an_image", locale, ext="txt")},
             )
         number = self.session.register_chat(chat_id)
         token = self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
-        update = updates.photo_update(
+        make = updates.video_update if is_video else updates.photo_update
+        update = make(
             number, token, len(data), caption, first_name=None, language_code=language_code, bot=self.bot
         )
         return await self.feed(chat_id, update)
