@@ -146,6 +146,11 @@ class SurveyReport(SQLModel, table=True):
     surveyors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     loss_degree: str | None = Field(default=None, max_length=20)  # light | medium | heavy | total
     sampling: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # R-CLM-8: {"villages": {village code: [loss classes]}, "samplers": [names], "signer": {role, name,
+    # relation, authorisation_document_id}} — who signed the sampling record, and how (R-ENR-5).
+    sampling_record: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     remote: bool = False
     joint_with_government: bool = False
     created_by: int = Field(foreign_key="staff_user.id")

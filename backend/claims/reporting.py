@@ -220,7 +220,7 @@ def _new_claim(body: ClaimReportIn, context: ClaimContext, identity: ChatIdentit
         disposal_required=rules.disposal_proof_required(product.category, body.cause),
         survey_due_at=rules.survey_due(now),
         joint_survey=not liability
-        and rules.joint_survey_needed(product.category, product.unit, Decimal(quantity)),
+        and rules.joint_survey_needed(product.category, product.unit, Decimal(quantity), product.details),
     )
 
 
@@ -437,7 +437,7 @@ async def collective_report(
             delay_minutes=delay,
             disposal_required=rules.disposal_proof_required(product.category, body.cause),
             survey_due_at=rules.survey_due(now),
-            joint_survey=rules.joint_survey_needed(product.category, product.unit, quantity),
+            joint_survey=rules.joint_survey_needed(product.category, product.unit, quantity, product.details),
         )
         session.add(claim)
         await session.flush()

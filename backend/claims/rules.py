@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 REPORT_WITHIN = timedelta(hours=24)  # R-CLM-1
 SURVEY_WITHIN = timedelta(hours=24)  # R-CLM-6
@@ -75,15 +76,44 @@ def deadline_state(due_at: datetime | None, met_at: datetime | None, now: dateti
     return "on_time"
 
 
-def joint_survey_needed(category: str, unit: str, lost_quantity: Decimal) -> bool:
-    """R-CLM-6: crops 100 mu or more, 20 large animals, or 10,000 poultry dead."""
-    if category in ("crop", "index") and unit == "mu":
-        return lost_quantity >= JOINT_SURVEY_CROP_MU
-    if category == "livestock" and unit == "bird":
-        return lost_quantity >= JOINT_SURVEY_POULTRY
-    if category == "livestock":
-        return lost_quantity >= JOINT_SURVEY_LARGE_ANIMALS
-    return False
+def is_large_animal(category: str, unit: str, details: Mapping[str, Any]) -> bool:
+    """R-CLM-6 大牲畜: livestock by the head whose product says so (``details.large_animal``): breeding sows
+    and cattle in the catalogue; fattening pigs are not, unless their product says so."""
+    return category == "livestock" and unit == "head" and details.get("large_animal") is True
+
+
+@dataclass
+class SurveyTotals:
+    """What an event (or a claim on its own) lost, in the three measures R-CLM-6 names."""
+
+    crop_mu: Decimal = Decimal(0)
+    large_animals: Decimal = Decimal(0)
+    poultry: Decimal = Decimal(0)
+
+    def add(self, category: str, unit: str, quantity: Decimal, *, large_animal: bool) -> None:
+        if category in ("crop", "index") and unit == "mu":
+            self.crop_mu += quantity
+        elif category == "livestock" and unit == "bird":
+            self.poultry += quantity
+        elif large_animal:
+            self.large_animals += quantity
+
+    @property
+    def joint_survey(self) -> bool:
+        """R-CLM-6: crops 100 mu or more, or 20 large animals, or 10,000 poultry dead (the number included)."""
+        return (
+            self.crop_mu >= JOINT_SURVEY_CROP_MU
+            or self.large_animals >= JOINT_SURVEY_LARGE_ANIMALS
+            or self.poultry >= JOINT_SURVEY_POULTRY
+        )
+
+
+def joint_survey_needed(category: str, unit: str, lost_quantity: Decimal, details: Mapping[str, Any]) -> bool:
+    """R-CLM-6 for one claim on its own, from its product's category, unit and details (an event adds its
+    claims up: ``catastrophe.service.joint_survey_needed_for``)."""
+    totals = SurveyTotals()
+    totals.add(category, unit, lost_quantity, large_animal=is_large_animal(category, unit, details))
+    return totals.joint_survey
 
 
 def disposal_proof_required(category: str, cause: str) -> bool:

@@ -44,6 +44,24 @@ class SampleIn(BaseModel):
     loss_degree: str = Field(min_length=1, max_length=20)  # e.g. "35%"
 
 
+class LossVillageIn(BaseModel):
+    """R-CLM-8: a village of the loss and the loss classes found there (each needs a sample point)."""
+
+    village_code: str = Field(pattern=r"^\d{12}$")
+    loss_classes: list[LossClass] = Field(min_length=1, max_length=3)
+
+
+class SamplingSignerIn(BaseModel):
+    """R-CLM-8 with R-ENR-5: who signed the sampling record for the insured. ``insured``: the insured in
+    person; ``relative``: a direct relative, with name and relation; ``authorised``: a person with a kept
+    written authorisation (the document's id). Staff never sign for the insured."""
+
+    role: Literal["insured", "relative", "authorised"]
+    name: str | None = Field(default=None, max_length=30)
+    relation: Literal["parent", "child", "spouse"] | None = None
+    authorisation_document_id: int | None = None
+
+
 class SurveyReportIn(BaseModel):
     """R-CLM-9: loss, cause, whether covered, signed by the surveyors; R-CLM-8 sampling when required."""
 
@@ -53,11 +71,13 @@ class SurveyReportIn(BaseModel):
     surveyors: list[str] = Field(default_factory=list, max_length=20)
     loss_degree: LossDegree | None = None
     sampling: list[SampleIn] = Field(default_factory=list, max_length=500)
-    # The loss classes found; each sampled village needs a sample point for each (default: those sampled).
+    # R-CLM-8: every village of the loss with the loss classes found there (the claim's own village, when
+    # it is located to one, is a village of the loss too).
+    loss_villages: list[LossVillageIn] = Field(default_factory=list, max_length=500)
+    # The loss classes of the claim's own village (default: its loss degree, else those sampled there).
     loss_classes: list[LossClass] | None = None
-    sampling_signed_by: str | None = Field(
-        default=None, max_length=100
-    )  # the insured or their representative
+    samplers: list[str] = Field(default_factory=list, max_length=20)  # they sign the sampling record
+    sampling_signer: SamplingSignerIn | None = None  # and the insured (or representative) signs it
     harvest_on: AwareDatetime | None = None  # main crops: the settlement plan is due 20 days after harvest
 
 
@@ -180,6 +200,7 @@ class SurveyReportOut(BaseModel):
     surveyors: list[str]
     loss_degree: str | None
     sampling: list[dict[str, Any]]
+    sampling_record: dict[str, Any] = Field(description="R-CLM-8: villages, samplers, the insured's signer")
     remote: bool
     joint_with_government: bool
     created_by: int

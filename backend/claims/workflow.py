@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.alerts.service import alert_staff
 from backend.chat_actions import claim_button
 from backend.claims import rules, timeline
+from backend.claims.catastrophe.service import joint_survey_needed_for
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.models import (
     Claim,
@@ -438,7 +439,7 @@ async def schedule_survey(
     joint = (
         joint_with_government
         if joint_with_government is not None
-        else rules.joint_survey_needed(product.category, claim.unit, _decimal(claim.lost_quantity))
+        else await joint_survey_needed_for(session, claim, product)
     )
     claim.joint_survey = joint
     claim.remote_survey = remote
@@ -485,24 +486,69 @@ def _loss_class_of(degree: str | None) -> str | None:
     return degree if degree in LOSS_CLASSES else None
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """A checked R-CLM-8 sampling: the sample points and the record's villages and signers."""
+
+    samples: list[dict[str, Any]]
+    record: dict[str, Any]
+
+
+def _is_village(code: str) -> bool:
+    """A 12-digit division code of level 5 (村/社区): the last three digits are not 000."""
+    return len(code) == 12 and code.isdigit() and not code.endswith("000")
+
+
+def loss_villages_of(
+    *,
+    claim: Claim,
+    declared: Sequence[dict[str, Any]],
+    loss_classes: Sequence[str] | None,
+    loss_degree: str | None,
+    sampled: dict[str, set[str]],
+) -> dict[str, set[str]]:
+    """R-CLM-8: the villages of the loss and the loss classes present in each. The villages named by the
+    surveyor (with their classes) and the claim's own village when it is located to one; the claim's own
+    village has the ``loss_classes`` given, else its loss degree's class, else the classes sampled there."""
+    villages: dict[str, set[str]] = {}
+    for index, village in enumerate(declared):
+        code = str(village.get("village_code") or "")
+        if not code.startswith(significant_prefix(claim.county_code)):
+            raise ClaimError("sampling_village_outside_claim", index=index, village_code=code)
+        villages.setdefault(code, set()).update(str(c) for c in village.get("loss_classes") or ())
+    if _is_village(claim.region_code) and claim.region_code not in villages:
+        own = _loss_class_of(loss_degree)
+        default = set(loss_classes) if loss_classes else ({own} if own else set())
+        villages[claim.region_code] = default or set(sampled.get(claim.region_code, ()))
+    if not villages:
+        # The claim is located to a township (or coarser): only the surveyor knows the villages.
+        raise ClaimError("loss_villages_required", region_code=claim.region_code)
+    return villages
+
+
 def check_sampling(
     *,
     claim: Claim,
     samples: Sequence[dict[str, Any]],
+    loss_villages: Sequence[dict[str, Any]] = (),
     loss_classes: Sequence[str] | None,
     loss_degree: str | None,
-    signed_by: str | None,
+    samplers: Sequence[str] = (),
+    signer: dict[str, Any] | None,
     required: bool,
-) -> list[dict[str, Any]]:
-    """R-CLM-8: each sampled village gets at least one random sample point per loss class present
-    (the ``loss_classes`` given, else the classes sampled anywhere plus the claim's own loss degree);
-    each record has place, method, sample size, lost count and loss degree, and is signed by the insured."""
+) -> Sampling:
+    """R-CLM-8: every village of the loss gets at least one random sample point per loss class present
+    there, and no point lies outside them; each record has place, method, sample size, lost count and loss
+    degree; the record is signed by the samplers and by the insured or their representative (the signer's
+    R-ENR-5 evidence is checked by :func:`survey_report`)."""
     if not samples:
         if required:
             raise ClaimError("sampling_required")
-        return []
-    signer = (signed_by or "").strip()
-    if not signer:
+        return Sampling(samples=[], record={})
+    names = [n.strip() for n in samplers if n and n.strip()]
+    if not names:
+        raise ClaimError("sampling_samplers_required")
+    if signer is None:
         raise ClaimError("sampling_unsigned")
     cleaned: list[dict[str, Any]] = []
     for index, sample in enumerate(samples):
@@ -516,19 +562,41 @@ def check_sampling(
         village = str(sample["village_code"])
         if not village.startswith(significant_prefix(claim.county_code)):
             raise ClaimError("sampling_village_outside_claim", index=index, village_code=village)
-        cleaned.append({**{f: sample[f] for f in SAMPLE_FIELDS}, "signed_by": signer})
-    classes = set(loss_classes) if loss_classes else {s["loss_class"] for s in cleaned}
-    own = _loss_class_of(loss_degree)
-    if own is not None and not loss_classes:
-        classes.add(own)
+        cleaned.append({f: sample[f] for f in SAMPLE_FIELDS})
     sampled: dict[str, set[str]] = {}
     for sample in cleaned:
         sampled.setdefault(str(sample["village_code"]), set()).add(str(sample["loss_class"]))
-    for village, found in sorted(sampled.items()):
+    villages = loss_villages_of(
+        claim=claim,
+        declared=loss_villages,
+        loss_classes=loss_classes,
+        loss_degree=loss_degree,
+        sampled=sampled,
+    )
+    outside = sorted(set(sampled) - set(villages))
+    if outside:
+        raise ClaimError("sampling_village_outside_loss", village_code=outside[0])
+    for village, classes in sorted(villages.items()):
+        found = sampled.get(village)
+        if not found:
+            raise ClaimError("sampling_village_missing", village_code=village)
         lacking = sorted(classes - found, key=LOSS_CLASSES.index)
         if lacking:
             raise ClaimError("sampling_incomplete", village_code=village, missing=",".join(lacking))
-    return cleaned
+    signer_name = claim.insured_name if signer.get("role") == "insured" else str(signer.get("name") or "")
+    record = {
+        "villages": {
+            code: sorted(classes, key=LOSS_CLASSES.index) for code, classes in sorted(villages.items())
+        },
+        "samplers": names,
+        "signer": {
+            "role": signer.get("role"),
+            "name": signer_name.strip(),
+            "relation": signer.get("relation"),
+            "authorisation_document_id": signer.get("authorisation_document_id"),
+        },
+    }
+    return Sampling(samples=[{**s, "signed_by": signer_name.strip()} for s in cleaned], record=record)
 
 
 async def survey_report(
@@ -542,8 +610,10 @@ async def survey_report(
     surveyors: Sequence[str],
     loss_degree: str | None = None,
     sampling: Sequence[dict[str, Any]] = (),
+    loss_villages: Sequence[dict[str, Any]] = (),
     loss_classes: Sequence[str] | None = None,
-    sampling_signed_by: str | None = None,
+    samplers: Sequence[str] = (),
+    sampling_signer: dict[str, Any] | None = None,
     harvest_on: datetime | None = None,
     ip: str | None = None,
 ) -> SurveyOutcome:
@@ -568,14 +638,19 @@ async def survey_report(
     required = rules.sampling_required(
         product.category, claim.kind, _decimal(claim.lost_quantity), claim.unit, mass_disaster
     )
-    samples = check_sampling(
+    checked = check_sampling(
         claim=claim,
         samples=sampling,
+        loss_villages=loss_villages,
         loss_classes=loss_classes,
         loss_degree=loss_degree,
-        signed_by=sampling_signed_by,
+        samplers=samplers,
+        signer=sampling_signer,
         required=required,
     )
+    if sampling_signer is not None and checked.samples:
+        await _check_signer(session, claim, sampling_signer)  # R-ENR-5: who signed for the insured, and how
+    samples = checked.samples
     if (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first():
         raise ClaimError("survey_already_reported")
     now = utcnow()
@@ -587,6 +662,7 @@ async def survey_report(
         surveyors=names,
         loss_degree=loss_degree,
         sampling=samples,
+        sampling_record=checked.record,
         remote=claim.remote_survey,
         joint_with_government=claim.joint_survey,
         created_by=actor.user_id,
@@ -625,6 +701,7 @@ async def survey_report(
         covered=covered,
         surveyors=names,
         samples=len(samples),
+        sampling_record=checked.record or None,
         harvest_on=harvest_on.isoformat() if harvest_on else None,
     )
     await session.commit()

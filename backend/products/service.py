@@ -163,6 +163,7 @@ def _agricultural_row(item: dict[str, Any], version: str, sample: bool) -> dict[
     shares = {name: to_decimal(item["shares"][name], f"{code} share {name}") for name in SHARE_NAMES}
     check_shares(shares)
     details = dict(item.get("details") or {})
+    _check_large_animal(code, category, unit, details.get("large_animal"))
     weather_index = bool(item.get("weather_index", False))
     if weather_index:
         _check_index(code, details.get("index"))
@@ -185,6 +186,16 @@ def _agricultural_row(item: dict[str, Any], version: str, sample: bool) -> dict[
         version=version,
         sample=sample,
     )
+
+
+def _check_large_animal(code: str, category: str, unit: str, large_animal: Any) -> None:
+    """R-CLM-6: ``details.large_animal`` (大牲畜) is a yes/no of livestock counted by the head."""
+    if large_animal is None:
+        return
+    if not isinstance(large_animal, bool):
+        raise PricingError(f"{code}: details.large_animal must be true or false")
+    if large_animal and (category != "livestock" or unit != "head"):
+        raise PricingError(f"{code}: only livestock counted by the head can be large animals")
 
 
 def _check_index(code: str, index: Any) -> None:

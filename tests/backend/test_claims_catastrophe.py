@@ -32,7 +32,7 @@ LUOHU = "440303001000"  # 深圳市 罗湖区
 MILLION_YUAN = 1_000_000 * 100  # in fen
 
 
-_EVENT = {"id": 7, "name": "台风“海鸥”", "cause": "typhoon", "started_on": "2026-11-20"}
+_EVENT = {"id": 7, "name": "台风“海鸥”", "candidate": True, "cause": "typhoon", "started_on": "2026-11-20"}
 _ALERT = {
     "event": _EVENT,
     "reasons": [
@@ -267,58 +267,120 @@ async def test_r_clm_5_raising_alerts_staff_once_and_tells_each_claimant_once(
         assert sorted(timeline) == sorted(ids + late)  # once each; the denied claim is not told
 
 
-async def test_r_clm_5_after_claim_reported_raises_a_county_event_automatically(
+async def reported(db: Database, settings: Settings, claim_id: int) -> DisasterEvent | None:
+    """What the reporting service does after a new claim, in its own transaction."""
+    async with db.session() as session:
+        claim = await session.get(Claim, claim_id)
+        assert claim is not None
+        event = await catastrophe.after_claim_reported(session, settings, claim)
+        await session.commit()
+        return event
+
+
+async def event_of(db: Database, claim_id: int) -> int | None:
+    async with db.session() as session:
+        claim = await session.get(Claim, claim_id)
+        assert claim is not None
+        return claim.event_id
+
+
+async def test_r_clm_5_a_county_loss_threshold_raises_a_candidate_automatically(
     db: Database, settings: Settings, policy: dict[str, Any]
 ) -> None:
     old = await add_claims(
         db, policy, (DONGGUAN, "rice", MILLION_YUAN), loss_started_at=utcnow() - timedelta(days=8)
     )
     other_cause = await add_claims(db, policy, (DONGGUAN, "rice", MILLION_YUAN), cause="flood")
-    first = await add_claims(
-        db, policy, (DONGGUAN, "rice", 4 * MILLION_YUAN), (DONGGUAN, "lychee", MILLION_YUAN - 1)
-    )
-
-    async def reported(claim_id: int) -> DisasterEvent | None:
-        async with db.session() as session:
-            claim = await session.get(Claim, claim_id)
-            assert claim is not None
-            event = await catastrophe.after_claim_reported(session, settings, claim)
-            await session.commit()
-            return event
-
-    assert await reported(first[-1]) is None  # 4,999,999.99 CNY within 7 days: not yet
+    [alone] = await add_claims(db, policy, (DONGGUAN, "rice", 5 * MILLION_YUAN - 1))
+    assert await reported(db, settings, alone) is None  # one claim below the thresholds is no event yet
     # It never commits: the reporting service's transaction decides.
     async with db.session() as session:
-        claim = await session.get(Claim, first[0])
+        claim = await session.get(Claim, alone)
         assert claim is not None
-        more = Claim(
-            **{
-                **claim.model_dump(exclude={"id", "number"}),
-                "number": "T-rollback",
-                "estimated_amount_fen": 1,
-            }
-        )
+        more = Claim(**{**claim.model_dump(exclude={"id", "number"}), "number": "T-rollback"})
         session.add(more)
         await session.flush()
         assert await catastrophe.after_claim_reported(session, settings, more) is not None
         await session.rollback()
     assert await _count(db, DisasterEvent) == 0
-
-    [cent] = await add_claims(db, policy, (DONGGUAN, "rice", 1))
-    event = await reported(cent)
-    assert event is not None and event.catastrophe and event.catastrophe_reasons == ["crop_loss:441900000000"]
+    [cent] = await add_claims(db, policy, (DONGGUAN, "lychee", 1))
+    event = await reported(db, settings, cent)
+    assert event is not None and event.status == "candidate" and event.region_code == "441900000000"
+    assert event.catastrophe and event.catastrophe_reasons == ["crop_loss:441900000000"]  # 以上: 5,000,000.00
     assert event.name.startswith("东莞市台风")
-    async with db.session() as session:
-        linked = [
-            int(i or 0)
-            for i in (await session.exec(select(Claim.id).where(Claim.event_id == event.id))).all()
-        ]
-    assert sorted(linked) == sorted([*first, cent])  # not the 8-day-old claim, not the flood
-    assert old[0] not in linked and other_cause[0] not in linked
+    assert await event_of(db, alone) == event.id
+    assert await event_of(db, old[0]) is None and await event_of(db, other_cause[0]) is None
     [later] = await add_claims(db, policy, (DONGGUAN, "corn", 100))
-    joined = await reported(later)
-    assert joined is not None and joined.id == event.id  # a later claim joins the county's event
+    joined = await reported(db, settings, later)
+    assert joined is not None and joined.id == event.id  # a later claim joins the candidate
     assert await _count(db, DisasterEvent) == 1
+
+
+GUANGZHOU = ("440103001000", "440104001000", "440106001000")  # 荔湾区, 越秀区, 天河区: one city
+
+
+async def test_r_clm_5_claims_of_neighbouring_counties_form_a_candidate_of_more_than_two_counties(
+    db: Database, alerting: Settings, policy: dict[str, Any]
+) -> None:
+    [first] = await add_claims(db, policy, (GUANGZHOU[0], "rice", 100_00))
+    assert await reported(db, alerting, first) is None
+    [second] = await add_claims(
+        db, policy, (GUANGZHOU[1], "rice", 100_00), loss_started_at=utcnow() - timedelta(days=3)
+    )
+    candidate = await reported(db, alerting, second)
+    assert candidate is not None and candidate.status == "candidate" and not candidate.catastrophe
+    assert candidate.region_code == "440100000000"  # neighbours: counties of one prefecture-level city
+    assert await event_of(db, first) == candidate.id
+    # Another city (深圳 罗湖), another cause, or a loss more than 3 days outside the window: not neighbours.
+    [shenzhen] = await add_claims(db, policy, (LUOHU, "rice", 100_00))
+    [flood] = await add_claims(db, policy, (GUANGZHOU[2], "rice", 100_00), cause="flood")
+    [weeks] = await add_claims(
+        db, policy, (GUANGZHOU[2], "rice", 100_00), loss_started_at=utcnow() - timedelta(days=10)
+    )
+    for claim_id in (shenzhen, flood, weeks):
+        assert await reported(db, alerting, claim_id) is None
+    assert (await event_row(db, candidate.id or 0)).catastrophe is False
+    [third] = await add_claims(db, policy, (GUANGZHOU[2], "corn", 100_00))
+    raised = await reported(db, alerting, third)
+    assert raised is not None and raised.id == candidate.id
+    assert raised.catastrophe and raised.catastrophe_reasons == ["more_than_two_counties"]
+    [fourth] = await add_claims(db, policy, (GUANGZHOU[2], "rice", 100_00))
+    await reported(db, alerting, fourth)
+    async with db.session() as session:
+        alerts = (await session.exec(select(StaffAlert))).all()
+    assert [(a.kind, a.event_id) for a in alerts] == [("catastrophe", candidate.id)]  # raised once
+    assert "确认或拆分" in alerts[0].body and alerts[0].region_code == "440100000000"
+
+
+async def test_r_clm_5_grouping_is_set_based_not_a_query_per_claim(
+    db: Database, settings: Settings, policy: dict[str, Any]
+) -> None:
+    from sqlalchemy import event as sa_event
+
+    async def statements(count: int, cause: str) -> int:
+        # One county, small losses: nothing is raised, so no claimant is told (telling is one notice each).
+        ids = await add_claims(db, policy, *[(GUANGZHOU[0], "rice", 100) for _ in range(count)], cause=cause)
+        seen: list[str] = []
+
+        def count_statement(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        sync_engine = db.engine.sync_engine
+        async with db.session() as session:
+            claims = list((await session.exec(select(Claim).where(col(Claim.id).in_(ids)))).all())
+            sa_event.listen(sync_engine, "before_cursor_execute", count_statement)
+            try:
+                await catastrophe.after_claims_reported(session, settings, claims)
+                await session.commit()
+            finally:
+                sa_event.remove(sync_engine, "before_cursor_execute", count_statement)
+        assert len({await event_of(db, i) for i in ids}) == 1  # all in one candidate
+        return len(seen)
+
+    few = await statements(3, "hail")
+    many = await statements(30, "drought")
+    # The claims are linked in bulk: the number of statements does not grow with the number of claims.
+    assert many <= few + 3, (few, many)
 
 
 async def test_r_clm_5_index_payouts_count_towards_a_county_catastrophe(
@@ -452,6 +514,61 @@ async def test_r_clm_5_events_api_links_claims_in_scope_and_is_audited(
     actions = [a["action"] for a in audit if a["action"].startswith("events.")]
     assert actions.count("events.create") == 2 and actions.count("events.link_claims") == 2
     assert "events.evaluate" in actions
+
+
+async def test_r_clm_5_staff_confirm_or_split_a_candidate_in_scope_with_audit(
+    api: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    policy: dict[str, Any],
+) -> None:
+    ids = await add_claims(db, policy, *[(county, "rice", 100_00) for county in GUANGZHOU])
+    for claim_id in ids:
+        await reported(db, settings, claim_id)
+    candidate_id = await event_of(db, ids[0])
+    assert candidate_id is not None
+    body = {
+        "username": "gz-adj",
+        "password": "a-long-password-1",
+        "role": "adjuster",
+        "region_codes": ["440100000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    guangzhou = await login(api, "gz-adj", "a-long-password-1")
+    listed = (await api.get("/api/events", headers=guangzhou, params={"status": "candidate"})).json()
+    assert [(e["id"], e["status"], e["catastrophe"]) for e in listed] == [(candidate_id, "candidate", True)]
+    # 天河 was another storm: split it off into an event of its own.
+    everything = await api.post(
+        f"/api/events/{candidate_id}/split", headers=guangzhou, json={"claim_ids": ids}
+    )
+    assert everything.status_code == 409 and everything.json()["detail"]["code"] == "split_takes_every_claim"
+    [dg] = await add_claims(db, policy, (DONGGUAN, "rice", 1))
+    foreign = await api.post(f"/api/events/{candidate_id}/split", headers=guangzhou, json={"claim_ids": [dg]})
+    assert foreign.status_code == 404
+    split = await api.post(
+        f"/api/events/{candidate_id}/split",
+        headers=guangzhou,
+        json={"claim_ids": [ids[2]], "name": "天河冰雹"},
+    )
+    assert split.status_code == 200, split.text
+    other = split.json()
+    assert other["status"] == "confirmed" and other["name"] == "天河冰雹" and other["claim_count"] == 1
+    assert await event_of(db, ids[2]) == other["id"] and await event_of(db, ids[0]) == candidate_id
+    left = (await api.get(f"/api/events/{candidate_id}", headers=guangzhou)).json()
+    assert left["county_count"] == 2 and left["catastrophe"] is True  # a raised event stays raised
+    # A split claim is not grouped back when a neighbour is reported.
+    [later] = await add_claims(db, policy, (GUANGZHOU[2], "rice", 100_00))
+    await reported(db, settings, later)
+    assert await event_of(db, ids[2]) == other["id"]
+    confirmed = await api.post(f"/api/events/{candidate_id}/confirm", headers=guangzhou)
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    assert confirmed.json()["confirmed_by"] is not None
+    again = await api.post(f"/api/events/{candidate_id}/confirm", headers=guangzhou)
+    assert again.status_code == 200
+    audit = (await api.get("/api/staff/audit", headers=admin_headers, params={"limit": 50})).json()
+    actions = [a["action"] for a in audit if a["action"].startswith("events.")]
+    assert actions.count("events.split") == 1 and actions.count("events.confirm") == 1
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])

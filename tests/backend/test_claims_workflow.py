@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import secrets
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -111,13 +110,14 @@ async def make_claim(
 ) -> int:
     """A claim as the chat side records it: survey due 24 h after the report (R-CLM-6)."""
     reported = reported_at or utcnow()
+    region_code = fields.pop("region_code", DONGGUAN_TOWNSHIP)
     async with db.session() as session:
         claim = Claim(
             number=f"CL{secrets.token_hex(6).upper()}",
             policy_id=policy["id"],
             product_code=product_code or policy["product_code"],
             identity_id=int(headers["X-Identity-Id"]),
-            region_code=DONGGUAN_TOWNSHIP,
+            region_code=region_code,
             county_code=DONGGUAN,
             insured_name=policy["insured_name"],
             cause=cause,
@@ -193,10 +193,15 @@ def sample(village: str, loss_class: str, **overrides: Any) -> dict[str, Any]:
     return point
 
 
+SIGNED = {"samplers": ["陈查勘", "刘查勘"], "sampling_signer": {"role": "insured"}}
+
+
 def crop_sampling(*classes: str) -> dict[str, Any]:
+    found = list(classes or ("medium",))
     return {
-        "sampling": [sample(VILLAGE_A, c) for c in classes or ("medium",)],
-        "sampling_signed_by": "李四",
+        "sampling": [sample(VILLAGE_A, c) for c in found],
+        "loss_villages": [{"village_code": VILLAGE_A, "loss_classes": found}],
+        **SIGNED,
     }
 
 
@@ -256,9 +261,10 @@ async def test_r_clm_6_survey_after_24_hours_needs_a_reason_told_to_the_farmer(
     adjuster, adjuster_id = await staff_user(api, admin_headers, "adj_r6", "adjuster", full_name="陈查勘")
     headers, policy = await paid_policy(api, service_headers, "r-clm-6")
     claim_id = await make_claim(db, policy, headers)
+    reported = (await load_claim(db, claim_id)).reported_at
     due = (await load_claim(db, claim_id)).survey_due_at
-    assert due is not None
-    late = (due + timedelta(hours=6)).isoformat()
+    assert due == reported + timedelta(hours=24)  # the same day, at most 24 hours after the report
+    late = (reported + timedelta(hours=24, minutes=1)).isoformat()
     refused = await api.post(f"/api/claims/{claim_id}/survey-schedule", headers=adjuster, json={"at": late})
     assert refused.status_code == 422 and code_of(refused) == "delay_reason_required"
     blank = await api.post(
@@ -280,14 +286,13 @@ async def test_r_clm_6_survey_after_24_hours_needs_a_reason_told_to_the_farmer(
     sent = await notices(db, claim_id)
     told = next(m for key, m in sent.items() if key.startswith("survey-"))
     assert reason in told.text and "视频查勘" in told.text
-    local_time = (due + timedelta(hours=6)).astimezone(workflow.documents.CHINA_TIME)
+    local_time = (reported + timedelta(hours=24, minutes=1)).astimezone(workflow.documents.CHINA_TIME)
     assert local_time.strftime("%m月%d日 %H:%M") in told.text  # the agreed time, in China time
-    # Within the 24 hours no reason is needed; the farmer is told the time.
+    # Within the 24 hours (up to the last minute) no reason is needed; the farmer is told the time.
     other = await make_claim(db, policy, headers)
+    last_minute = (await load_claim(db, other)).reported_at + timedelta(hours=23, minutes=59)
     on_time = await api.post(
-        f"/api/claims/{other}/survey-schedule",
-        headers=adjuster,
-        json={"at": (utcnow() + timedelta(hours=3)).isoformat()},
+        f"/api/claims/{other}/survey-schedule", headers=adjuster, json={"at": last_minute.isoformat()}
     )
     assert on_time.status_code == 200, on_time.text
     assert on_time.json()["claim"]["survey_agreed_at"] is None
@@ -307,8 +312,11 @@ async def test_r_clm_6_survey_after_24_hours_needs_a_reason_told_to_the_farmer(
     [
         ("rice", "mu", "100", True),
         ("rice", "mu", "99.99", False),
-        ("pig", "head", "20", True),
-        ("pig", "head", "19", False),
+        ("sow", "head", "20", True),  # breeding sows are large animals
+        ("sow", "head", "19", False),
+        ("dairy_cow", "head", "20", True),  # so are cattle
+        ("pig", "head", "20", False),  # fattening pigs are not (their product does not say so)
+        ("pig", "head", "500", False),
         ("poultry", "bird", "10000", True),
         ("poultry", "bird", "9999", False),
     ],
@@ -330,10 +338,6 @@ async def test_r_clm_6_joint_survey_with_government_for_larger_events(
     scheduled = await api.post(f"/api/claims/{claim_id}/survey-schedule", headers=adjuster, json={"at": at})
     assert scheduled.status_code == 200, scheduled.text
     assert scheduled.json()["claim"]["joint_survey"] is joint
-    assert (
-        rules.joint_survey_needed("crop" if product == "rice" else "livestock", unit, Decimal(quantity))
-        is joint
-    )
     text = next(m.text for k, m in (await notices(db, claim_id)).items() if k.startswith("survey-"))
     assert ("政府" in text) is joint
     # Staff may decide otherwise explicitly.
@@ -343,6 +347,61 @@ async def test_r_clm_6_joint_survey_with_government_for_larger_events(
         json={"at": at, "joint_with_government": not joint},
     )
     assert forced.json()["claim"]["joint_survey"] is (not joint)
+
+
+async def joint_flags(db: Database, claim_ids: list[int]) -> list[bool]:
+    return [(await load_claim(db, c)).joint_survey for c in claim_ids]
+
+
+async def link_to_new_event(api: httpx.AsyncClient, adjuster: dict[str, str], claim_ids: list[int]) -> int:
+    made = await api.post(
+        "/api/events",
+        headers=adjuster,
+        json={"name": "台风“海鸥”", "cause": "typhoon", "started_on": utcnow().date().isoformat()},
+    )
+    assert made.status_code == 201, made.text
+    event_id = int(made.json()["id"])
+    linked = await api.post(f"/api/events/{event_id}/claims", headers=adjuster, json={"claim_ids": claim_ids})
+    assert linked.status_code == 200, linked.text
+    return event_id
+
+
+async def test_r_clm_6_joint_survey_threshold_is_per_event_not_per_claim(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_joint_event", "adjuster")
+    headers, policy = await paid_policy(api, service_headers, "joint-event")
+    # Three households of one typhoon, 40 mu each: none reaches 100 mu, the event does (120 mu).
+    rice = [await make_claim(db, policy, headers, lost_quantity="40") for _ in range(3)]
+    event_id = await link_to_new_event(api, adjuster, rice[:2])
+    assert not any(await joint_flags(db, rice[:2]))  # 80 mu: not yet
+    linked = await api.post(f"/api/events/{event_id}/claims", headers=adjuster, json={"claim_ids": [rice[2]]})
+    assert linked.status_code == 200, linked.text
+    assert all(await joint_flags(db, rice))
+    at = (utcnow() + timedelta(hours=2)).isoformat()
+    scheduled = await api.post(f"/api/claims/{rice[0]}/survey-schedule", headers=adjuster, json={"at": at})
+    assert scheduled.status_code == 200 and scheduled.json()["claim"]["joint_survey"] is True
+    text = next(m.text for k, m in (await notices(db, rice[0])).items() if k.startswith("survey-"))
+    assert "政府" in text
+    # 12 + 8 sows in one event are 20 large animals; 15 + 10 fattening pigs are none.
+    sows = [
+        await make_claim(
+            db, policy, headers, product_code="sow", unit="head", lost_quantity=n, cause="disease"
+        )
+        for n in ("12", "8")
+    ]
+    pigs = [
+        await make_claim(
+            db, policy, headers, product_code="pig", unit="head", lost_quantity=n, cause="disease"
+        )
+        for n in ("15", "10")
+    ]
+    await link_to_new_event(api, adjuster, sows)
+    await link_to_new_event(api, adjuster, pigs)
+    assert all(await joint_flags(db, sows))
+    assert not any(await joint_flags(db, pigs))
+    pig_survey = await api.post(f"/api/claims/{pigs[0]}/survey-schedule", headers=adjuster, json={"at": at})
+    assert pig_survey.json()["claim"]["joint_survey"] is False
 
 
 # --- R-CLM-8 / R-CLM-9 survey report ------------------------------------------------------------------------
@@ -355,68 +414,100 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
     headers, policy = await paid_policy(api, service_headers, "r-clm-8")
     claim_id = await make_claim(db, policy, headers)  # rice, a single household: sampling required
     url = f"/api/claims/{claim_id}/survey-report"
-    missing = await api.post(url, headers=adjuster, json=survey_body())
-    assert missing.status_code == 422 and code_of(missing) == "sampling_required"
-    unsigned = await api.post(url, headers=adjuster, json=survey_body(sampling=[sample(VILLAGE_A, "medium")]))
-    assert code_of(unsigned) == "sampling_unsigned"  # the record is signed by the insured
-    impossible = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(sampling=[sample(VILLAGE_A, "medium", lost_count=120)], sampling_signed_by="李四"),
+    both = [
+        {"village_code": VILLAGE_A, "loss_classes": ["light", "heavy"]},
+        {"village_code": VILLAGE_B, "loss_classes": ["light", "heavy"]},
+    ]
+
+    async def refused(code: str, **body: Any) -> dict[str, str]:
+        response = await api.post(url, headers=adjuster, json=survey_body(**body))
+        assert response.status_code == 422 and code_of(response) == code, response.text
+        detail: dict[str, str] = response.json()["detail"]["detail"]
+        return detail
+
+    await refused("sampling_required")
+    one = [sample(VILLAGE_A, "medium")]
+    await refused("sampling_samplers_required", sampling=one, sampling_signer={"role": "insured"})
+    await refused("sampling_unsigned", sampling=one, samplers=["陈查勘"])  # signed by the insured too
+    await refused("sampling_record_invalid", sampling=[sample(VILLAGE_A, "medium", lost_count=120)], **SIGNED)
+    await refused("sampling_village_outside_claim", sampling=[sample("440300000001", "medium")], **SIGNED)
+    # The claim is located to a township: the surveyor names the villages of the loss.
+    await refused("loss_villages_required", sampling=one, **SIGNED)
+    # A village of the loss without any sample point is refused, whatever was sampled elsewhere.
+    only_a = [sample(VILLAGE_A, "light"), sample(VILLAGE_A, "heavy")]
+    missed = await refused("sampling_village_missing", sampling=only_a, loss_villages=both, **SIGNED)
+    assert missed == {"village_code": VILLAGE_B}
+    # Village B has a light point but heavy loss too: it lacks a heavy point.
+    uneven = [*only_a, sample(VILLAGE_B, "light")]
+    lacking = await refused("sampling_incomplete", sampling=uneven, loss_villages=both, **SIGNED)
+    assert lacking == {"village_code": VILLAGE_B, "missing": "heavy"}
+    # A point in a village not named as a village of the loss is inconsistent.
+    stray = [*only_a, sample(VILLAGE_B, "light")]
+    await refused(
+        "sampling_village_outside_loss",
+        sampling=stray,
+        loss_villages=[{"village_code": VILLAGE_A, "loss_classes": ["light", "heavy"]}],
+        **SIGNED,
     )
-    assert code_of(impossible) == "sampling_record_invalid"
-    elsewhere = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(sampling=[sample("440300000001", "medium")], sampling_signed_by="李四"),
-    )
-    assert code_of(elsewhere) == "sampling_village_outside_claim"
-    # Village A has light and heavy points; village B only light: B lacks a heavy point.
-    uneven = [sample(VILLAGE_A, "light"), sample(VILLAGE_A, "heavy"), sample(VILLAGE_B, "light")]
-    incomplete = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(sampling=uneven, sampling_signed_by="李四", loss_degree="light"),
-    )
-    assert code_of(incomplete) == "sampling_incomplete"
-    assert incomplete.json()["detail"]["detail"] == {"village_code": VILLAGE_B, "missing": "heavy"}
-    # The classes found (loss_classes) must each be sampled in each village.
-    declared = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(
-            sampling=[sample(VILLAGE_A, "light"), sample(VILLAGE_A, "heavy")],
-            loss_classes=["light", "medium", "heavy"],
-            sampling_signed_by="李四",
-        ),
-    )
-    assert code_of(declared) == "sampling_incomplete"
-    assert declared.json()["detail"]["detail"]["missing"] == "medium"
-    # The claim's own loss degree is a class present too.
-    own_degree = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(
-            sampling=[sample(VILLAGE_A, "light")], sampling_signed_by="李四", loss_degree="heavy"
-        ),
-    )
-    assert code_of(own_degree) == "sampling_incomplete"
+    # R-ENR-5 for the insured's signature: a relative gives name and relation; an authorised person needs
+    # the kept authorisation; nobody else signs.
     complete = [*uneven, sample(VILLAGE_B, "heavy")]
-    done = await api.post(
-        url,
-        headers=adjuster,
-        json=survey_body(sampling=complete, sampling_signed_by="李四", loss_degree="heavy"),
-    )
+    body: dict[str, Any] = {"sampling": complete, "loss_villages": both, "samplers": ["陈查勘", "刘查勘"]}
+    await refused("signer_name_missing", **body, sampling_signer={"role": "relative", "relation": "spouse"})
+    await refused("signer_relation_missing", **body, sampling_signer={"role": "relative", "name": "王芳"})
+    await refused("authorisation_missing", **body, sampling_signer={"role": "authorised", "name": "赵六"})
+    signer = {"role": "relative", "name": "王芳", "relation": "spouse"}
+    done = await api.post(url, headers=adjuster, json=survey_body(**body, sampling_signer=signer))
     assert done.status_code == 200, done.text
     report = done.json()["claim"]["survey_report"]
-    assert len(report["sampling"]) == 4 and all(s["signed_by"] == "李四" for s in report["sampling"])
+    assert len(report["sampling"]) == 4 and all(s["signed_by"] == "王芳" for s in report["sampling"])
     assert {"place", "method", "sample_size", "lost_count", "loss_degree"} <= set(report["sampling"][0])
+    assert report["sampling_record"] == {
+        "villages": {VILLAGE_A: ["light", "heavy"], VILLAGE_B: ["light", "heavy"]},
+        "samplers": ["陈查勘", "刘查勘"],
+        "signer": {
+            "role": "relative",
+            "name": "王芳",
+            "relation": "spouse",
+            "authorisation_document_id": None,
+        },
+    }
     # Livestock needs no sampled yield measurement.
     pig = await make_claim(
         db, policy, headers, product_code="pig", unit="head", lost_quantity="3", cause="disease"
     )
     plain = await api.post(f"/api/claims/{pig}/survey-report", headers=adjuster, json=survey_body())
     assert plain.status_code == 200, plain.text
+
+
+async def test_r_clm_8_a_claim_located_to_a_village_is_sampled_there_for_its_own_loss_class(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r8v", "adjuster")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-8-village")
+    claim_id = await make_claim(db, policy, headers, region_code=VILLAGE_A)
+    url = f"/api/claims/{claim_id}/survey-report"
+    # Its own village is a village of the loss without being named; its loss degree (heavy) is present there.
+    elsewhere = survey_body(sampling=[sample(VILLAGE_B, "heavy")], loss_degree="heavy", **SIGNED)
+    response = await api.post(url, headers=adjuster, json=elsewhere)
+    assert code_of(response) == "sampling_village_outside_loss"
+    light_only = survey_body(sampling=[sample(VILLAGE_A, "light")], loss_degree="heavy", **SIGNED)
+    response = await api.post(url, headers=adjuster, json=light_only)
+    assert response.json()["detail"]["detail"] == {"village_code": VILLAGE_A, "missing": "heavy"}
+    named_b = survey_body(
+        sampling=[sample(VILLAGE_A, "heavy")],
+        loss_villages=[{"village_code": VILLAGE_B, "loss_classes": ["medium"]}],
+        loss_degree="heavy",
+        **SIGNED,
+    )
+    response = await api.post(url, headers=adjuster, json=named_b)
+    assert response.json()["detail"]["detail"] == {"village_code": VILLAGE_B}
+    done = survey_body(sampling=[sample(VILLAGE_A, "heavy")], loss_degree="heavy", **SIGNED)
+    response = await api.post(url, headers=adjuster, json=done)
+    assert response.status_code == 200, response.text
+    record = response.json()["claim"]["survey_report"]["sampling_record"]
+    assert record["villages"] == {VILLAGE_A: ["heavy"]}
+    assert record["signer"]["role"] == "insured" and record["signer"]["name"] == policy["insured_name"]
 
 
 async def test_r_clm_9_survey_report_signed_by_surveyors_and_not_covered_suggests_denial(

@@ -107,7 +107,7 @@ async def test_catalogue_loads_the_listed_products(db: Database) -> None:
     rice = products["rice"]
     assert (rice.name_zh, rice.sum_insured_per_unit_fen, rice.rate) == ("水稻", 100_000, "0.06")
     for p in products.values():
-        assert p.sample and p.catalogue_version == "2026.1" and p.disclosure_version == "2026.1"
+        assert p.sample and p.catalogue_version == "2026.1.1" and p.disclosure_version == "2026.1"
         pricing.check_shares(pricing.product_shares(p))
     for code in INDEX_PRODUCTS:
         perils = {t["peril"] for t in products[code].details["index"]["triggers"]}

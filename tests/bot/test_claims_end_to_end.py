@@ -64,8 +64,9 @@ async def test_claim_from_report_to_money_in_the_account(
                 "covered": True,
                 "surveyors": ["赵查勘", "钱查勘"],
                 "loss_degree": "medium",
-                "loss_classes": ["medium"],
-                "sampling_signed_by": "李四",
+                "loss_villages": [{"village_code": DONGGUAN_TOWNSHIP, "loss_classes": ["medium"]}],
+                "samplers": ["赵查勘", "钱查勘"],
+                "sampling_signer": {"role": "insured"},
                 "sampling": [
                     {
                         "village_code": DONGGUAN_TOWNSHIP,

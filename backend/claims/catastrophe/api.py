@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
@@ -15,6 +15,7 @@ from backend.claims.catastrophe.schemas import (
     EventOut,
     LinkedClaimOut,
     LinkIn,
+    SplitIn,
 )
 from backend.claims.models import Claim
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
@@ -33,6 +34,7 @@ def problem(exc: catastrophe.EventError) -> HTTPException:
         "not_found": status.HTTP_404_NOT_FOUND,
         "claim_not_found": status.HTTP_404_NOT_FOUND,
         "claim_in_other_event": status.HTTP_409_CONFLICT,
+        "split_takes_every_claim": status.HTTP_409_CONFLICT,
     }
     return HTTPException(
         codes.get(exc.code, UNPROCESSABLE),
@@ -46,6 +48,11 @@ def event_out(event: DisasterEvent) -> EventOut:
         name=event.name,
         cause=event.cause,
         started_on=event.started_on,
+        ended_on=event.ended_on,
+        status=event.status,
+        region_code=event.region_code,
+        confirmed_by=event.confirmed_by,
+        confirmed_at=event.confirmed_at,
         catastrophe=event.catastrophe,
         catastrophe_reasons=list(event.catastrophe_reasons),
         raised_at=event.raised_at,
@@ -117,10 +124,14 @@ async def list_events(
     staff: StaffDep,
     session: SessionDep,
     catastrophe_only: Annotated[bool | None, Query(alias="catastrophe")] = None,
+    event_status: Annotated[Literal["candidate", "confirmed"] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EventOut]:
-    """Events with a claim in the caller's regions, and events with no claims yet."""
-    events = await catastrophe.list_events(session, staff, catastrophe=catastrophe_only, limit=limit)
+    """Events with a claim in the caller's regions, and events with no claims yet; ``status=candidate``
+    lists the events grouped automatically that staff have still to confirm or split."""
+    events = await catastrophe.list_events(
+        session, staff, catastrophe=catastrophe_only, status=event_status, limit=limit
+    )
     return [event_out(e) for e in events]
 
 
@@ -150,6 +161,39 @@ async def link_claims(
         raise problem(exc) from exc
     await session.commit()
     return await _detail(session, staff, event, reasons)
+
+
+@router.post("/{event_id}/confirm", response_model=EventDetailOut)
+async def confirm(
+    event_id: int, staff: EventManager, session: SessionDep, request: Request
+) -> EventDetailOut:
+    """R-CLM-5: a candidate grouped automatically is one disaster (audited)."""
+    try:
+        event = await catastrophe.confirm_event(session, staff, event_id, ip=client_ip(request))
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    await session.commit()
+    return await _detail(session, staff, event)
+
+
+@router.post("/{event_id}/split", response_model=EventDetailOut)
+async def split(
+    event_id: int,
+    body: SplitIn,
+    staff: EventManager,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> EventDetailOut:
+    """R-CLM-5: the listed claims are another disaster: they move to a new confirmed event, returned here."""
+    try:
+        _event, other = await catastrophe.split_event(
+            session, settings, staff, event_id, body.claim_ids, name=body.name, ip=client_ip(request)
+        )
+    except catastrophe.EventError as exc:
+        raise problem(exc) from exc
+    await session.commit()
+    return await _detail(session, staff, other)
 
 
 @router.post("/{event_id}/evaluate", response_model=EventDetailOut)

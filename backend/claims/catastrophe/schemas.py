@@ -17,11 +17,23 @@ class LinkIn(BaseModel):
     claim_ids: list[int] = Field(min_length=1, max_length=5000)
 
 
+class SplitIn(BaseModel):
+    """R-CLM-5: the claims that are another disaster, taken out into a new confirmed event."""
+
+    claim_ids: list[int] = Field(min_length=1, max_length=5000)
+    name: str | None = Field(default=None, max_length=200, description="the new event's name")
+
+
 class EventOut(BaseModel):
     id: int
     name: str
     cause: str
     started_on: datetime
+    ended_on: datetime | None = Field(description="the last loss of its claims")
+    status: str = Field(description="candidate (grouped automatically: confirm or split) | confirmed")
+    region_code: str = Field(description="a candidate's city; empty for events staff opened")
+    confirmed_by: int | None
+    confirmed_at: datetime | None
     catastrophe: bool
     catastrophe_reasons: list[str] = Field(
         description="more_than_two_counties | crop_loss:<county> | livestock_loss:<county>"

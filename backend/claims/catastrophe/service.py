@@ -9,17 +9,37 @@ Counting (interpretations, stated once here):
   disasters and count for nothing; nor do denied claims (outside the cover).
 - a county is a claim's ``county_code``; the estimated loss is ``estimated_amount_fen`` (估损金额).
 
+Grouping (``after_claims_reported``; interpretations): staff no longer have to link claims by hand for the
+rule to fire. New claims are grouped into **candidate** events, which staff confirm or split:
+- same cause (the claim's ``cause``);
+- overlapping time: the loss windows (``loss_started_at`` to ``loss_ended_at``, or the start when the loss
+  has no end) overlap once each is widened by ``GROUPING_GAP`` (3 days: rain for days, a typhoon crossing a
+  city over two days);
+- same or neighbouring region: **neighbouring counties are the counties of one prefecture-level city** (the
+  first 4 digits of the division code; a municipality's districts share its 市辖区 code). The alternative, a
+  shared border, needs adjacency data the division list does not have;
+- a new claim joins the matching event (candidate or confirmed) that already holds a claim of its city;
+  otherwise unlinked matching claims form a candidate once there are two of them, or one claim reaches a
+  county threshold alone.
+Candidates are evaluated like any event: crossing a threshold raises them, and their staff alert, once.
+
 Raising an event alerts staff once (``event-<id>-catastrophe``) and tells each linked claimant once
 (``event_linked``, recorded on the claim's timeline); claims linked later to a raised event are told too.
-A raised event stays raised. Nothing here commits: the caller's transaction decides.
+A raised event stays raised (also when staff split claims off it). Nothing here commits: the caller's
+transaction decides.
+
+R-CLM-6 is decided here too, per event: the claims of an event together reaching 100 mu of crops, 20 large
+animals (``rules.is_large_animal``: the product's ``details.large_animal``) or 10,000 poultry are surveyed
+with the local government (``joint_survey_needed_for``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,8 +65,13 @@ CROP_CATEGORIES = frozenset(
     {ProductCategory.CROP.value, ProductCategory.INDEX.value, ProductCategory.FACILITY.value}
 )
 LIVESTOCK_CATEGORIES = frozenset({ProductCategory.LIVESTOCK.value})
-# evaluate_county: unlinked claims of one cause in one county within this window form an event.
-AUTO_EVENT_WINDOW = timedelta(days=7)
+# R-CLM-5 grouping: loss windows this far apart still belong to one disaster (rain for days, a typhoon
+# that crosses a city in two days); neighbouring counties are those of one prefecture-level city.
+GROUPING_GAP = timedelta(days=3)
+CITY_DIGITS = 4
+CANDIDATE = "candidate"  # grouped automatically: staff confirm or split it
+CONFIRMED = "confirmed"  # opened or confirmed by staff
+SURVEY_OPEN = (ClaimStatus.REPORTED.value, ClaimStatus.SURVEY_SCHEDULED.value)  # R-CLM-6 still to decide
 LINKED_KIND = "event_linked"  # timeline entry (and notice) when a claimant is told of a raised event
 ALERT_KIND = "catastrophe"
 NAME_MAX = 200
@@ -175,8 +200,69 @@ async def evaluate_event(session: AsyncSession, settings: Settings, event: Disas
         session.add(event)
     if event.catastrophe:
         await _tell_linked_claimants(session, event)
+    await _mark_joint_surveys(session, event.id)
     await session.flush()
     return reasons
+
+
+# --- R-CLM-6: the joint survey is decided per event -------------------------------------------------------
+
+
+async def survey_totals(session: AsyncSession, event_ids: Collection[int]) -> dict[int, rules.SurveyTotals]:
+    """R-CLM-6 per event: the crop mu, large animals and poultry its counted claims lost (one query for
+    all the events; a lost quantity that is not a number counts for nothing)."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return {}
+    query = (
+        select(Claim.event_id, Claim.lost_quantity, Product)
+        .join(Product, col(Product.code) == col(Claim.product_code))
+        .where(col(Claim.event_id).in_(ids), _counted())
+    )
+    totals: dict[int, rules.SurveyTotals] = {}
+    for event_id, quantity, product in (await session.exec(query)).all():
+        large = rules.is_large_animal(product.category, product.unit, product.details)
+        totals.setdefault(int(event_id or 0), rules.SurveyTotals()).add(
+            product.category, product.unit, _quantity(quantity), large_animal=large
+        )
+    return totals
+
+
+async def joint_survey_needed_for(session: AsyncSession, claim: Claim, product: Product) -> bool:
+    """R-CLM-6: a claim is surveyed with the local government when its event (all its claims together)
+    reaches a threshold, or, outside any event, when the claim itself does."""
+    if rules.joint_survey_needed(
+        product.category, product.unit, _quantity(claim.lost_quantity), product.details
+    ):
+        return True
+    if claim.event_id is None:
+        return False
+    await session.flush()
+    totals = (await survey_totals(session, [claim.event_id])).get(claim.event_id)
+    return totals is not None and totals.joint_survey
+
+
+async def _mark_joint_surveys(session: AsyncSession, event_id: int) -> None:
+    """Claims of an event past the R-CLM-6 threshold that are not surveyed yet are surveyed jointly."""
+    totals = (await survey_totals(session, [event_id])).get(event_id)
+    if totals is None or not totals.joint_survey:
+        return
+    query = select(Claim).where(
+        col(Claim.event_id) == event_id,
+        col(Claim.status).in_(SURVEY_OPEN),
+        col(Claim.joint_survey).is_(False),
+    )
+    for claim in (await session.exec(query)).all():
+        claim.joint_survey = True
+        session.add(claim)
+
+
+def _quantity(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+    return value if value.is_finite() and value > 0 else Decimal(0)
 
 
 async def _alert(
@@ -231,130 +317,217 @@ async def _tell_linked_claimants(session: AsyncSession, event: DisasterEvent) ->
 async def link_to_event(
     session: AsyncSession, settings: Settings, claim: Claim, event_id: int | None = None
 ) -> DisasterEvent | None:
-    """Link ``claim`` to event ``event_id``; without one, to the recent event of the same cause that
-    already holds claims of the claim's county (None when there is none). The event is evaluated (and
+    """Link ``claim`` to event ``event_id``; without one, group it as a new claim is grouped (a matching
+    event, or a candidate with its neighbours; None when it stays on its own). The event is evaluated (and
     raised when it now qualifies); a claimant of a raised event is told. Raises EventError."""
     if event_id is None:
-        event = await _recent_event(
-            session, claim.county_code, claim.cause, claim.loss_started_at - AUTO_EVENT_WINDOW
-        )
-        if event is None:
-            return None
-    else:
-        event = await session.get(DisasterEvent, event_id)
-        if event is None:
-            raise EventError("not_found", event_id=event_id)
+        await after_claims_reported(session, settings, [claim])
+        return await session.get(DisasterEvent, claim.event_id) if claim.event_id is not None else None
+    event = await session.get(DisasterEvent, event_id)
+    if event is None:
+        raise EventError("not_found", event_id=event_id)
     if claim.event_id is not None and claim.event_id != event.id:
         raise EventError("claim_in_other_event", claim_id=claim.id, event_id=claim.event_id)
     claim.event_id = event.id
     session.add(claim)
+    _widen(event, [claim])
     await evaluate_event(session, settings, event)
     return event
 
 
-async def _recent_event(
-    session: AsyncSession, county_code: str, cause: str, since: datetime
-) -> DisasterEvent | None:
-    query = (
-        select(DisasterEvent)
-        .join(Claim, col(Claim.event_id) == col(DisasterEvent.id))
-        .where(
-            col(DisasterEvent.cause) == cause,
-            col(Claim.county_code) == county_code,
-            col(Claim.loss_started_at) >= since,
-        )
-        .order_by(col(DisasterEvent.id).desc())
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
+# --- grouping new claims into candidate events ----------------------------------------------------------
 
 
-async def evaluate_county(
-    session: AsyncSession, settings: Settings, county_code: str, cause: str, since: datetime
-) -> DisasterEvent | None:
-    """Unlinked claims of ``cause`` in ``county_code`` whose loss began at ``since`` or later: when their
-    estimated crop or livestock loss reaches the R-CLM-5 threshold, create an event, link them and raise it.
-    Returns the new event, or None. Does not commit."""
-    await session.flush()
-    query = (
-        select(Claim, Product.category)
-        .join(Product, col(Product.code) == col(Claim.product_code))
-        .where(
-            col(Claim.county_code) == county_code,
-            col(Claim.cause) == cause,
-            col(Claim.event_id).is_(None),
-            col(Claim.loss_started_at) >= since,
-            _counted(),
-        )
-        .order_by(col(Claim.id))
+def city_of(county_code: str) -> str:
+    """The prefecture-level division (地级市, or a municipality's 市辖区) holding a county: its neighbours."""
+    return county_code[:CITY_DIGITS]
+
+
+def _end(claim: Claim) -> datetime:
+    return claim.loss_ended_at or claim.loss_started_at
+
+
+def _overlaps(start: datetime, end: datetime, other_start: datetime, other_end: datetime) -> bool:
+    """Two loss windows belong together when they overlap once each is widened by ``GROUPING_GAP``."""
+    return (
+        _aware(start) <= _aware(other_end) + GROUPING_GAP
+        and _aware(other_start) <= _aware(end) + GROUPING_GAP
     )
-    rows = (await session.exec(query)).all()
-    if not rows:
-        return None
-    totals = _totals_from_rows(
-        (county_code, category, 1, claim.estimated_amount_fen) for claim, category in rows
-    )[0]
-    if not (totals.crop_reached or totals.livestock_reached):
-        return None
-    claims = [claim for claim, _category in rows]
-    started = min(c.loss_started_at for c in claims)
-    names = await _region_names(session, [county_code])
-    name = render(
-        "alerts/event_auto_name",
-        settings.default_locale,
-        ext="txt",
-        county_name=names.get(county_code, county_code),
-        county_code=county_code,
-        cause=cause,
-        started_on=_local_day(started).isoformat(),
-    )
-    event = DisasterEvent(name=name[:NAME_MAX], cause=cause, started_on=started)
-    session.add(event)
-    await session.flush()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _widen(event: DisasterEvent, claims: Iterable[Claim]) -> None:
+    """A candidate's window is its claims' loss windows; a staff event keeps the day staff gave."""
     for claim in claims:
-        claim.event_id = event.id
-        session.add(claim)
-    await evaluate_event(session, settings, event)
-    return event
+        end = _end(claim)
+        if event.ended_on is None or _aware(end) > _aware(event.ended_on):
+            event.ended_on = end
+        if event.status == CANDIDATE and _aware(claim.loss_started_at) < _aware(event.started_on):
+            event.started_on = claim.loss_started_at
 
 
 async def after_claim_reported(
     session: AsyncSession, settings: Settings, claim: Claim
 ) -> DisasterEvent | None:
-    """Called by the reporting service after each new claim, in its transaction (never commits): join the
-    recent event of the same cause in the claim's county, or create one when the county's unlinked claims
-    of that cause in the last 7 days reach a threshold; then evaluate. Returns the claim's event."""
+    """Called by the reporting service after each new claim, in its transaction (never commits): group it
+    (``after_claims_reported``) and evaluate its event. Returns the claim's event, if any."""
     await after_claims_reported(session, settings, [claim])
     return await session.get(DisasterEvent, claim.event_id) if claim.event_id is not None else None
 
 
 async def after_claims_reported(session: AsyncSession, settings: Settings, claims: Sequence[Claim]) -> None:
-    """``after_claim_reported`` for many new claims at once (weather-index payouts), one pass per county
-    and cause. Does not commit."""
+    """R-CLM-5 grouping of new claims (one pass per cause and city, a few queries each, never one per claim):
+
+    - a new claim joins the event (candidate or confirmed) of the same cause that holds a claim of the same
+      city and whose window overlaps the claim's loss window (each widened by ``GROUPING_GAP``);
+    - unlinked claims of one cause and one city whose windows chain together form a **candidate** event
+      once there are two of them or one county reaches a loss threshold; staff confirm or split it;
+    - every event touched is evaluated: the R-CLM-5 thresholds (and R-CLM-6) apply to candidates too, and a
+      candidate that crosses one raises its staff alert once.
+
+    Accidents of enterprises (R-LIA-6) and denied claims are not agricultural disasters. Does not commit."""
     await session.flush()
-    since = utcnow() - AUTO_EVENT_WINDOW
     to_evaluate: set[int] = set()
     groups: dict[tuple[str, str], list[Claim]] = defaultdict(list)
     for claim in claims:
-        if claim.kind == ClaimKind.LIABILITY.value:
-            continue  # accidents of enterprises are not agricultural disasters (R-LIA-6 handles them)
+        if claim.kind == ClaimKind.LIABILITY.value or claim.status == ClaimStatus.DENIED.value:
+            continue
         if claim.event_id is not None:
             to_evaluate.add(claim.event_id)
         else:
-            groups[(claim.county_code, claim.cause)].append(claim)
-    for (county, cause), group in groups.items():
-        event = await _recent_event(session, county, cause, since)
-        if event is None:
-            await evaluate_county(session, settings, county, cause, since)
-            continue
-        for claim in group:
-            claim.event_id = event.id
-            session.add(claim)
-        to_evaluate.add(event.id or 0)
+            groups[(claim.cause, city_of(claim.county_code))].append(claim)
+    for (cause, city), group in groups.items():
+        to_evaluate |= await _group(session, settings, cause, city, group)
+    await session.flush()
     for event_id in sorted(to_evaluate):
         event = await session.get(DisasterEvent, event_id)
         if event is not None:
             await evaluate_event(session, settings, event)
+
+
+async def _group(
+    session: AsyncSession, settings: Settings, cause: str, city: str, new: list[Claim]
+) -> set[int]:
+    """Group the new claims of one cause and city; returns the ids of the events they joined or formed."""
+    low = min(_aware(c.loss_started_at) for c in new) - GROUPING_GAP
+    high = max(_aware(_end(c)) for c in new) + GROUPING_GAP
+    in_city = exists().where(
+        and_(
+            col(Claim.event_id) == col(DisasterEvent.id),
+            col(Claim.county_code).startswith(city, autoescape=True),
+        )
+    )
+    events = list(
+        (
+            await session.exec(
+                select(DisasterEvent)
+                .where(
+                    col(DisasterEvent.cause) == cause,
+                    col(DisasterEvent.started_on) <= high + GROUPING_GAP,
+                    in_city,
+                )
+                .order_by(col(DisasterEvent.id).desc())
+            )
+        ).all()
+    )
+    pending = await _unlinked_neighbours(session, cause, city, low - GROUPING_GAP, high + GROUPING_GAP)
+    touched: set[int] = set()
+    alone: list[tuple[Claim, str]] = []
+    for claim, category in pending:
+        event = next(
+            (
+                e
+                for e in events
+                if _overlaps(claim.loss_started_at, _end(claim), e.started_on, e.ended_on or e.started_on)
+            ),
+            None,
+        )
+        if event is None:
+            alone.append((claim, category))
+            continue
+        claim.event_id = event.id
+        session.add(claim)
+        _widen(event, [claim])
+        session.add(event)
+        touched.add(event.id or 0)
+    new_ids = {c.id for c in new}
+    for cluster in _chains(alone):
+        if not any(claim.id in new_ids for claim, _category in cluster):
+            continue  # nothing new here: it was weighed when its last claim came in
+        totals = _totals_from_rows(
+            (c.county_code, category, 1, c.estimated_amount_fen) for c, category in cluster
+        )
+        if len(cluster) < 2 and not catastrophe_reasons(totals):
+            continue  # one claim on its own is no event yet; a later neighbour will group with it
+        touched.add(await _candidate(session, settings, cause, city, [c for c, _category in cluster]))
+    return touched
+
+
+async def _unlinked_neighbours(
+    session: AsyncSession, cause: str, city: str, low: datetime, high: datetime
+) -> list[tuple[Claim, str]]:
+    """Counted claims of the cause in the city, in no event yet, whose loss began before ``high`` and
+    ended after ``low`` (one query)."""
+    query = (
+        select(Claim, Product.category)
+        .join(Product, col(Product.code) == col(Claim.product_code))
+        .where(
+            col(Claim.cause) == cause,
+            col(Claim.county_code).startswith(city, autoescape=True),
+            col(Claim.event_id).is_(None),
+            col(Claim.kind) != ClaimKind.LIABILITY.value,
+            col(Claim.loss_started_at) <= high,
+            func.coalesce(col(Claim.loss_ended_at), col(Claim.loss_started_at)) >= low,
+            _counted(),
+        )
+        .order_by(col(Claim.loss_started_at), col(Claim.id))
+    )
+    return [(claim, str(category)) for claim, category in (await session.exec(query)).all()]
+
+
+def _chains(rows: list[tuple[Claim, str]]) -> list[list[tuple[Claim, str]]]:
+    """Claims (sorted by the start of their loss) whose widened windows overlap one after the other."""
+    chains: list[list[tuple[Claim, str]]] = []
+    chain_end: datetime | None = None
+    for row in sorted(rows, key=lambda r: (_aware(r[0].loss_started_at), r[0].id or 0)):
+        claim = row[0]
+        if chain_end is not None and _aware(claim.loss_started_at) <= chain_end + GROUPING_GAP:
+            chains[-1].append(row)
+            chain_end = max(chain_end, _aware(_end(claim)))
+        else:
+            chains.append([row])
+            chain_end = _aware(_end(claim))
+    return chains
+
+
+async def _candidate(
+    session: AsyncSession, settings: Settings, cause: str, city: str, claims: list[Claim]
+) -> int:
+    started = min(claims, key=lambda c: _aware(c.loss_started_at)).loss_started_at
+    city_code = city.ljust(12, "0")
+    names = await _region_names(session, [city_code])
+    name = render(
+        "alerts/event_auto_name",
+        settings.default_locale,
+        ext="txt",
+        county_name=names.get(city_code, city_code),
+        county_code=city_code,
+        cause=cause,
+        started_on=_local_day(started).isoformat(),
+    )
+    event = DisasterEvent(
+        name=name[:NAME_MAX], cause=cause, started_on=started, status=CANDIDATE, region_code=city_code
+    )
+    _widen(event, claims)
+    session.add(event)
+    await session.flush()
+    for claim in claims:
+        claim.event_id = event.id
+        session.add(claim)
+    return event.id or 0
 
 
 # --- staff: events -------------------------------------------------------------------------------------
@@ -376,7 +549,14 @@ async def create_event(
         raise EventError("unknown_cause", cause=cause)
     if started_on > _local_day(utcnow()):
         raise EventError("started_in_future", started_on=started_on)
-    event = DisasterEvent(name=name.strip()[:NAME_MAX], cause=cause, started_on=_day_start(started_on))
+    event = DisasterEvent(
+        name=name.strip()[:NAME_MAX],
+        cause=cause,
+        started_on=_day_start(started_on),
+        status=CONFIRMED,
+        confirmed_by=actor.user_id,
+        confirmed_at=utcnow(),
+    )
     session.add(event)
     await session.flush()
     record_audit(
@@ -427,6 +607,89 @@ async def link_claims(
     return event, reasons
 
 
+async def confirm_event(
+    session: AsyncSession, actor: StaffPrincipal, event_id: int, ip: str | None = None
+) -> DisasterEvent:
+    """Staff confirm a candidate event as one disaster (audited; confirming twice writes nothing)."""
+    event = await visible_event(session, actor, event_id)
+    if event.status == CONFIRMED:
+        return event
+    event.status = CONFIRMED
+    event.confirmed_by = actor.user_id
+    event.confirmed_at = utcnow()
+    session.add(event)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="events.confirm",
+        target_type="disaster_event",
+        target_id=event_id,
+        detail={"name": event.name, "cause": event.cause},
+        ip=ip,
+    )
+    return event
+
+
+async def split_event(
+    session: AsyncSession,
+    settings: Settings,
+    actor: StaffPrincipal,
+    event_id: int,
+    claim_ids: Sequence[int],
+    *,
+    name: str | None = None,
+    ip: str | None = None,
+) -> tuple[DisasterEvent, DisasterEvent]:
+    """Staff take claims (each within their regions) out of an event into a new, confirmed one: two
+    disasters grouped together by the automatic rule. Both are evaluated again; a raised event stays raised.
+    All or nothing; at least one claim stays behind. Audited; does not commit."""
+    event = await visible_event(session, actor, event_id)
+    ids = sorted(set(claim_ids))
+    claims = list((await session.exec(select(Claim).where(col(Claim.id).in_(ids)))).all()) if ids else []
+    found = {c.id: c for c in claims if actor.covers_region(c.region_code) and c.event_id == event.id}
+    missing = [i for i in ids if i not in found]
+    if not ids or missing:
+        raise EventError("claim_not_found", claim_id=missing[0] if missing else "")
+    left = (
+        await session.exec(
+            select(func.count())
+            .select_from(Claim)
+            .where(col(Claim.event_id) == event.id, col(Claim.id).notin_(ids))
+        )
+    ).one()
+    if not left:
+        raise EventError("split_takes_every_claim", event_id=event_id)
+    moved = list(found.values())
+    started = min(moved, key=lambda c: _aware(c.loss_started_at)).loss_started_at
+    other = DisasterEvent(
+        name=(name or "").strip()[:NAME_MAX] or event.name,
+        cause=event.cause,
+        started_on=started,
+        status=CONFIRMED,
+        region_code=event.region_code,
+        confirmed_by=actor.user_id,
+        confirmed_at=utcnow(),
+    )
+    _widen(other, moved)
+    session.add(other)
+    await session.flush()
+    for claim in moved:
+        claim.event_id = other.id
+        session.add(claim)
+    await evaluate_event(session, settings, event)
+    await evaluate_event(session, settings, other)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="events.split",
+        target_type="disaster_event",
+        target_id=event_id,
+        detail={"claim_ids": ids, "new_event_id": other.id},
+        ip=ip,
+    )
+    return event, other
+
+
 async def evaluate_by_staff(
     session: AsyncSession, settings: Settings, actor: StaffPrincipal, event_id: int, ip: str | None = None
 ) -> tuple[DisasterEvent, list[str]]:
@@ -474,9 +737,16 @@ async def visible_event(session: AsyncSession, actor: StaffPrincipal, event_id: 
 
 
 async def list_events(
-    session: AsyncSession, actor: StaffPrincipal, *, catastrophe: bool | None = None, limit: int = 100
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    *,
+    catastrophe: bool | None = None,
+    status: str | None = None,
+    limit: int = 100,
 ) -> list[DisasterEvent]:
     query = select(DisasterEvent).order_by(col(DisasterEvent.id).desc()).limit(limit)
+    if status is not None:
+        query = query.where(col(DisasterEvent.status) == status)
     visible = _visible(actor)
     if visible is not None:
         query = query.where(visible)
@@ -522,6 +792,7 @@ def _event_context(event: DisasterEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "name": event.name,
+        "candidate": event.status == CANDIDATE,
         "cause": event.cause,
         "started_on": _local_day(event.started_on).isoformat(),
     }
