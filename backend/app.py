@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.redis = redis
     app.state.identities = identities
+    # Parts of the process that are not the backend's (the embedded bot's Telegram) add their state.
+    app.state.health_probes = {}
     include_routers(app)
     install_error_handlers(app)
 
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             "database": database_state,
             "database_backend": "sqlite" if database.is_sqlite else "postgresql",
             "redis": redis_state,
+            **{name: probe() for name, probe in app.state.health_probes.items()},
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
+from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.models import (
     Claim,
     ClaimAttachment,
@@ -38,6 +39,7 @@ __all__ = [
     "ClaimAttachment",
     "ClaimEvent",
     "ClaimPayment",
+    "ConversationState",
     "DisasterEvent",
     "Document",
     "DocumentRequest",
@@ -61,4 +63,7 @@ __all__ = [
     "StaffUser",
     "SurveyReport",
     "Verification",
+    "WebChatFileRecord",
+    "WebChatRecord",
+    "WebChatThread",
 ]

@@ -1,25 +1,45 @@
-"""Both web chat stores keep the same contract: numbered messages, edits in place, history after an
-id, and a bounded history. The Redis one is what several bot processes share in production."""
+"""Every web chat store keeps the same contract: numbered messages, edits in place, history after an
+id, and a bounded history. The Redis one is what several bot processes share in production; the SQL
+one keeps the embedded default's chats (and PostgreSQL's without Redis) across restarts."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
 from redis.asyncio import Redis
+from sqlalchemy import text
 
-from bot.channels.webchat.store import MemoryWebChatStore, RedisWebChatStore, WebChatMessage, WebChatStore
+from backend.db import Database
+from backend.settings import Settings
+from bot.channels.webchat.store import (
+    MemoryWebChatStore,
+    RedisWebChatStore,
+    WebChatFiles,
+    WebChatFileStore,
+    WebChatMessage,
+    WebChatStore,
+)
+from bot.sqlstore import SqlStorage, SqlWebChatFiles, SqlWebChatStore
 from tests.conftest import REDIS_URL, integration_unavailable
 
 LIMIT = 5
 CHAT = "store-chat"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[WebChatStore]:
+@pytest.fixture(params=["memory", "redis", "sql"])
+async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[WebChatStore]:
     if request.param == "memory":
         yield MemoryWebChatStore(history_limit=LIMIT)
+        return
+    if request.param == "sql":
+        db = Database(settings)  # a copy of the migrated template database
+        yield SqlWebChatStore(db.engine, history_limit=LIMIT)
+        await db.dispose()
         return
     redis = Redis.from_url(REDIS_URL)
     try:
@@ -83,3 +103,76 @@ async def test_redis_history_expires_when_the_chat_goes_idle(redis_url: str) -> 
     ttls = [await redis.ttl(f"tianbao:webchat:{CHAT}:{part}") for part in ("seq", "ids", "msgs")]
     await redis.aclose()
     assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls), ttls
+
+
+async def test_sql_numbering_never_restarts_across_trimming_and_restarts(db: Database) -> None:
+    first_run = SqlWebChatStore(db.engine, history_limit=2)
+    for n in range(4):
+        await first_run.append(CHAT, WebChatMessage(0, f"m{n}"))
+    after_restart = SqlWebChatStore(db.engine, history_limit=2)  # a new process on the same database
+    assert [m.text for m in await after_restart.after(CHAT, 0)] == ["m2", "m3"]
+    assert (await after_restart.append(CHAT, WebChatMessage(0, "next"))).id == 5
+
+
+@pytest.fixture(params=["disk", "sql"])
+async def files(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> AsyncIterator[WebChatFileStore]:
+    if request.param == "disk":
+        yield WebChatFiles(tmp_path / "webchat")
+        return
+    db = Database(settings)
+    yield SqlWebChatFiles(db.engine)
+    await db.dispose()
+
+
+async def test_files_are_found_by_their_chat_and_token_only(files: WebChatFileStore) -> None:
+    token = await files.save(CHAT, "电子保单/2026.pdf", b"%PDF-1.7 ...")
+    stored = await files.load(CHAT, token)
+    assert stored is not None and stored.data == b"%PDF-1.7 ..." and stored.name == "电子保单_2026.pdf"
+    assert await files.load("other-chat", token) is None  # the token is only shown to that chat
+    assert await files.load(CHAT, "../../etc/passwd") is None
+    by_token = await files.load_token(token)
+    assert by_token is not None and by_token.chat_id == CHAT
+    assert await files.load_token("A" * 24) is None
+
+
+@pytest.fixture(params=["memory", "sql"])
+async def fsm(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[BaseStorage]:
+    if request.param == "memory":
+        yield MemoryStorage()
+        return
+    db = Database(settings)
+    yield SqlStorage(db.engine)
+    await db.dispose()
+
+
+async def test_conversation_state_and_data_are_kept_and_cleared(fsm: BaseStorage) -> None:
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    other_bot = StorageKey(bot_id=2, chat_id=42, user_id=42)
+    assert await fsm.get_state(key) is None and await fsm.get_data(key) == {}
+    await fsm.set_state(key, "EnrollForm:answer")
+    await fsm.set_data(key, {"form": {"flow": "farmer", "step": 3, "answers": {"名": "王大明"}}})
+    assert await fsm.update_data(key, {"extra": 1}) == {
+        "form": {"flow": "farmer", "step": 3, "answers": {"名": "王大明"}},
+        "extra": 1,
+    }
+    assert await fsm.get_state(key) == "EnrollForm:answer"
+    assert await fsm.get_state(other_bot) is None  # Telegram's bot and the web chat's do not mix
+    await fsm.set_state(key, None)
+    await fsm.set_data(key, {})
+    assert await fsm.get_state(key) is None and await fsm.get_data(key) == {}
+    await fsm.close()
+
+
+async def test_sql_conversation_survives_a_new_storage_and_leaves_no_empty_rows(db: Database) -> None:
+    key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+    await SqlStorage(db.engine).set_state(key, "ClaimForm:answer")
+    await SqlStorage(db.engine).set_data(key, {"form": {"step": 2}})
+    restarted = SqlStorage(db.engine)
+    assert await restarted.get_state(key) == "ClaimForm:answer"
+    assert await restarted.get_data(key) == {"form": {"step": 2}}
+    await restarted.set_state(key, None)
+    await restarted.set_data(key, {})
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM conversation_state"))).scalar_one() == 0
