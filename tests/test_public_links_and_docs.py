@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from backend.settings import Settings, reset_settings_cache
@@ -41,7 +42,7 @@ def test_serve_with_port_prints_and_links_that_port(tmp_path: Path, monkeypatch:
     def fake_run(app: Any, **kwargs: Any) -> None:
         started.update(kwargs, app=app)
 
-    monkeypatch.setattr(cli.uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
     reset_settings_cache()
     try:
         result = CliRunner().invoke(cli.main, ["serve", "--port", "8109"])
