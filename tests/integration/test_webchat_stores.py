@@ -25,19 +25,61 @@ from bot.channels.webchat.store import (
     WebChatStore,
 )
 from bot.sqlstore import SqlStorage, SqlWebChatFiles, SqlWebChatStore
-from tests.conftest import REDIS_URL, integration_unavailable
+from tests.conftest import REDIS_URL, integration_unavailable, make_settings
 
 LIMIT = 5
 CHAT = "store-chat"
+CHAT_TABLES = "webchat_thread, webchat_message, webchat_file, conversation_state"
 
 
-@pytest.fixture(params=["memory", "redis", "sql"])
-async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[WebChatStore]:
-    if request.param == "memory":
+def _database_settings(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Settings:
+    """The SQL stores on both databases: the embedded default, and PostgreSQL without Redis."""
+    if kind == "sqlite":
+        sqlite_settings: Settings = request.getfixturevalue("settings")  # a copy of the template
+        return sqlite_settings
+    url: str = request.getfixturevalue("migrated_postgres")
+    return make_settings(tmp_path, database_url=url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return _database_settings(request, request.param, tmp_path)
+
+
+# Parametrised here, in sync fixtures: the database fixtures build their schema with asyncio.run.
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Settings | None]:
+    if request.param in ("sqlite", "postgresql"):
+        return "sql", _database_settings(request, request.param, tmp_path)
+    return request.param, None
+
+
+@pytest.fixture(params=["disk", "sqlite", "postgresql"])
+def files_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
+    return None if request.param == "disk" else _database_settings(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def fsm_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
+    return None if request.param == "memory" else _database_settings(request, request.param, tmp_path)
+
+
+async def _sql_database(settings: Settings) -> Database:
+    db = Database(settings)
+    if not db.is_sqlite:  # one PostgreSQL database serves the whole run: start each test empty
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {CHAT_TABLES}"))
+    return db
+
+
+@pytest.fixture
+async def store(store_kind: tuple[str, Settings | None]) -> AsyncIterator[WebChatStore]:
+    kind, database_settings = store_kind
+    if kind == "memory":
         yield MemoryWebChatStore(history_limit=LIMIT)
         return
-    if request.param == "sql":
-        db = Database(settings)  # a copy of the migrated template database
+    if database_settings is not None:
+        db = await _sql_database(database_settings)
         yield SqlWebChatStore(db.engine, history_limit=LIMIT)
         await db.dispose()
         return
@@ -105,23 +147,24 @@ async def test_redis_history_expires_when_the_chat_goes_idle(redis_url: str) -> 
     assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls), ttls
 
 
-async def test_sql_numbering_never_restarts_across_trimming_and_restarts(db: Database) -> None:
+async def test_sql_numbering_never_restarts_across_trimming_and_restarts(sql_settings: Settings) -> None:
+    db = await _sql_database(sql_settings)
     first_run = SqlWebChatStore(db.engine, history_limit=2)
     for n in range(4):
         await first_run.append(CHAT, WebChatMessage(0, f"m{n}"))
     after_restart = SqlWebChatStore(db.engine, history_limit=2)  # a new process on the same database
-    assert [m.text for m in await after_restart.after(CHAT, 0)] == ["m2", "m3"]
-    assert (await after_restart.append(CHAT, WebChatMessage(0, "next"))).id == 5
+    kept = [m.text for m in await after_restart.after(CHAT, 0)]
+    next_id = (await after_restart.append(CHAT, WebChatMessage(0, "next"))).id
+    await db.dispose()
+    assert kept == ["m2", "m3"] and next_id == 5
 
 
-@pytest.fixture(params=["disk", "sql"])
-async def files(
-    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
-) -> AsyncIterator[WebChatFileStore]:
-    if request.param == "disk":
+@pytest.fixture
+async def files(files_kind: Settings | None, tmp_path: Path) -> AsyncIterator[WebChatFileStore]:
+    if files_kind is None:
         yield WebChatFiles(tmp_path / "webchat")
         return
-    db = Database(settings)
+    db = await _sql_database(files_kind)
     yield SqlWebChatFiles(db.engine)
     await db.dispose()
 
@@ -137,12 +180,12 @@ async def test_files_are_found_by_their_chat_and_token_only(files: WebChatFileSt
     assert await files.load_token("A" * 24) is None
 
 
-@pytest.fixture(params=["memory", "sql"])
-async def fsm(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[BaseStorage]:
-    if request.param == "memory":
+@pytest.fixture
+async def fsm(fsm_kind: Settings | None) -> AsyncIterator[BaseStorage]:
+    if fsm_kind is None:
         yield MemoryStorage()
         return
-    db = Database(settings)
+    db = await _sql_database(fsm_kind)
     yield SqlStorage(db.engine)
     await db.dispose()
 
@@ -165,7 +208,10 @@ async def test_conversation_state_and_data_are_kept_and_cleared(fsm: BaseStorage
     await fsm.close()
 
 
-async def test_sql_conversation_survives_a_new_storage_and_leaves_no_empty_rows(db: Database) -> None:
+async def test_sql_conversation_survives_a_new_storage_and_leaves_no_empty_rows(
+    sql_settings: Settings,
+) -> None:
+    db = await _sql_database(sql_settings)
     key = StorageKey(bot_id=1, chat_id=7, user_id=7)
     await SqlStorage(db.engine).set_state(key, "ClaimForm:answer")
     await SqlStorage(db.engine).set_data(key, {"form": {"step": 2}})
@@ -175,4 +221,6 @@ async def test_sql_conversation_survives_a_new_storage_and_leaves_no_empty_rows(
     await restarted.set_state(key, None)
     await restarted.set_data(key, {})
     async with db.engine.connect() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM conversation_state"))).scalar_one() == 0
+        left = (await conn.execute(text("SELECT count(*) FROM conversation_state"))).scalar_one()
+    await db.dispose()
+    assert left == 0
