@@ -143,8 +143,12 @@ async def test_redis_history_expires_when_the_chat_goes_idle(redis_url: str) -> 
     store = RedisWebChatStore(redis, history_limit=LIMIT, ttl_days=2)
     await store.append(CHAT, WebChatMessage(0, "hello"))
     ttls = [await redis.ttl(f"tianbao:webchat:{CHAT}:{part}") for part in ("seq", "ids", "msgs")]
+    assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls[1:]), ttls
+    assert ttls[0] == -1  # the counter stays: numbering never restarts
+    await redis.delete(f"tianbao:webchat:{CHAT}:ids", f"tianbao:webchat:{CHAT}:msgs")  # as on expiry
+    next_id = (await store.append(CHAT, WebChatMessage(0, "back after a month"))).id
     await redis.aclose()
-    assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls), ttls
+    assert next_id == 2
 
 
 async def test_sql_numbering_never_restarts_across_trimming_and_restarts(sql_settings: Settings) -> None:

@@ -99,11 +99,14 @@ class MemoryWebChatStore:
 # KEYS: seq, ids, msgs. ARGV: the message JSON after its id (", ..."), TTL seconds, history limit.
 # One script instead of INCR, a MULTI of HSET + ZADD + 3 EXPIRE, and ZCARD: each command costs the bot
 # ~0.1 ms of CPU in redis-py, and a crash between them left a numbered gap or an untrimmed history.
+# The counter never expires (one integer per chat): an idle chat's history goes, but a number is never
+# reused, or the page, which shows what comes after the highest id it saw, would hide new messages.
 _APPEND_SCRIPT = """
 local id = redis.call('INCR', KEYS[1])
+redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[3], id, '{"id": ' .. id .. ARGV[1])
 redis.call('ZADD', KEYS[2], id, id)
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+for i = 2, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   local old = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
