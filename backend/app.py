@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 from backend.db import Database
 from backend.errors import install_error_handlers
@@ -18,6 +19,7 @@ from backend.routes import include_routers
 from backend.settings import Settings, get_settings
 
 VERSION = "0.1.0"
+DOCS_STATIC_URL = "/docs-static"
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
@@ -56,7 +58,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         if db is None:  # only dispose what this app created
             await database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the installed package (fastapi-offline),
+    # not a CDN: the embedded default must work on a machine with no internet.
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC_URL,
         title="Tianbao API",
         version=VERSION,
         description="Tianbao (田保): enrollment, claims, publicity, callbacks and alerts for insurers.",
@@ -67,6 +72,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.redis = redis
     app.state.identities = identities
+    # Parts of the process that are not the backend's (the embedded bot's Telegram) add their state.
+    app.state.health_probes = {}
     include_routers(app)
     install_error_handlers(app)
 
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             "database": database_state,
             "database_backend": "sqlite" if database.is_sqlite else "postgresql",
             "redis": redis_state,
+            **{name: probe() for name, probe in app.state.health_probes.items()},
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

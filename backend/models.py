@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
 from backend.alerts.models import StaffAlert
+from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import DisasterEvent
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import (
@@ -40,6 +41,7 @@ __all__ = [
     "ClaimEvent",
     "ClaimPayment",
     "ClaimPrepayment",
+    "ConversationState",
     "DisasterEvent",
     "Document",
     "DocumentRequest",
@@ -65,4 +67,7 @@ __all__ = [
     "StaffUser",
     "SurveyReport",
     "Verification",
+    "WebChatFileRecord",
+    "WebChatRecord",
+    "WebChatThread",
 ]

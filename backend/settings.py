@@ -10,12 +10,15 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
+# Listening on every interface: a link needs an address a browser can open, and loopback is the one
+# that surely works on the machine itself (others set TIANBAO_PUBLIC_URL).
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 class ProductionSettingsError(ValueError):
@@ -38,7 +41,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = ""
+    # TIANBAO_PUBLIC_URL: the address users reach (behind a proxy, in compose). Unset, links follow the
+    # real host and port; read it through ``public_url``, which is worked out on every read, so a copy
+    # with another port (``tianbao serve --port``) never keeps a stale address.
+    configured_public_url: str = Field(default="", validation_alias="TIANBAO_PUBLIC_URL")
     backend_url: str = ""
 
     bot_token: str = ""
@@ -92,6 +98,15 @@ class Settings(BaseSettings):
 
     generated_secrets: set[str] = Field(default_factory=set, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_by_name(cls, data: Any) -> Any:
+        """``Settings(public_url=...)`` as for every other setting (the env name is the alias)."""
+        if isinstance(data, dict) and "public_url" in data:
+            data = {**data, "TIANBAO_PUBLIC_URL": data["public_url"]}
+            del data["public_url"]
+        return data
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> Settings:
         if self.profile == "production":
@@ -102,8 +117,6 @@ class Settings(BaseSettings):
             if not getattr(self, name):
                 setattr(self, name, secrets.token_urlsafe(32))
                 self.generated_secrets.add(name)
-        if not self.public_url:
-            self.public_url = f"http://{self.host}:{self.port}"
         return self
 
     def _refuse_unsafe_production(self) -> None:
@@ -120,6 +133,16 @@ class Settings(BaseSettings):
             problems.append("SQLite is not allowed: set TIANBAO_DATABASE_URL to PostgreSQL")
         if problems:
             raise ProductionSettingsError("production profile refused: " + "; ".join(problems))
+
+    @property
+    def public_url(self) -> str:
+        """Where users reach this process: TIANBAO_PUBLIC_URL, else the host and port it listens on."""
+        if self.configured_public_url:
+            return self.configured_public_url.rstrip("/")
+        host = _WILDCARD_HOSTS.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):  # an IPv6 literal needs brackets in a URL
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,14 +6,21 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import uvicorn
 
-from backend.bootstrap import bootstrap, prepare_database
-from backend.db import Database
 from backend.settings import Settings, get_settings
+from bot.heartbeat import DEFAULT_MAX_AGE_SECONDS, KINDS, Heartbeat, beat_while, check
+from bot.heartbeat import default_path as default_heartbeat_path
+
+if TYPE_CHECKING:
+    from backend.db import Database
+
+# The database layer, the server and the apps are imported by the commands that use them: a container
+# health check (`tianbao health worker`, every 30 s) must not pay seconds of imports to read one file.
 
 
 def _settings() -> Settings:
@@ -43,6 +50,9 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=None, type=int, help="Listen port (TIANBAO_PORT).")
 def serve(host: str | None, port: int | None) -> None:
     """Everything in one process: API, web chat, Telegram, delivery worker and scheduler."""
+    import uvicorn
+
+    from backend.db import Database
     from bot.server import build_embedded_app
 
     settings = _settings()
@@ -56,6 +66,8 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 async def _bootstrap_and_dispose(db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    from backend.bootstrap import bootstrap
+
     try:
         return await bootstrap(db, settings)
     finally:
@@ -78,6 +90,8 @@ def _announce(settings: Settings, regions_loaded: int, admin_password: str | Non
 @main.command()
 def api() -> None:
     """The backend API alone (production: several replicas behind a load balancer)."""
+    import uvicorn
+
     from backend.app import create_app
 
     settings = _settings()
@@ -87,20 +101,34 @@ def api() -> None:
 @main.command("bot")
 def bot_command() -> None:
     """The bot alone: web chat and Telegram (webhook when TIANBAO_WEBHOOK_URL is set, else polling)."""
+    import uvicorn
+
     from bot.server import build_bot_app
 
     settings = _settings()
     uvicorn.run(build_bot_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
+def _heartbeat_option(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--heartbeat",
+        "heartbeat_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default_heartbeat_path(kind),
+        show_default=True,
+        help=f"File the {kind} writes while alive; `tianbao health {kind}` reads it.",
+    )
+
+
 @main.command()
 @click.option("--worker-id", default=None, help="Name of this worker in claims (default host-pid).")
-def worker(worker_id: str | None) -> None:
+@_heartbeat_option("worker")
+def worker(worker_id: str | None, heartbeat_path: Path) -> None:
     """The outbox delivery worker alone; run as many as you like."""
-    asyncio.run(_run_worker(_settings(), worker_id))
+    asyncio.run(_run_worker(_settings(), worker_id, Heartbeat(heartbeat_path)))
 
 
-async def _run_worker(settings: Settings, worker_id: str | None) -> None:
+async def _run_worker(settings: Settings, worker_id: str | None, heartbeat: Heartbeat) -> None:
     from bot.client import BackendClient
     from bot.runtime import build_runtime
 
@@ -109,20 +137,27 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> None:
     )
     runtime = build_runtime(settings, backend)
     delivery = runtime.delivery_worker(worker_id=worker_id)
+    delivery.on_round = heartbeat.beat  # a round that reached the backend: alive and working
     _stop_on_signals(delivery.stop)
     try:
         await delivery.run_forever()
     finally:
+        heartbeat.clear()
         await runtime.close()
 
 
 @main.command("scheduler")
-def scheduler_command() -> None:
+@_heartbeat_option("scheduler")
+def scheduler_command(heartbeat_path: Path) -> None:
     """The scheduler alone; with Redis, several copies run each job once."""
-    asyncio.run(_run_scheduler(_settings()))
+    asyncio.run(_run_scheduler(_settings(), Heartbeat(heartbeat_path)))
 
 
-async def _run_scheduler(settings: Settings) -> None:
+SCHEDULER_BEAT_SECONDS = 10.0
+
+
+async def _run_scheduler(settings: Settings, heartbeat: Heartbeat) -> None:
+    from backend.db import Database
     from scheduler.runner import SchedulerRunner
 
     db = Database(settings)
@@ -130,11 +165,39 @@ async def _run_scheduler(settings: Settings) -> None:
     stopped = asyncio.Event()
     _stop_on_signals(stopped.set)
     runner.start()
+    # Beats from the scheduler's own event loop while APScheduler runs: a stalled loop or a stopped
+    # scheduler stops the beat.
+    beating = asyncio.create_task(
+        beat_while(lambda: bool(runner.scheduler.running), heartbeat, SCHEDULER_BEAT_SECONDS)
+    )
     try:
         await stopped.wait()
     finally:
+        beating.cancel()
+        heartbeat.clear()
         await runner.shutdown()
         await db.dispose()
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option(
+    "--heartbeat",
+    "heartbeat_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The heartbeat file (default: the one that process writes by default).",
+)
+@click.option("--max-age", type=float, default=None, help="Seconds a heartbeat stays fresh.")
+def health(kind: str, heartbeat_path: Path | None, max_age: float | None) -> None:
+    """Exit 0 if the worker or scheduler of this container is alive, 1 if not (container health checks)."""
+    report = check(
+        heartbeat_path or default_heartbeat_path(kind),
+        DEFAULT_MAX_AGE_SECONDS[kind] if max_age is None else max_age,
+    )
+    click.echo(f"{kind}: {report.detail}")
+    if not report.healthy:
+        sys.exit(1)
 
 
 def _stop_on_signals(callback: object) -> None:
@@ -146,6 +209,9 @@ def _stop_on_signals(callback: object) -> None:
 @main.command()
 def migrate() -> None:
     """Migrate the database to the newest schema and load reference data."""
+    from backend.bootstrap import prepare_database
+    from backend.db import Database
+
     settings = _settings()
 
     async def run() -> int:
@@ -168,6 +234,8 @@ def create_admin(username: str, password: str) -> None:
     """Create an admin account, or reset its password."""
     if len(password) < 10:
         raise click.ClickException("the password needs at least 10 characters")
+    from backend.bootstrap import prepare_database
+    from backend.db import Database
     from backend.staff.service import set_admin_password
 
     settings = _settings()
@@ -190,6 +258,8 @@ def create_admin(username: str, password: str) -> None:
 @click.option("--county", "county_code", default=None, help="Accept only villages of this county code.")
 def import_villages(file: Path, county_code: str | None) -> None:
     """Import villages from a CSV (code,name[,township_code]) and print the rejected rows."""
+    from backend.bootstrap import prepare_database
+    from backend.db import Database
     from backend.regions.service import import_villages_file
 
     settings = _settings()

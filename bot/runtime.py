@@ -6,18 +6,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from backend.db import Database
 from backend.settings import Settings
 from bot.channels.telegram import build_webhook_router, make_telegram_bot
-from bot.channels.webchat import MemoryWebChatStore, RedisWebChatStore, WebChatFiles, WebChatSession
+from bot.channels.webchat import (
+    RedisWebChatStore,
+    WebChatFiles,
+    WebChatFileStore,
+    WebChatSession,
+    WebChatStore,
+)
 from bot.channels.webchat.routes import WebChatChannel, build_router, mount_static
 from bot.channels.webchat.session import WEBCHAT_BOT_TOKEN
 from bot.client import BackendClient
 from bot.delivery.ratelimit import RateGate
 from bot.delivery.worker import BotSender, DeliveryWorker, Sender
 from bot.dispatcher import DEFAULT_BOT_PROPERTIES, create_dispatcher, make_storage
+from bot.sqlstore import SqlStorage, SqlWebChatFiles, SqlWebChatStore
+from bot.telegram_keeper import Backoff, HealthMiddleware, TelegramHealth
 
 WEBCHAT = "webchat"
 TELEGRAM = "telegram"
@@ -33,6 +44,10 @@ class BotRuntime:
     webchat: WebChatChannel
     telegram_bot: Bot | None = None
     extra_closers: list[Redis] = field(default_factory=list)
+    owned_database: Database | None = None
+    telegram_health: TelegramHealth = field(default_factory=lambda: TelegramHealth(enabled=False))
+    # How polling and webhook registration retry while Telegram cannot be reached (tests shorten it).
+    telegram_backoff: Backoff = field(default_factory=Backoff)
 
     def mount(self, app: FastAPI) -> None:
         """Add the web chat (and, in webhook mode, Telegram's webhook) routes to an app, in front of
@@ -76,39 +91,77 @@ class BotRuntime:
         await self.dispatcher.storage.close()
         for redis in self.extra_closers:
             await redis.aclose()
+        if self.owned_database is not None:
+            await self.owned_database.dispose()
         await self.backend.close()
 
 
+@dataclass
+class ChatStores:
+    """Where conversations, transcripts and files live: Redis (and a shared files volume) when
+    configured, so bot replicas and workers share them; else the system's database, so a restart of
+    the embedded default (or of PostgreSQL without Redis) keeps them."""
+
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    transcript: WebChatStore
+    files: WebChatFileStore
+    redis: Redis | None = None
+    owned_database: Database | None = None
+
+
+def chat_stores(settings: Settings, db: Database | None = None) -> ChatStores:
+    if settings.redis_url:
+        storage, isolation = make_storage(settings.redis_url)
+        redis = Redis.from_url(settings.redis_url)
+        return ChatStores(
+            storage,
+            isolation,
+            RedisWebChatStore(redis, settings.webchat_history_limit),
+            WebChatFiles(Path(settings.var_dir) / "webchat"),
+            redis=redis,
+        )
+    owned = None if db is not None else Database(settings)
+    database = db if db is not None else owned
+    assert database is not None
+    engine = database.engine
+    return ChatStores(
+        SqlStorage(engine),
+        SimpleEventIsolation(),
+        SqlWebChatStore(engine, settings.webchat_history_limit),
+        SqlWebChatFiles(engine),
+        owned_database=owned,
+    )
+
+
 def build_runtime(
-    settings: Settings, backend: BackendClient, *, with_telegram: bool | None = None
+    settings: Settings,
+    backend: BackendClient,
+    *,
+    with_telegram: bool | None = None,
+    db: Database | None = None,
 ) -> BotRuntime:
-    storage, isolation = make_storage(settings.redis_url)
+    """``db``: the database of the app this runtime is embedded in (its SQL stores share the engine);
+    without it and without Redis, the runtime opens (and closes) its own."""
+    stores = chat_stores(settings, db)
     dispatcher = create_dispatcher(
         backend,
-        storage=storage,
-        isolation=isolation,
+        storage=stores.storage,
+        isolation=stores.isolation,
         default_locale=settings.default_locale,
         payment_provider=settings.payment_provider,
         payment_provider_token=settings.telegram_payment_provider_token,
     )
-    closers: list[Redis] = []
-    if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
-        closers.append(redis)
-        store: MemoryWebChatStore | RedisWebChatStore = RedisWebChatStore(
-            redis, settings.webchat_history_limit
-        )
-    else:
-        store = MemoryWebChatStore(settings.webchat_history_limit)
-    session = WebChatSession(
-        store, WebChatFiles(Path(settings.var_dir) / "webchat"), bot_username=settings.bot_username
-    )
+    session = WebChatSession(stores.transcript, stores.files, bot_username=settings.bot_username)
     webchat_bot = Bot(token=WEBCHAT_BOT_TOKEN, session=session, default=DEFAULT_BOT_PROPERTIES)
     channel = WebChatChannel(
         dispatcher, webchat_bot, session, max_upload_bytes=settings.webchat_max_upload_bytes
     )
     use_telegram = settings.telegram_enabled if with_telegram is None else with_telegram
     telegram_bot = make_telegram_bot(settings) if use_telegram else None
+    health = TelegramHealth(enabled=telegram_bot is not None)
+    if telegram_bot is not None:
+        telegram_bot.session.middleware(HealthMiddleware(health))
     return BotRuntime(
         settings=settings,
         backend=backend,
@@ -117,5 +170,7 @@ def build_runtime(
         webchat_session=session,
         webchat=channel,
         telegram_bot=telegram_bot,
-        extra_closers=closers,
+        extra_closers=[stores.redis] if stores.redis is not None else [],
+        owned_database=stores.owned_database,
+        telegram_health=health,
     )

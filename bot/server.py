@@ -15,9 +15,9 @@ from fastapi.responses import RedirectResponse
 from backend.app import create_app
 from backend.db import Database
 from backend.settings import Settings
-from bot.channels.telegram import register_webhook, run_polling
 from bot.client import BackendClient
 from bot.runtime import BotRuntime, build_runtime
+from bot.telegram_keeper import keep_polling, keep_webhook
 from scheduler.runner import SchedulerRunner
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,11 @@ def build_embedded_app(settings: Settings, *, db: Database | None = None) -> Fas
     backend = BackendClient.for_app(
         app, service_token=settings.service_token, identity_cache_seconds=settings.identity_cache_seconds
     )
-    runtime = build_runtime(settings, backend)
+    runtime = build_runtime(settings, backend, db=database)
     runtime.mount(app)
     _add_root_redirect(app)
     app.state.bot_runtime = runtime
+    app.state.health_probes["telegram"] = lambda: runtime.telegram_health.state
     scheduler = (
         SchedulerRunner(database, redis_url=settings.redis_url) if settings.embedded_scheduler else None
     )
@@ -55,7 +56,8 @@ def build_bot_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "telegram": "enabled" if runtime.telegram_bot else "disabled"}
+        # Telegram retrying is reported, not fatal: the web chat this process serves works without it.
+        return {"status": "ok", "telegram": runtime.telegram_health.state}
 
     app.state.bot_runtime = runtime
     _wrap_lifespan(app, runtime, scheduler=None, with_worker=False)
@@ -101,13 +103,18 @@ def _wrap_lifespan(
 
 
 async def _start_telegram(runtime: BotRuntime) -> list[asyncio.Task[None]]:
+    """Polling or webhook registration in the background, retrying until Telegram answers: the
+    process (web chat, API, delivery) starts at once, whether Telegram is reachable or not."""
     bot, settings = runtime.telegram_bot, runtime.settings
+    health, backoff = runtime.telegram_health, runtime.telegram_backoff
     if bot is None:
         return []
     if settings.webhook_url:
-        await register_webhook(runtime.dispatcher, bot, settings)
-        return []
+        keeper = keep_webhook(runtime.dispatcher, bot, settings, health, backoff)
+        return [asyncio.create_task(keeper, name="telegram-webhook")]
     if not settings.embedded_polling:
+        health.disable()  # this process sends to Telegram (delivery) but receives nothing from it
         return []
-    log.info("telegram long polling started")
-    return [asyncio.create_task(run_polling(runtime.dispatcher, bot), name="telegram-polling")]
+    return [
+        asyncio.create_task(keep_polling(runtime.dispatcher, bot, health, backoff), name="telegram-polling")
+    ]

@@ -215,4 +215,3 @@ class ClaimPrepayment(SQLModel, table=True):
     reference: str = Field(default="", max_length=128)  # the transfer's reference
     recorded_by: int = Field(foreign_key="staff_user.id")
     recorded_at: datetime = Field(default_factory=utcnow)
-

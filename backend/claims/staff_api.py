@@ -435,4 +435,3 @@ async def prepayment(
     )
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=made.claim_id)
     return ClaimActionOut(claim=detail_out(detail))
-

@@ -1346,4 +1346,3 @@ async def record_prepayment(
     await session.commit()
     await session.refresh(prepayment)
     return prepayment
-

@@ -27,17 +27,6 @@ def make_telegram_bot(settings: Settings) -> Bot:
     return Bot(token=settings.bot_token, session=session, default=DEFAULT_BOT_PROPERTIES)
 
 
-async def run_polling(dispatcher: Dispatcher, bot: Bot) -> None:
-    """Long polling until cancelled; a webhook left from another mode would block getUpdates."""
-    await bot.delete_webhook(drop_pending_updates=False)
-    await dispatcher.start_polling(
-        bot,
-        handle_signals=False,
-        close_bot_session=False,
-        allowed_updates=dispatcher.resolve_used_update_types(),
-    )
-
-
 async def register_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
     url = settings.webhook_url.rstrip("/")
     if not url.endswith(WEBHOOK_PATH):

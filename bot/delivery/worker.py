@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -158,6 +159,8 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self._stopping = asyncio.Event()
+        # Called after every round that reached the backend (a container health check's heartbeat).
+        self.on_round: Callable[[], None] | None = None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -167,6 +170,8 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             try:
                 handled = await self.run_once()
+                if self.on_round is not None:
+                    self.on_round()
             except BackendUnavailable as exc:
                 log.warning("delivery: backend unavailable: %s", exc)
                 handled = 0

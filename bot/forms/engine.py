@@ -14,6 +14,7 @@ so /start can offer "continue" from the state it already has, without reading th
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -319,8 +320,7 @@ class FormRunner:
             await self._submit(io, state, flow, form)
             return
         form.step = first.name
-        await self.save(state, form)
-        await first.ask(io, form)
+        await self._save_and_ask(io, state, form, first)
 
     async def _submit(self, io: Io, state: FSMContext, flow: Flow, form: Form) -> None:
         await flow.submit(io, form)
@@ -329,7 +329,11 @@ class FormRunner:
             await io.say(*draft_reminder(io.locale))
 
     async def ask_current(self, io: Io, state: FSMContext, form: Form) -> None:
+        """Ask the current question again (a returning user, a refused skip); keep what asking cached."""
+        saved = _snapshot(form)
         await self.flows[form.flow].step(form.step).ask(io, form)
+        if _snapshot(form) != saved:
+            await self.save(state, form)
 
     async def handle(
         self, io: Io, state: FSMContext, form: Form, outcome: Callable[[Step], Awaitable[Any]]
@@ -359,14 +363,13 @@ class FormRunner:
             await self._submit(io, state, flow, form)
             return
         form.step = following.name
-        await self.save(state, form)
-        await following.ask(io, form)
+        await self._save_and_ask(io, state, form, following)
 
     async def skip(self, io: Io, state: FSMContext, form: Form) -> None:
         step = self.flows[form.flow].step(form.step)
         if not step.optional:
             await io.say(io.label("enroll_errors.not_optional"))
-            await step.ask(io, form)
+            await self.ask_current(io, state, form)
             return
         form.answers[step.name] = None
         await self.advance(io, state, form)
@@ -379,5 +382,18 @@ class FormRunner:
             await self.ask_current(io, state, form)
             return
         form.step = form.history.pop()
+        await self._save_and_ask(io, state, form, self.flows[form.flow].step(form.step))
+
+    async def _save_and_ask(self, io: Io, state: FSMContext, form: Form, step: Step) -> None:
+        """Save, ask, and save again if asking changed the form: a step caches what it fetched to ask
+        (the product's unit, the user's policies). A storage that serialises (Redis, the database)
+        keeps only what was saved; memory storage kept the same dict, which hid this."""
         await self.save(state, form)
-        await self.ask_current(io, state, form)
+        saved = _snapshot(form)
+        await step.ask(io, form)
+        if _snapshot(form) != saved:
+            await self.save(state, form)
+
+
+def _snapshot(form: Form) -> str:
+    return json.dumps(form.to_json(), sort_keys=True, default=str)

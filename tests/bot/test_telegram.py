@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,7 +18,9 @@ from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
 from backend.people.models import ChatIdentity
 from backend.settings import Settings
 from bot.server import build_embedded_app
+from bot.telegram_keeper import Backoff, TelegramHealth, retry_forever
 from tests.fakes.telegram_server import FakeTelegramServer, RateLimits
+from tests.harness import ChatUser
 
 CHAT = 5551234
 
@@ -36,6 +40,13 @@ def _telegram_settings(settings: Settings, server: FakeTelegramServer, **extra: 
     }
     values.update(extra)
     return settings.model_copy(update=values)
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 async def _sent_after(server: FakeTelegramServer, count: int) -> list[str]:
@@ -149,6 +160,7 @@ async def test_webhook_checks_secret_rejects_malformed_body_and_keeps_serving(
 ) -> None:
     app = await _webhook_client(settings, db, telegram)
     async with app.router.lifespan_context(app):
+        await _until(lambda: app.state.bot_runtime.telegram_health.state == "ok")
         assert telegram.webhook.url == "https://bot.example.cn/telegram/webhook"
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             update = telegram.user_message(CHAT, "/start", user_id=CHAT)
@@ -236,3 +248,120 @@ async def test_chat_routes_are_matched_before_the_api_routes(
     chat = [i for i, path in enumerate(paths) if path.startswith(("/webchat/", "/telegram/", "/chat"))]
     assert len(chat) >= 3 and max(chat) < first_api, paths
     await app.state.bot_runtime.close()
+
+
+# --- Telegram that keeps running ---------------------------------------------------------------------
+FAST = Backoff(first=0.05, factor=2.0, cap=0.2, jitter=0.0)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _healthz(app: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200, response.text  # Telegram retrying never fails the process
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_polling_retries_a_failing_get_me_until_telegram_answers(
+    settings: Settings, db: Database, telegram: FakeTelegramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    telegram.fail_next("getMe", 502, times=3)
+    app = build_embedded_app(_telegram_settings(settings, telegram), db=db)
+    app.state.bot_runtime.telegram_backoff = FAST
+    with caplog.at_level(logging.WARNING, logger="bot.telegram_keeper"):
+        async with app.router.lifespan_context(app):
+            assert (await _healthz(app))["telegram"] == "retrying"
+            await _until(lambda: app.state.bot_runtime.telegram_health.state == "ok")
+            assert (await _healthz(app))["telegram"] == "ok"
+            telegram.push_update(telegram.user_message(CHAT, "/start", user_id=CHAT, first_name="李四"))
+            assert "李四" in (await _sent_after(telegram, 1))[0]
+    assert [call.ok for call in telegram.calls_to("getMe")][:4] == [False, False, False, True]
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 3 and all("Bad Gateway" in f for f in failures)  # one line per failure
+    assert [f.split("retrying in ")[1].split(" (")[0] for f in failures] == ["0.05 s", "0.1 s", "0.2 s"]
+
+
+async def test_polling_outlives_a_failing_get_updates(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    app = build_embedded_app(_telegram_settings(settings, telegram), db=db)
+    app.state.bot_runtime.telegram_backoff = FAST
+    async with app.router.lifespan_context(app):
+        await _until(lambda: app.state.bot_runtime.telegram_health.state == "ok")
+        telegram.fail_next("getUpdates", 502, times=2)
+        telegram.push_update(telegram.user_message(CHAT, "/start", user_id=CHAT, first_name="李四"))
+        assert "李四" in (await _sent_after(telegram, 1))[0]
+        assert app.state.bot_runtime.telegram_health.state == "ok"
+
+
+async def test_webhook_mode_serves_web_chat_while_telegram_is_unreachable(
+    settings: Settings, db: Database
+) -> None:
+    unreachable = settings.model_copy(
+        update={
+            "bot_token": "123456:TEST",
+            "telegram_api_base": f"http://127.0.0.1:{_closed_port()}",
+            "webhook_url": "https://bot.example.cn",
+            "embedded_worker": False,
+            "embedded_scheduler": False,
+        }
+    )
+    app = build_embedded_app(unreachable, db=db)
+    app.state.bot_runtime.telegram_backoff = FAST
+    async with app.router.lifespan_context(app):  # used to raise here: the process never started
+        await asyncio.sleep(0.3)  # several attempts
+        health = await _healthz(app)
+        assert health["telegram"] == "retrying" and health["status"] == "ok"
+        user = ChatUser(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t"), "offline-user"
+        )
+        replies = await user.say("/start")
+        assert "田保" in replies[0].text
+
+
+async def test_webhook_registration_is_retried_until_telegram_takes_it(
+    settings: Settings, db: Database, telegram: FakeTelegramServer
+) -> None:
+    telegram.fail_next("setWebhook", 502, times=2)
+    app = await _webhook_client(settings, db, telegram)
+    app.state.bot_runtime.telegram_backoff = FAST
+    async with app.router.lifespan_context(app):
+        await _until(lambda: app.state.bot_runtime.telegram_health.state == "ok")
+        assert telegram.webhook.url == "https://bot.example.cn/telegram/webhook"
+        assert len(telegram.calls_to("setWebhook")) == 3
+        assert (await _healthz(app))["telegram"] == "ok"
+
+
+async def test_healthz_says_disabled_without_a_bot_token(settings: Settings, db: Database) -> None:
+    app = build_embedded_app(settings.model_copy(update={"embedded_worker": False}), db=db)
+    async with app.router.lifespan_context(app):
+        assert (await _healthz(app))["telegram"] == "disabled"
+
+
+async def test_retry_waits_grow_to_the_cap_and_each_failure_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    waits: list[float] = []
+    outcomes = iter([ConnectionError("down")] * 6 + [None])
+
+    async def attempt() -> None:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    health = TelegramHealth(enabled=True)
+    backoff = Backoff(first=1.0, factor=2.0, cap=10.0, jitter=0.0)
+    with caplog.at_level(logging.WARNING, logger="bot.telegram_keeper"):
+        await retry_forever("connection", attempt, health, backoff, sleep=sleep)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert len(caplog.records) == 6 and health.state == "ok"
+    assert [backoff.step(n) for n in range(1, 7)] == [1, 2, 3, 4, 5, 5]

@@ -1,25 +1,87 @@
-"""Both web chat stores keep the same contract: numbered messages, edits in place, history after an
-id, and a bounded history. The Redis one is what several bot processes share in production."""
+"""Every web chat store keeps the same contract: numbered messages, edits in place, history after an
+id, and a bounded history. The Redis one is what several bot processes share in production; the SQL
+one keeps the embedded default's chats (and PostgreSQL's without Redis) across restarts."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
 from redis.asyncio import Redis
+from sqlalchemy import text
 
-from bot.channels.webchat.store import MemoryWebChatStore, RedisWebChatStore, WebChatMessage, WebChatStore
-from tests.conftest import REDIS_URL, integration_unavailable
+from backend.db import Database
+from backend.settings import Settings
+from bot.channels.webchat.store import (
+    MemoryWebChatStore,
+    RedisWebChatStore,
+    WebChatFiles,
+    WebChatFileStore,
+    WebChatMessage,
+    WebChatStore,
+)
+from bot.sqlstore import SqlStorage, SqlWebChatFiles, SqlWebChatStore
+from tests.conftest import REDIS_URL, integration_unavailable, make_settings
 
 LIMIT = 5
 CHAT = "store-chat"
+CHAT_TABLES = "webchat_thread, webchat_message, webchat_file, conversation_state"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[WebChatStore]:
-    if request.param == "memory":
+def _database_settings(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Settings:
+    """The SQL stores on both databases: the embedded default, and PostgreSQL without Redis."""
+    if kind == "sqlite":
+        sqlite_settings: Settings = request.getfixturevalue("settings")  # a copy of the template
+        return sqlite_settings
+    url: str = request.getfixturevalue("migrated_postgres")
+    return make_settings(tmp_path, database_url=url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return _database_settings(request, request.param, tmp_path)
+
+
+# Parametrised here, in sync fixtures: the database fixtures build their schema with asyncio.run.
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Settings | None]:
+    if request.param in ("sqlite", "postgresql"):
+        return "sql", _database_settings(request, request.param, tmp_path)
+    return request.param, None
+
+
+@pytest.fixture(params=["disk", "sqlite", "postgresql"])
+def files_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
+    return None if request.param == "disk" else _database_settings(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def fsm_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
+    return None if request.param == "memory" else _database_settings(request, request.param, tmp_path)
+
+
+async def _sql_database(settings: Settings) -> Database:
+    db = Database(settings)
+    if not db.is_sqlite:  # one PostgreSQL database serves the whole run: start each test empty
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {CHAT_TABLES}"))
+    return db
+
+
+@pytest.fixture
+async def store(store_kind: tuple[str, Settings | None]) -> AsyncIterator[WebChatStore]:
+    kind, database_settings = store_kind
+    if kind == "memory":
         yield MemoryWebChatStore(history_limit=LIMIT)
+        return
+    if database_settings is not None:
+        db = await _sql_database(database_settings)
+        yield SqlWebChatStore(db.engine, history_limit=LIMIT)
+        await db.dispose()
         return
     redis = Redis.from_url(REDIS_URL)
     try:
@@ -81,5 +143,88 @@ async def test_redis_history_expires_when_the_chat_goes_idle(redis_url: str) -> 
     store = RedisWebChatStore(redis, history_limit=LIMIT, ttl_days=2)
     await store.append(CHAT, WebChatMessage(0, "hello"))
     ttls = [await redis.ttl(f"tianbao:webchat:{CHAT}:{part}") for part in ("seq", "ids", "msgs")]
+    assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls[1:]), ttls
+    assert ttls[0] == -1  # the counter stays: numbering never restarts
+    await redis.delete(f"tianbao:webchat:{CHAT}:ids", f"tianbao:webchat:{CHAT}:msgs")  # as on expiry
+    next_id = (await store.append(CHAT, WebChatMessage(0, "back after a month"))).id
     await redis.aclose()
-    assert all(2 * 86400 - 5 <= ttl <= 2 * 86400 for ttl in ttls), ttls
+    assert next_id == 2
+
+
+async def test_sql_numbering_never_restarts_across_trimming_and_restarts(sql_settings: Settings) -> None:
+    db = await _sql_database(sql_settings)
+    first_run = SqlWebChatStore(db.engine, history_limit=2)
+    for n in range(4):
+        await first_run.append(CHAT, WebChatMessage(0, f"m{n}"))
+    after_restart = SqlWebChatStore(db.engine, history_limit=2)  # a new process on the same database
+    kept = [m.text for m in await after_restart.after(CHAT, 0)]
+    next_id = (await after_restart.append(CHAT, WebChatMessage(0, "next"))).id
+    await db.dispose()
+    assert kept == ["m2", "m3"] and next_id == 5
+
+
+@pytest.fixture
+async def files(files_kind: Settings | None, tmp_path: Path) -> AsyncIterator[WebChatFileStore]:
+    if files_kind is None:
+        yield WebChatFiles(tmp_path / "webchat")
+        return
+    db = await _sql_database(files_kind)
+    yield SqlWebChatFiles(db.engine)
+    await db.dispose()
+
+
+async def test_files_are_found_by_their_chat_and_token_only(files: WebChatFileStore) -> None:
+    token = await files.save(CHAT, "电子保单/2026.pdf", b"%PDF-1.7 ...")
+    stored = await files.load(CHAT, token)
+    assert stored is not None and stored.data == b"%PDF-1.7 ..." and stored.name == "电子保单_2026.pdf"
+    assert await files.load("other-chat", token) is None  # the token is only shown to that chat
+    assert await files.load(CHAT, "../../etc/passwd") is None
+    by_token = await files.load_token(token)
+    assert by_token is not None and by_token.chat_id == CHAT
+    assert await files.load_token("A" * 24) is None
+
+
+@pytest.fixture
+async def fsm(fsm_kind: Settings | None) -> AsyncIterator[BaseStorage]:
+    if fsm_kind is None:
+        yield MemoryStorage()
+        return
+    db = await _sql_database(fsm_kind)
+    yield SqlStorage(db.engine)
+    await db.dispose()
+
+
+async def test_conversation_state_and_data_are_kept_and_cleared(fsm: BaseStorage) -> None:
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    other_bot = StorageKey(bot_id=2, chat_id=42, user_id=42)
+    assert await fsm.get_state(key) is None and await fsm.get_data(key) == {}
+    await fsm.set_state(key, "EnrollForm:answer")
+    await fsm.set_data(key, {"form": {"flow": "farmer", "step": 3, "answers": {"名": "王大明"}}})
+    assert await fsm.update_data(key, {"extra": 1}) == {
+        "form": {"flow": "farmer", "step": 3, "answers": {"名": "王大明"}},
+        "extra": 1,
+    }
+    assert await fsm.get_state(key) == "EnrollForm:answer"
+    assert await fsm.get_state(other_bot) is None  # Telegram's bot and the web chat's do not mix
+    await fsm.set_state(key, None)
+    await fsm.set_data(key, {})
+    assert await fsm.get_state(key) is None and await fsm.get_data(key) == {}
+    await fsm.close()
+
+
+async def test_sql_conversation_survives_a_new_storage_and_leaves_no_empty_rows(
+    sql_settings: Settings,
+) -> None:
+    db = await _sql_database(sql_settings)
+    key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+    await SqlStorage(db.engine).set_state(key, "ClaimForm:answer")
+    await SqlStorage(db.engine).set_data(key, {"form": {"step": 2}})
+    restarted = SqlStorage(db.engine)
+    assert await restarted.get_state(key) == "ClaimForm:answer"
+    assert await restarted.get_data(key) == {"form": {"step": 2}}
+    await restarted.set_state(key, None)
+    await restarted.set_data(key, {})
+    async with db.engine.connect() as conn:
+        left = (await conn.execute(text("SELECT count(*) FROM conversation_state"))).scalar_one()
+    await db.dispose()
+    assert left == 0

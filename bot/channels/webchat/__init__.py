@@ -4,7 +4,9 @@ from bot.channels.webchat.session import WebChatSession, capture_replies
 from bot.channels.webchat.store import (
     MemoryWebChatStore,
     RedisWebChatStore,
+    StoredFile,
     WebChatFiles,
+    WebChatFileStore,
     WebChatMessage,
     WebChatStore,
     numeric_id,
@@ -13,6 +15,8 @@ from bot.channels.webchat.store import (
 __all__ = [
     "MemoryWebChatStore",
     "RedisWebChatStore",
+    "StoredFile",
+    "WebChatFileStore",
     "WebChatFiles",
     "WebChatMessage",
     "WebChatSession",

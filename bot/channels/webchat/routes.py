@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, model_validator
 
 from bot.channels.webchat import updates
 from bot.channels.webchat.session import WebChatSession, capture_replies
-from bot.channels.webchat.store import CHAT_ID_PATTERN, WebChatMessage
+from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage
 from messages import labels_for, normalize_locale, render
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "webchat_page"
@@ -136,7 +138,7 @@ class WebChatChannel:
                 detail={"code": "not_an_image", "message": render("webchat/not_an_image", locale, ext="txt")},
             )
         number = self.session.register_chat(chat_id)
-        token = self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
+        token = await self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
         make = updates.video_update if is_video else updates.photo_update
         update = make(
             number, token, len(data), caption, first_name=None, language_code=language_code, bot=self.bot
@@ -153,6 +155,18 @@ class WebChatChannel:
                 detail={"code": "file_too_large", "message": message},
             )
         return data
+
+
+def file_response(stored: StoredFile) -> Response:
+    """The file with its name, as FileResponse sent it (a download name, the type guessed from it)."""
+    media_type = mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
+    quoted = quote(stored.name)
+    disposition = (
+        f'attachment; filename="{stored.name}"'
+        if quoted == stored.name
+        else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return Response(stored.data, media_type=media_type, headers={"content-disposition": disposition})
 
 
 def request_locale(request: Request, explicit: str | None = None) -> str:
@@ -184,12 +198,11 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         return MessagesOut(messages=_out(await channel.session.store.after(chat_id, after)))
 
     @router.get("/webchat/files/{chat_id}/{token}")
-    async def get_file(chat_id: ChatId, token: str) -> FileResponse:
-        found = channel.session.files.locate(chat_id, token)
+    async def get_file(chat_id: ChatId, token: str) -> Response:
+        found = await channel.session.files.load(chat_id, token)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
-        path, name = found
-        return FileResponse(path, filename=name)
+        return file_response(found)
 
     @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:

@@ -29,7 +29,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from bot.channels.webchat.store import WebChatFiles, WebChatMessage, WebChatStore, numeric_id
+from bot.channels.webchat.store import WebChatFileStore, WebChatMessage, WebChatStore, file_url, numeric_id
 
 WEBCHAT_BOT_TOKEN = "1:webchat"
 WEBCHAT_BOT_ID = 1
@@ -69,7 +69,9 @@ Handler = Callable[[Bot, Any], Coroutine[Any, Any, Any]]
 
 
 class WebChatSession(BaseSession):
-    def __init__(self, store: WebChatStore, files: WebChatFiles, *, bot_username: str = "TianbaoBot") -> None:
+    def __init__(
+        self, store: WebChatStore, files: WebChatFileStore, *, bot_username: str = "TianbaoBot"
+    ) -> None:
         super().__init__()
         self.store = store
         self.files = files
@@ -131,10 +133,10 @@ class WebChatSession(BaseSession):
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
         token = url.rsplit("/", 1)[-1]
-        path = self.files.find_token(token)
-        if path is None:
+        stored = await self.files.load_token(token)
+        if stored is None:
             raise FileNotFoundError(token)
-        data = path.read_bytes()
+        data = stored.data
         for start in range(0, len(data), chunk_size):
             yield data[start : start + chunk_size]
 
@@ -198,13 +200,13 @@ class WebChatSession(BaseSession):
         return payload
 
     async def _get_file(self, _bot: Bot, method: methods.GetFile) -> dict[str, Any]:
-        path = self.files.find_token(method.file_id)
-        if path is None:
+        stored = await self.files.load_token(method.file_id)
+        if stored is None:
             raise TelegramBadRequest(method=method, message="file not found")
         return {
             "file_id": method.file_id,
             "file_unique_id": method.file_id[-16:],
-            "file_size": path.stat().st_size,
+            "file_size": len(stored.data),
             "file_path": method.file_id,
         }
 
@@ -234,14 +236,14 @@ class WebChatSession(BaseSession):
         if isinstance(file, str):
             if file.startswith(("http://", "https://", "/")):
                 return file.rsplit("/", 1)[-1] or default_name, file
-            path = self.files.find_token(file)
-            if path is None:
+            stored = await self.files.load_token(file)
+            if stored is None:
                 raise TelegramBadRequest(method=methods.GetFile(file_id=file), message="file not found")
-            return default_name, self.files.url(path.parent.name, file)
+            return default_name, file_url(stored.chat_id, file)
         data = b"".join([chunk async for chunk in file.read(bot)])
         name = file.filename or default_name
-        token = self.files.save(chat, name, data)
-        return name, self.files.url(chat, token)
+        token = await self.files.save(chat, name, data)
+        return name, file_url(chat, token)
 
     def _message_json(
         self, chat_id: int | str, message: WebChatMessage, *, text: str | None

@@ -1,4 +1,5 @@
-"""Web chat transcripts and files: memory when embedded, Redis when several processes share them."""
+"""Web chat transcripts and files: Redis when several processes share them; the database otherwise
+(``bot.sqlstore``, wired in by ``bot.runtime``: this package may not touch the database); memory for tests."""
 
 from __future__ import annotations
 
@@ -98,11 +99,14 @@ class MemoryWebChatStore:
 # KEYS: seq, ids, msgs. ARGV: the message JSON after its id (", ..."), TTL seconds, history limit.
 # One script instead of INCR, a MULTI of HSET + ZADD + 3 EXPIRE, and ZCARD: each command costs the bot
 # ~0.1 ms of CPU in redis-py, and a crash between them left a numbered gap or an untrimmed history.
+# The counter never expires (one integer per chat): an idle chat's history goes, but a number is never
+# reused, or the page, which shows what comes after the highest id it saw, would hide new messages.
 _APPEND_SCRIPT = """
 local id = redis.call('INCR', KEYS[1])
+redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[3], id, '{"id": ' .. id .. ARGV[1])
 redis.call('ZADD', KEYS[2], id, id)
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+for i = 2, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   local old = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
@@ -159,42 +163,73 @@ class RedisWebChatStore:
         return [WebChatMessage.from_json(json.loads(raw)) for raw in raws if raw]
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    chat_id: str
+    name: str
+    data: bytes
+
+
+def file_url(chat_id: str, token: str) -> str:
+    return f"/webchat/files/{chat_id}/{token}"
+
+
+def new_file_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def is_valid_file_token(token: str) -> bool:
+    return bool(_FILE_TOKEN.match(token))
+
+
+class WebChatFileStore(Protocol):
+    """Files exchanged in web chat (user photos, bot documents). The random token in the address is the
+    capability: it is only ever shown to that chat."""
+
+    async def save(self, chat_id: str, filename: str, data: bytes) -> str: ...
+
+    async def load(self, chat_id: str, token: str) -> StoredFile | None: ...
+
+    async def load_token(self, token: str) -> StoredFile | None:
+        """A file by its token alone (getFile and re-sending by file id name no chat)."""
+        ...
+
+
 class WebChatFiles:
-    """Files exchanged in web chat (user photos, bot documents) on disk under ``var/webchat``.
-    The random token in the name is the capability: it is only ever shown to that chat."""
+    """Files on disk under ``var/webchat/<chat>/<token>``: the Redis layout, where bot replicas and
+    workers share a volume. The SQL layout keeps them in the database (``bot.sqlstore``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save(self, chat_id: str, filename: str, data: bytes) -> str:
-        token = secrets.token_urlsafe(18)
+    async def save(self, chat_id: str, filename: str, data: bytes) -> str:
+        token = new_file_token()
         folder = self.root / chat_id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / token).write_bytes(data)
-        (folder / f"{token}.name").write_text(_safe_name(filename), encoding="utf-8")
+        (folder / f"{token}.name").write_text(safe_file_name(filename), encoding="utf-8")
         return token
 
-    def url(self, chat_id: str, token: str) -> str:
-        return f"/webchat/files/{chat_id}/{token}"
-
-    def locate(self, chat_id: str, token: str) -> tuple[Path, str] | None:
-        if not is_valid_chat_id(chat_id) or not _FILE_TOKEN.match(token):
+    async def load(self, chat_id: str, token: str) -> StoredFile | None:
+        if not is_valid_chat_id(chat_id) or not is_valid_file_token(token):
             return None
-        path = self.root / chat_id / token
-        if not path.is_file():
-            return None
-        name_file = path.with_name(f"{token}.name")
-        name = name_file.read_text(encoding="utf-8") if name_file.exists() else token
-        return path, name
+        return self._read(self.root / chat_id / token)
 
-    def find_token(self, token: str) -> Path | None:
-        """A user's photo by file id (the token), for getFile; the chat folder is unknown there."""
-        if not _FILE_TOKEN.match(token):
+    async def load_token(self, token: str) -> StoredFile | None:
+        if not is_valid_file_token(token):
             return None
         matches = list(self.root.glob(f"*/{token}"))
-        return matches[0] if matches else None
+        return self._read(matches[0]) if matches else None
+
+    @staticmethod
+    def _read(path: Path) -> StoredFile | None:
+        if not path.is_file():
+            return None
+        name_file = path.with_name(f"{path.name}.name")
+        name = name_file.read_text(encoding="utf-8") if name_file.exists() else path.name
+        return StoredFile(chat_id=path.parent.name, name=name, data=path.read_bytes())
 
 
-def _safe_name(filename: str) -> str:
+def safe_file_name(filename: str) -> str:
     cleaned = re.sub(r"[\\/\x00-\x1f]", "_", filename).strip() or "file"
     return cleaned[:120]
