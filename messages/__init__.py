@@ -13,12 +13,14 @@ renders every template in both locales.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2.ext import Extension
 
 MESSAGES_DIR = Path(__file__).parent
 LOCALES: tuple[str, ...] = ("zh-CN", "en")
@@ -52,13 +54,33 @@ def normalize_locale(tag: str | None, default: str = DEFAULT_LOCALE) -> str:
     return default
 
 
+# A block tag or comment: its body never holds its own closing delimiter, so a match ends at the first
+# one (a bare ``.*?`` could run on from one tag over text into the next).
+_TAG = r"(?:\{%(?:[^%]|%(?!\}))*%\}|\{#(?:[^#]|#(?!\}))*#\})"
+_TAG_ONLY_LINE = re.compile(rf"^([ \t]*(?:{_TAG}[ \t]*)+)\n", re.MULTILINE)
+
+
+class TagLines(Extension):
+    """The line rule of every template: a line holding only block tags or comments prints nothing,
+    not even its newline; every other line keeps its newline, whatever tag it ends with.
+
+    Jinja's ``trim_blocks`` drops the newline after *any* block tag, so a line ending in an inline
+    ``{% endif %}`` ran into the next ("地点：…（已附定位）收款银行：…"). This rule is applied to the
+    source once, when a template is loaded, so rendering costs nothing more.
+    """
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return _TAG_ONLY_LINE.sub(r"\1", source)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(MESSAGES_DIR)),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-        trim_blocks=True,
+        extensions=[TagLines],
+        trim_blocks=False,
         lstrip_blocks=True,
         keep_trailing_newline=False,
         auto_reload=False,

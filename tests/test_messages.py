@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -280,6 +281,122 @@ def _helper_samples() -> None:
 
 
 _helper_samples()
+
+
+# Contexts that take the branches the main samples do not (inline {% if %} at a line's end), so the
+# line test below sees every field a template can print.
+TIMELINE = [
+    SimpleNamespace(at=datetime(2026, 12, 1, 20, 0, tzinfo=UTC), kind="reported", note=""),
+    SimpleNamespace(at=datetime(2026, 12, 2, 1, 0, tzinfo=UTC), kind="adjuster_assigned", note="陈查勘"),
+    SimpleNamespace(at=datetime(2026, 12, 2, 3, 0, tzinfo=UTC), kind="surveyed", note="倒伏"),
+]
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "enroll/summary_farmer": [
+        {
+            **SAMPLES["enroll/summary_farmer"],
+            "a": {**FARMER_ANSWERS, "gps": [34.8, 114.8], "ear_tags": ["A1", "A2"], "signer_name": "王五"},
+            "relation": "子女",
+        },
+    ],
+    "claims/summary": [
+        {
+            **SAMPLES["claims/summary"],
+            "a": {**SAMPLES["claims/summary"]["a"], "place_name": "东坝头镇", "claim_gps": [1, 2]},
+            "disposal": 2,
+        },
+        {
+            **SAMPLES["claims/summary"],
+            "a": {
+                "cause": "accident",
+                "injured": 1,
+                "dead": 0,
+                "description": "冲压机伤手",
+                "place_name": "车间",
+            },
+            "liability": True,
+        },
+    ],
+    "claims/detail": [
+        {
+            "claim": SimpleNamespace(
+                **{
+                    **vars(CLAIM),
+                    "paid_amount_fen": 350000,
+                    "paid_at": NOW,
+                    "denial_reasons": ["不在保险期间内"],
+                    "timeline": TIMELINE,
+                }
+            )
+        }
+    ],
+    "policies/detail": [
+        {**SAMPLES["policies/detail"], "policy": SimpleNamespace(**{**vars(POLICY), "late_entry": True})}
+    ],
+    "policies/endorse_summary": [
+        {**SAMPLES["policies/endorse_summary"], "a": {"new_value": "6228", "bank_name": "农业银行"}}
+    ],
+    "enroll/summary_enterprise": [{**SAMPLES["enroll/summary_enterprise"], "risky": 0}],
+}
+
+_LEADING_TAGS = re.compile(r"^(?:\{%(?:[^%]|%(?!\}))*%\}|[ \t])*")
+# "地点：", "收款银行：", "Place: ", "<b>Next:</b>": a short label opening a template line.
+_FIELD_LABEL = re.compile(r"^(?:<b>)?([^\s{<>：:·•\-][^{<>：:]{0,22}?(?:：|:(?=\s|</b>)))")
+
+
+def _field_labels(locale: str, key: str, ext: str) -> set[str]:
+    """The labels a template's own lines start with: each must start a line when rendered."""
+    source = (MESSAGES_DIR / locale / f"{key}.{ext}.j2").read_text(encoding="utf-8")
+    found = set()
+    for line in source.splitlines():
+        match = _FIELD_LABEL.match(_LEADING_TAGS.sub("", line))
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _chat_renders(locale: str) -> list[tuple[str, str, str]]:
+    """(key, ext, text) for every chat sample and variant of a locale."""
+    out = []
+    for key, ext in template_keys(locale):
+        if key.startswith("documents/"):
+            continue
+        for ctx in [SAMPLES.get(key, {}), *VARIANTS.get(key, [])]:
+            out.append((key, ext, render(key, locale, ext=ext, **ctx)))
+    return out
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_labelled_field_starts_its_own_line(locale: str) -> None:
+    """Issue 10 item 1: trim_blocks ate the newline after an inline {% endif %} ("地点：…收款银行：…")."""
+    checked = 0
+    for key, ext, text in _chat_renders(locale):
+        for field in _field_labels(locale, key, ext):
+            for hit in re.finditer(re.escape(field), text):
+                line_start = text.rfind("\n", 0, hit.start()) + 1
+                assert text[line_start : hit.start()].strip() in ("", "<b>"), (
+                    f"{locale}/{key}: {field!r} runs on from the line before:\n{text}"
+                )
+                checked += 1
+    assert checked > 100  # the label finder really found the fields
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_timeline_entries_are_on_separate_lines(locale: str) -> None:
+    text = render("claims/detail", locale, **VARIANTS["claims/detail"][0])
+    lines = text.splitlines()
+    for stamp in ("2026-12-02 04:00", "2026-12-02 09:00", "2026-12-02 11:00"):
+        assert any(line.startswith(stamp) for line in lines), f"{stamp} does not start a line:\n{text}"
+    assert lines[-1].startswith("<b>"), "the next step runs on from the last timeline entry"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_chat_text_has_no_stray_blank_lines(locale: str) -> None:
+    """Block tags on lines of their own print nothing: only a blank line written in a template shows."""
+    for key, ext, text in _chat_renders(locale):
+        source = (MESSAGES_DIR / locale / f"{key}.{ext}.j2").read_text(encoding="utf-8")
+        if "\n\n" not in source:
+            assert "\n\n" not in text, f"{locale}/{key} has a blank line its template does not:\n{text}"
+        assert "\n\n\n" not in text, f"{locale}/{key}"
 
 
 def test_both_locales_have_the_same_templates() -> None:
