@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, tzinfo
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from jinja2.ext import Extension
@@ -25,22 +27,91 @@ from jinja2.ext import Extension
 MESSAGES_DIR = Path(__file__).parent
 LOCALES: tuple[str, ...] = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 __all__ = [
+    "CONTACTS",
     "DEFAULT_LOCALE",
+    "DEFAULT_TIMEZONE",
     "LOCALES",
     "MESSAGES_DIR",
+    "Contacts",
     "MessageNotFound",
+    "configure",
     "label",
     "labels_for",
+    "local_time",
     "normalize_locale",
     "render",
     "template_keys",
+    "time_zone",
+    "to_local",
+    "zone_name",
 ]
 
 
 class MessageNotFound(LookupError):
     """A template or label key that does not exist for the asked locale."""
+
+
+class _Zone:
+    """The time zone people read times in. messages/ imports nothing of Tianbao's, so each process
+    tells it the zone once at start-up (``configure``); rendering then only reads this attribute."""
+
+    key: str = DEFAULT_TIMEZONE
+    zone: tzinfo = ZoneInfo(DEFAULT_TIMEZONE)
+
+
+@dataclass
+class Contacts:
+    """The insurer's contacts (``TIANBAO_INSURER_*``), the ``contacts`` of every template.
+
+    Empty fields are not shown: a template says "contact us in this chat" rather than print a label
+    with no number. ``insurer_name`` empty means the locale's demonstration insurer name."""
+
+    insurer_name: str = ""
+    hotline: str = ""
+    office: str = ""  # the local office's name and address
+    office_phone: str = ""
+
+    @property
+    def any_phone(self) -> bool:
+        return bool(self.hotline or self.office_phone)
+
+
+# One instance, updated in place by configure(): templates keep a copy of the globals they were
+# loaded with, so replacing the object would not reach a template already loaded.
+CONTACTS = Contacts()
+
+
+def configure(*, timezone: str, contacts: Contacts | None = None) -> None:
+    """Set the zone every time shown to people is in (``TIANBAO_TIMEZONE``; storage stays UTC) and
+    the insurer's contacts. Called once per process at start-up, so ``render()`` does no I/O for them.
+
+    Raises ``zoneinfo.ZoneInfoNotFoundError`` for an unknown zone name, before anything is shown."""
+    _Zone.zone = ZoneInfo(timezone)
+    _Zone.key = timezone
+    given = contacts or Contacts()
+    for item in fields(Contacts):
+        setattr(CONTACTS, item.name, getattr(given, item.name).strip())
+
+
+def time_zone() -> tzinfo:
+    return _Zone.zone
+
+
+def to_local(value: datetime) -> datetime:
+    """A stored timestamp in the configured zone; a naive one is UTC (how the database stores them)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(_Zone.zone)
+
+
+def zone_name(locale: str | None = None) -> str:
+    """How people call the configured zone ("北京时间", "Beijing time"); else its IANA name."""
+    try:
+        return label(f"common.zone_{_Zone.key}", locale)
+    except MessageNotFound:
+        return _Zone.key
 
 
 def normalize_locale(tag: str | None, default: str = DEFAULT_LOCALE) -> str:
@@ -89,6 +160,8 @@ def _environment() -> Environment:
     env.filters["money"] = format_money
     env.filters["yuan"] = format_fen
     env.filters["local_time"] = local_time
+    env.globals["zone_name"] = zone_name
+    env.globals["contacts"] = CONTACTS
     # Templates name choices by key: {{ label("claims.cause_" ~ claim.cause, locale) }}.
     env.globals["label"] = label
     return env
@@ -108,15 +181,12 @@ def format_money(value: Any) -> str:
     return f"{float(value):,.2f}"
 
 
-BEIJING = timezone(timedelta(hours=8))
-
-
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Stored times are UTC; people read Beijing time (UTC+8, no daylight saving)."""
+    """A stored (UTC) time as people read it, in the configured zone: dates too, so a cover starting
+    2026-12-01 20:00 UTC reads 2026-12-02 in Beijing."""
     if value is None:
         return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(BEIJING).strftime(fmt)
+    return to_local(value).strftime(fmt)
 
 
 def format_fen(fen: Any) -> str:

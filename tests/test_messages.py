@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -13,7 +14,18 @@ import pytest
 from jinja2 import UndefinedError
 
 from backend.people.schemas import IdentityOut
-from messages import LOCALES, MESSAGES_DIR, MessageNotFound, normalize_locale, render, template_keys
+from messages import (
+    DEFAULT_TIMEZONE,
+    LOCALES,
+    MESSAGES_DIR,
+    MessageNotFound,
+    configure,
+    local_time,
+    normalize_locale,
+    render,
+    template_keys,
+    to_local,
+)
 
 IDENTITY = IdentityOut(
     id=1,
@@ -451,3 +463,69 @@ def test_labels_have_the_same_keys_in_both_locales() -> None:
 )
 def test_locale_rules_are_explicit(tag: str | None, expected: str) -> None:
     assert normalize_locale(tag) == expected
+
+
+# --- one time zone for people (issue 10 item 3) -------------------------------------------------------
+
+EVENING_UTC = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # 2026-12-02 04:00 in Beijing
+
+
+@pytest.fixture
+def zone() -> Iterator[Callable[[str], None]]:
+    """Configure another zone for one test; the default comes back afterwards."""
+    yield lambda key: configure(timezone=key)
+    configure(timezone=DEFAULT_TIMEZONE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_chat_shows_times_and_dates_in_beijing_time(locale: str) -> None:
+    policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
+    contexts: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("enroll/policy_issued", {"policy": policy, "product_name": "水稻"}),
+        ("policies/detail", {"policy": policy, "yuan": _yuan}),
+    )
+    for key, ctx in contexts:
+        text = render(key, locale, **ctx)
+        assert "2026-12-02" in text and "2026-12-01" not in text, f"{key}: the cover date is the UTC date"
+    claim = SimpleNamespace(**{**vars(CLAIM), "loss_started_at": EVENING_UTC, "survey_due_at": EVENING_UTC})
+    claim.timeline = [SimpleNamespace(at=EVENING_UTC, kind="reported", note="")]
+    assert "2026-12-02 04:00" in render("claims/detail", locale, claim=claim)
+    assert "2026-12-02 04:00" in render("claims/reported", locale, claim=claim)
+    staff = render("claims/alert_accident_body", locale, ext="txt", claim=claim)
+    assert "2026-12-02 04:00" in staff and "UTC" not in staff
+    alert_ctx: dict[str, Any] = {**ALERT, "kind": "deadline_due_soon", "due_at": EVENING_UTC}
+    alert = render("claims_notice/staff_alert_body", locale, **alert_ctx)
+    assert "2026-12-02 04:00" in alert
+    scheduled = render(
+        "claims_notice/survey_scheduled",
+        locale,
+        claim=NOTICE_CLAIM,
+        at=EVENING_UTC,
+        remote=False,
+        joint=False,
+    )
+    assert ("12月02日 04:00" if locale == "zh-CN" else "2026-12-02 04:00") in scheduled
+    assert "04:00" in local_time(EVENING_UTC) and to_local(EVENING_UTC).day == 2
+
+
+def test_the_timezone_setting_decides_what_people_read(zone: Callable[[str], None]) -> None:
+    zone("Asia/Urumqi")  # UTC+6
+    assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+    assert "乌鲁木齐时间" in render("claims/reported", "zh-CN", claim=CLAIM)
+    zone("UTC")
+    policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
+    assert "2026-12-01 至 2026-12-01" in render("policies/detail", "zh-CN", policy=policy, yuan=_yuan)
+    assert "(UTC)" in render("claims/reported", "en", claim=CLAIM)  # a zone without a name shows its key
+
+
+def test_settings_refuse_an_unknown_timezone_and_configure_messages() -> None:
+    from backend.settings import Settings
+
+    with pytest.raises(ValueError, match="TIANBAO_TIMEZONE"):
+        Settings(timezone="Asia/Beijing")
+    try:
+        Settings(timezone="Asia/Urumqi").configure_messages()
+        assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+    finally:
+        Settings().configure_messages()
+    assert local_time(EVENING_UTC) == "2026-12-02 04:00"

@@ -18,7 +18,7 @@ Template context
 ----------------
 
 Every template gets ``doc`` (the dataclass below for that template), ``locale``, and two helpers:
-``local(dt)`` (an aware or UTC-naive datetime in China Standard Time, ``Asia/Shanghai``) and
+``local(dt)`` (an aware or UTC-naive datetime in the people's zone, ``TIANBAO_TIMEZONE``) and
 ``yuan(fen)`` (a ``Decimal`` of yuan, for the ``money`` filter). Personal numbers reach templates only
 masked (R-PUB-4): ``doc.id_number_masked`` (first 4 + last 4), ``doc.phone_masked`` (138****5678),
 ``doc.bank.account_masked`` (first 4 + last 4); the full values stay in the dataclass, never in the PDF.
@@ -68,13 +68,12 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from fpdf.enums import Align
@@ -84,7 +83,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.enrollment.models import Document
 from backend.enrollment.validation import mask_id_number
-from messages import mask_phone, normalize_locale, render
+from messages import mask_phone, normalize_locale, render, to_local
 
 __all__ = [
     "DOCUMENT_CONTEXTS",
@@ -102,7 +101,6 @@ __all__ = [
     "store_document",
 ]
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 FONT_FILE = "NotoSansSC-Tianbao.ttf"
 FONT_FAMILY = "tianbao"
 PDF_CONTENT_TYPE = "application/pdf"
@@ -319,9 +317,9 @@ DOCUMENT_CONTEXTS: dict[str, type[DocumentContext]] = {
 
 
 def local(value: datetime) -> datetime:
-    """A timestamp in China Standard Time; a naive one is taken as UTC (how the database stores them)."""
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA_TIME)
+    """A timestamp in the people's zone (TIANBAO_TIMEZONE, told to messages at start-up); a naive one
+    is taken as UTC (how the database stores them)."""
+    return to_local(value)
 
 
 def yuan(fen: int) -> Decimal:

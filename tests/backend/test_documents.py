@@ -15,6 +15,7 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
+from backend.enrollment import documents
 from backend.enrollment.documents import (
     DOCUMENT_CONTEXTS,
     AgriculturalPremium,
@@ -30,7 +31,7 @@ from backend.enrollment.documents import (
     store_document,
 )
 from backend.enrollment.models import Document
-from messages import LOCALES, MESSAGES_DIR, template_keys
+from messages import LOCALES, MESSAGES_DIR, render, template_keys
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13812345678"
@@ -465,3 +466,19 @@ def test_r_enr_10_pdf_rasterises(rendered: dict[tuple[str, str], bytes], tmp_pat
     source.write_bytes(rendered[("e_policy", "zh-CN")])
     subprocess.run(["pdftoppm", "-png", "-r", "30", str(source), str(tmp_path / "page")], check=True)
     assert list(tmp_path.glob("page*.png"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_pdf_context_shows_times_in_beijing_time(locale: str) -> None:
+    """Issue 10 item 3: 2026-12-01 20:00 UTC is 2026-12-02 04:00 in Beijing, on the document too."""
+    evening = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    assert documents.local(evening).strftime("%Y-%m-%d %H:%M") == "2026-12-02 04:00"
+    html = render(
+        "documents/e_policy",
+        locale,
+        local=documents.local,
+        yuan=documents.yuan,
+        doc=policy_context(locale, starts_at=evening),
+    )
+    expected = "2026年12月02日&nbsp;04:00" if locale == "zh-CN" else "2026-12-02 04:00"
+    assert expected in html, html
