@@ -38,6 +38,7 @@ __all__ = [
     "Contacts",
     "MessageNotFound",
     "configure",
+    "contact_line",
     "label",
     "labels_for",
     "local_time",
@@ -106,6 +107,25 @@ def to_local(value: datetime) -> datetime:
     return aware.astimezone(_Zone.zone)
 
 
+def contact_line(locale: str | None = None, agent_name: str = "", agent_phone: str = "") -> str:
+    """Who to contact, from the configured contacts (and a campaign's agent, when there is one):
+    "业务员 张三（139…）；服务电话 95xxx；县支公司 某路 1 号；电话 0371-…". With none configured it says to
+    leave a message in this chat: a message never points to a phone number it cannot give."""
+    parts: list[str] = []
+    if agent_name:
+        key = "common.contact_agent_phone" if agent_phone else "common.contact_agent"
+        parts.append(label(key, locale, name=agent_name, phone=agent_phone))
+    if CONTACTS.hotline:
+        parts.append(label("common.contact_hotline", locale, phone=CONTACTS.hotline))
+    if CONTACTS.office:
+        parts.append(label("common.contact_office", locale, office=CONTACTS.office))
+    if CONTACTS.office_phone:
+        parts.append(label("common.contact_office_phone", locale, phone=CONTACTS.office_phone))
+    if not parts:
+        return label("common.contact_chat", locale)
+    return label("common.contact_separator", locale).join(parts)
+
+
 def zone_name(locale: str | None = None) -> str:
     """How people call the configured zone ("北京时间", "Beijing time"); else its IANA name."""
     try:
@@ -125,9 +145,10 @@ def normalize_locale(tag: str | None, default: str = DEFAULT_LOCALE) -> str:
     return default
 
 
-# A block tag or comment: its body never holds its own closing delimiter, so a match ends at the first
-# one (a bare ``.*?`` could run on from one tag over text into the next).
-_TAG = r"(?:\{%(?:[^%]|%(?!\}))*%\}|\{#(?:[^#]|#(?!\}))*#\})"
+# A block tag or comment that prints nothing itself (not ``include``/``call``, which print a template):
+# its body never holds its own closing delimiter, so a match ends at the first one (a bare ``.*?``
+# could run on from one tag over text into the next).
+_TAG = r"(?:\{%-?\s*+(?!include\b|call\b)(?:[^%]|%(?!\}))*%\}|\{#(?:[^#]|#(?!\}))*#\})"
 _TAG_ONLY_LINE = re.compile(rf"^([ \t]*(?:{_TAG}[ \t]*)+)\n", re.MULTILINE)
 
 
@@ -162,6 +183,7 @@ def _environment() -> Environment:
     env.filters["local_time"] = local_time
     env.globals["zone_name"] = zone_name
     env.globals["contacts"] = CONTACTS
+    env.globals["contact_line"] = contact_line
     # Templates name choices by key: {{ label("claims.cause_" ~ claim.cause, locale) }}.
     env.globals["label"] = label
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -18,8 +19,11 @@ from messages import (
     DEFAULT_TIMEZONE,
     LOCALES,
     MESSAGES_DIR,
+    Contacts,
     MessageNotFound,
     configure,
+    label,
+    labels_for,
     local_time,
     normalize_locale,
     render,
@@ -529,3 +533,118 @@ def test_settings_refuse_an_unknown_timezone_and_configure_messages() -> None:
     finally:
         Settings().configure_messages()
     assert local_time(EVENING_UTC) == "2026-12-02 04:00"
+
+
+# --- wording that misleads, contacts (issue 10 item 7) --------------------------------------------------
+
+CONTACTS = Contacts(
+    hotline="95599-0000", office="兰考支公司，兰考县裕禄大道 1 号", office_phone="0371-2222-0000"
+)
+
+
+@pytest.fixture
+def contacts() -> Iterator[Contacts]:
+    configure(timezone=DEFAULT_TIMEZONE, contacts=CONTACTS)
+    yield CONTACTS
+    configure(timezone=DEFAULT_TIMEZONE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_r_clm_2_weather_index_disclosure_asks_for_no_report(locale: str) -> None:
+    index = render(
+        "enroll/disclosure_agricultural",
+        locale,
+        product={**PRODUCT, "weather_index": True},
+        product_name="荔枝",
+    )
+    assert "24" not in index, "weather-index products need no report (R-CLM-2)"
+    assert ("不需要报案" if locale == "zh-CN" else "needs no loss report") in index
+    loss = render("enroll/disclosure_agricultural", locale, product=PRODUCT, product_name="水稻")
+    assert "24" in loss  # indemnity products keep the 24-hour report
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_r_clm_7_livestock_report_says_one_thing_about_disposal(locale: str) -> None:
+    """Not "do not dispose yet" next to "dispose harmlessly": harmless disposal, proven and confirmed."""
+    for proven in (False, True):
+        claim = SimpleNamespace(**{**vars(CLAIM), "disposal_required": True, "disposal_proven": proven})
+        text = render("claims/reported", locale, claim=claim)
+        if locale == "zh-CN":
+            assert "无害化处理" in text and "确认" in text and "不要" not in text
+        else:
+            assert "disposed of harmlessly" in text and "confirmed" in text and "do not" not in text.lower()
+    crops = render(
+        "claims/reported", locale, claim=SimpleNamespace(**{**vars(CLAIM), "disposal_required": False})
+    )
+    assert ("无害化" if locale == "zh-CN" else "harmless") not in crops
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_enterprise_is_asked_for_the_accident_site_address(locale: str) -> None:
+    from bot.forms.claim import PlaceStep, parse_place
+
+    said: list[str] = []
+
+    class FakeIo:
+        def label(self, key: str, **ctx: Any) -> str:
+            return label(key, locale, **ctx)
+
+        async def say(self, text: str, markup: Any = None) -> None:
+            said.append(text)
+
+    step = PlaceStep("place_name", parse_place)
+    for category in ("liability", "crop"):
+        form = SimpleNamespace(cache={"product": {"category": category}}, answers={})
+        asyncio.run(step.ask(FakeIo(), form))  # type: ignore[arg-type]
+    assert said == [label("enroll_ask.accident_site", locale), label("enroll_ask.place_name", locale)]
+    assert ("地址" if locale == "zh-CN" else "address") in said[0]
+
+
+# Templates that send the reader to a person: each must give the configured number.
+POINTS_TO_A_PERSON = {
+    "enroll/disclosure_agricultural": SAMPLES["enroll/disclosure_agricultural"],
+    "enroll/disclosure_liability": SAMPLES["enroll/disclosure_liability"],
+    "enroll/verification_failed": SAMPLES["enroll/verification_failed"],
+    "enroll/scan_refused": SAMPLES["enroll/scan_refused"],
+    "start/unknown_link": SAMPLES["start/unknown_link"],
+    "start/phone_refused": {"code": "phone_taken"},
+    "start/help": {},
+    "claims_notice/paid": WORKFLOW_SAMPLES["claims_notice/paid"],
+    "claims_notice/denied": WORKFLOW_SAMPLES["claims_notice/denied"],
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_messages_that_point_to_a_person_give_the_configured_contacts(
+    locale: str, contacts: Contacts
+) -> None:
+    for key, ctx in POINTS_TO_A_PERSON.items():
+        text = render(key, locale, **ctx)
+        assert contacts.hotline in text, f"{locale}/{key} sends the reader to a person with no number"
+    help_text = render("start/help", locale)
+    assert contacts.office in help_text and contacts.office_phone in help_text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_message_names_a_phone_it_does_not_give(locale: str) -> None:
+    """Without configured contacts no text says "call the service phone": it points to this chat."""
+    for key, _ext, text in _chat_renders(locale):
+        for phrase in ("服务电话", "hotline", "call the insurer"):
+            assert phrase not in text, f"{locale}/{key}: {phrase!r} with no number"
+    for key, ctx in POINTS_TO_A_PERSON.items():
+        assert label("common.contact_chat", locale).lower() in render(key, locale, **ctx).lower(), key
+
+
+def test_labels_that_mention_an_agent_point_to_help() -> None:
+    for locale in LOCALES:
+        for name, text in labels_for("enroll_errors", locale).items():
+            if "业务员" in text or "agent" in text:
+                assert "/help" in text, f"{locale} enroll_errors.{name}: an agent with no number"
+
+
+def test_the_insurer_name_setting_names_the_insurer(contacts: Contacts) -> None:
+    configure(
+        timezone=DEFAULT_TIMEZONE, contacts=Contacts(insurer_name="示例财产保险兰考支公司", hotline="95599")
+    )
+    assert render("enroll/insurer_name", "en", ext="txt") == "示例财产保险兰考支公司"
+    assert "示例财产保险兰考支公司" in render("start/help", "zh-CN")

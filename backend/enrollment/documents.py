@@ -36,19 +36,23 @@ masked (R-PUB-4): ``doc.id_number_masked`` (first 4 + last 4), ``doc.phone_maske
     with relation ``parent`` | ``child`` | ``spouse`` | ``authorised`` with the authorisation's
     reference), issued_at; optional: ear_tags, bank: :class:`BankAccount`, key_terms (summary lines,
     already in the document's language), policyholder_name (collective enrollment: the organiser that
-    enrolled the households, R-ENR-1).
+    enrolled the households, R-ENR-1), demo_payment (the premium was paid with the demo provider: the
+    document says so visibly, issue 10 item 13).
 ``e_endorsement`` -> :class:`EndorsementDocumentContext`
     endorsement_number, policy_number, verification_code, insurer_name, product_name_zh,
     product_name_en, insured_name, field (``bank_account`` | ``phone`` | ``quantity`` | ``location`` |
     ``contact``), old_value, new_value (shown through ``old_display`` / ``new_display``: masked for bank
     account and phone), requested_at, approved_at, approved_by, effective_at, issued_at; optional: unit
     (quantity changes), bank_name_old, bank_name_new, premium_change_fen (+ due, - refunded), reason,
-    decision_note.
+    decision_note, demo_payment (the policy's premium was a demo payment).
 ``household_voucher`` -> :class:`HouseholdVoucherContext`
     voucher_number, policy_number, verification_code, insurer_name, product_name_zh, product_name_en,
     policyholder_name, household_name, id_number, subject_name_zh, subject_name_en, quantity, unit,
     location, sum_insured_fen, premium_total_fen, farmer_fen (the household's own share), starts_at,
     ends_at, issued_at; optional: place_name, bank.
+
+Every template may also use the ``contacts`` and ``contact_line(locale)`` globals of ``messages``
+(``TIANBAO_INSURER_*``): each document prints the insurer's contacts.
 
 ``documents/_footer`` renders each page's footer line (document title, number, verification code, page
 ``page`` of ``pages``); ``render_pdf`` fills it.
@@ -208,6 +212,7 @@ class PolicyDocumentContext:
     bank: BankAccount | None = None
     key_terms: tuple[str, ...] = ()
     policyholder_name: str | None = None
+    demo_payment: bool = False
 
     @property
     def document_number(self) -> str:
@@ -249,6 +254,7 @@ class EndorsementDocumentContext:
     premium_change_fen: int | None = None
     reason: str = ""
     decision_note: str = ""
+    demo_payment: bool = False
 
     @property
     def document_number(self) -> str:
