@@ -203,7 +203,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "enroll/invoice_description": {"started": STARTED},
     "enroll/policy_issued": {"policy": POLICY, "product_name": "水稻"},
     "enroll/verification_passed": {"application": APPLICATION},
-    "enroll/verification_failed": {"application": APPLICATION},
+    "enroll/verification_failed": {"application": APPLICATION, "agent_name": "", "agent_phone": ""},
     "enroll/endorsement_decided": {
         "policy": POLICY,
         "endorsement": ENDORSEMENT,
