@@ -648,3 +648,26 @@ def test_the_insurer_name_setting_names_the_insurer(contacts: Contacts) -> None:
     )
     assert render("enroll/insurer_name", "en", ext="txt") == "示例财产保险兰考支公司"
     assert "示例财产保险兰考支公司" in render("start/help", "zh-CN")
+
+
+def test_every_process_tells_messages_the_zone_and_contacts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The CLI (bot, worker, scheduler, serve) and the app factory configure messages from settings."""
+    from backend.app import create_app
+    from backend.settings import Settings, reset_settings_cache
+    from bot.cli import _settings
+
+    monkeypatch.setenv("TIANBAO_TIMEZONE", "Asia/Urumqi")
+    monkeypatch.setenv("TIANBAO_INSURER_HOTLINE", "95599-1234")
+    reset_settings_cache()
+    try:
+        _settings()
+        assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+        assert "95599-1234" in render("start/help", "zh-CN")
+        configure(timezone=DEFAULT_TIMEZONE)
+        create_app(Settings(var_dir=tmp_path, timezone="UTC"))
+        assert local_time(EVENING_UTC) == "2026-12-01 20:00"
+    finally:
+        reset_settings_cache()
+        configure(timezone=DEFAULT_TIMEZONE)
