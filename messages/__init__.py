@@ -5,6 +5,15 @@ Templates live at ``messages/<locale>/<domain>/<name>.<ext>.j2`` and are address
 Short labels (buttons, menu entries) live in ``messages/<locale>/<domain>/labels.json`` and are
 addressed by ``"<domain>.<label>"``.
 
+Line rule: a template line holding only block tags or comments (``{% if %}``, ``{% endfor %}``,
+``{# … #}``) prints nothing, not even its newline; every other line keeps its newline, whatever tag it
+ends with. So ``地点：{{ place }}{% if gps %}（已附定位）{% endif %}`` ends its line, and a loop body on
+its own lines prints one line per item.
+
+Times: stored UTC, shown in the zone ``configure()`` was given (``TIANBAO_TIMEZONE``) through the
+``local_time`` filter; ``contacts`` and ``contact_line(locale)`` give the insurer's contacts
+(``TIANBAO_INSURER_*``). Each process calls ``configure()`` once at start-up.
+
 Locale rules are explicit: any ``zh*`` tag is zh-CN, any ``en*`` tag is English, anything else is the
 default (zh-CN). A template missing in one locale is an error, never a silent fallback; the test suite
 renders every template in both locales.
