@@ -574,3 +574,25 @@ async def test_a_demo_paid_policy_pdf_is_labelled_a_demo(
         issued = await session.get(Policy, policy["id"])
         assert issued is not None and await paid_by_demo(session, issued.application_id)
     assert DEMO_BANNER["zh-CN"] in pdf_text(stored.content)
+
+
+async def test_an_endorsement_of_a_demo_paid_policy_is_labelled_a_demo(
+    farmer: ChatUser,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    policy = await insured_in_chat(farmer, api, service_headers)
+    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{farmer.chat_id}"}
+    asked = await api.post(
+        f"/api/bot/policies/{policy['id']}/endorsements",
+        headers=headers,
+        json={"field": "phone", "new_value": "13912345678"},
+    )
+    assert asked.status_code == 200, asked.text
+    approved = await api.post(
+        f"/api/endorsements/{asked.json()['id']}/approve", headers=admin_headers, json={"note": "同意"}
+    )
+    assert approved.status_code == 200, approved.text
+    pdf = await api.get(f"/api/documents/{approved.json()['document_id']}", headers=admin_headers)
+    assert DEMO_BANNER["zh-CN"] in pdf_text(pdf.content)
