@@ -37,6 +37,7 @@ def freeze_startup_heap() -> None:
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.configure_messages()
     database = db or Database(settings)
     redis = RedisHandle(settings.redis_url)
     identities = IdentityDirectory.for_app(

@@ -11,9 +11,12 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import messages
 
 DEFAULT_VAR_DIR = Path("var")
 # Listening on every interface: a link needs an address a browser can open, and loopback is the one
@@ -68,6 +71,15 @@ class Settings(BaseSettings):
     # From @BotFather's payment settings, for Telegram Payments invoices in CNY.
     telegram_payment_provider_token: str = ""
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
+    # The zone of every time shown to people (chat, PDFs, notices, staff alerts); storage stays UTC.
+    timezone: str = messages.DEFAULT_TIMEZONE
+
+    # The insurer's contacts, shown in /help, on every PDF and wherever a message sends someone to a
+    # person. Empty ones are left out (a message then points to this chat), never shown blank.
+    insurer_name: str = ""
+    insurer_hotline: str = ""
+    insurer_office: str = ""  # the local office's name and address
+    insurer_office_phone: str = ""
 
     access_token_minutes: int = 12 * 60
     identity_cache_seconds: float = 30.0
@@ -106,6 +118,15 @@ class Settings(BaseSettings):
             data = {**data, "TIANBAO_PUBLIC_URL": data["public_url"]}
             del data["public_url"]
         return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"TIANBAO_TIMEZONE: unknown time zone {value!r} (e.g. Asia/Shanghai)") from exc
+        return value
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> Settings:
@@ -151,6 +172,18 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.bot_token)
+
+    def configure_messages(self) -> None:
+        """Tell messages/ (which imports nothing of ours) the zone and contacts; once per process."""
+        messages.configure(
+            timezone=self.timezone,
+            contacts=messages.Contacts(
+                insurer_name=self.insurer_name,
+                hotline=self.insurer_hotline,
+                office=self.insurer_office,
+                office_phone=self.insurer_office_phone,
+            ),
+        )
 
 
 @lru_cache(maxsize=1)

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
 def _settings() -> Settings:
     try:
-        return get_settings()
+        settings = get_settings()
     except ValueError as exc:  # production profile refusals, bad values
         raise click.ClickException(str(exc)) from exc
+    settings.configure_messages()  # every process (bot, worker, scheduler) shows times and contacts alike
+    return settings
 
 
 def _logging(verbose: bool) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -12,7 +15,21 @@ import pytest
 from jinja2 import UndefinedError
 
 from backend.people.schemas import IdentityOut
-from messages import LOCALES, MESSAGES_DIR, MessageNotFound, normalize_locale, render, template_keys
+from messages import (
+    DEFAULT_TIMEZONE,
+    LOCALES,
+    MESSAGES_DIR,
+    Contacts,
+    MessageNotFound,
+    configure,
+    label,
+    labels_for,
+    local_time,
+    normalize_locale,
+    render,
+    template_keys,
+    to_local,
+)
 
 IDENTITY = IdentityOut(
     id=1,
@@ -195,7 +212,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "enroll/invoice_description": {"started": STARTED},
     "enroll/policy_issued": {"policy": POLICY, "product_name": "水稻"},
     "enroll/verification_passed": {"application": APPLICATION},
-    "enroll/verification_failed": {"application": APPLICATION},
+    "enroll/verification_failed": {"application": APPLICATION, "agent_name": "", "agent_phone": ""},
     "enroll/endorsement_decided": {
         "policy": POLICY,
         "endorsement": ENDORSEMENT,
@@ -294,6 +311,122 @@ def _helper_samples() -> None:
 _helper_samples()
 
 
+# Contexts that take the branches the main samples do not (inline {% if %} at a line's end), so the
+# line test below sees every field a template can print.
+TIMELINE = [
+    SimpleNamespace(at=datetime(2026, 12, 1, 20, 0, tzinfo=UTC), kind="reported", note=""),
+    SimpleNamespace(at=datetime(2026, 12, 2, 1, 0, tzinfo=UTC), kind="adjuster_assigned", note="陈查勘"),
+    SimpleNamespace(at=datetime(2026, 12, 2, 3, 0, tzinfo=UTC), kind="surveyed", note="倒伏"),
+]
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "enroll/summary_farmer": [
+        {
+            **SAMPLES["enroll/summary_farmer"],
+            "a": {**FARMER_ANSWERS, "gps": [34.8, 114.8], "ear_tags": ["A1", "A2"], "signer_name": "王五"},
+            "relation": "子女",
+        },
+    ],
+    "claims/summary": [
+        {
+            **SAMPLES["claims/summary"],
+            "a": {**SAMPLES["claims/summary"]["a"], "place_name": "东坝头镇", "claim_gps": [1, 2]},
+            "disposal": 2,
+        },
+        {
+            **SAMPLES["claims/summary"],
+            "a": {
+                "cause": "accident",
+                "injured": 1,
+                "dead": 0,
+                "description": "冲压机伤手",
+                "place_name": "车间",
+            },
+            "liability": True,
+        },
+    ],
+    "claims/detail": [
+        {
+            "claim": SimpleNamespace(
+                **{
+                    **vars(CLAIM),
+                    "paid_amount_fen": 350000,
+                    "paid_at": NOW,
+                    "denial_reasons": ["不在保险期间内"],
+                    "timeline": TIMELINE,
+                }
+            )
+        }
+    ],
+    "policies/detail": [
+        {**SAMPLES["policies/detail"], "policy": SimpleNamespace(**{**vars(POLICY), "late_entry": True})}
+    ],
+    "policies/endorse_summary": [
+        {**SAMPLES["policies/endorse_summary"], "a": {"new_value": "6228", "bank_name": "农业银行"}}
+    ],
+    "enroll/summary_enterprise": [{**SAMPLES["enroll/summary_enterprise"], "risky": 0}],
+}
+
+_LEADING_TAGS = re.compile(r"^(?:\{%(?:[^%]|%(?!\}))*%\}|[ \t])*")
+# "地点：", "收款银行：", "Place: ", "<b>Next:</b>": a short label opening a template line.
+_FIELD_LABEL = re.compile(r"^(?:<b>)?([^\s{<>：:·•\-][^{<>：:]{0,22}?(?:：|:(?=\s|</b>)))")
+
+
+def _field_labels(locale: str, key: str, ext: str) -> set[str]:
+    """The labels a template's own lines start with: each must start a line when rendered."""
+    source = (MESSAGES_DIR / locale / f"{key}.{ext}.j2").read_text(encoding="utf-8")
+    found = set()
+    for line in source.splitlines():
+        match = _FIELD_LABEL.match(_LEADING_TAGS.sub("", line))
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _chat_renders(locale: str) -> list[tuple[str, str, str]]:
+    """(key, ext, text) for every chat sample and variant of a locale."""
+    out = []
+    for key, ext in template_keys(locale):
+        if key.startswith("documents/"):
+            continue
+        for ctx in [SAMPLES.get(key, {}), *VARIANTS.get(key, [])]:
+            out.append((key, ext, render(key, locale, ext=ext, **ctx)))
+    return out
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_labelled_field_starts_its_own_line(locale: str) -> None:
+    """Issue 10 item 1: trim_blocks ate the newline after an inline {% endif %} ("地点：…收款银行：…")."""
+    checked = 0
+    for key, ext, text in _chat_renders(locale):
+        for field in _field_labels(locale, key, ext):
+            for hit in re.finditer(re.escape(field), text):
+                line_start = text.rfind("\n", 0, hit.start()) + 1
+                assert text[line_start : hit.start()].strip() in ("", "<b>"), (
+                    f"{locale}/{key}: {field!r} runs on from the line before:\n{text}"
+                )
+                checked += 1
+    assert checked > 100  # the label finder really found the fields
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_timeline_entries_are_on_separate_lines(locale: str) -> None:
+    text = render("claims/detail", locale, **VARIANTS["claims/detail"][0])
+    lines = text.splitlines()
+    for stamp in ("2026-12-02 04:00", "2026-12-02 09:00", "2026-12-02 11:00"):
+        assert any(line.startswith(stamp) for line in lines), f"{stamp} does not start a line:\n{text}"
+    assert lines[-1].startswith("<b>"), "the next step runs on from the last timeline entry"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_chat_text_has_no_stray_blank_lines(locale: str) -> None:
+    """Block tags on lines of their own print nothing: only a blank line written in a template shows."""
+    for key, ext, text in _chat_renders(locale):
+        source = (MESSAGES_DIR / locale / f"{key}.{ext}.j2").read_text(encoding="utf-8")
+        if "\n\n" not in source:
+            assert "\n\n" not in text, f"{locale}/{key} has a blank line its template does not:\n{text}"
+        assert "\n\n\n" not in text, f"{locale}/{key}"
+
+
 def test_both_locales_have_the_same_templates() -> None:
     zh = set(template_keys("zh-CN"))
     en = set(template_keys("en"))
@@ -346,3 +479,207 @@ def test_labels_have_the_same_keys_in_both_locales() -> None:
 )
 def test_locale_rules_are_explicit(tag: str | None, expected: str) -> None:
     assert normalize_locale(tag) == expected
+
+
+# --- one time zone for people (issue 10 item 3) -------------------------------------------------------
+
+EVENING_UTC = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # 2026-12-02 04:00 in Beijing
+
+
+@pytest.fixture
+def zone() -> Iterator[Callable[[str], None]]:
+    """Configure another zone for one test; the default comes back afterwards."""
+    yield lambda key: configure(timezone=key)
+    configure(timezone=DEFAULT_TIMEZONE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_chat_shows_times_and_dates_in_beijing_time(locale: str) -> None:
+    policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
+    contexts: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("enroll/policy_issued", {"policy": policy, "product_name": "水稻"}),
+        ("policies/detail", {"policy": policy, "yuan": _yuan}),
+    )
+    for key, ctx in contexts:
+        text = render(key, locale, **ctx)
+        assert "2026-12-02" in text and "2026-12-01" not in text, f"{key}: the cover date is the UTC date"
+    claim = SimpleNamespace(**{**vars(CLAIM), "loss_started_at": EVENING_UTC, "survey_due_at": EVENING_UTC})
+    claim.timeline = [SimpleNamespace(at=EVENING_UTC, kind="reported", note="")]
+    assert "2026-12-02 04:00" in render("claims/detail", locale, claim=claim)
+    assert "2026-12-02 04:00" in render("claims/reported", locale, claim=claim)
+    staff = render("claims/alert_accident_body", locale, ext="txt", claim=claim)
+    assert "2026-12-02 04:00" in staff and "UTC" not in staff
+    alert_ctx: dict[str, Any] = {**ALERT, "kind": "deadline_due_soon", "due_at": EVENING_UTC}
+    alert = render("claims_notice/staff_alert_body", locale, **alert_ctx)
+    assert "2026-12-02 04:00" in alert
+    scheduled = render(
+        "claims_notice/survey_scheduled",
+        locale,
+        claim=NOTICE_CLAIM,
+        at=EVENING_UTC,
+        remote=False,
+        joint=False,
+    )
+    assert ("12月02日 04:00" if locale == "zh-CN" else "2026-12-02 04:00") in scheduled
+    assert "04:00" in local_time(EVENING_UTC) and to_local(EVENING_UTC).day == 2
+
+
+def test_the_timezone_setting_decides_what_people_read(zone: Callable[[str], None]) -> None:
+    zone("Asia/Urumqi")  # UTC+6
+    assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+    assert "乌鲁木齐时间" in render("claims/reported", "zh-CN", claim=CLAIM)
+    zone("UTC")
+    policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
+    assert "2026-12-01 至 2026-12-01" in render("policies/detail", "zh-CN", policy=policy, yuan=_yuan)
+    assert "(UTC)" in render("claims/reported", "en", claim=CLAIM)  # a zone without a name shows its key
+
+
+def test_settings_refuse_an_unknown_timezone_and_configure_messages() -> None:
+    from backend.settings import Settings
+
+    with pytest.raises(ValueError, match="TIANBAO_TIMEZONE"):
+        Settings(timezone="Asia/Beijing")
+    try:
+        Settings(timezone="Asia/Urumqi").configure_messages()
+        assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+    finally:
+        Settings().configure_messages()
+    assert local_time(EVENING_UTC) == "2026-12-02 04:00"
+
+
+# --- wording that misleads, contacts (issue 10 item 7) --------------------------------------------------
+
+CONTACTS = Contacts(
+    hotline="95599-0000", office="兰考支公司，兰考县裕禄大道 1 号", office_phone="0371-2222-0000"
+)
+
+
+@pytest.fixture
+def contacts() -> Iterator[Contacts]:
+    configure(timezone=DEFAULT_TIMEZONE, contacts=CONTACTS)
+    yield CONTACTS
+    configure(timezone=DEFAULT_TIMEZONE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_r_clm_2_weather_index_disclosure_asks_for_no_report(locale: str) -> None:
+    index = render(
+        "enroll/disclosure_agricultural",
+        locale,
+        product={**PRODUCT, "weather_index": True},
+        product_name="荔枝",
+    )
+    assert "24" not in index, "weather-index products need no report (R-CLM-2)"
+    assert ("不需要报案" if locale == "zh-CN" else "needs no loss report") in index
+    loss = render("enroll/disclosure_agricultural", locale, product=PRODUCT, product_name="水稻")
+    assert "24" in loss  # indemnity products keep the 24-hour report
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_r_clm_7_livestock_report_says_one_thing_about_disposal(locale: str) -> None:
+    """Not "do not dispose yet" next to "dispose harmlessly": harmless disposal, proven and confirmed."""
+    for proven in (False, True):
+        claim = SimpleNamespace(**{**vars(CLAIM), "disposal_required": True, "disposal_proven": proven})
+        text = render("claims/reported", locale, claim=claim)
+        if locale == "zh-CN":
+            assert "无害化处理" in text and "确认" in text and "不要" not in text
+        else:
+            assert "disposed of harmlessly" in text and "confirmed" in text and "do not" not in text.lower()
+    crops = render(
+        "claims/reported", locale, claim=SimpleNamespace(**{**vars(CLAIM), "disposal_required": False})
+    )
+    assert ("无害化" if locale == "zh-CN" else "harmless") not in crops
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_enterprise_is_asked_for_the_accident_site_address(locale: str) -> None:
+    from bot.forms.claim import PlaceStep, parse_place
+
+    said: list[str] = []
+
+    class FakeIo:
+        def label(self, key: str, **ctx: Any) -> str:
+            return label(key, locale, **ctx)
+
+        async def say(self, text: str, markup: Any = None) -> None:
+            said.append(text)
+
+    step = PlaceStep("place_name", parse_place)
+    for category in ("liability", "crop"):
+        form = SimpleNamespace(cache={"product": {"category": category}}, answers={})
+        asyncio.run(step.ask(FakeIo(), form))  # type: ignore[arg-type]
+    assert said == [label("enroll_ask.accident_site", locale), label("enroll_ask.place_name", locale)]
+    assert ("地址" if locale == "zh-CN" else "address") in said[0]
+
+
+# Templates that send the reader to a person: each must give the configured number.
+POINTS_TO_A_PERSON = {
+    "enroll/disclosure_agricultural": SAMPLES["enroll/disclosure_agricultural"],
+    "enroll/disclosure_liability": SAMPLES["enroll/disclosure_liability"],
+    "enroll/verification_failed": SAMPLES["enroll/verification_failed"],
+    "enroll/scan_refused": SAMPLES["enroll/scan_refused"],
+    "start/unknown_link": SAMPLES["start/unknown_link"],
+    "start/phone_refused": {"code": "phone_taken"},
+    "start/help": {},
+    "claims_notice/paid": WORKFLOW_SAMPLES["claims_notice/paid"],
+    "claims_notice/denied": WORKFLOW_SAMPLES["claims_notice/denied"],
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_messages_that_point_to_a_person_give_the_configured_contacts(
+    locale: str, contacts: Contacts
+) -> None:
+    for key, ctx in POINTS_TO_A_PERSON.items():
+        text = render(key, locale, **ctx)
+        assert contacts.hotline in text, f"{locale}/{key} sends the reader to a person with no number"
+    help_text = render("start/help", locale)
+    assert contacts.office in help_text and contacts.office_phone in help_text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_message_names_a_phone_it_does_not_give(locale: str) -> None:
+    """Without configured contacts no text says "call the service phone": it points to this chat."""
+    for key, _ext, text in _chat_renders(locale):
+        for phrase in ("服务电话", "hotline", "call the insurer"):
+            assert phrase not in text, f"{locale}/{key}: {phrase!r} with no number"
+    for key, ctx in POINTS_TO_A_PERSON.items():
+        assert label("common.contact_chat", locale).lower() in render(key, locale, **ctx).lower(), key
+
+
+def test_labels_that_mention_an_agent_point_to_help() -> None:
+    for locale in LOCALES:
+        for name, text in labels_for("enroll_errors", locale).items():
+            if "业务员" in text or "agent" in text:
+                assert "/help" in text, f"{locale} enroll_errors.{name}: an agent with no number"
+
+
+def test_the_insurer_name_setting_names_the_insurer(contacts: Contacts) -> None:
+    configure(
+        timezone=DEFAULT_TIMEZONE, contacts=Contacts(insurer_name="示例财产保险兰考支公司", hotline="95599")
+    )
+    assert render("enroll/insurer_name", "en", ext="txt") == "示例财产保险兰考支公司"
+    assert "示例财产保险兰考支公司" in render("start/help", "zh-CN")
+
+
+def test_every_process_tells_messages_the_zone_and_contacts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The CLI (bot, worker, scheduler, serve) and the app factory configure messages from settings."""
+    from backend.app import create_app
+    from backend.settings import Settings, reset_settings_cache
+    from bot.cli import _settings
+
+    monkeypatch.setenv("TIANBAO_TIMEZONE", "Asia/Urumqi")
+    monkeypatch.setenv("TIANBAO_INSURER_HOTLINE", "95599-1234")
+    reset_settings_cache()
+    try:
+        _settings()
+        assert local_time(EVENING_UTC) == "2026-12-02 02:00"
+        assert "95599-1234" in render("start/help", "zh-CN")
+        configure(timezone=DEFAULT_TIMEZONE)
+        create_app(Settings(var_dir=tmp_path, timezone="UTC"))
+        assert local_time(EVENING_UTC) == "2026-12-01 20:00"
+    finally:
+        reset_settings_cache()
+        configure(timezone=DEFAULT_TIMEZONE)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from backend.enrollment.documents import (
     AgriculturalPremium,
     BankAccount,
@@ -12,13 +15,23 @@ from backend.enrollment.documents import (
     PolicyDocumentContext,
     Signer,
 )
-from backend.enrollment.models import Application, Endorsement, Policy
+from backend.enrollment.models import Application, Endorsement, Payment, PaymentStatus, Policy
 from backend.products.models import Product
 
 
 def verification_code(number: str, secret: str) -> str:
     """A short code printed on a document so a reader can check it with the insurer."""
     return hashlib.sha256(f"{secret}:{number}".encode()).hexdigest()[:12].upper()
+
+
+async def paid_by_demo(session: AsyncSession, application_id: int) -> bool:
+    """Whether the premium behind a document was a demo payment (embedded default): it must say so."""
+    query = select(col(Payment.id)).where(
+        Payment.application_id == application_id,
+        Payment.provider == "demo",
+        Payment.status == PaymentStatus.CONFIRMED.value,
+    )
+    return (await session.exec(query)).first() is not None
 
 
 def _premium(application: Application) -> AgriculturalPremium | LiabilityPremium:
@@ -67,6 +80,7 @@ def policy_context(
     location: list[str],
     insurer_name: str,
     secret: str,
+    demo_payment: bool = False,
 ) -> PolicyDocumentContext:
     answers = application.answers
     liability = application.premium.get("kind") == "liability"
@@ -103,6 +117,7 @@ def policy_context(
         place_name=answers.get("address") or answers.get("place_name") or "",
         ear_tags=tuple(answers.get("ear_tags") or ()),
         bank=bank,
+        demo_payment=demo_payment,
     )
 
 
@@ -114,6 +129,7 @@ def endorsement_context(
     insurer_name: str,
     approved_by: str,
     secret: str,
+    demo_payment: bool = False,
 ) -> EndorsementDocumentContext:
     assert endorsement.decided_at is not None
     return EndorsementDocumentContext(
@@ -137,4 +153,5 @@ def endorsement_context(
         bank_name_new=endorsement.extra.get("bank_name"),
         decision_note=endorsement.decision_note or "",
         premium_change_fen=endorsement.extra.get("premium_change_fen"),
+        demo_payment=demo_payment,
     )

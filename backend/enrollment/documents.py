@@ -18,7 +18,7 @@ Template context
 ----------------
 
 Every template gets ``doc`` (the dataclass below for that template), ``locale``, and two helpers:
-``local(dt)`` (an aware or UTC-naive datetime in China Standard Time, ``Asia/Shanghai``) and
+``local(dt)`` (an aware or UTC-naive datetime in the people's zone, ``TIANBAO_TIMEZONE``) and
 ``yuan(fen)`` (a ``Decimal`` of yuan, for the ``money`` filter). Personal numbers reach templates only
 masked (R-PUB-4): ``doc.id_number_masked`` (first 4 + last 4), ``doc.phone_masked`` (138****5678),
 ``doc.bank.account_masked`` (first 4 + last 4); the full values stay in the dataclass, never in the PDF.
@@ -36,19 +36,23 @@ masked (R-PUB-4): ``doc.id_number_masked`` (first 4 + last 4), ``doc.phone_maske
     with relation ``parent`` | ``child`` | ``spouse`` | ``authorised`` with the authorisation's
     reference), issued_at; optional: ear_tags, bank: :class:`BankAccount`, key_terms (summary lines,
     already in the document's language), policyholder_name (collective enrollment: the organiser that
-    enrolled the households, R-ENR-1).
+    enrolled the households, R-ENR-1), demo_payment (the premium was paid with the demo provider: the
+    document says so visibly, issue 10 item 13).
 ``e_endorsement`` -> :class:`EndorsementDocumentContext`
     endorsement_number, policy_number, verification_code, insurer_name, product_name_zh,
     product_name_en, insured_name, field (``bank_account`` | ``phone`` | ``quantity`` | ``location`` |
     ``contact``), old_value, new_value (shown through ``old_display`` / ``new_display``: masked for bank
     account and phone), requested_at, approved_at, approved_by, effective_at, issued_at; optional: unit
     (quantity changes), bank_name_old, bank_name_new, premium_change_fen (+ due, - refunded), reason,
-    decision_note.
+    decision_note, demo_payment (the policy's premium was a demo payment).
 ``household_voucher`` -> :class:`HouseholdVoucherContext`
     voucher_number, policy_number, verification_code, insurer_name, product_name_zh, product_name_en,
     policyholder_name, household_name, id_number, subject_name_zh, subject_name_en, quantity, unit,
     location, sum_insured_fen, premium_total_fen, farmer_fen (the household's own share), starts_at,
     ends_at, issued_at; optional: place_name, bank.
+
+Every template may also use the ``contacts`` and ``contact_line(locale)`` globals of ``messages``
+(``TIANBAO_INSURER_*``): each document prints the insurer's contacts.
 
 ``documents/_footer`` renders each page's footer line (document title, number, verification code, page
 ``page`` of ``pages``); ``render_pdf`` fills it.
@@ -68,13 +72,12 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from fpdf.enums import Align
@@ -84,7 +87,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.enrollment.models import Document
 from backend.enrollment.validation import mask_id_number
-from messages import mask_phone, normalize_locale, render
+from messages import mask_phone, normalize_locale, render, to_local
 
 __all__ = [
     "DOCUMENT_CONTEXTS",
@@ -102,7 +105,6 @@ __all__ = [
     "store_document",
 ]
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 FONT_FILE = "NotoSansSC-Tianbao.ttf"
 FONT_FAMILY = "tianbao"
 PDF_CONTENT_TYPE = "application/pdf"
@@ -210,6 +212,7 @@ class PolicyDocumentContext:
     bank: BankAccount | None = None
     key_terms: tuple[str, ...] = ()
     policyholder_name: str | None = None
+    demo_payment: bool = False
 
     @property
     def document_number(self) -> str:
@@ -251,6 +254,7 @@ class EndorsementDocumentContext:
     premium_change_fen: int | None = None
     reason: str = ""
     decision_note: str = ""
+    demo_payment: bool = False
 
     @property
     def document_number(self) -> str:
@@ -319,9 +323,9 @@ DOCUMENT_CONTEXTS: dict[str, type[DocumentContext]] = {
 
 
 def local(value: datetime) -> datetime:
-    """A timestamp in China Standard Time; a naive one is taken as UTC (how the database stores them)."""
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA_TIME)
+    """A timestamp in the people's zone (TIANBAO_TIMEZONE, told to messages at start-up); a naive one
+    is taken as UTC (how the database stores them)."""
+    return to_local(value)
 
 
 def yuan(fen: int) -> Decimal:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
 from backend.enrollment import documents, validation
-from backend.enrollment.doc_contexts import endorsement_context
+from backend.enrollment.doc_contexts import endorsement_context, paid_by_demo
 from backend.enrollment.issuance import INSURER_NAME_KEY
 from backend.enrollment.models import Endorsement, EndorsementStatus, Policy
 from backend.enrollment.schemas import EndorsementRequest
@@ -190,6 +190,7 @@ async def _store_endorsement_pdf(
         approved_by=approved_by,
         secret=secret,
         insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
+        demo_payment=await paid_by_demo(session, policy.application_id),
     )
     pdf = await asyncio.to_thread(documents.render_pdf, "e_endorsement", locale, doc=context)
     document = await documents.store_document(

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
 from backend.enrollment import documents
-from backend.enrollment.doc_contexts import policy_context
+from backend.enrollment.doc_contexts import paid_by_demo, policy_context
 from backend.enrollment.models import Application, ApplicationStatus, Payment, PaymentStatus, Policy
 from backend.enrollment.service import FIRST_INSPECTION_DUE, POLICY_TERM, EnrollmentError, _number
 from backend.inspections.models import Inspection
@@ -125,6 +125,7 @@ async def store_policy_document(
         location=await region_path_names(session, application.region_code),
         insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
         secret=secret,
+        demo_payment=await paid_by_demo(session, application.id or 0),
     )
     # Rendering takes about a second of CPU: keep it off the event loop.
     pdf = await asyncio.to_thread(documents.render_pdf, "e_policy", locale, doc=context)

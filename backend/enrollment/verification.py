@@ -27,6 +27,7 @@ from backend.people.models import ChatIdentity
 from backend.products import pricing
 from backend.products.models import Product
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
+from backend.staff.models import StaffUser
 from backend.staff.service import record_audit
 from messages import label, render
 
@@ -166,12 +167,20 @@ async def _notify_verified(session: AsyncSession, application: Application, pass
         else []
     )
     key = "enroll/verification_passed" if passed else "enroll/verification_failed"
+    # The campaign's agent (a QR scan) is the farmer's first contact: named, with a number.
+    agent = await session.get(StaffUser, application.agent_id) if application.agent_id else None
     await enqueue_for_identity(
         session=session,
         identity=identity,
         dedupe_key=f"application-{application.id}-verified",
         priority=Priority.NOTICE,
-        text=render(key, locale, application=application),
+        text=render(
+            key,
+            locale,
+            application=application,
+            agent_name=agent.full_name if agent else "",
+            agent_phone=(agent.phone or "") if agent else "",
+        ),
         buttons=buttons,
     )
 

@@ -36,6 +36,14 @@ BEIJING = timezone(timedelta(hours=8))
 MAX_PHOTOS = 10
 
 
+class PlaceStep(TextStep):
+    """A farmer names the place as locals call it; an enterprise gives the accident site's address."""
+
+    async def ask(self, io: Io, form: Form) -> None:
+        question = "enroll_ask.accident_site" if is_liability(form) else "enroll_ask.place_name"
+        await io.say(io.label(question), InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]))
+
+
 def category(form: Form) -> str:
     return str((form.cache.get("product") or {}).get("category", ""))
 
@@ -385,7 +393,7 @@ def claim_flow(submit: Submit) -> Flow:
             TextStep("dead", parse_count, when=liability),
             TextStep("description", parse_text, when=liability),
             LocationStep("claim_gps", when=reporting),
-            TextStep("place_name", parse_place, when=reporting),
+            PlaceStep("place_name", parse_place, when=reporting),
             MediaStep("claim_photos", minimum=-1),
             MediaStep("disposal", when=lambda f: reporting(f) and category(f) == "livestock", optional=True),
             ReporterStep(),

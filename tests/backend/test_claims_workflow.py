@@ -286,7 +286,7 @@ async def test_r_clm_6_survey_after_24_hours_needs_a_reason_told_to_the_farmer(
     sent = await notices(db, claim_id)
     told = next(m for key, m in sent.items() if key.startswith("survey-"))
     assert reason in told.text and "视频查勘" in told.text
-    local_time = (reported + timedelta(hours=24, minutes=1)).astimezone(workflow.documents.CHINA_TIME)
+    local_time = workflow.documents.local(reported + timedelta(hours=24, minutes=1))
     assert local_time.strftime("%m月%d日 %H:%M") in told.text  # the agreed time, in China time
     # Within the 24 hours (up to the last minute) no reason is needed; the farmer is told the time.
     other = await make_claim(db, policy, headers)
@@ -897,9 +897,7 @@ async def test_r_clm_13_payment_due_10_days_after_agreement(
     payment = (await api.get(f"/api/claims/{claim_id}", headers=adjuster)).json()["deadlines"]["payment"]
     assert payment["state"] == "on_time" and payment["met_at"] is None
     text = (await notices(db, claim_id))["agreed-1"].text
-    assert (agreed_at + timedelta(days=10)).astimezone(workflow.documents.CHINA_TIME).strftime(
-        "%Y年%m月%d日"
-    ) in text
+    assert workflow.documents.local(agreed_at + timedelta(days=10)).strftime("%Y年%m月%d日") in text
 
 
 # --- R-CLM-12 ---------------------------------------------------------------------------------------------

@@ -6,15 +6,20 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
+from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext
+from backend.db import Database
+from backend.enrollment import documents
+from backend.enrollment.doc_contexts import paid_by_demo
 from backend.enrollment.documents import (
     DOCUMENT_CONTEXTS,
     AgriculturalPremium,
@@ -29,8 +34,10 @@ from backend.enrollment.documents import (
     sha256_hex,
     store_document,
 )
-from backend.enrollment.models import Document
-from messages import LOCALES, MESSAGES_DIR, template_keys
+from backend.enrollment.models import Document, Policy
+from messages import DEFAULT_TIMEZONE, LOCALES, MESSAGES_DIR, Contacts, configure, render, template_keys
+from tests.enroll_helpers import insured_in_chat
+from tests.harness import ChatUser
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13812345678"
@@ -465,3 +472,127 @@ def test_r_enr_10_pdf_rasterises(rendered: dict[tuple[str, str], bytes], tmp_pat
     source.write_bytes(rendered[("e_policy", "zh-CN")])
     subprocess.run(["pdftoppm", "-png", "-r", "30", str(source), str(tmp_path / "page")], check=True)
     assert list(tmp_path.glob("page*.png"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_pdf_context_shows_times_in_beijing_time(locale: str) -> None:
+    """Issue 10 item 3: 2026-12-01 20:00 UTC is 2026-12-02 04:00 in Beijing, on the document too."""
+    evening = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    assert documents.local(evening).strftime("%Y-%m-%d %H:%M") == "2026-12-02 04:00"
+    html = render(
+        "documents/e_policy",
+        locale,
+        local=documents.local,
+        yuan=documents.yuan,
+        doc=policy_context(locale, starts_at=evening),
+    )
+    expected = "2026年12月02日&nbsp;04:00" if locale == "zh-CN" else "2026-12-02 04:00"
+    assert expected in html, html
+
+
+# --- contacts and demo payments on every document (issue 10 items 7 and 13) ---------------------------
+
+CONTACTS = Contacts(
+    insurer_name="示例财产保险股份有限公司兰考支公司",
+    hotline="95599-0000",
+    office="兰考支公司，兰考县裕禄大道 1 号",
+    office_phone="0371-2222-0000",
+)
+
+
+@pytest.fixture
+def contacts() -> Iterator[Contacts]:
+    configure(timezone=DEFAULT_TIMEZONE, contacts=CONTACTS)
+    yield CONTACTS
+    configure(timezone=DEFAULT_TIMEZONE)
+
+
+def denial_context() -> DenialNoticeContext:
+    return DenialNoticeContext(
+        notice_number="DN2026000001",
+        claim_number="CL2026000001",
+        policy_number="PA2026360100000123",
+        verification_code="AB12CD34EF56",
+        insurer_name="示例财产保险股份有限公司江西分公司",
+        insured_name="王大明",
+        product_name_zh="水稻种植保险",
+        product_name_en="Rice planting insurance",
+        cause="fire",
+        cause_label="火灾",
+        loss_started_at=ISSUED,
+        reported_at=ISSUED,
+        lost_quantity="3",
+        unit="mu",
+        reasons=("not_covered",),
+        issued_at=ISSUED,
+    )
+
+
+def document_html(name: str, locale: str, doc: Any) -> str:
+    extra: dict[str, Any] = {"reason_keys": DENIAL_REASONS} if name == "denial_notice" else {}
+    return render(f"documents/{name}", locale, local=documents.local, yuan=documents.yuan, doc=doc, **extra)
+
+
+ALL_DOCUMENTS: dict[str, Callable[[str], Any]] = {**SAMPLES, "denial_notice": lambda locale: denial_context()}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", sorted(ALL_DOCUMENTS))
+def test_every_document_prints_the_insurers_contacts(name: str, locale: str, contacts: Contacts) -> None:
+    html = document_html(name, locale, ALL_DOCUMENTS[name](locale))
+    for value in (contacts.hotline, contacts.office, contacts.office_phone):
+        assert value in html, f"{locale}/{name} lacks {value!r}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_documents_without_configured_contacts_point_to_the_chat(locale: str) -> None:
+    html = document_html("e_policy", locale, policy_context(locale))
+    assert ("可通过田保对话联系本公司" if locale == "zh-CN" else "through the Tianbao chat") in html
+
+
+DEMO_BANNER = {"zh-CN": "演示支付，非真实保费", "en": "DEMO PAYMENT, NOT A REAL PREMIUM"}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_documents_resting_on_a_demo_payment_say_so(locale: str) -> None:
+    for name, make in (
+        ("e_policy", policy_context),
+        ("e_endorsement", lambda _l, **kw: endorsement_context(**kw)),
+    ):
+        assert DEMO_BANNER[locale] in document_html(name, locale, make(locale, demo_payment=True))
+        assert DEMO_BANNER[locale] not in document_html(name, locale, make(locale))
+
+
+async def test_a_demo_paid_policy_pdf_is_labelled_a_demo(
+    farmer: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    """On the embedded default the premium is a demo payment: the issued e-policy says so visibly."""
+    policy = await insured_in_chat(farmer, api, service_headers)
+    async with db.session() as session:
+        query = select(Document).where(Document.policy_id == policy["id"], Document.kind == "e_policy")
+        stored = (await session.exec(query)).one()
+        issued = await session.get(Policy, policy["id"])
+        assert issued is not None and await paid_by_demo(session, issued.application_id)
+    assert DEMO_BANNER["zh-CN"] in pdf_text(stored.content)
+
+
+async def test_an_endorsement_of_a_demo_paid_policy_is_labelled_a_demo(
+    farmer: ChatUser,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    policy = await insured_in_chat(farmer, api, service_headers)
+    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{farmer.chat_id}"}
+    asked = await api.post(
+        f"/api/bot/policies/{policy['id']}/endorsements",
+        headers=headers,
+        json={"field": "phone", "new_value": "13912345678"},
+    )
+    assert asked.status_code == 200, asked.text
+    approved = await api.post(
+        f"/api/endorsements/{asked.json()['id']}/approve", headers=admin_headers, json={"note": "同意"}
+    )
+    assert approved.status_code == 200, approved.text
+    pdf = await api.get(f"/api/documents/{approved.json()['document_id']}", headers=admin_headers)
+    assert DEMO_BANNER["zh-CN"] in pdf_text(pdf.content)
