@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ __all__ = [
     "contact_line",
     "label",
     "labels_for",
+    "local_date",
+    "local_day_start",
     "local_time",
     "normalize_locale",
     "render",
@@ -114,6 +116,16 @@ def to_local(value: datetime) -> datetime:
     """A stored timestamp in the configured zone; a naive one is UTC (how the database stores them)."""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return aware.astimezone(_Zone.zone)
+
+
+def local_date(moment: datetime) -> date:
+    """The day a stored (UTC) moment falls on where people live (the configured zone)."""
+    return to_local(moment).date()
+
+
+def local_day_start(day: date) -> datetime:
+    """00:00 of ``day`` in the configured zone, as a UTC time: how day-bound rows are stored."""
+    return datetime(day.year, day.month, day.day, tzinfo=_Zone.zone).astimezone(UTC)
 
 
 def contact_line(locale: str | None = None, agent_name: str = "", agent_phone: str = "") -> str:

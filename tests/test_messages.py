@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +24,8 @@ from messages import (
     configure,
     label,
     labels_for,
+    local_date,
+    local_day_start,
     local_time,
     normalize_locale,
     render,
@@ -532,6 +534,22 @@ def test_the_timezone_setting_decides_what_people_read(zone: Callable[[str], Non
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
     assert "2026-12-01 至 2026-12-01" in render("policies/detail", "zh-CN", policy=policy, yuan=_yuan)
     assert "(UTC)" in render("claims/reported", "en", claim=CLAIM)  # a zone without a name shows its key
+
+
+def test_day_boundaries_follow_the_timezone_setting(zone: Callable[[str], None]) -> None:
+    """Index readings, disaster events, late entries and the claim form's days all count days where
+    people live: the zone of TIANBAO_TIMEZONE, not a Beijing offset written into the code."""
+    from backend.claims.index import service as index
+
+    assert index.day_of(EVENING_UTC) == date(2026, 12, 2)  # 04:00 in Beijing
+    assert index.day_start(date(2026, 12, 2)) == datetime(2026, 12, 1, 16, tzinfo=UTC)
+    zone("Europe/London")
+    assert local_date(EVENING_UTC) == date(2026, 12, 1) == index.day_of(EVENING_UTC)
+    assert (
+        local_day_start(date(2026, 12, 2))
+        == datetime(2026, 12, 2, tzinfo=UTC)
+        == index.day_start(date(2026, 12, 2))
+    )
 
 
 def test_settings_refuse_an_unknown_timezone_and_configure_messages() -> None:

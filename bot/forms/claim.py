@@ -5,7 +5,7 @@ weather-index products need no report (R-CLM-2), so the flow shows the township'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,9 +30,8 @@ from bot.forms.engine import (
 )
 from bot.forms.parsers import parse_moment, plain_number
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
-from messages import local_time
+from messages import local_time, time_zone
 
-BEIJING = timezone(timedelta(hours=8))
 MAX_PHOTOS = 10
 
 
@@ -130,7 +129,7 @@ class WhenStep(Step):
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:
         state = self._state(form)
-        today = datetime.now(BEIJING).date()
+        today = datetime.now(time_zone()).date()
         if value == "dother":
             state["day"] = "typing"
         elif value.startswith("d") and value[1:].isdigit():
@@ -138,9 +137,9 @@ class WhenStep(Step):
             check_day_in_cover(form, day)
             state["day"] = day.isoformat()
         elif value.startswith("h") and value[1:].isdigit() and state["day"] not in (None, "typing"):
-            local = datetime.combine(date.fromisoformat(state["day"]), datetime.min.time(), BEIJING)
+            local = datetime.combine(date.fromisoformat(state["day"]), datetime.min.time(), time_zone())
             started = local + timedelta(hours=int(value[1:]))
-            if started > datetime.now(BEIJING) + timedelta(minutes=5):
+            if started > datetime.now(time_zone()) + timedelta(minutes=5):
                 raise Invalid("loss_in_future")
             check_in_cover(form, started)
             return started.astimezone(UTC).isoformat()
@@ -153,14 +152,14 @@ class WhenStep(Step):
         """Typed at any point of this step: "昨天下午3点" answers it at once, "12月1日" or "前天" gives the
         day and the hour is asked next; the day already chosen stays when only a time is typed."""
         state = self._state(form)
-        now = datetime.now(BEIJING)
+        now = datetime.now(time_zone())
         chosen = state["day"] if state["day"] not in (None, "typing") else None
         moment = parse_moment(text, now.date(), default_day=date.fromisoformat(chosen) if chosen else None)
         if moment is None:
             raise Invalid("date_format")
         if moment.day > now.date():
             raise Invalid("loss_in_future")
-        started = moment.at(BEIJING)
+        started = moment.at(time_zone())
         if started is None:
             check_day_in_cover(form, moment.day)
             state["day"] = moment.day.isoformat()
@@ -186,7 +185,7 @@ def cover_detail(starts: datetime, ends: datetime) -> dict[str, str]:
 def check_day_in_cover(form: Form, day: date) -> None:
     """A day with no covered hour at all is refused before the hour is asked."""
     starts, ends = cover_of(form)
-    if day < starts.astimezone(BEIJING).date() or day > ends.astimezone(BEIJING).date():
+    if day < starts.astimezone(time_zone()).date() or day > ends.astimezone(time_zone()).date():
         raise Invalid("loss_outside_cover", **cover_detail(starts, ends))
 
 

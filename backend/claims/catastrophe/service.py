@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
@@ -58,9 +57,8 @@ from backend.regions.models import Region
 from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings
 from backend.staff.service import record_audit
-from messages import render
+from messages import local_date, local_day_start, render
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 CROP_CATEGORIES = frozenset(
     {ProductCategory.CROP.value, ProductCategory.INDEX.value, ProductCategory.FACILITY.value}
 )
@@ -516,7 +514,7 @@ async def _candidate(
         county_name=names.get(city_code, city_code),
         county_code=city_code,
         cause=cause,
-        started_on=_local_day(started).isoformat(),
+        started_on=local_date(started).isoformat(),
     )
     event = DisasterEvent(
         name=name[:NAME_MAX], cause=cause, started_on=started, status=CANDIDATE, region_code=city_code
@@ -547,12 +545,12 @@ async def create_event(
         raise EventError("empty_name")
     if cause not in KNOWN_CAUSES:
         raise EventError("unknown_cause", cause=cause)
-    if started_on > _local_day(utcnow()):
+    if started_on > local_date(utcnow()):
         raise EventError("started_in_future", started_on=started_on)
     event = DisasterEvent(
         name=name.strip()[:NAME_MAX],
         cause=cause,
-        started_on=_day_start(started_on),
+        started_on=local_day_start(started_on),
         status=CONFIRMED,
         confirmed_by=actor.user_id,
         confirmed_at=utcnow(),
@@ -779,22 +777,13 @@ async def event_summary(session: AsyncSession, actor: StaffPrincipal, event: Dis
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(UTC)
-
-
-def _local_day(moment: datetime) -> date:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA_TIME).date()
-
-
 def _event_context(event: DisasterEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "name": event.name,
         "candidate": event.status == CANDIDATE,
         "cause": event.cause,
-        "started_on": _local_day(event.started_on).isoformat(),
+        "started_on": local_date(event.started_on).isoformat(),
     }
 
 

@@ -32,10 +32,9 @@ import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -68,8 +67,9 @@ from backend.regions.service import MalformedCode, canonical_code
 from backend.security import StaffPrincipal
 from backend.settings import Settings
 from backend.staff.service import record_audit
+from messages import local_date as day_of
+from messages import local_day_start as day_start
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 TOWNSHIP_PREFIX = 9
 COUNTY_PREFIX = 6
 
@@ -112,16 +112,6 @@ class IndexClaimError(LookupError):
 
 
 # --- days ----------------------------------------------------------------------------------------------
-
-
-def day_start(day: date) -> datetime:
-    """00:00 China time of ``day``, in UTC: how ``observed_on`` is stored."""
-    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(UTC)
-
-
-def day_of(moment: datetime) -> date:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA_TIME).date()
 
 
 def china_today() -> date:
