@@ -228,6 +228,7 @@ async def _clean_farmer_answers(
         id_number = _validated(validation.validate_credit_code, answers.id_number)
     else:
         id_number = _validated(validation.validate_resident_id, answers.id_number)
+        await check_id_region(session, id_number)
     tags = await _checked_ear_tags(session, product, answers.ear_tags, quantity)
     return {
         "insured_type": answers.insured_type,
@@ -244,6 +245,25 @@ async def _clean_farmer_answers(
         "bank_name": answers.bank_name.strip(),
         "bank_account": _validated(validation.validate_bank_account, answers.bank_account),
     }
+
+
+async def check_id_region(session: AsyncSession, id_number: str) -> None:
+    """R-ENR-3: positions 1-6 of a resident ID number name the county where it was first issued.
+
+    Accepted: a county in the regions table (current codes), or any six digits whose prefecture (first four)
+    is in the table. Why the second: a number keeps the county code of its first registration for life, and
+    counties are abolished, merged and renumbered (GB 11643's own example, 440524 潮阳县, has been 潮阳区
+    440513 since 1993); the table holds only today's list, so refusing unknown counties would refuse real
+    people. Cities without counties (东莞 441900, 中山 442000, 儋州 460400) are covered by the same rule. An
+    unknown prefecture is refused: no number was ever issued there.
+    """
+    county, prefecture = id_number[:6].ljust(12, "0"), id_number[:4].ljust(12, "0")
+    query = select(Region.code).where(
+        col(Region.code).in_([county, prefecture]),
+        col(Region.level).in_([RegionLevel.CITY, RegionLevel.COUNTY]),
+    )
+    if (await session.exec(query)).first() is None:
+        raise EnrollmentError("id_region", region=id_number[:6])
 
 
 async def _checked_ear_tags(

@@ -18,6 +18,7 @@ STEP_OF_ERROR: dict[str, str] = {
     "id_characters": "id_number",
     "id_birth_date": "id_number",
     "id_check_character": "id_number",
+    "id_region": "id_number",
     "uscc_length": "credit_code",
     "uscc_characters": "credit_code",
     "uscc_check_character": "credit_code",
