@@ -42,39 +42,6 @@ Adjuster = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ADJUSTER_RO
 Payer = Annotated[StaffPrincipal, Depends(require_roles(*workflow.PAYMENT_ROLES))]
 AlertHandler = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ALERT_ROLES))]
 
-MESSAGES: dict[str, str] = {
-    "not_found": "no such claim in your region",
-    "forbidden": "your role may not do this",
-    "bad_status": "the claim's status does not allow this",
-    "adjuster_not_found": "no active adjuster with this id",
-    "adjuster_out_of_region": "the adjuster's region does not cover the claim",
-    "delay_reason_required": "a survey after the 24-hour limit needs the reason told to the reporter (R-CLM-6)",
-    "survey_time_in_past": "the survey time is in the past",
-    "sampling_required": "crop claims of this kind need sampled yield measurement (R-CLM-8)",
-    "sampling_incomplete": "each sampled village needs a sample point per loss class (R-CLM-8)",
-    "sampling_unsigned": "the sampling record must be signed by the insured (R-CLM-8)",
-    "sampling_record_invalid": "a sampling record is incomplete or inconsistent (R-CLM-8)",
-    "sampling_village_outside_claim": "a sampled village is outside the claim's county",
-    "surveyors_required": "the survey report is signed by at least one surveyor (R-CLM-9)",
-    "survey_already_reported": "the claim has a survey report already",
-    "documents_already_requested": "missing documents are asked for once, all at once (R-CLM-9)",
-    "items_required": "name at least one document",
-    "reasons_required": "a denial states at least one reason (R-CLM-10)",
-    "reason_not_applicable": "this reason does not apply to the claim",
-    "disposal_proof_missing": "no proof of harmless disposal of the dead animals (R-CLM-7)",
-    "survey_report_missing": "the claim has no survey report",
-    "not_covered": "the survey found the loss not covered: deny the claim instead",
-    "amount_invalid": "the amount must be positive",
-    "amount_exceeds_sum_insured": "the amount exceeds the sum insured",
-    "amount_mismatch": "the payment must be the agreed amount (R-CLM-12)",
-    "payee_explanation_required": "a payee other than the insured's own account needs an explanation (R-CLM-12)",
-    "payee_collective_account": "never pay to a township, village committee or other collective account (R-CLM-12)",
-    "payee_is_staff": "never pay to a staff member's account (R-CLM-12)",
-    "payee_other_insured": "never pay to another insured's account (R-CLM-12)",
-    "already_paid": "the claim is paid already",
-}
-
-
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 

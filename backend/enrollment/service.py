@@ -36,6 +36,7 @@ from backend.people.service import PhoneError, normalize_cn_mobile
 from backend.products import pricing
 from backend.products.models import Product, ProductKind
 from backend.products.service import get_product, industry_rate, list_risk_questions
+from backend.refusals import Refusal
 from backend.regions.models import Region, RegionLevel
 from backend.security import BotPrincipal
 
@@ -45,13 +46,8 @@ FIRST_INSPECTION_DUE = timedelta(days=30)
 PAY_CALLBACK_PREFIX = "pay"
 
 
-class EnrollmentError(Exception):
-    """A refusal with a code that names a message the user or staff member can act on."""
-
-    def __init__(self, code: str, message: str = "", **detail: Any) -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
+class EnrollmentError(Refusal):
+    """A refused enrollment step; its code names a message the user or staff member can act on."""
 
 
 @dataclass(frozen=True)
