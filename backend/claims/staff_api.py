@@ -42,6 +42,7 @@ Adjuster = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ADJUSTER_RO
 Payer = Annotated[StaffPrincipal, Depends(require_roles(*workflow.PAYMENT_ROLES))]
 AlertHandler = Annotated[StaffPrincipal, Depends(require_roles(*workflow.ALERT_ROLES))]
 
+
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
