@@ -70,7 +70,10 @@ def test_the_claims_texts_live_in_messages_not_in_python() -> None:
 
 @pytest.mark.parametrize(
     ("accept_language", "expected"),
-    [("en-US,en;q=0.9", "The first six digits of the ID number (990101)"), ("zh-CN", "身份证号码前 6 位（990101）")],
+    [
+        ("en-US,en;q=0.9", "The first six digits of the ID number (990101)"),
+        ("zh-CN", "身份证号码前 6 位（990101）"),
+    ],
 )
 async def test_one_handler_answers_a_refusal_in_the_callers_language(
     api: httpx.AsyncClient, service_headers: dict[str, str], accept_language: str, expected: str
