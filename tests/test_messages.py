@@ -173,6 +173,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "accidents": "无",
         "region": "东城街道",
         "risky": 2,
+        "masked_account": "6222***********1234",
     },
     "enroll/submitted_verification": {"application": APPLICATION, "reasons": ["面积 100 亩及以上"]},
     "enroll/submitted_pay": {

@@ -41,6 +41,10 @@ class EnterpriseAnswers(BaseModel):
     employees: int = Field(ge=1, le=100_000)
     accidents_previous_year: int | None = Field(default=None, ge=0, le=1000)  # None: no previous year
     survey: dict[str, str] = Field(default_factory=dict)
+    # The enterprise's own account, where a claim is paid (R-CLM-12): its name is the company's name.
+    bank_name: str = Field(min_length=2, max_length=50)
+    account_name: str = Field(min_length=2, max_length=200)
+    bank_account: str = Field(max_length=30)
 
 
 class ApplicationSubmit(BaseModel):

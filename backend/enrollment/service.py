@@ -339,8 +339,15 @@ async def _clean_enterprise_answers(session: AsyncSession, answers: EnterpriseAn
     missing = [q.code for q in questions if answers.survey.get(q.code) not in ("yes", "no")]
     if missing:  # R-LIA-4: the whole risk survey is filled in at enrollment
         raise EnrollmentError("risk_survey_incomplete", questions=" ".join(missing))
+    company_name = answers.company_name.strip()
+    if validation.registered_name_key(answers.account_name) != validation.registered_name_key(company_name):
+        # Claims are paid to the insured's own account only (R-CLM-12): another holder's account would
+        # be refused at payment, long after the enterprise was promised cover.
+        raise EnrollmentError(
+            "account_name_mismatch", company=company_name, account_name=answers.account_name
+        )
     return {
-        "company_name": answers.company_name.strip(),
+        "company_name": company_name,
         "credit_code": _validated(validation.validate_credit_code, answers.credit_code),
         "legal_representative": _validated(validation.validate_person_name, answers.legal_representative),
         "phone": _phone(answers.phone),
@@ -349,6 +356,9 @@ async def _clean_enterprise_answers(session: AsyncSession, answers: EnterpriseAn
         "employees": answers.employees,
         "accidents_previous_year": answers.accidents_previous_year,
         "survey": {q.code: answers.survey[q.code] for q in questions},
+        "bank_name": answers.bank_name.strip(),
+        "account_name": company_name,
+        "bank_account": _validated(validation.validate_bank_account, answers.bank_account),
     }
 
 

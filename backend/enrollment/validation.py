@@ -84,6 +84,7 @@ __all__ = [
     "birth_date_of",
     "credit_code_check_character",
     "mask_id_number",
+    "registered_name_key",
     "resident_id_check_character",
     "validate_bank_account",
     "validate_credit_code",
@@ -330,6 +331,15 @@ def validate_person_name(raw: str) -> str:
     if text.startswith(NAME_DOT) or text.endswith(NAME_DOT) or NAME_DOT * 2 in text:
         raise ValidationProblem("name_format", {"reason": "dot"})
     return text
+
+
+def registered_name_key(raw: str) -> str:
+    """A registered name reduced for comparison: full-width forms folded (NFKC: （） -> ()), no spaces.
+
+    A bank account's name must be the enterprise's registered name (R-CLM-12 pays only the insured's own
+    account); people type the same name with different brackets and spacing, which is not a different name.
+    """
+    return "".join(unicodedata.normalize("NFKC", raw or "").split())
 
 
 WHOLE_UNITS = frozenset({"head", "bird", "person"})

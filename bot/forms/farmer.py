@@ -129,7 +129,7 @@ class FarmerSummaryStep(ProceedStep):
             quote=form.cache.get("quote", {}),
             yuan=yuan,
             masked_id=validation.mask_id_number(answers["id_number"]),
-            masked_account=_mask_account(answers["bank_account"]),
+            masked_account=mask_account(answers["bank_account"]),
             insured_type=io.label(f"enroll.insured_type_{answers['insured_type']}"),
             signer=io.label(f"enroll.signer_{answers['signer']}"),
             relation=io.label(f"enroll.relation_{answers['signer_relation']}")
@@ -138,7 +138,7 @@ class FarmerSummaryStep(ProceedStep):
         )
 
 
-def _mask_account(account: str) -> str:
+def mask_account(account: str) -> str:
     return f"{account[:4]}{'*' * max(len(account) - 8, 0)}{account[-4:]}"
 
 

@@ -77,6 +77,9 @@ def enterprise_application(survey: dict[str, str], **overrides: Any) -> dict[str
             "employees": 50,
             "accidents_previous_year": 0,
             "survey": survey,
+            "bank_name": "工商银行",
+            "account_name": "东莞安泰机械有限公司",
+            "bank_account": "44050188000012345678",
         },
     }
     body.update(overrides)
@@ -262,6 +265,30 @@ async def test_r_lia_4_and_r_lia_5_survey_required_and_inspection_due(
         inspection = (await session.exec(select(Inspection))).one()
     assert inspection.status == "due"  # R-LIA-5: at least one hazard inspection after enrollment
     assert timedelta(days=29) < inspection.due_at - utcnow() <= timedelta(days=30)
+
+
+async def test_enterprise_gives_an_account_in_its_own_name_for_claim_payments(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "enterprise-account")
+    survey = await survey_answers(api, service_headers)
+    code = await industry_code(api, service_headers)
+    missing = enterprise_application(survey)
+    del missing["enterprise"]["bank_account"]
+    assert (await submit(api, headers, missing)).status_code == 422  # no enterprise without an account
+    other = enterprise_application(survey)
+    other["enterprise"].update(industry_code=code, account_name="李建国")  # the legal representative's
+    refused = await submit(api, headers, other)
+    assert refused.json()["detail"]["code"] == "account_name_mismatch"
+    assert refused.json()["detail"]["detail"] == {"company": "东莞安泰机械有限公司", "account_name": "李建国"}
+    body = enterprise_application(survey)
+    body["enterprise"].update(industry_code=code, account_name=" 东莞安泰机械有限公司 ")
+    application = (await submit(api, headers, body)).json()
+    paid = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    terms = paid.json()["policy"]["terms"]
+    assert terms["bank_name"] == "工商银行" and terms["bank_account"].endswith("5678")
 
 
 async def test_r_enr_6_late_entry_only_main_crops_within_30_days_with_reason(
