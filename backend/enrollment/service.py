@@ -35,7 +35,7 @@ from backend.people.models import Enterprise
 from backend.people.service import PhoneError, normalize_cn_mobile
 from backend.products import pricing
 from backend.products.models import Product, ProductKind
-from backend.products.service import get_product, industry_rate, list_risk_questions
+from backend.products.service import get_product, industry_rate, list_risk_questions, recorded_accidents
 from backend.refusals import Refusal
 from backend.regions.models import Region, RegionLevel
 from backend.security import BotPrincipal
@@ -296,7 +296,12 @@ async def _liability_application(
         rate = await industry_rate(session=session, code=answers.industry_code)  # R-LIA-1
     except LookupError as exc:
         raise EnrollmentError("unknown_industry", industry=answers.industry_code) from exc
-    quote = pricing.quote_liability(product, rate, answers.employees, answers.accidents_previous_year)
+    now = utcnow()
+    recorded = await recorded_accidents(  # R-LIA-2: the insurer's own record of the previous policy year
+        session=session, credit_code=cleaned["credit_code"], since=now - POLICY_TERM, until=now
+    )
+    accidents = pricing.worse_accident_count(answers.accidents_previous_year, recorded)
+    quote = pricing.quote_liability(product, rate, answers.employees, accidents)
     enterprise = await _upsert_enterprise(session, cleaned, region)
     cleaned["industry_name_zh"], cleaned["industry_name_en"] = rate.name_zh, rate.name_en
     return Application(
@@ -312,7 +317,7 @@ async def _liability_application(
         answers=cleaned,
         quantity=str(answers.employees),
         sum_insured_fen=quote.limits_fen.get(pricing.DEATH_DISABILITY_LIMIT, 0) * answers.employees,
-        premium=_liability_premium(quote),
+        premium=_liability_premium(quote, answers.accidents_previous_year, recorded),
         payable_fen=quote.premium_fen,
         disclosure_version=body.disclosure_version,
         disclosure_confirmed_at=utcnow(),
@@ -321,8 +326,12 @@ async def _liability_application(
     )
 
 
-def _liability_premium(quote: pricing.LiabilityQuote) -> dict[str, Any]:
+def _liability_premium(quote: pricing.LiabilityQuote, declared: int | None, recorded: int) -> dict[str, Any]:
     return {
+        # R-LIA-2: what the enterprise said, what the insurer's record shows, and whether the record won.
+        "accidents_declared": declared,
+        "accidents_recorded": recorded,
+        "record_overrides": quote.accidents_previous_year != declared,
         "kind": "liability",
         "total_fen": quote.premium_fen,
         "base_rate": pricing.decimal_text(quote.base_rate),

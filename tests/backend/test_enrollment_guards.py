@@ -162,3 +162,63 @@ async def test_r_enr_3_id_number_of_an_unknown_region_is_refused(
     assert refused.status_code == 422
     assert refused.json()["detail"]["code"] == "id_region"
     assert refused.json()["detail"]["detail"] == {"region": prefix}
+
+
+async def test_r_lia_2_the_insurers_record_overrides_an_accident_free_answer(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Any
+) -> None:
+    from datetime import timedelta
+
+    from backend.db import utcnow
+    from messages import render
+    from tests.backend.test_claims_workflow import make_claim
+    from tests.backend.test_enrollment_api import enterprise_application, industry_code, survey_answers
+
+    headers = await identity(api, service_headers, "r-lia-2")
+    survey = await survey_answers(api, service_headers)
+    industry = await industry_code(api, service_headers)
+
+    def body() -> dict[str, Any]:
+        made = enterprise_application(survey)
+        made["enterprise"]["industry_code"] = industry
+        return made
+
+    first = (await submit(api, headers, body())).json()
+    assert first["premium"]["breakdown"]["factor_reason"] == "accident_free"  # nothing on record yet
+    policy = (
+        await api.post(
+            f"/api/bot/applications/{first['id']}/payments", headers=headers, json={"provider": "demo"}
+        )
+    ).json()["policy"]
+    now = utcnow()
+    liability = {"kind": "liability", "unit": "person", "lost_quantity": "1", "cause": "machinery"}
+    await make_claim(db, policy, headers, reported_at=now - timedelta(days=400), **liability)  # too old
+    await make_claim(db, policy, headers, reported_at=now - timedelta(days=10), status="denied", **liability)
+    assert (await submit(api, headers, body())).json()["premium"]["breakdown"]["record_overrides"] is False
+    await make_claim(db, policy, headers, reported_at=now - timedelta(days=30), **liability)
+    renewal = await submit(api, headers, body())  # the enterprise still answers "no accident"
+    breakdown = renewal.json()["premium"]["breakdown"]
+    assert (
+        breakdown["factor_reason"] == "one_accident"
+        and breakdown["factor"] != first["premium"]["breakdown"]["factor"]
+    )
+    assert (
+        breakdown["accidents_declared"],
+        breakdown["accidents_recorded"],
+        breakdown["record_overrides"],
+    ) == (
+        0,
+        1,
+        True,
+    )
+    assert renewal.json()["premium"]["total_fen"] > first["premium"]["total_fen"]
+    from backend.enrollment.schemas import ApplicationOut
+
+    told = render(
+        "enroll/submitted_pay",
+        "zh-CN",
+        application=ApplicationOut(**renewal.json()),
+        yuan=str,
+        liability=True,
+    )
+    assert "理赔记录" in told and "1 起" in told and "不能下浮" in told
