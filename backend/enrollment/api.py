@@ -101,8 +101,15 @@ def endorsement_out(endorsement: Endorsement, document_id: int | None = None) ->
 
 
 async def _policy_document_id(session: SessionDep, policy: Policy) -> int | None:
-    document = await service.latest_document(session=session, policy_id=policy.id or 0, kind="e_policy")
-    return document.id if document else None
+    return (await _policies_out(session, [policy]))[0].document_id
+
+
+async def _policies_out(session: SessionDep, policies: list[Policy]) -> list[PolicyOut]:
+    """Policies with their e-policy's id: one query for the whole list, no blob read."""
+    ids = await service.latest_document_ids(
+        session=session, policy_ids=[p.id or 0 for p in policies], kind="e_policy"
+    )
+    return [policy_out(p, ids.get(p.id or 0)) for p in policies]
 
 
 def _file_response(document: Document) -> Response:
@@ -177,8 +184,7 @@ async def telegram_paid(
 
 @bot_router.get("/policies", response_model=list[PolicyOut])
 async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]:
-    policies = await service.policies_for(session=session, principal=principal)
-    return [policy_out(p, await _policy_document_id(session, p)) for p in policies]
+    return await _policies_out(session, await service.policies_for(session=session, principal=principal))
 
 
 @bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
@@ -335,8 +341,7 @@ async def late_entry(
 
 @staff_router.get("/policies", response_model=list[PolicyOut])
 async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]:
-    rows = await verification.list_policies(session=session, actor=staff)
-    return [policy_out(p, await _policy_document_id(session, p)) for p in rows]
+    return await _policies_out(session, await verification.list_policies(session=session, actor=staff))
 
 
 @staff_router.get("/policies/{policy_id}", response_model=PolicyOut)

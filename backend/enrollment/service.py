@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
@@ -438,13 +438,19 @@ async def policy_of_application(*, session: AsyncSession, application_id: int) -
     return (await session.exec(select(Policy).where(Policy.application_id == application_id))).first()
 
 
-async def latest_document(*, session: AsyncSession, policy_id: int, kind: str) -> Document | None:
+async def latest_document_ids(*, session: AsyncSession, policy_ids: list[int], kind: str) -> dict[int, int]:
+    """The newest document of ``kind`` per policy, by id, in one query for a whole list of policies.
+
+    Only ids are read: a listing never loads the PDF blobs (they are fetched on demand by id)."""
+    if not policy_ids:
+        return {}
     query = (
-        select(Document)
-        .where(Document.policy_id == policy_id, Document.kind == kind)
-        .order_by(col(Document.id).desc())
+        select(Document.policy_id, func.max(Document.id))
+        .where(col(Document.policy_id).in_(policy_ids), Document.kind == kind)
+        .group_by(col(Document.policy_id))
     )
-    return (await session.exec(query)).first()
+    rows = (await session.exec(query)).all()
+    return {policy: document for policy, document in rows if policy is not None and document is not None}
 
 
 async def document_for(*, session: AsyncSession, principal: BotPrincipal, document_id: int) -> Document:
