@@ -24,6 +24,8 @@ from backend.enrollment.schemas import (
     PaymentStartOut,
     PolicyOut,
     PremiumOut,
+    SignerRolesIn,
+    SignerRolesOut,
     TelegramPaymentIn,
     VerificationIn,
 )
@@ -146,6 +148,16 @@ async def submit(body: ApplicationSubmit, principal: BotDep, session: SessionDep
 @bot_router.get("/applications", response_model=list[ApplicationOut])
 async def my_applications(principal: BotDep, session: SessionDep) -> list[ApplicationOut]:
     return [application_out(a) for a in await service.applications_for(session=session, principal=principal)]
+
+
+@bot_router.post("/signer-roles", response_model=SignerRolesOut)
+async def signer_roles(body: SignerRolesIn, principal: BotDep, session: SessionDep) -> SignerRolesOut:
+    """R-ENR-5: the chat offers "I confirm myself" only where the backend would accept it."""
+    insured = {"insured_type": body.insured_type, "phone": body.phone}
+    if body.insured_type != "enterprise" and body.insured_type != "organisation":
+        insured["id_number"] = service.validated_resident_id(body.id_number)
+    roles = await service.signer_roles(session=session, principal=principal, insured=insured)
+    return SignerRolesOut.model_validate({"roles": roles})
 
 
 @bot_router.post("/ear-tags/check", response_model=EarTagCheckOut)
@@ -271,28 +283,35 @@ async def upload_evidence(
     session: SessionDep,
     request: Request,
     file: Annotated[UploadFile, File()],
-    application_id: Annotated[int, Form()],
+    application_id: Annotated[int | None, Form()] = None,
+    kind: Annotated[str, Form(pattern="^(verification_photo|signed_form)$")] = "verification_photo",
 ) -> dict[str, int | str]:
-    """Verification photos (R-ENR-7), attached to the application they prove."""
-    await verification.scoped_application(session=session, actor=staff, application_id=application_id)
+    """Verification photos (R-ENR-7), attached to the application they prove; or the photo of a paper
+    form signed by the insured or their relative or authorised person, for a late entry (R-ENR-5, R-ENR-6),
+    attached to the application the late entry creates."""
+    if kind == "verification_photo":
+        if application_id is None:
+            raise service.EnrollmentError("application_required")
+        await verification.scoped_application(session=session, actor=staff, application_id=application_id)
     data = await _read_image(file)
     document = await documents.store_document(
         session=session,
-        kind="verification_photo",
+        kind=kind,
         filename=file.filename or "photo.jpg",
         content=data,
         content_type=file.content_type or "image/jpeg",
-        application_id=application_id,
+        application_id=application_id if kind == "verification_photo" else None,
     )
     from backend.staff.service import record_audit
 
+    target = ("application", application_id) if application_id is not None else ("document", document.id or 0)
     record_audit(
         session=session,
         actor=staff,
         action="documents.upload",
-        target_type="application",
-        target_id=application_id,
-        detail={"sha256": document.sha256},
+        target_type=target[0],
+        target_id=target[1],
+        detail={"sha256": document.sha256, "kind": kind},
         ip=_ip(request),
     )
     await session.commit()

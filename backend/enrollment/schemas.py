@@ -17,6 +17,18 @@ class SignerIn(BaseModel):
     authorisation_document_id: int | None = None
 
 
+class SignerRolesIn(BaseModel):
+    """Who the insured is, as far as the chat knows before asking who confirms (R-ENR-5)."""
+
+    insured_type: Literal["farmer", "large_grower", "family_farm", "organisation", "enterprise"]
+    id_number: str = Field(max_length=18)
+    phone: str = Field(max_length=20)
+
+
+class SignerRolesOut(BaseModel):
+    roles: list[Literal["insured", "relative", "authorised"]]
+
+
 class FarmerAnswers(BaseModel):
     insured_type: Literal["farmer", "large_grower", "family_farm", "organisation"] = "farmer"
     name: str = Field(max_length=100)
@@ -171,6 +183,9 @@ class LateEntryIn(BaseModel):
     reason: str = Field(min_length=10, max_length=1000)
     payment_reference: str = Field(min_length=3, max_length=128)
     identity_id: int
+    # R-ENR-5: staff never sign. The photo of the paper form the real signer signed (the signer named in
+    # ``application.signer``), uploaded with ``POST /api/documents`` as kind ``signed_form``.
+    signed_form_document_id: int
 
 
 class EarTagCheckIn(BaseModel):

@@ -31,7 +31,7 @@ from backend.enrollment.schemas import (
     FarmerAnswers,
     SignerIn,
 )
-from backend.people.models import Enterprise
+from backend.people.models import Enterprise, Person
 from backend.people.service import PhoneError, normalize_cn_mobile
 from backend.products import pricing
 from backend.products.models import Product, ProductKind
@@ -44,6 +44,8 @@ POLICY_TERM = timedelta(days=365)
 # R-LIA-5: the first hazard inspection is due within this time of issuance.
 FIRST_INSPECTION_DUE = timedelta(days=30)
 PAY_CALLBACK_PREFIX = "pay"
+# Insured types that are natural people, identified by a resident ID number (the others: a credit code).
+NATURAL_PERSON_TYPES = frozenset({"farmer", "large_grower", "family_farm"})
 
 
 class EnrollmentError(Refusal):
@@ -70,12 +72,12 @@ async def submit_application(
         return _own_or_refuse(existing, principal)
     product = await _active_product(session, body.product_code)
     _check_disclosure(product, body)  # R-ENR-4
-    await _check_signer(session, body.signer, principal)  # R-ENR-5
     region = await _region_for(session, body.region_code, product)
     if product.kind == ProductKind.LIABILITY:
         application = await _liability_application(session, principal, product, region, body)
     else:
         application = await _agricultural_application(session, principal, product, region, body)
+    await _check_signer(session, body.signer, principal, application.answers)  # R-ENR-5
     session.add(application)
     try:
         await session.flush()
@@ -125,10 +127,13 @@ def _check_disclosure(product: Product, body: ApplicationSubmit) -> None:
         raise EnrollmentError("disclosure_outdated", current=product.disclosure_version)
 
 
-async def _check_signer(session: AsyncSession, signer: SignerIn, principal: BotPrincipal) -> None:
+async def _check_signer(
+    session: AsyncSession, signer: SignerIn, principal: BotPrincipal, insured: dict[str, Any]
+) -> None:
     """R-ENR-5: the insured (this bound account), a direct relative with name and relation, or an
     authorised person whose written authorisation is kept as evidence. Nobody else signs."""
     if signer.role == "insured":
+        await _check_insured_signs(session, principal, insured)
         return
     if not signer.name:
         raise EnrollmentError("signer_name_missing")
@@ -143,6 +148,46 @@ async def _check_signer(session: AsyncSession, signer: SignerIn, principal: BotP
             raise EnrollmentError("authorisation_missing")
 
 
+async def _check_insured_signs(
+    session: AsyncSession, principal: BotPrincipal, insured: dict[str, Any]
+) -> None:
+    """R-ENR-5: "insured" counts as the insured's own confirmation only through the insured's own account.
+
+    The account's person is the one whose phone it verified. A natural person: the first application that
+    person signs as insured, with the account's own phone, fixes the person's ID number; afterwards only
+    that ID number signs as insured (one account cannot sign "insured" for a parent, a neighbour and a
+    stranger). An organisation or enterprise signs through the account of its registered contact phone.
+    Anyone else signs as a relative or an authorised person, with evidence.
+    """
+    person = await session.get(Person, principal.person_id) if principal.person_id else None
+    if person is None or person.phone is None:
+        raise EnrollmentError("phone_required")
+    if not insured_may_sign(person, insured):
+        raise EnrollmentError("signer_not_insured")
+    if insured.get("insured_type") in NATURAL_PERSON_TYPES and person.id_number is None:
+        person.id_number = str(insured["id_number"])  # the account's person from now on (saved with it)
+
+
+def insured_may_sign(person: Person, insured: dict[str, Any]) -> bool:
+    """Whether the account of ``person`` may confirm as the insured described by ``insured`` (R-ENR-5)."""
+    if insured.get("insured_type") not in NATURAL_PERSON_TYPES:  # an organisation, or an enterprise
+        return insured.get("phone") == person.phone
+    if person.id_number is not None:
+        return person.id_number == insured.get("id_number")
+    return insured.get("phone") == person.phone
+
+
+async def signer_roles(
+    *, session: AsyncSession, principal: BotPrincipal, insured: dict[str, Any]
+) -> list[str]:
+    """The signer roles the chat may offer for this insured (R-ENR-5); "insured" only where it holds."""
+    person = await session.get(Person, principal.person_id) if principal.person_id else None
+    roles = ["relative", "authorised"]
+    if person is not None and person.phone is not None and insured_may_sign(person, insured):
+        roles.insert(0, "insured")
+    return roles
+
+
 async def _region_for(session: AsyncSession, code: str, product: Product) -> Region:
     region = await session.get(Region, code)
     if region is None:
@@ -151,6 +196,11 @@ async def _region_for(session: AsyncSession, code: str, product: Product) -> Reg
     if region.level < RegionLevel.TOWNSHIP:
         raise EnrollmentError("region_too_coarse", region=code)
     return region
+
+
+def validated_resident_id(raw: str) -> str:
+    """The normalised resident ID number, or the refusal the chat explains."""
+    return str(_validated(validation.validate_resident_id, raw))
 
 
 def _phone(raw: str) -> str:

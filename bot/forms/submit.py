@@ -29,6 +29,7 @@ STEP_OF_ERROR: dict[str, str | tuple[str, ...]] = {
     "bank_account_format": ("bank_account", "company_bank_account"),
     "account_name_mismatch": "company_account_name",
     "authorisation_missing": "authorisation",
+    "signer_not_insured": "signer",
     "disclosure_outdated": "disclosure",
 }
 
