@@ -54,9 +54,12 @@ async def test_policy_and_application_lists_run_the_same_statements_for_one_or_t
     three = await identity(api, service_headers, "list-three")
     await _policies(api, one, CROPS[:1])
     staff_few = await _count(app, api, "/api/policies", admin_headers, 1)
+    applications_few = await _count(app, api, "/api/applications", admin_headers, 1)
     await _policies(api, three, CROPS[:3])
     staff_many = await _count(app, api, "/api/policies", admin_headers, 4)
     assert len(staff_few) == len(staff_many), staff_many
+    applications_many = await _count(app, api, "/api/applications", admin_headers, 4)
+    assert len(applications_few) == len(applications_many), applications_many
     for url in ("/api/bot/policies", "/api/bot/applications"):
         few = await _count(app, api, url, one, 1)
         many = await _count(app, api, url, three, 3)
