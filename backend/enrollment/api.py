@@ -39,6 +39,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 Verifier = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
 Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
+# Evidence uploads: verifiers' site photos; the underwriter's photo of a signed form for a late entry.
+Uploader = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster", "underwriter"))]
+VERIFIER_ROLES = frozenset({"admin", "agent", "adjuster"})
 
 
 def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
@@ -279,7 +282,7 @@ async def get_application(application_id: int, staff: StaffDep, session: Session
 
 @staff_router.post("/documents", status_code=201)
 async def upload_evidence(
-    staff: Verifier,
+    staff: Uploader,
     session: SessionDep,
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -290,6 +293,8 @@ async def upload_evidence(
     form signed by the insured or their relative or authorised person, for a late entry (R-ENR-5, R-ENR-6),
     attached to the application the late entry creates."""
     if kind == "verification_photo":
+        if staff.role not in VERIFIER_ROLES:
+            raise service.EnrollmentError("forbidden")
         if application_id is None:
             raise service.EnrollmentError("application_required")
         await verification.scoped_application(session=session, actor=staff, application_id=application_id)

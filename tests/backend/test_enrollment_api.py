@@ -579,3 +579,26 @@ async def test_r_enr_5_staff_never_sign_a_late_entry_records_the_real_signer_and
     assert application.signer["entered_by_staff_id"]  # who typed it in, never who signed
     reused = await api.post(url, headers=admin_headers, json=late(relative, form))
     assert reused.json()["detail"]["code"] == "signed_form_missing"  # one signed form, one enrollment
+
+
+async def test_r_enr_5_the_underwriter_uploads_the_signed_form_of_a_late_entry_not_site_photos(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    body = {
+        "username": "uw_late",
+        "password": "uw-pass-0001",
+        "role": "underwriter",
+        "region_codes": ["441900000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    underwriter = await login(api, "uw_late", "uw-pass-0001")
+    assert await signed_form(api, underwriter)
+    headers = await identity(api, service_headers, "r-enr-5-uw")
+    application = (await submit(api, headers, farmer_application(quantity="120"))).json()
+    photo = await api.post(
+        "/api/documents",
+        headers=underwriter,
+        data={"application_id": str(application["id"])},
+        files={"file": ("site.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert photo.status_code == 403 and photo.json()["detail"]["code"] == "forbidden"
