@@ -1,16 +1,16 @@
 """Domain refusals become HTTP answers in one place: ``{"detail": {"code", "message", "detail"}}``.
 
-Services raise ``EnrollmentError`` or ``ClaimError`` with a code the bot turns into the user's message;
-routes just call the services."""
+Services raise a :class:`backend.refusals.Refusal` (``EnrollmentError``, ``ClaimError``) with a code; the
+message is the code's text in the caller's language (``Accept-Language``, default zh-CN). The bot reads the
+code and renders its own message; routes just call the services."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.claims.reporting import ClaimError
-from backend.claims.staff_api import MESSAGES as CLAIM_MESSAGES
-from backend.enrollment.service import EnrollmentError
+from backend.refusals import Refusal, refusal_message
+from messages import normalize_locale
 
 CONFLICTS = frozenset({"documents_already_requested", "already_paid"})
 
@@ -25,21 +25,13 @@ def status_for(code: str) -> int:
     return status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _answer(code: str, message: str, detail: dict[str, str]) -> JSONResponse:
-    body = {"detail": {"code": code, "message": message, "detail": detail}}
-    return JSONResponse(body, status_code=status_for(code))
-
-
-async def _enrollment_refused(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, EnrollmentError)
-    return _answer(exc.code, str(exc), exc.detail)
-
-
-async def _claim_refused(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ClaimError)
-    return _answer(exc.code, CLAIM_MESSAGES.get(exc.code, exc.code), exc.detail)
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refusal)
+    locale = normalize_locale(request.headers.get("accept-language"))
+    message = refusal_message(exc.code, locale, exc.detail)
+    body = {"detail": {"code": exc.code, "message": message, "detail": exc.detail}}
+    return JSONResponse(body, status_code=status_for(exc.code))
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(EnrollmentError, _enrollment_refused)
-    app.add_exception_handler(ClaimError, _claim_refused)
+    app.add_exception_handler(Refusal, _refused)

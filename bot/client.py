@@ -234,6 +234,11 @@ class BackendClient:
         data = await self._request("GET", "/api/bot/applications", identity=key)
         return [ApplicationOut.model_validate(item) for item in data]
 
+    async def signer_roles(self, key: IdentityKey, insured: dict[str, str]) -> list[str]:
+        """R-ENR-5: the signer roles the backend accepts for this insured through this account."""
+        data = await self._request("POST", "/api/bot/signer-roles", identity=key, json=insured)
+        return list(data["roles"])
+
     async def taken_ear_tags(self, key: IdentityKey, tags: list[str]) -> list[str]:
         data = await self._request("POST", "/api/bot/ear-tags/check", identity=key, json={"tags": tags})
         return list(data["taken"])

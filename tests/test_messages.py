@@ -201,12 +201,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "accidents": "无",
         "region": "东城街道",
         "risky": 2,
+        "masked_account": "6222***********1234",
     },
     "enroll/submitted_verification": {"application": APPLICATION, "reasons": ["面积 100 亩及以上"]},
     "enroll/submitted_pay": {
-        "application": SimpleNamespace(number="AP1", premium=SimpleNamespace(payable_fen=1)),
+        "application": SimpleNamespace(
+            number="AP1",
+            premium=SimpleNamespace(
+                payable_fen=1,
+                breakdown={"record_overrides": True, "accidents_recorded": 2, "accidents_declared": 0},
+            ),
+        ),
         "yuan": _yuan,
-        "liability": False,
+        "liability": True,
     },
     "enroll/paid": {"started": STARTED, "policy": POLICY},
     "enroll/paid_telegram": {"policy": POLICY},

@@ -25,6 +25,7 @@ from backend.outbox.service import enqueue
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.products.pricing import yuan_to_fen
+from backend.refusals import Refusal
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
 from backend.settings import Settings
 from backend.staff.service import record_audit
@@ -33,7 +34,7 @@ from messages import render
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-class ClaimError(Exception):
+class ClaimError(Refusal):
     def __init__(self, code: str, **detail: object) -> None:
         super().__init__(code)
         self.code = code

@@ -24,6 +24,8 @@ from backend.enrollment.schemas import (
     PaymentStartOut,
     PolicyOut,
     PremiumOut,
+    SignerRolesIn,
+    SignerRolesOut,
     TelegramPaymentIn,
     VerificationIn,
 )
@@ -37,6 +39,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 Verifier = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
 Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
+# Evidence uploads: verifiers' site photos; the underwriter's photo of a signed form for a late entry.
+Uploader = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster", "underwriter"))]
+VERIFIER_ROLES = frozenset({"admin", "agent", "adjuster"})
 
 
 def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
@@ -101,8 +106,15 @@ def endorsement_out(endorsement: Endorsement, document_id: int | None = None) ->
 
 
 async def _policy_document_id(session: SessionDep, policy: Policy) -> int | None:
-    document = await service.latest_document(session=session, policy_id=policy.id or 0, kind="e_policy")
-    return document.id if document else None
+    return (await _policies_out(session, [policy]))[0].document_id
+
+
+async def _policies_out(session: SessionDep, policies: list[Policy]) -> list[PolicyOut]:
+    """Policies with their e-policy's id: one query for the whole list, no blob read."""
+    ids = await service.latest_document_ids(
+        session=session, policy_ids=[p.id or 0 for p in policies], kind="e_policy"
+    )
+    return [policy_out(p, ids.get(p.id or 0)) for p in policies]
 
 
 def _file_response(document: Document) -> Response:
@@ -141,6 +153,16 @@ async def my_applications(principal: BotDep, session: SessionDep) -> list[Applic
     return [application_out(a) for a in await service.applications_for(session=session, principal=principal)]
 
 
+@bot_router.post("/signer-roles", response_model=SignerRolesOut)
+async def signer_roles(body: SignerRolesIn, principal: BotDep, session: SessionDep) -> SignerRolesOut:
+    """R-ENR-5: the chat offers "I confirm myself" only where the backend would accept it."""
+    insured = {"insured_type": body.insured_type, "phone": body.phone}
+    if body.insured_type != "enterprise" and body.insured_type != "organisation":
+        insured["id_number"] = service.validated_resident_id(body.id_number)
+    roles = await service.signer_roles(session=session, principal=principal, insured=insured)
+    return SignerRolesOut.model_validate({"roles": roles})
+
+
 @bot_router.post("/ear-tags/check", response_model=EarTagCheckOut)
 async def check_ear_tags(body: EarTagCheckIn, _principal: BotDep, session: SessionDep) -> EarTagCheckOut:
     return EarTagCheckOut(taken=await service.taken_ear_tags(session=session, tags=body.tags))
@@ -177,8 +199,7 @@ async def telegram_paid(
 
 @bot_router.get("/policies", response_model=list[PolicyOut])
 async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]:
-    policies = await service.policies_for(session=session, principal=principal)
-    return [policy_out(p, await _policy_document_id(session, p)) for p in policies]
+    return await _policies_out(session, await service.policies_for(session=session, principal=principal))
 
 
 @bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
@@ -261,32 +282,41 @@ async def get_application(application_id: int, staff: StaffDep, session: Session
 
 @staff_router.post("/documents", status_code=201)
 async def upload_evidence(
-    staff: Verifier,
+    staff: Uploader,
     session: SessionDep,
     request: Request,
     file: Annotated[UploadFile, File()],
-    application_id: Annotated[int, Form()],
+    application_id: Annotated[int | None, Form()] = None,
+    kind: Annotated[str, Form(pattern="^(verification_photo|signed_form)$")] = "verification_photo",
 ) -> dict[str, int | str]:
-    """Verification photos (R-ENR-7), attached to the application they prove."""
-    await verification.scoped_application(session=session, actor=staff, application_id=application_id)
+    """Verification photos (R-ENR-7), attached to the application they prove; or the photo of a paper
+    form signed by the insured or their relative or authorised person, for a late entry (R-ENR-5, R-ENR-6),
+    attached to the application the late entry creates."""
+    if kind == "verification_photo":
+        if staff.role not in VERIFIER_ROLES:
+            raise service.EnrollmentError("forbidden")
+        if application_id is None:
+            raise service.EnrollmentError("application_required")
+        await verification.scoped_application(session=session, actor=staff, application_id=application_id)
     data = await _read_image(file)
     document = await documents.store_document(
         session=session,
-        kind="verification_photo",
+        kind=kind,
         filename=file.filename or "photo.jpg",
         content=data,
         content_type=file.content_type or "image/jpeg",
-        application_id=application_id,
+        application_id=application_id if kind == "verification_photo" else None,
     )
     from backend.staff.service import record_audit
 
+    target = ("application", application_id) if application_id is not None else ("document", document.id or 0)
     record_audit(
         session=session,
         actor=staff,
         action="documents.upload",
-        target_type="application",
-        target_id=application_id,
-        detail={"sha256": document.sha256},
+        target_type=target[0],
+        target_id=target[1],
+        detail={"sha256": document.sha256, "kind": kind},
         ip=_ip(request),
     )
     await session.commit()
@@ -335,8 +365,7 @@ async def late_entry(
 
 @staff_router.get("/policies", response_model=list[PolicyOut])
 async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]:
-    rows = await verification.list_policies(session=session, actor=staff)
-    return [policy_out(p, await _policy_document_id(session, p)) for p in rows]
+    return await _policies_out(session, await verification.list_policies(session=session, actor=staff))
 
 
 @staff_router.get("/policies/{policy_id}", response_model=PolicyOut)

@@ -17,6 +17,18 @@ class SignerIn(BaseModel):
     authorisation_document_id: int | None = None
 
 
+class SignerRolesIn(BaseModel):
+    """Who the insured is, as far as the chat knows before asking who confirms (R-ENR-5)."""
+
+    insured_type: Literal["farmer", "large_grower", "family_farm", "organisation", "enterprise"]
+    id_number: str = Field(max_length=18)
+    phone: str = Field(max_length=20)
+
+
+class SignerRolesOut(BaseModel):
+    roles: list[Literal["insured", "relative", "authorised"]]
+
+
 class FarmerAnswers(BaseModel):
     insured_type: Literal["farmer", "large_grower", "family_farm", "organisation"] = "farmer"
     name: str = Field(max_length=100)
@@ -41,6 +53,10 @@ class EnterpriseAnswers(BaseModel):
     employees: int = Field(ge=1, le=100_000)
     accidents_previous_year: int | None = Field(default=None, ge=0, le=1000)  # None: no previous year
     survey: dict[str, str] = Field(default_factory=dict)
+    # The enterprise's own account, where a claim is paid (R-CLM-12): its name is the company's name.
+    bank_name: str = Field(min_length=2, max_length=50)
+    account_name: str = Field(min_length=2, max_length=200)
+    bank_account: str = Field(max_length=30)
 
 
 class ApplicationSubmit(BaseModel):
@@ -167,6 +183,9 @@ class LateEntryIn(BaseModel):
     reason: str = Field(min_length=10, max_length=1000)
     payment_reference: str = Field(min_length=3, max_length=128)
     identity_id: int
+    # R-ENR-5: staff never sign. The photo of the paper form the real signer signed (the signer named in
+    # ``application.signer``), uploaded with ``POST /api/documents`` as kind ``signed_form``.
+    signed_form_document_id: int
 
 
 class EarTagCheckIn(BaseModel):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
@@ -31,26 +31,24 @@ from backend.enrollment.schemas import (
     FarmerAnswers,
     SignerIn,
 )
-from backend.people.models import Enterprise
+from backend.people.models import Enterprise, Person
 from backend.people.service import PhoneError, normalize_cn_mobile
 from backend.products import pricing
 from backend.products.models import Product, ProductKind
-from backend.products.service import get_product, industry_rate, list_risk_questions
+from backend.products.service import get_product, industry_rate, list_risk_questions, recorded_accidents
+from backend.refusals import Refusal
 from backend.regions.models import Region, RegionLevel
 from backend.security import BotPrincipal
 
 POLICY_TERM = timedelta(days=365)
 # R-LIA-5: the first hazard inspection is due within this time of issuance.
 FIRST_INSPECTION_DUE = timedelta(days=30)
+# Insured types that are natural people, identified by a resident ID number (the others: a credit code).
+NATURAL_PERSON_TYPES = frozenset({"farmer", "large_grower", "family_farm"})
 
 
-class EnrollmentError(Exception):
-    """A refusal with a code that names a message the user or staff member can act on."""
-
-    def __init__(self, code: str, message: str = "", **detail: Any) -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
+class EnrollmentError(Refusal):
+    """A refused enrollment step; its code names a message the user or staff member can act on."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,12 @@ async def submit_application(
         return _own_or_refuse(existing, principal)
     product = await _active_product(session, body.product_code)
     _check_disclosure(product, body)  # R-ENR-4
-    await _check_signer(session, body.signer, principal)  # R-ENR-5
     region = await _region_for(session, body.region_code, product)
     if product.kind == ProductKind.LIABILITY:
         application = await _liability_application(session, principal, product, region, body)
     else:
         application = await _agricultural_application(session, principal, product, region, body)
+    await _check_signer(session, body.signer, principal, application.answers)  # R-ENR-5
     session.add(application)
     try:
         await session.flush()
@@ -128,10 +126,13 @@ def _check_disclosure(product: Product, body: ApplicationSubmit) -> None:
         raise EnrollmentError("disclosure_outdated", current=product.disclosure_version)
 
 
-async def _check_signer(session: AsyncSession, signer: SignerIn, principal: BotPrincipal) -> None:
+async def _check_signer(
+    session: AsyncSession, signer: SignerIn, principal: BotPrincipal, insured: dict[str, Any]
+) -> None:
     """R-ENR-5: the insured (this bound account), a direct relative with name and relation, or an
     authorised person whose written authorisation is kept as evidence. Nobody else signs."""
     if signer.role == "insured":
+        await _check_insured_signs(session, principal, insured)
         return
     if not signer.name:
         raise EnrollmentError("signer_name_missing")
@@ -146,6 +147,46 @@ async def _check_signer(session: AsyncSession, signer: SignerIn, principal: BotP
             raise EnrollmentError("authorisation_missing")
 
 
+async def _check_insured_signs(
+    session: AsyncSession, principal: BotPrincipal, insured: dict[str, Any]
+) -> None:
+    """R-ENR-5: "insured" counts as the insured's own confirmation only through the insured's own account.
+
+    The account's person is the one whose phone it verified. A natural person: the first application that
+    person signs as insured, with the account's own phone, fixes the person's ID number; afterwards only
+    that ID number signs as insured (one account cannot sign "insured" for a parent, a neighbour and a
+    stranger). An organisation or enterprise signs through the account of its registered contact phone.
+    Anyone else signs as a relative or an authorised person, with evidence.
+    """
+    person = await session.get(Person, principal.person_id) if principal.person_id else None
+    if person is None or person.phone is None:
+        raise EnrollmentError("phone_required")
+    if not insured_may_sign(person, insured):
+        raise EnrollmentError("signer_not_insured")
+    if insured.get("insured_type") in NATURAL_PERSON_TYPES and person.id_number is None:
+        person.id_number = str(insured["id_number"])  # the account's person from now on (saved with it)
+
+
+def insured_may_sign(person: Person, insured: dict[str, Any]) -> bool:
+    """Whether the account of ``person`` may confirm as the insured described by ``insured`` (R-ENR-5)."""
+    if insured.get("insured_type") not in NATURAL_PERSON_TYPES:  # an organisation, or an enterprise
+        return insured.get("phone") == person.phone
+    if person.id_number is not None:
+        return person.id_number == insured.get("id_number")
+    return insured.get("phone") == person.phone
+
+
+async def signer_roles(
+    *, session: AsyncSession, principal: BotPrincipal, insured: dict[str, Any]
+) -> list[str]:
+    """The signer roles the chat may offer for this insured (R-ENR-5); "insured" only where it holds."""
+    person = await session.get(Person, principal.person_id) if principal.person_id else None
+    roles = ["relative", "authorised"]
+    if person is not None and person.phone is not None and insured_may_sign(person, insured):
+        roles.insert(0, "insured")
+    return roles
+
+
 async def _region_for(session: AsyncSession, code: str, product: Product) -> Region:
     region = await session.get(Region, code)
     if region is None:
@@ -154,6 +195,11 @@ async def _region_for(session: AsyncSession, code: str, product: Product) -> Reg
     if region.level < RegionLevel.TOWNSHIP:
         raise EnrollmentError("region_too_coarse", region=code)
     return region
+
+
+def validated_resident_id(raw: str) -> str:
+    """The normalised resident ID number, or the refusal the chat explains."""
+    return str(_validated(validation.validate_resident_id, raw))
 
 
 def _phone(raw: str) -> str:
@@ -227,6 +273,7 @@ async def _clean_farmer_answers(
         id_number = _validated(validation.validate_credit_code, answers.id_number)
     else:
         id_number = _validated(validation.validate_resident_id, answers.id_number)
+        await check_id_region(session, id_number)
     tags = await _checked_ear_tags(session, product, answers.ear_tags, quantity)
     return {
         "insured_type": answers.insured_type,
@@ -243,6 +290,25 @@ async def _clean_farmer_answers(
         "bank_name": answers.bank_name.strip(),
         "bank_account": _validated(validation.validate_bank_account, answers.bank_account),
     }
+
+
+async def check_id_region(session: AsyncSession, id_number: str) -> None:
+    """R-ENR-3: positions 1-6 of a resident ID number name the county where it was first issued.
+
+    Accepted: a county in the regions table (current codes), or any six digits whose prefecture (first four)
+    is in the table. Why the second: a number keeps the county code of its first registration for life, and
+    counties are abolished, merged and renumbered (GB 11643's own example, 440524 潮阳县, has been 潮阳区
+    440513 since 1993); the table holds only today's list, so refusing unknown counties would refuse real
+    people. Cities without counties (东莞 441900, 中山 442000, 儋州 460400) are covered by the same rule. An
+    unknown prefecture is refused: no number was ever issued there.
+    """
+    county, prefecture = id_number[:6].ljust(12, "0"), id_number[:4].ljust(12, "0")
+    query = select(Region.code).where(
+        col(Region.code).in_([county, prefecture]),
+        col(Region.level).in_([RegionLevel.CITY, RegionLevel.COUNTY]),
+    )
+    if (await session.exec(query)).first() is None:
+        raise EnrollmentError("id_region", region=id_number[:6])
 
 
 async def _checked_ear_tags(
@@ -279,7 +345,12 @@ async def _liability_application(
         rate = await industry_rate(session=session, code=answers.industry_code)  # R-LIA-1
     except LookupError as exc:
         raise EnrollmentError("unknown_industry", industry=answers.industry_code) from exc
-    quote = pricing.quote_liability(product, rate, answers.employees, answers.accidents_previous_year)
+    now = utcnow()
+    recorded = await recorded_accidents(  # R-LIA-2: the insurer's own record of the previous policy year
+        session=session, credit_code=cleaned["credit_code"], since=now - POLICY_TERM, until=now
+    )
+    accidents = pricing.worse_accident_count(answers.accidents_previous_year, recorded)
+    quote = pricing.quote_liability(product, rate, answers.employees, accidents)
     enterprise = await _upsert_enterprise(session, cleaned, region)
     cleaned["industry_name_zh"], cleaned["industry_name_en"] = rate.name_zh, rate.name_en
     return Application(
@@ -295,7 +366,7 @@ async def _liability_application(
         answers=cleaned,
         quantity=str(answers.employees),
         sum_insured_fen=quote.limits_fen.get(pricing.DEATH_DISABILITY_LIMIT, 0) * answers.employees,
-        premium=_liability_premium(quote),
+        premium=_liability_premium(quote, answers.accidents_previous_year, recorded),
         payable_fen=quote.premium_fen,
         disclosure_version=body.disclosure_version,
         disclosure_confirmed_at=utcnow(),
@@ -304,8 +375,12 @@ async def _liability_application(
     )
 
 
-def _liability_premium(quote: pricing.LiabilityQuote) -> dict[str, Any]:
+def _liability_premium(quote: pricing.LiabilityQuote, declared: int | None, recorded: int) -> dict[str, Any]:
     return {
+        # R-LIA-2: what the enterprise said, what the insurer's record shows, and whether the record won.
+        "accidents_declared": declared,
+        "accidents_recorded": recorded,
+        "record_overrides": quote.accidents_previous_year != declared,
         "kind": "liability",
         "total_fen": quote.premium_fen,
         "base_rate": pricing.decimal_text(quote.base_rate),
@@ -322,8 +397,15 @@ async def _clean_enterprise_answers(session: AsyncSession, answers: EnterpriseAn
     missing = [q.code for q in questions if answers.survey.get(q.code) not in ("yes", "no")]
     if missing:  # R-LIA-4: the whole risk survey is filled in at enrollment
         raise EnrollmentError("risk_survey_incomplete", questions=" ".join(missing))
+    company_name = answers.company_name.strip()
+    if validation.registered_name_key(answers.account_name) != validation.registered_name_key(company_name):
+        # Claims are paid to the insured's own account only (R-CLM-12): another holder's account would
+        # be refused at payment, long after the enterprise was promised cover.
+        raise EnrollmentError(
+            "account_name_mismatch", company=company_name, account_name=answers.account_name
+        )
     return {
-        "company_name": answers.company_name.strip(),
+        "company_name": company_name,
         "credit_code": _validated(validation.validate_credit_code, answers.credit_code),
         "legal_representative": _validated(validation.validate_person_name, answers.legal_representative),
         "phone": _phone(answers.phone),
@@ -332,6 +414,9 @@ async def _clean_enterprise_answers(session: AsyncSession, answers: EnterpriseAn
         "employees": answers.employees,
         "accidents_previous_year": answers.accidents_previous_year,
         "survey": {q.code: answers.survey[q.code] for q in questions},
+        "bank_name": answers.bank_name.strip(),
+        "account_name": company_name,
+        "bank_account": _validated(validation.validate_bank_account, answers.bank_account),
     }
 
 
@@ -402,13 +487,19 @@ async def policy_of_application(*, session: AsyncSession, application_id: int) -
     return (await session.exec(select(Policy).where(Policy.application_id == application_id))).first()
 
 
-async def latest_document(*, session: AsyncSession, policy_id: int, kind: str) -> Document | None:
+async def latest_document_ids(*, session: AsyncSession, policy_ids: list[int], kind: str) -> dict[int, int]:
+    """The newest document of ``kind`` per policy, by id, in one query for a whole list of policies.
+
+    Only ids are read: a listing never loads the PDF blobs (they are fetched on demand by id)."""
+    if not policy_ids:
+        return {}
     query = (
-        select(Document)
-        .where(Document.policy_id == policy_id, Document.kind == kind)
-        .order_by(col(Document.id).desc())
+        select(Document.policy_id, func.max(Document.id))
+        .where(col(Document.policy_id).in_(policy_ids), Document.kind == kind)
+        .group_by(col(Document.policy_id))
     )
-    return (await session.exec(query)).first()
+    rows = (await session.exec(query)).all()
+    return {policy: document for policy, document in rows if policy is not None and document is not None}
 
 
 async def document_for(*, session: AsyncSession, principal: BotPrincipal, document_id: int) -> Document:

@@ -11,8 +11,13 @@ Resident ID number (GB 11643, :func:`validate_resident_id`, raises :class:`IdNum
 
 - ``id_length``: not 18 characters. detail ``length``.
 - ``id_characters``: not 17 digits followed by a digit or X. detail ``position`` (1-based), ``character``.
-- ``id_birth_date``: positions 7-14 are not a real date (YYYYMMDD), or before 1900, or in the future.
-  detail ``birth_date`` (the 8 characters as typed).
+- ``id_birth_date``: positions 7-14 are not a real date (YYYYMMDD), or before 1850, or in the future.
+  detail ``birth_date`` (the 8 characters as typed). 1850, not 1900: people born in the 1880s and 1890s
+  were issued numbers (the standard's own worked example 440524188001010014 is one); nobody alive was born
+  before 1850, so an earlier year is a typo.
+
+Whether positions 1-6 name a county known to the regions table needs the database: the service layer checks
+it (``backend/enrollment/service.py: check_id_region``), code ``id_region``.
 - ``id_check_character``: the ISO 7064 MOD 11-2 check character does not match. detail ``expected``,
   ``actual``.
 
@@ -79,6 +84,7 @@ __all__ = [
     "birth_date_of",
     "credit_code_check_character",
     "mask_id_number",
+    "registered_name_key",
     "resident_id_check_character",
     "validate_bank_account",
     "validate_credit_code",
@@ -133,7 +139,9 @@ def _normalise(raw: str) -> str:
 ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"  # indexed by (sum of digit x weight) mod 11
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
-ID_MIN_BIRTH_YEAR = 1900
+# The oldest birth year accepted: older than anyone alive, young enough to catch a mistyped century
+# (e.g. 1049 for 1949). Numbers of people born in the 1880s-1890s are valid (GB 11643's worked example).
+ID_MIN_BIRTH_YEAR = 1850
 
 
 def resident_id_check_character(first17: str) -> str:
@@ -323,6 +331,15 @@ def validate_person_name(raw: str) -> str:
     if text.startswith(NAME_DOT) or text.endswith(NAME_DOT) or NAME_DOT * 2 in text:
         raise ValidationProblem("name_format", {"reason": "dot"})
     return text
+
+
+def registered_name_key(raw: str) -> str:
+    """A registered name reduced for comparison: full-width forms folded (NFKC: （） -> ()), no spaces.
+
+    A bank account's name must be the enterprise's registered name (R-CLM-12 pays only the insured's own
+    account); people type the same name with different brackets and spacing, which is not a different name.
+    """
+    return "".join(unicodedata.normalize("NFKC", raw or "").split())
 
 
 WHOLE_UNITS = frozenset({"head", "bird", "person"})

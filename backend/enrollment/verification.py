@@ -181,6 +181,14 @@ async def _notify_verified(session: AsyncSession, application: Application, pass
     )
 
 
+async def _signed_form(session: AsyncSession, document_id: int) -> Document:
+    """The uploaded photo of the signed paper form, not yet evidence for another application."""
+    document = await session.get(Document, document_id)
+    if document is None or document.kind != "signed_form" or document.application_id is not None:
+        raise EnrollmentError("signed_form_missing")
+    return document
+
+
 async def late_entry(
     *, session: AsyncSession, actor: StaffPrincipal, body: LateEntryIn, ip: str | None, secret: str
 ) -> Policy:
@@ -209,12 +217,21 @@ async def late_entry(
         external_id=identity.external_id,
         person_id=identity.person_id,
     )
+    evidence = await _signed_form(session, body.signed_form_document_id)
     application = await submit_application(
         session=session, principal=principal, body=body.application, commit=False
     )
     if application.status == ApplicationStatus.PENDING_VERIFICATION:
         await session.rollback()  # nothing half-done: the verification has to come first
         raise EnrollmentError("verification_pending")
+    # R-ENR-5: the signer is the real one (checked like a chat signature), with the signed form as evidence;
+    # the staff member is recorded as who entered it, never as who signed.
+    evidence.application_id = application.id
+    application.signer = {
+        **application.signer,
+        "evidence_document_id": evidence.id,
+        "entered_by_staff_id": actor.user_id,
+    }
     payment = Payment(
         application_id=application.id or 0,
         provider="bank_deduction",
@@ -235,7 +252,12 @@ async def late_entry(
         action="enrollment.late_entry",
         target_type="policy",
         target_id=policy.id or "",
-        detail={"reason": body.reason, "days_late": days_late},
+        detail={
+            "reason": body.reason,
+            "days_late": days_late,
+            "signer_role": body.application.signer.role,
+            "signed_form_document_id": body.signed_form_document_id,
+        },
         ip=ip,
     )
     await session.commit()

@@ -16,6 +16,9 @@ class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, index=True, unique=True, max_length=20)
+    # R-ENR-5: set when this person first signs an application as the insured (same phone as the verified
+    # account); from then on only this ID number may sign as "insured" through the person's accounts.
+    id_number: str | None = Field(default=None, index=True, max_length=18)
     created_at: datetime = Field(default_factory=utcnow)
 
 

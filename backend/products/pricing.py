@@ -283,6 +283,18 @@ def factor_reason(accidents_previous_year: int | None) -> FactorReason:
     return "one_accident" if accidents_previous_year == 1 else "several_accidents"
 
 
+def worse_accident_count(declared: int | None, recorded: int) -> int | None:
+    """R-LIA-2: the lower rate may not rest on the enterprise's word alone. The insurer's own record
+    (accident claims in the previous policy year) is a floor: the worse of the two counts applies. A record
+    of none changes nothing: the insurer may not have covered the enterprise, so "none known" is no proof
+    of an accident-free year (and a first-year enterprise stays at the base rate)."""
+    if recorded < 0:
+        raise PricingError("recorded accidents cannot be negative")
+    if recorded == 0:
+        return declared
+    return max(declared or 0, recorded)
+
+
 def floating_factors(product: Product) -> dict[FactorReason, Decimal]:
     raw = product.details.get("floating_factors") or {}
     missing = [reason for reason in FACTOR_REASONS if reason not in raw]

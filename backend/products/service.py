@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, case
+from sqlalchemy import Table, case, column, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -428,6 +429,37 @@ async def list_industries(session: AsyncSession) -> list[LiabilityRate]:
     """The rate table, riskiest industries first."""
     rates = list((await session.exec(select(LiabilityRate))).all())
     return sorted(rates, key=lambda rate: (-Decimal(rate.base_rate), rate.industry_code))
+
+
+# The claims and policy tables, named here rather than imported: products sit below enrollment and
+# claims (both import products), and a model import back would make a cycle between the packages.
+_CLAIM = table(
+    "claim", column("id"), column("kind"), column("status"), column("policy_id"), column("loss_started_at")
+)
+_POLICY = table("policy", column("id"), column("enterprise_id"))
+_ENTERPRISE = table("enterprise", column("id"), column("credit_code"))
+
+
+async def recorded_accidents(
+    *, session: AsyncSession, credit_code: str, since: datetime, until: datetime
+) -> int:
+    """R-LIA-2: accidents on the insurer's own record: liability claims on any policy of the enterprise with
+    this credit code whose loss began in ``[since, until)`` (the previous policy year). Denied claims are
+    left out: a denial (R-CLM-10) finds that no covered accident happened."""
+    query = (
+        select(func.count(_CLAIM.c.id))
+        .select_from(_CLAIM)
+        .join(_POLICY, _POLICY.c.id == _CLAIM.c.policy_id)
+        .join(_ENTERPRISE, _ENTERPRISE.c.id == _POLICY.c.enterprise_id)
+        .where(
+            _ENTERPRISE.c.credit_code == credit_code,
+            _CLAIM.c.kind == "liability",
+            _CLAIM.c.status != "denied",
+            _CLAIM.c.loss_started_at >= since,
+            _CLAIM.c.loss_started_at < until,
+        )
+    )
+    return int((await session.exec(query)).one())
 
 
 async def list_risk_questions(session: AsyncSession, active_only: bool = True) -> list[RiskQuestion]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aiogram.types import InlineKeyboardMarkup
+
 from backend.enrollment import validation
 from bot.forms.common import (
     DisclosureStep,
     ProceedStep,
     YesNoSurveyStep,
     ensure_product,
+    parse_bank_account,
     parse_credit_code,
     parse_free_name,
     parse_person_name,
@@ -18,7 +21,8 @@ from bot.forms.common import (
     product_name,
     yuan,
 )
-from bot.forms.engine import Choice, Flow, Form, Invalid, Io, Submit
+from bot.forms.engine import Choice, Flow, Form, Invalid, Io, Submit, nav_row
+from bot.forms.farmer import BANKS, BankStep, mask_account
 from bot.forms.steps import ChoiceStep, ContactStep, RegionStep, TextStep, static_choices
 
 LIABILITY_PRODUCT = "work_safety_liability"
@@ -40,6 +44,25 @@ def parse_address(raw: str, _form: Form) -> str:
     if not 2 <= len(address) <= 200:
         raise Invalid("address_length")
     return address
+
+
+def parse_account_name(raw: str, form: Form) -> str:
+    """The account holder must be the enterprise itself: claims are paid only to the insured's own
+    account (R-CLM-12), so a different holder is refused now rather than at the first claim."""
+    name = parse_free_name(raw, form)
+    company = form.answers.get("company_name", "")
+    if validation.registered_name_key(name) != validation.registered_name_key(company):
+        raise Invalid("account_name_mismatch", account_name=name, company=company)
+    return name
+
+
+class AccountNameStep(TextStep):
+    """Names the enterprise in the question, so the user sees what the account name must be."""
+
+    async def ask(self, io: Io, form: Form) -> None:
+        markup = InlineKeyboardMarkup(inline_keyboard=[nav_row(io)])
+        text = io.label(f"enroll_ask.{self.name}", company_name=form.answers.get("company_name", ""))
+        await io.say(text, markup)
 
 
 def accidents_previous_year(form: Form) -> int | None:
@@ -86,6 +109,7 @@ class EnterpriseSummaryStep(ProceedStep):
             quote=form.cache.get("quote", {}),
             yuan=yuan,
             accidents=io.label(f"enroll.accidents_{a['accidents']}"),
+            masked_account=mask_account(a.get("company_bank_account", "")),
             region=(a.get("address_region") or {}).get("name", ""),
             risky=sum(1 for v in (a.get("survey") or {}).values() if v == "no"),
         )
@@ -106,6 +130,10 @@ def enterprise_flow(submit: Submit) -> Flow:
             TextStep("employees", parse_positive_int),
             ChoiceStep("accidents", static_choices("enroll.accidents", ACCIDENT_CHOICES), columns=1),
             YesNoSurveyStep("survey"),
+            # Where a claim is paid: asked at enrollment, so staff never find no account at payment.
+            BankStep("company_bank_name", static_choices("enroll.bank", BANKS)),
+            AccountNameStep("company_account_name", parse_account_name),
+            TextStep("company_bank_account", parse_bank_account),
             LiabilityQuoteStep(),
             DisclosureStep(),
             EnterpriseSummaryStep(),
@@ -126,6 +154,9 @@ def enterprise_payload(form: Form) -> dict[str, Any]:
         "employees": a["employees"],
         "accidents_previous_year": accidents_previous_year(form),
         "survey": survey,
+        "bank_name": a["company_bank_name"],
+        "account_name": a["company_account_name"],
+        "bank_account": a["company_bank_account"],
     }
 
 

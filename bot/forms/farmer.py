@@ -76,6 +76,20 @@ def needs_ear_tags(form: Form) -> bool:
     return bool(product.get("needs_ear_tags"))
 
 
+async def signer_choices(io: Io, form: Form) -> Sequence[Choice]:
+    """R-ENR-5: "I confirm myself" only when this account is the insured's own (the backend decides)."""
+    a = form.answers
+    insured = {
+        "insured_type": a.get("insured_type", "farmer"),
+        "id_number": a["id_number"],
+        "phone": a["phone"],
+    }
+    key = "signer_roles:" + "|".join(insured.values())
+    if key not in form.cache:
+        form.cache[key] = await io.backend.signer_roles(io.identity, insured)
+    return [Choice(role, io.label(f"enroll.signer_{role}")) for role in SIGNERS if role in form.cache[key]]
+
+
 class BankStep(ChoiceStep):
     """Common rural banks as buttons; any other bank's name can be typed."""
 
@@ -130,7 +144,7 @@ class FarmerSummaryStep(ProceedStep):
             quote=form.cache.get("quote", {}),
             yuan=yuan,
             masked_id=validation.mask_id_number(answers["id_number"]),
-            masked_account=_mask_account(answers["bank_account"]),
+            masked_account=mask_account(answers["bank_account"]),
             insured_type=io.label(f"enroll.insured_type_{answers['insured_type']}"),
             signer=io.label(f"enroll.signer_{answers['signer']}"),
             relation=io.label(f"enroll.relation_{answers['signer_relation']}")
@@ -139,7 +153,7 @@ class FarmerSummaryStep(ProceedStep):
         )
 
 
-def _mask_account(account: str) -> str:
+def mask_account(account: str) -> str:
     return f"{account[:4]}{'*' * max(len(account) - 8, 0)}{account[-4:]}"
 
 
@@ -165,7 +179,7 @@ def farmer_flow(submit: Submit) -> Flow:
             TextStep("bank_account", parse_bank_account),
             AgriQuoteStep(),
             DisclosureStep(),
-            ChoiceStep("signer", static_choices("enroll.signer", SIGNERS), columns=1),
+            ChoiceStep("signer", signer_choices, columns=1),
             TextStep("signer_name", parse_person_name, when=lambda f: f.answers.get("signer") != "insured"),
             ChoiceStep(
                 "signer_relation",

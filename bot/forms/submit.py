@@ -13,19 +13,23 @@ from bot.forms.farmer import farmer_payload, farmer_region, quantity_of
 from bot.keyboards import PayAction
 
 # A refusal that points at one answer sends the user back to that question (nothing else is lost).
-STEP_OF_ERROR: dict[str, str] = {
+# A code may name a question in either flow: the first one the form has answered is asked again.
+STEP_OF_ERROR: dict[str, str | tuple[str, ...]] = {
     "id_length": "id_number",
     "id_characters": "id_number",
     "id_birth_date": "id_number",
     "id_check_character": "id_number",
+    "id_region": "id_number",
     "uscc_length": "credit_code",
     "uscc_characters": "credit_code",
     "uscc_check_character": "credit_code",
     "ear_tags_taken": "ear_tags",
     "ear_tags_count": "ear_tags",
     "ear_tags_duplicate": "ear_tags",
-    "bank_account_format": "bank_account",
+    "bank_account_format": ("bank_account", "company_bank_account"),
+    "account_name_mismatch": "company_account_name",
     "authorisation_missing": "authorisation",
+    "signer_not_insured": "signer",
     "disclosure_outdated": "disclosure",
 }
 
@@ -73,8 +77,9 @@ async def submit_form(io: Io, form: Form) -> ApplicationOut | None:
             if _known(io, exc.code)
             else io.label("enroll_errors.submit_failed")
         )
-        step = STEP_OF_ERROR.get(exc.code)
-        if step and step in form.answers:
+        named = STEP_OF_ERROR.get(exc.code, ())
+        step = next((s for s in ((named,) if isinstance(named, str) else named) if s in form.answers), None)
+        if step:
             form.history = form.history[: form.history.index(step)] if step in form.history else form.history
             form.step = step
         return None

@@ -13,9 +13,13 @@ import pytest
 
 from backend.db import utcnow
 from tests.conftest import login
-from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID, resident_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+DEFAULT_PHONE = "13812345678"
+ENTERPRISE_PHONE = "13912345678"
+# The phone each test identity verified, by its X-Tianbao-Identity header.
+BOUND_PHONES: dict[str, str] = {}
 
 
 async def identity(
@@ -32,6 +36,7 @@ async def identity(
     headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{external_id}"}
     bound = await api.post("/api/bot/me/phone", headers=headers, json={"phone_number": phone})
     assert bound.status_code == 200
+    BOUND_PHONES[headers["X-Tianbao-Identity"]] = phone
     headers["X-Identity-Id"] = str(opened.json()["id"])
     return headers
 
@@ -49,7 +54,7 @@ def farmer_application(**overrides: Any) -> dict[str, Any]:
             "insured_type": "farmer",
             "name": "李四",
             "id_number": VALID_ID,
-            "phone": "13812345678",
+            "phone": DEFAULT_PHONE,
             "bank_name": "农业银行",
             "bank_account": "6228480012345678901",
         },
@@ -71,20 +76,45 @@ def enterprise_application(survey: dict[str, str], **overrides: Any) -> dict[str
             "company_name": "东莞安泰机械有限公司",
             "credit_code": VALID_CREDIT_CODE,
             "legal_representative": "李建国",
-            "phone": "13912345678",
+            "phone": ENTERPRISE_PHONE,
             "address": "东城大道 88 号",
             "industry_code": "machinery",
             "employees": 50,
             "accidents_previous_year": 0,
             "survey": survey,
+            "bank_name": "工商银行",
+            "account_name": "东莞安泰机械有限公司",
+            "bank_account": "44050188000012345678",
         },
     }
     body.update(overrides)
     return body
 
 
+def own_phone(headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """The farmer who signs as the insured gives the phone of their own account (R-ENR-5), unless the
+    test chose another phone on purpose."""
+    bound = BOUND_PHONES.get(headers.get("X-Tianbao-Identity", ""))
+    for answers, default in ((body.get("farmer"), DEFAULT_PHONE), (body.get("enterprise"), ENTERPRISE_PHONE)):
+        if answers and bound and answers.get("phone") == default:
+            answers["phone"] = bound
+    return body
+
+
 async def submit(api: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> httpx.Response:
-    return await api.post("/api/bot/applications", headers=headers, json=body)
+    return await api.post("/api/bot/applications", headers=headers, json=own_phone(headers, body))
+
+
+async def signed_form(api: httpx.AsyncClient, staff_headers: dict[str, str]) -> int:
+    """Staff upload the photo of a paper form signed by the insured (or relative, or authorised person)."""
+    uploaded = await api.post(
+        "/api/documents",
+        headers=staff_headers,
+        data={"kind": "signed_form"},
+        files={"file": ("form.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return int(uploaded.json()["id"])
 
 
 async def survey_answers(api: httpx.AsyncClient, service_headers: dict[str, str]) -> dict[str, str]:
@@ -264,16 +294,42 @@ async def test_r_lia_4_and_r_lia_5_survey_required_and_inspection_due(
     assert timedelta(days=29) < inspection.due_at - utcnow() <= timedelta(days=30)
 
 
+async def test_enterprise_gives_an_account_in_its_own_name_for_claim_payments(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "enterprise-account")
+    survey = await survey_answers(api, service_headers)
+    code = await industry_code(api, service_headers)
+    missing = enterprise_application(survey)
+    del missing["enterprise"]["bank_account"]
+    assert (await submit(api, headers, missing)).status_code == 422  # no enterprise without an account
+    other = enterprise_application(survey)
+    other["enterprise"].update(industry_code=code, account_name="李建国")  # the legal representative's
+    refused = await submit(api, headers, other)
+    assert refused.json()["detail"]["code"] == "account_name_mismatch"
+    assert refused.json()["detail"]["detail"] == {"company": "东莞安泰机械有限公司", "account_name": "李建国"}
+    body = enterprise_application(survey)
+    body["enterprise"].update(industry_code=code, account_name=" 东莞安泰机械有限公司 ")
+    application = (await submit(api, headers, body)).json()
+    paid = await api.post(
+        f"/api/bot/applications/{application['id']}/payments", headers=headers, json={"provider": "demo"}
+    )
+    terms = paid.json()["policy"]["terms"]
+    assert terms["bank_name"] == "工商银行" and terms["bank_account"].endswith("5678")
+
+
 async def test_r_enr_6_late_entry_only_main_crops_within_30_days_with_reason(
     api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
 ) -> None:
     headers = await identity(api, service_headers, "r-enr-6")
     identity_id = int(headers["X-Identity-Id"])
 
+    form = await signed_form(api, admin_headers)
+
     def late(
         product: str, days: int, reason: str = "农户在外务工，投保资料当日未能录入系统"
     ) -> dict[str, Any]:
-        application = farmer_application(product_code=product)
+        application = own_phone(headers, farmer_application(product_code=product))
         if product == "sow":
             application["quantity"] = "1"
             application["farmer"]["ear_tags"] = [f"4401000000{secrets.randbelow(10**5):05d}"]
@@ -283,6 +339,7 @@ async def test_r_enr_6_late_entry_only_main_crops_within_30_days_with_reason(
             "reason": reason,
             "payment_reference": "BANK-LATE-1",
             "identity_id": identity_id,
+            "signed_form_document_id": form,
         }
 
     too_late = await api.post("/api/policies/late-entry", headers=admin_headers, json=late("rice", 31))
@@ -426,3 +483,122 @@ async def test_a_claim_idempotency_key_never_returns_another_persons_claim(
     other = await identity(api, service_headers, "key-other")
     stolen = await api.post("/api/bot/claims", headers=other, json=body)
     assert stolen.json()["detail"]["code"] == "idempotency_key_taken"
+
+
+async def test_r_enr_5_one_account_signs_as_insured_only_for_its_own_person(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-5-own")
+    own = await submit(api, headers, farmer_application())
+    assert own.status_code == 200, own.text  # the first insured, with the account's own phone
+    assert (await submit(api, headers, farmer_application())).status_code == 200  # the same person again
+    for other_id in (resident_id("44190019800101123"), resident_id("11010519700101456")):
+        body = farmer_application()
+        body["farmer"].update(name="李老汉", id_number=other_id)
+        refused = await submit(api, headers, body)  # a second and a third person "as insured": no
+        assert refused.json()["detail"]["code"] == "signer_not_insured"
+        body = farmer_application(signer={"role": "relative", "name": "李四", "relation": "child"})
+        body["farmer"].update(name="李老汉", id_number=other_id)
+        relative = await submit(api, headers, body)
+        assert relative.status_code == 200, relative.text
+        detail = (await api.get(f"/api/applications/{relative.json()['id']}", headers=admin_headers)).json()
+        assert detail["signer"] == {
+            "role": "relative",
+            "name": "李四",
+            "relation": "child",
+            "authorisation_document_id": None,
+        }
+
+
+async def test_r_enr_5_the_first_insured_must_give_the_accounts_own_phone(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-5-phone")
+    body = farmer_application()
+    body["farmer"]["phone"] = "13700002222"  # someone else's number: not the account's verified person
+    refused = await submit(api, headers, body)
+    assert refused.json()["detail"]["code"] == "signer_not_insured"
+    assert (await submit(api, headers, farmer_application())).status_code == 200  # nothing was fixed before
+
+
+async def test_r_enr_5_an_enterprise_signs_through_the_account_of_its_contact_phone(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    headers = await identity(api, service_headers, "r-enr-5-enterprise")
+    body = enterprise_application(await survey_answers(api, service_headers))
+    body["enterprise"].update(industry_code=await industry_code(api, service_headers), phone="13700003333")
+    refused = await submit(api, headers, body)
+    assert refused.json()["detail"]["code"] == "signer_not_insured"
+
+
+async def test_r_enr_5_staff_never_sign_a_late_entry_records_the_real_signer_and_evidence(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Any
+) -> None:
+    from backend.enrollment.models import Application, Policy
+
+    holder = await identity(api, service_headers, "r-enr-5-late")
+    assert (await submit(api, holder, farmer_application())).status_code == 200  # the account's own person
+
+    def late(signer: dict[str, Any], form: int | None) -> dict[str, Any]:
+        application = own_phone(holder, farmer_application(signer=signer))
+        application["farmer"].update(name="李老汉", id_number=resident_id("44190019800101123"))
+        body: dict[str, Any] = {
+            "application": application,
+            "enrolled_on": (utcnow() - timedelta(days=3)).isoformat(),
+            "reason": "农户在外务工，投保资料当日未能录入系统",
+            "payment_reference": "BANK-LATE-5",
+            "identity_id": int(holder["X-Identity-Id"]),
+        }
+        if form is not None:
+            body["signed_form_document_id"] = form
+        return body
+
+    url = "/api/policies/late-entry"
+    relative = {"role": "relative", "name": "李四", "relation": "child"}
+    assert (await api.post(url, headers=admin_headers, json=late(relative, None))).status_code == 422
+    photo = await api.post(
+        "/api/bot/documents",
+        headers=holder,
+        data={"kind": "authorisation"},
+        files={"file": ("a.png", io.BytesIO(PNG), "image/png")},
+    )
+    not_a_form = await api.post(url, headers=admin_headers, json=late(relative, photo.json()["id"]))
+    assert not_a_form.json()["detail"]["code"] == "signed_form_missing"
+    form = await signed_form(api, admin_headers)
+    as_insured = await api.post(url, headers=admin_headers, json=late({"role": "insured"}, form))
+    assert as_insured.json()["detail"]["code"] == "signer_not_insured"  # not this account's person
+    entered = await api.post(url, headers=admin_headers, json=late(relative, form))
+    assert entered.status_code == 201, entered.text
+    async with db.session() as session:
+        policy = await session.get(Policy, entered.json()["id"])
+        assert policy is not None
+        application = await session.get(Application, policy.application_id)
+        assert application is not None
+    assert application.signer["role"] == "relative" and application.signer["name"] == "李四"
+    assert application.signer["evidence_document_id"] == form
+    assert application.signer["entered_by_staff_id"]  # who typed it in, never who signed
+    reused = await api.post(url, headers=admin_headers, json=late(relative, form))
+    assert reused.json()["detail"]["code"] == "signed_form_missing"  # one signed form, one enrollment
+
+
+async def test_r_enr_5_the_underwriter_uploads_the_signed_form_of_a_late_entry_not_site_photos(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    body = {
+        "username": "uw_late",
+        "password": "uw-pass-0001",
+        "role": "underwriter",
+        "region_codes": ["441900000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    underwriter = await login(api, "uw_late", "uw-pass-0001")
+    assert await signed_form(api, underwriter)
+    headers = await identity(api, service_headers, "r-enr-5-uw")
+    application = (await submit(api, headers, farmer_application(quantity="120"))).json()
+    photo = await api.post(
+        "/api/documents",
+        headers=underwriter,
+        data={"application_id": str(application["id"])},
+        files={"file": ("site.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert photo.status_code == 403 and photo.json()["detail"]["code"] == "forbidden"

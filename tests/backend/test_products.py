@@ -452,3 +452,13 @@ async def test_viewer_cannot_edit(client: httpx.AsyncClient, admin_headers: dict
 async def test_service_token_cannot_edit(client: httpx.AsyncClient, service_headers) -> None:
     response = await client.patch("/api/products/rice", json={"rate": "0.01"}, headers=service_headers)
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("declared", "recorded", "expected"),
+    [(0, 0, 0), (None, 0, None), (0, 1, 1), (1, 3, 3), (4, 1, 4), (None, 2, 2)],
+)
+def test_r_lia_2_the_worse_of_the_answer_and_the_insurers_record_applies(
+    declared: int | None, recorded: int, expected: int | None
+) -> None:
+    assert pricing.worse_accident_count(declared, recorded) == expected

@@ -103,7 +103,8 @@ def test_r_enr_3_resident_id_every_single_digit_typo_is_caught() -> None:
         ("110105190002290017", "19000229"),  # 1900 was not a leap year
         ("110105194913010025", "19491301"),  # month 13
         ("110105194912000021", "19491200"),  # day 0
-        ("110105189912310013", "18991231"),  # before 1900
+        ("110105184912310012", "18491231"),  # before 1850: older than anyone alive
+        ("11010510491231001X", "10491231"),  # a mistyped century
         ("110105203001010017", "20300101"),  # in the future
         ("110105202603020014", "20260302"),  # tomorrow
     ],
@@ -111,6 +112,19 @@ def test_r_enr_3_resident_id_every_single_digit_typo_is_caught() -> None:
 def test_r_enr_3_resident_id_impossible_birth_date(number: str, birth_date: str) -> None:
     problem = raises("id_birth_date", validate_resident_id, number, today=TODAY)
     assert problem.detail == {"birth_date": birth_date}
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "440524188001010014",  # GB 11643-1999's second worked example: born 1 January 1880
+        "110105189912310015",  # born in 1899
+        "110105185001010013",  # the earliest year accepted
+    ],
+)
+def test_r_enr_3_people_born_before_1900_hold_valid_numbers(number: str) -> None:
+    assert validate_resident_id(number, today=TODAY) == number
+    assert birth_date_of(number).year < 1900
 
 
 def test_r_enr_3_resident_id_birth_date_is_checked_before_check_character() -> None:

@@ -228,3 +228,33 @@ async def test_r_enr_11_endorsement_asked_in_chat_and_pdf_again(
     await deliver(embedded)
     pushed = (await farmer_li.history())[-1]
     assert "已通过" in pushed.text and pushed.document is not None
+
+
+async def test_r_enr_5_the_chat_offers_i_confirm_myself_only_for_the_accounts_own_person(
+    farmer_li: ChatUser, db: Database
+) -> None:
+    await _start_farmer_flow(farmer_li, "水稻")
+    await _answer_identity(farmer_li)
+    await farmer_li.say("5")
+    await _answer_place_and_bank(farmer_li)
+    await _finish(farmer_li)  # the first insured, with this account's own phone: 李四 himself
+    await farmer_li.tap("确认提交")
+    # Now 李四 enrolls his father: "I confirm myself" is not offered, a relative confirms.
+    await farmer_li.say("/start")
+    await farmer_li.tap("我要投保")
+    await farmer_li.tap("农户投保")
+    await farmer_li.tap("玉米")
+    await farmer_li.tap("普通农户")
+    await farmer_li.say("李老汉")
+    await farmer_li.say(resident_id("44190019800101123"))
+    await farmer_li.share_contact("13812345678")
+    await farmer_li.say("5")
+    await _answer_place_and_bank(farmer_li)
+    await farmer_li.tap("农业银行")
+    await farmer_li.say("6228480012345678901")
+    await farmer_li.tap("继续")
+    replies = await farmer_li.tap("我已阅读并同意")
+    offered = replies[-1].button_texts()
+    assert "直系亲属代为确认" in offered and "我本人确认" not in offered
+    replies = await farmer_li.say("我本人确认")  # typed rather than tapped: still not accepted
+    assert "按钮" in replies[0].text

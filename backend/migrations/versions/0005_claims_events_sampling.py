@@ -2,7 +2,7 @@
 the insured's signature)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 22:00:00
 """
 

@@ -1,7 +1,7 @@
 """chat store: web chat transcripts, files and conversation state in the database (no Redis)
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 21:50:00
 """
 
@@ -12,8 +12,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0008'
-down_revision: str | None = '0005'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
