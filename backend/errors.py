@@ -12,11 +12,14 @@ from fastapi.responses import JSONResponse
 from backend.refusals import Refusal, refusal_message
 from messages import normalize_locale
 
-CONFLICTS = frozenset({"documents_already_requested", "already_paid"})
+CONFLICTS = frozenset(
+    {"documents_already_requested", "already_paid", "claim_in_other_event", "split_takes_every_claim"}
+)
+NOT_FOUND = frozenset({"not_found", "claim_not_found", "unknown_region"})
 
 
 def status_for(code: str) -> int:
-    if code == "not_found":
+    if code in NOT_FOUND:
         return status.HTTP_404_NOT_FOUND
     if code == "forbidden":
         return status.HTTP_403_FORBIDDEN

@@ -32,7 +32,8 @@ def _refusal_classes() -> set[str]:
 
 
 def _raised_codes() -> set[str]:
-    importlib.import_module("backend.claims.index")  # defines a subclass of its own
+    for module in ("backend.claims.index.service", "backend.claims.catastrophe.service"):
+        importlib.import_module(module)  # each defines a subclass of its own
 
     classes = _refusal_classes()
     codes: set[str] = set()

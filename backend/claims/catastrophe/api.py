@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from backend.claims.catastrophe import service as catastrophe
 from backend.claims.catastrophe.models import DisasterEvent
@@ -27,19 +27,6 @@ router = APIRouter(prefix="/api/events", tags=["claims: disaster events"])
 
 EventManager = Annotated[StaffPrincipal, Depends(require_roles("adjuster", "underwriter"))]
 UNPROCESSABLE = 422
-
-
-def problem(exc: catastrophe.EventError) -> HTTPException:
-    codes = {
-        "not_found": status.HTTP_404_NOT_FOUND,
-        "claim_not_found": status.HTTP_404_NOT_FOUND,
-        "claim_in_other_event": status.HTTP_409_CONFLICT,
-        "split_takes_every_claim": status.HTTP_409_CONFLICT,
-    }
-    return HTTPException(
-        codes.get(exc.code, UNPROCESSABLE),
-        detail={"code": exc.code, "message": str(exc), "detail": exc.detail},
-    )
 
 
 def event_out(event: DisasterEvent) -> EventOut:
@@ -104,17 +91,14 @@ async def _detail(
 
 @router.post("", response_model=EventOut, status_code=201)
 async def create_event(body: EventIn, staff: EventManager, session: SessionDep, request: Request) -> EventOut:
-    try:
-        event = await catastrophe.create_event(
-            session,
-            staff,
-            name=body.name,
-            cause=body.cause,
-            started_on=body.started_on,
-            ip=client_ip(request),
-        )
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    event = await catastrophe.create_event(
+        session,
+        staff,
+        name=body.name,
+        cause=body.cause,
+        started_on=body.started_on,
+        ip=client_ip(request),
+    )
     await session.commit()
     return event_out(event)
 
@@ -137,10 +121,7 @@ async def list_events(
 
 @router.get("/{event_id}", response_model=EventDetailOut)
 async def get_event(event_id: int, staff: StaffDep, session: SessionDep) -> EventDetailOut:
-    try:
-        event = await catastrophe.visible_event(session, staff, event_id)
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    event = await catastrophe.visible_event(session, staff, event_id)
     return await _detail(session, staff, event)
 
 
@@ -153,12 +134,9 @@ async def link_claims(
     settings: SettingsDep,
     request: Request,
 ) -> EventDetailOut:
-    try:
-        event, reasons = await catastrophe.link_claims(
-            session, settings, staff, event_id, body.claim_ids, ip=client_ip(request)
-        )
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    event, reasons = await catastrophe.link_claims(
+        session, settings, staff, event_id, body.claim_ids, ip=client_ip(request)
+    )
     await session.commit()
     return await _detail(session, staff, event, reasons)
 
@@ -168,10 +146,7 @@ async def confirm(
     event_id: int, staff: EventManager, session: SessionDep, request: Request
 ) -> EventDetailOut:
     """R-CLM-5: a candidate grouped automatically is one disaster (audited)."""
-    try:
-        event = await catastrophe.confirm_event(session, staff, event_id, ip=client_ip(request))
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    event = await catastrophe.confirm_event(session, staff, event_id, ip=client_ip(request))
     await session.commit()
     return await _detail(session, staff, event)
 
@@ -186,12 +161,9 @@ async def split(
     request: Request,
 ) -> EventDetailOut:
     """R-CLM-5: the listed claims are another disaster: they move to a new confirmed event, returned here."""
-    try:
-        _event, other = await catastrophe.split_event(
-            session, settings, staff, event_id, body.claim_ids, name=body.name, ip=client_ip(request)
-        )
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    _event, other = await catastrophe.split_event(
+        session, settings, staff, event_id, body.claim_ids, name=body.name, ip=client_ip(request)
+    )
     await session.commit()
     return await _detail(session, staff, other)
 
@@ -200,11 +172,8 @@ async def split(
 async def evaluate(
     event_id: int, staff: EventManager, session: SessionDep, settings: SettingsDep, request: Request
 ) -> EventDetailOut:
-    try:
-        event, reasons = await catastrophe.evaluate_by_staff(
-            session, settings, staff, event_id, ip=client_ip(request)
-        )
-    except catastrophe.EventError as exc:
-        raise problem(exc) from exc
+    event, reasons = await catastrophe.evaluate_by_staff(
+        session, settings, staff, event_id, ip=client_ip(request)
+    )
     await session.commit()
     return await _detail(session, staff, event, reasons)

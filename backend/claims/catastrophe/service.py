@@ -53,6 +53,7 @@ from backend.claims.models import Claim, ClaimEvent, ClaimKind, ClaimStatus
 from backend.db import utcnow
 from backend.products.models import Product, ProductCategory
 from backend.products.pricing import fen_to_yuan
+from backend.refusals import Refusal
 from backend.regions.models import Region
 from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings
@@ -82,14 +83,9 @@ CROP_LOSS = "crop_loss"  # "crop_loss:<county code>"
 LIVESTOCK_LOSS = "livestock_loss"  # "livestock_loss:<county code>"
 
 
-class EventError(Exception):
+class EventError(Refusal):
     """A refusal with a code: not_found, claim_not_found, claim_in_other_event, unknown_cause,
     started_in_future, empty_name."""
-
-    def __init__(self, code: str, **detail: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
 
 
 # Every cause a claim may carry: the report causes per category and the weather-index perils.

@@ -27,11 +27,6 @@ UNPROCESSABLE = 422
 TOO_LARGE = 413
 
 
-def problem(exc: index.IndexClaimError) -> HTTPException:
-    code = status.HTTP_404_NOT_FOUND if exc.code in ("not_found", "unknown_region") else UNPROCESSABLE
-    return HTTPException(code, detail={"code": exc.code, "message": str(exc), "detail": exc.detail})
-
-
 @router.post("/readings", response_model=ReadingReport)
 async def post_readings(
     readings: Annotated[list[ReadingIn], Body(max_length=MAX_ROWS)],
@@ -87,10 +82,7 @@ async def get_payouts(
     code = region.strip().ljust(12, "0")
     if not staff.covers_region(code):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail={"code": "outside_scope", "message": ""})
-    try:
-        return await index.payout_list(session, region, since=since, until=until)
-    except index.IndexClaimError as exc:
-        raise problem(exc) from exc
+    return await index.payout_list(session, region, since=since, until=until)
 
 
 @bot_router.get("/status", response_model=TriggerStatus)
@@ -104,8 +96,5 @@ async def my_index_status(
         or (principal.person_id is not None and policy.person_id == principal.person_id)
     )
     if policy is None or not owned:
-        raise problem(index.IndexClaimError("not_found"))  # another person's policy looks like none
-    try:
-        return await index.policy_status(session, policy)
-    except index.IndexClaimError as exc:
-        raise problem(exc) from exc
+        raise index.IndexClaimError("not_found")  # another person's policy looks like none
+    return await index.policy_status(session, policy)

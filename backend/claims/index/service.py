@@ -62,6 +62,7 @@ from backend.db import utcnow
 from backend.enrollment.models import Policy
 from backend.products import pricing
 from backend.products.models import Product
+from backend.refusals import Refusal
 from backend.regions.models import Region, RegionLevel
 from backend.regions.service import MalformedCode, canonical_code
 from backend.security import StaffPrincipal
@@ -101,14 +102,9 @@ class ReadingImportError(ValueError):
     """The file cannot be used at all (bad header), as opposed to one bad row."""
 
 
-class IndexClaimError(LookupError):
+class IndexClaimError(Refusal):
     """A refusal with a code: ``not_found`` (no such policy for this caller), ``not_index_product``,
     ``bad_region`` (not a township or village code), ``unknown_region``."""
-
-    def __init__(self, code: str, **detail: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
 
 
 # --- days ----------------------------------------------------------------------------------------------
