@@ -15,13 +15,14 @@ from messages import normalize_locale
 CONFLICTS = frozenset(
     {"documents_already_requested", "already_paid", "claim_in_other_event", "split_takes_every_claim"}
 )
-NOT_FOUND = frozenset({"not_found", "claim_not_found", "unknown_region"})
+FORBIDDEN = frozenset({"forbidden", "outside_scope"})
+NOT_FOUND = frozenset({"not_found", "claim_not_found"})
 
 
 def status_for(code: str) -> int:
     if code in NOT_FOUND:
         return status.HTTP_404_NOT_FOUND
-    if code == "forbidden":
+    if code in FORBIDDEN:
         return status.HTTP_403_FORBIDDEN
     if code in CONFLICTS:
         return status.HTTP_409_CONFLICT

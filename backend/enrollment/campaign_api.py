@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment import campaigns as service
@@ -30,16 +30,6 @@ scans_router = APIRouter(prefix="/api/bot", tags=["bot"])
 
 CampaignManagerDep = Annotated[StaffPrincipal, Depends(require_roles("underwriter", "agent"))]
 
-# Plain number: Starlette renamed the 422 constant and the old name now warns.
-UNPROCESSABLE = 422
-
-_STATUS_OF = {"not_found": status.HTTP_404_NOT_FOUND, "outside_scope": status.HTTP_403_FORBIDDEN}
-
-
-def _refuse(exc: service.CampaignError) -> NoReturn:
-    code = _STATUS_OF.get(exc.code, UNPROCESSABLE)
-    raise HTTPException(code, detail={"code": exc.code, "message": str(exc)}) from exc
-
 
 def campaign_out(campaign: QrCampaign, settings: Settings) -> CampaignOut:
     assert campaign.id is not None
@@ -60,10 +50,7 @@ def campaign_out(campaign: QrCampaign, settings: Settings) -> CampaignOut:
 
 
 async def _visible(session: SessionDep, staff: StaffPrincipal, campaign_id: int) -> QrCampaign:
-    try:
-        return await service.get_campaign(session=session, actor=staff, campaign_id=campaign_id)
-    except service.CampaignError as exc:
-        _refuse(exc)
+    return await service.get_campaign(session=session, actor=staff, campaign_id=campaign_id)
 
 
 @campaigns_router.post("", response_model=CampaignOut, status_code=201)
@@ -74,19 +61,16 @@ async def create_campaign(
     settings: SettingsDep,
     request: Request,
 ) -> CampaignOut:
-    try:
-        campaign = await service.create_campaign(
-            session=session,
-            actor=staff,
-            product_code=body.product_code,
-            agent_id=body.agent_id,
-            region_code=body.region_code,
-            title=body.title,
-            expires_at=body.expires_at,
-            ip=client_ip(request),
-        )
-    except service.CampaignError as exc:
-        _refuse(exc)
+    campaign = await service.create_campaign(
+        session=session,
+        actor=staff,
+        product_code=body.product_code,
+        agent_id=body.agent_id,
+        region_code=body.region_code,
+        title=body.title,
+        expires_at=body.expires_at,
+        ip=client_ip(request),
+    )
     return campaign_out(campaign, settings)
 
 
@@ -144,12 +128,9 @@ async def deactivate_campaign(
     settings: SettingsDep,
     request: Request,
 ) -> CampaignOut:
-    try:
-        campaign = await service.deactivate_campaign(
-            session=session, actor=staff, campaign_id=campaign_id, ip=client_ip(request)
-        )
-    except service.CampaignError as exc:
-        _refuse(exc)
+    campaign = await service.deactivate_campaign(
+        session=session, actor=staff, campaign_id=campaign_id, ip=client_ip(request)
+    )
     return campaign_out(campaign, settings)
 
 
@@ -160,12 +141,7 @@ async def campaign_scans(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ScansOut:
-    try:
-        stats = await service.campaign_scans(
-            session=session, actor=staff, campaign_id=campaign_id, limit=limit
-        )
-    except service.CampaignError as exc:
-        _refuse(exc)
+    stats = await service.campaign_scans(session=session, actor=staff, campaign_id=campaign_id, limit=limit)
     last = [ScanOut.model_validate(scan, from_attributes=True) for scan in stats.last]
     return ScansOut(campaign_id=campaign_id, count=stats.count, last=last)
 
@@ -175,15 +151,12 @@ async def record_scan(
     body: ScanIn, principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> ScanResultOut:
     """The bot got ``/start <payload>``: which enrollment to open (product, region, agent)."""
-    try:
-        result = await service.resolve_scan(
-            session=session,
-            payload=body.payload,
-            secret=settings.secret_key,
-            identity_id=principal.identity_id,
-        )
-    except service.PayloadError as exc:
-        raise HTTPException(UNPROCESSABLE, detail={"code": exc.code, "message": str(exc)}) from exc
+    result = await service.resolve_scan(
+        session=session,
+        payload=body.payload,
+        secret=settings.secret_key,
+        identity_id=principal.identity_id,
+    )
     return ScanResultOut(
         campaign_id=result.campaign_id,
         product_code=result.product_code,

@@ -34,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import utcnow
 from backend.enrollment.models import QrCampaign, QrScan
 from backend.products.models import Product
+from backend.refusals import Refusal
 from backend.regions.models import Region
 from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings
@@ -50,21 +51,9 @@ _DEEP_LINK_ALPHABET = re.compile(r"^[A-Za-z0-9_-]+$")
 _PAYLOAD_SHAPE = re.compile(r"^q(?P<id>[1-9a-z][0-9a-z]*)_(?P<tag>[A-Za-z0-9_-]{24})$")
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
-_PAYLOAD_MESSAGES = {
-    "malformed": "this code is not a Tianbao campaign code",
-    "tampered": "this code's signature does not match",
-    "unknown": "no such campaign",
-    "expired": "this campaign has expired",
-    "inactive": "this campaign is no longer active",
-}
 
-
-class PayloadError(ValueError):
+class PayloadError(Refusal):
     """A scan that cannot open a campaign. ``code``: malformed, tampered, unknown, expired or inactive."""
-
-    def __init__(self, code: str, message: str | None = None) -> None:
-        super().__init__(message or _PAYLOAD_MESSAGES.get(code, code))
-        self.code = code
 
 
 def _to_base36(number: int) -> str:
@@ -115,23 +104,9 @@ def read_payload(payload: str, secret: str) -> int:
 
 # --- campaigns -------------------------------------------------------------------------------------------
 
-_CAMPAIGN_MESSAGES = {
-    "unknown_product": "no active product with this code",
-    "unknown_region": "no region with this code",
-    "outside_scope": "this region is outside your scope",
-    "unknown_agent": "no active staff user with the agent role and this id",
-    "agent_outside_region": "this agent's scope does not cover the campaign's region",
-    "expired": "the expiry must be in the future",
-    "not_found": "no such campaign",
-}
 
-
-class CampaignError(ValueError):
-    """A refused campaign operation; ``code`` is one of the keys of ``_CAMPAIGN_MESSAGES``."""
-
-    def __init__(self, code: str, message: str | None = None) -> None:
-        super().__init__(message or _CAMPAIGN_MESSAGES.get(code, code))
-        self.code = code
+class CampaignError(Refusal):
+    """A refused campaign operation; its code names a text in ``messages/*/errors/labels.json``."""
 
 
 def _aware(moment: datetime) -> datetime:
@@ -184,7 +159,7 @@ async def create_campaign(
         if not actor.covers_region(region_code):
             raise CampaignError("outside_scope")
     elif not actor.is_national:
-        raise CampaignError("outside_scope", "staff with a regional scope must name the campaign's region")
+        raise CampaignError("outside_scope", reason="region_required")
     if agent_id is None and actor.role == Role.AGENT.value:
         agent_id = actor.user_id
     if agent_id is not None:
@@ -196,7 +171,7 @@ async def create_campaign(
     if expires_at is not None:
         expires_at = _aware(expires_at)
         if expires_at <= utcnow():
-            raise CampaignError("expired")
+            raise CampaignError("expiry_in_past")
     campaign = QrCampaign(
         product_code=product_code,
         agent_id=agent_id,

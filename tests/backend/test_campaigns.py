@@ -251,7 +251,7 @@ async def test_r_lia_3_refused_creations_name_the_reason_and_write_nothing(
         ({"product_code": "rice", "agent_id": adjuster_id}, 422, "unknown_agent"),
         ({"product_code": "rice", "agent_id": 99999}, 422, "unknown_agent"),
         ({"product_code": "rice", "region_code": XICHENG, "agent_id": agent_id}, 422, "agent_outside_region"),
-        ({"product_code": "rice", "expires_at": past}, 422, "expired"),
+        ({"product_code": "rice", "expires_at": past}, 422, "expiry_in_past"),
     ]
     for body, status_code, code in cases:
         response = await api.post("/api/campaigns", json=body, headers=admin_headers)
