@@ -27,7 +27,7 @@ from backend.products.models import Product
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
 from backend.staff.models import StaffUser
 from backend.staff.service import record_audit
-from messages import label, render, time_zone
+from messages import label, local_date, render
 
 
 async def scoped_application(
@@ -199,9 +199,7 @@ async def late_entry(
     if not pricing.late_entry_allowed(product):
         raise EnrollmentError("late_entry_not_allowed", product=product.code)
     # Calendar days in Beijing time: entered on the 30th day after enrollment is "at most 30 days late".
-    days_late = (
-        utcnow().astimezone(time_zone()).date() - body.enrolled_on.astimezone(time_zone()).date()
-    ).days
+    days_late = (local_date(utcnow()) - local_date(body.enrolled_on)).days
     if days_late > pricing.LATE_ENTRY_MAX_DAYS:
         raise EnrollmentError("late_entry_too_late", days=days_late)
     if days_late < 0:

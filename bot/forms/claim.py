@@ -30,7 +30,7 @@ from bot.forms.engine import (
 )
 from bot.forms.parsers import parse_moment, plain_number
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
-from messages import local_time, time_zone
+from messages import local_date, local_time, time_zone, zone_name
 
 MAX_PHOTOS = 10
 
@@ -117,7 +117,9 @@ class WhenStep(Step):
             )
             return
         hours = [Choice(f"h{h}", f"{h:02d}:00") for h in range(24)]
-        await io.say(io.label("enroll_ask.loss_hour"), choice_keyboard(io, hours, columns=6))
+        await io.say(
+            io.label("enroll_ask.loss_hour", zone=zone_name(io.locale)), choice_keyboard(io, hours, columns=6)
+        )
 
     async def on_back(self, io: Io, form: Form) -> bool:
         state = self._state(form)
@@ -185,7 +187,7 @@ def cover_detail(starts: datetime, ends: datetime) -> dict[str, str]:
 def check_day_in_cover(form: Form, day: date) -> None:
     """A day with no covered hour at all is refused before the hour is asked."""
     starts, ends = cover_of(form)
-    if day < starts.astimezone(time_zone()).date() or day > ends.astimezone(time_zone()).date():
+    if day < local_date(starts) or day > local_date(ends):
         raise Invalid("loss_outside_cover", **cover_detail(starts, ends))
 
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
+import pytest
 from aiogram.types import Document, Message, PhotoSize, Video
 from sqlmodel import select
 
 from backend.claims.models import Claim
 from backend.db import Database
+from bot.channels.webchat.routes import video_type_of
 from bot.forms.claim import MediaStep
 from bot.forms.engine import Form, Io, Media
 from bot.routers.forms import largest, media_of
+from tests.backend.test_claims_reporting import cover_began
 from tests.bot.test_claims_chat import PNG, _report_rice_loss
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser, Reply
@@ -101,6 +105,7 @@ async def test_staff_see_the_sha256_of_each_claim_photo(
 ) -> None:
     grower = ChatUser(chat_client, "media-1", first_name="李四")
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
     await _report_rice_loss(grower)
     async with db.session() as session:
         claim = (await session.exec(select(Claim))).one()
@@ -122,6 +127,7 @@ async def test_web_chat_takes_a_video_where_the_claim_asks_for_photos_or_video(
 ) -> None:
     grower = ChatUser(chat_client, "media-2", first_name="李四")
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
     await grower.say("报案")
     await grower.tap("暴雨")
     await grower.say("今天0点")
@@ -144,3 +150,19 @@ async def test_web_chat_takes_a_video_where_the_claim_asks_for_photos_or_video(
     assert [(a["content_type"], a["sha256"]) for a in detail["attachments"]] == [
         ("video/mp4", hashlib.sha256(MP4).hexdigest())
     ]
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
+        (b"\x00\x00\x00\x18ftypisom", "video/mp4"),
+        (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
+        (b"\x00\x00\x00\x18ftypheic", None),  # an iPhone photo: same container, not a video
+        (b"\x00\x00\x00\x1cftypavif", None),
+        (b"\x00\x00\x00\x20ftypM4A ", None),  # audio
+        (b"BM not a video at all", None),
+    ],
+)
+def test_only_mp4_and_mov_brands_are_taken_as_video(head: bytes, expected: str | None) -> None:
+    assert video_type_of(head + b"\x00" * 32) == expected

@@ -9,8 +9,8 @@ trigger of a weather-index product, every active policy of that product whose fi
 Readings:
 - ``peril`` is stored as ``wind`` | ``rain`` | ``cold``; the catalogue's index tables name the same perils
   ``wind`` | ``heavy_rain`` | ``low_temperature`` (``INDEX_PERILS``), which is also the claim's cause.
-- ``observed_on`` is the station's calendar day in China Standard Time, stored as the start of that day
-  (00:00 Asia/Shanghai, in UTC). One reading per township, peril and day; a repeat is ignored and reported.
+- ``observed_on`` is the station's calendar day in the configured zone (TIANBAO_TIMEZONE), stored as
+  00:00 of that day in UTC. One reading per township, peril and day; a repeat is ignored and reported.
 - A policy pays for a reading when it is in force at some time on the reading's day.
 
 Payout rules read from the catalogue (``details.index``):

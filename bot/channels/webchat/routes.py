@@ -31,6 +31,35 @@ _IMAGE_SIGNATURES: tuple[bytes, ...] = (
     b"RIFF",
     b"BM",
 )
+# ISO base media files are boxes; the "ftyp" box names the brand. Only these are videos: HEIC, AVIF and M4A
+# share the container but are not.
+_QUICKTIME_BRANDS = frozenset({b"qt  "})
+_MP4_BRANDS = frozenset(
+    {
+        b"isom",
+        b"iso2",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"3gp4",
+        b"3gp5",
+        b"dash",
+    }
+)
+
+
+def video_type_of(data: bytes) -> str | None:
+    """``video/mp4`` or ``video/quicktime`` for an MP4/MOV file, else None."""
+    if data[4:8] != b"ftyp":
+        return None
+    brand = data[8:12]
+    if brand in _QUICKTIME_BRANDS:
+        return "video/quicktime"
+    return "video/mp4" if brand in _MP4_BRANDS else None
 
 
 class ContactIn(BaseModel):
@@ -131,17 +160,23 @@ class WebChatChannel:
         self, chat_id: str, upload: UploadFile, caption: str | None, locale: str, language_code: str | None
     ) -> list[WebChatMessage]:
         data = await self._read_limited(upload, locale)
-        is_video = data[4:8] == b"ftyp"  # MP4 / MOV: the claim steps take videos as evidence too
-        if not data.startswith(_IMAGE_SIGNATURES) and not is_video:
+        video_type = video_type_of(data)  # the claim steps take videos as evidence too
+        if not data.startswith(_IMAGE_SIGNATURES) and video_type is None:
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 detail={"code": "not_an_image", "message": render("webchat/not_an_image", locale, ext="txt")},
             )
         number = self.session.register_chat(chat_id)
         token = await self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
-        make = updates.video_update if is_video else updates.photo_update
-        update = make(
-            number, token, len(data), caption, first_name=None, language_code=language_code, bot=self.bot
+        update = updates.media_update(
+            number,
+            token,
+            len(data),
+            caption,
+            video_type=video_type,
+            first_name=None,
+            language_code=language_code,
+            bot=self.bot,
         )
         return await self.feed(chat_id, update)
 

@@ -75,48 +75,36 @@ def location_update(
     return _update(bot, message=message)
 
 
-def photo_update(
+def media_update(
     number: int,
     file_id: str,
     size: int,
     caption: str | None,
     *,
+    video_type: str | None,
     first_name: str | None,
     language_code: str | None,
     bot: Any = None,
 ) -> Update:
+    """A photo (``video_type`` None) or a video of that MIME type from the browser, as Telegram would deliver
+    it: the form takes a video where it asks for one."""
     user = _user(number, first_name, language_code)
     message = _base_message(number, user, next(_update_ids))
-    message["photo"] = [
-        {"file_id": file_id, "file_unique_id": file_id[-16:], "width": 1280, "height": 960, "file_size": size}
-    ]
-    if caption:
-        message["caption"] = caption
-    return _update(bot, message=message)
-
-
-def video_update(
-    number: int,
-    file_id: str,
-    size: int,
-    caption: str | None,
-    *,
-    first_name: str | None,
-    language_code: str | None,
-    bot: Any = None,
-) -> Update:
-    """A video from the browser, as Telegram would deliver it (the form takes it where it asks for video)."""
-    user = _user(number, first_name, language_code)
-    message = _base_message(number, user, next(_update_ids))
-    message["video"] = {
-        "file_id": file_id,
-        "file_unique_id": file_id[-16:],
-        "width": 0,
-        "height": 0,
-        "duration": 0,
-        "mime_type": "video/mp4",
-        "file_size": size,
-    }
+    unique = file_id[-16:]
+    if video_type is None:
+        message["photo"] = [
+            {"file_id": file_id, "file_unique_id": unique, "width": 1280, "height": 960, "file_size": size}
+        ]
+    else:
+        message["video"] = {
+            "file_id": file_id,
+            "file_unique_id": unique,
+            "width": 0,
+            "height": 0,
+            "duration": 0,
+            "mime_type": video_type,
+            "file_size": size,
+        }
     if caption:
         message["caption"] = caption
     return _update(bot, message=message)
