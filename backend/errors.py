@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.claims.reporting import ClaimError
+from backend.claims.errors import ClaimError
 from backend.claims.staff_api import MESSAGES as CLAIM_MESSAGES
 from backend.enrollment.service import EnrollmentError
 

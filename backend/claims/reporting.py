@@ -15,8 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
+from backend.claims.errors import ClaimError
 from backend.claims.models import Claim, ClaimAttachment, ClaimEvent, ClaimKind, ClaimStatus, DocumentRequest
 from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
+from backend.claims.workflow import confirm_settlement, documents_received, object_settlement
 from backend.db import utcnow
 from backend.enrollment import validation
 from backend.enrollment.models import Document, Policy
@@ -31,13 +33,6 @@ from backend.staff.service import record_audit
 from messages import render
 
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class ClaimError(Exception):
-    def __init__(self, code: str, **detail: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
 
 
 @dataclass(frozen=True)
@@ -338,8 +333,6 @@ async def add_evidence(
     elif purpose == "requested":
         if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:
             raise ClaimError("no_documents_requested")
-        from backend.claims.workflow import documents_received
-
         await documents_received(session, claim)
     else:
         timeline.record(session, claim, "photos_added", actor="insured", count=len(ids))
@@ -358,8 +351,6 @@ async def answer_settlement(
     expected_amount_fen: int | None = None,
 ) -> Claim:
     """R-CLM-14: a confirmation in chat by the bound account of the insured counts as the insured's own."""
-    from backend.claims.workflow import confirm_settlement, object_settlement
-
     claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
     if claim.status != ClaimStatus.ASSESSED:
         raise ClaimError("not_awaiting_confirmation", status=claim.status)
