@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile, status
@@ -29,8 +30,7 @@ MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4", "video/quic
 Agent = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
 
 
-async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
-    events = await reporting.timeline_of(session=session, claim_id=claim.id or 0)
+def _claim_out(claim: Claim, follow_up: reporting.ClaimFollowUp) -> ClaimOut:
     return ClaimOut(
         id=claim.id or 0,
         number=claim.number,
@@ -55,11 +55,21 @@ async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
         agreed_amount_fen=claim.agreed_amount_fen,
         paid_amount_fen=claim.paid_amount_fen,
         paid_at=claim.paid_at,
-        documents_requested=await reporting.requested_items(session=session, claim_id=claim.id or 0),
+        documents_requested=follow_up.requested_items(claim),
         denial_reasons=claim.denial_reasons,
         next_action=reporting.next_action(claim),
-        timeline=[TimelineEntry(at=e.at, kind=e.kind, note=e.note) for e in events],
+        timeline=[TimelineEntry(at=e.at, kind=e.kind, note=e.note) for e in follow_up.timeline(claim)],
     )
+
+
+async def claims_out(session: SessionDep, claims: Sequence[Claim]) -> list[ClaimOut]:
+    """The claims as the bot shows them, in a constant number of queries however many there are."""
+    follow_up = await reporting.follow_up_of(session=session, claims=claims)
+    return [_claim_out(claim, follow_up) for claim in claims]
+
+
+async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:
+    return (await claims_out(session, [claim]))[0]
 
 
 @bot_router.post("", response_model=ClaimOut)
@@ -72,9 +82,7 @@ async def report(
 
 @bot_router.get("", response_model=list[ClaimOut])
 async def my_claims(principal: BotDep, session: SessionDep) -> list[ClaimOut]:
-    return [
-        await claim_out(session, c) for c in await reporting.claims_for(session=session, principal=principal)
-    ]
+    return await claims_out(session, await reporting.claims_for(session=session, principal=principal))
 
 
 @bot_router.get("/{claim_id}", response_model=ClaimOut)

@@ -5,6 +5,7 @@ agents (R-CLM-3) create the same claims for many households at once."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,8 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
+from backend.claims.errors import ClaimError
 from backend.claims.models import Claim, ClaimAttachment, ClaimEvent, ClaimKind, ClaimStatus, DocumentRequest
 from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
+from backend.claims.workflow import confirm_settlement, documents_received, object_settlement
 from backend.db import utcnow
 from backend.enrollment import validation
 from backend.enrollment.models import Document, Policy
@@ -25,20 +28,12 @@ from backend.outbox.service import enqueue
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.products.pricing import yuan_to_fen
-from backend.refusals import Refusal
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
 from backend.settings import Settings
 from backend.staff.service import record_audit
 from messages import render
 
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class ClaimError(Refusal):
-    def __init__(self, code: str, **detail: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
 
 
 @dataclass(frozen=True)
@@ -296,16 +291,38 @@ async def claim_for(*, session: AsyncSession, principal: BotPrincipal, claim_id:
     return claim
 
 
-async def timeline_of(*, session: AsyncSession, claim_id: int) -> list[ClaimEvent]:
-    query = select(ClaimEvent).where(ClaimEvent.claim_id == claim_id).order_by(col(ClaimEvent.id))
-    return list((await session.exec(query)).all())
+@dataclass(frozen=True)
+class ClaimFollowUp:
+    """What "my claims" shows of each claim besides the claim itself, read for all of them at once: one
+    query each, whatever the number of claims (a query per claim made a long list slow)."""
+
+    timelines: dict[int, list[ClaimEvent]]
+    requested: dict[int, list[str]]  # the open document request of a claim (R-CLM-9), if any
+
+    def timeline(self, claim: Claim) -> list[ClaimEvent]:
+        return self.timelines.get(claim.id or 0, [])
+
+    def requested_items(self, claim: Claim) -> list[str]:
+        return self.requested.get(claim.id or 0, [])
 
 
-async def requested_items(*, session: AsyncSession, claim_id: int) -> list[str]:
-    request = (
-        await session.exec(select(DocumentRequest).where(DocumentRequest.claim_id == claim_id))
-    ).first()
-    return list(request.items) if request and request.fulfilled_at is None else []
+async def follow_up_of(*, session: AsyncSession, claims: Sequence[Claim]) -> ClaimFollowUp:
+    ids = [claim.id for claim in claims if claim.id is not None]
+    if not ids:
+        return ClaimFollowUp(timelines={}, requested={})
+    timelines: dict[int, list[ClaimEvent]] = {claim_id: [] for claim_id in ids}
+    events = await session.exec(
+        select(ClaimEvent).where(col(ClaimEvent.claim_id).in_(ids)).order_by(col(ClaimEvent.id))
+    )
+    for claim_event in events.all():
+        timelines[claim_event.claim_id].append(claim_event)
+    open_requests = await session.exec(
+        select(DocumentRequest).where(
+            col(DocumentRequest.claim_id).in_(ids), col(DocumentRequest.fulfilled_at).is_(None)
+        )
+    )
+    requested = {request.claim_id: list(request.items) for request in open_requests.all()}
+    return ClaimFollowUp(timelines=timelines, requested=requested)
 
 
 def next_action(claim: Claim) -> str:
@@ -339,8 +356,6 @@ async def add_evidence(
     elif purpose == "requested":
         if claim.status != ClaimStatus.DOCUMENTS_REQUESTED:
             raise ClaimError("no_documents_requested")
-        from backend.claims.workflow import documents_received
-
         await documents_received(session, claim)
     else:
         timeline.record(session, claim, "photos_added", actor="insured", count=len(ids))
@@ -359,8 +374,6 @@ async def answer_settlement(
     expected_amount_fen: int | None = None,
 ) -> Claim:
     """R-CLM-14: a confirmation in chat by the bound account of the insured counts as the insured's own."""
-    from backend.claims.workflow import confirm_settlement, object_settlement
-
     claim = await claim_for(session=session, principal=principal, claim_id=claim_id)
     if claim.status != ClaimStatus.ASSESSED:
         raise ClaimError("not_awaiting_confirmation", status=claim.status)

@@ -29,6 +29,7 @@ from backend.chat_actions import claim_button
 from backend.claims import rules, timeline
 from backend.claims.catastrophe.service import joint_survey_needed_for
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
+from backend.claims.errors import ClaimError
 from backend.claims.models import (
     Claim,
     ClaimAttachment,
@@ -42,7 +43,6 @@ from backend.claims.models import (
 )
 from backend.claims.payees import service as payees
 from backend.claims.payees.models import PayeeException, PayeeExceptionStatus
-from backend.claims.reporting import ClaimError
 from backend.db import utcnow
 from backend.enrollment import documents
 from backend.enrollment.doc_contexts import verification_code

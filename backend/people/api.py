@@ -5,19 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from backend.deps import (
-    BotDep,
-    RequestRoute,
-    ServiceDep,
-    SessionDep,
-    json_body,
-    service_call_of,
-    service_route_openapi,
-)
 from backend.people import service
+from backend.people.deps import BotDep, ServiceDep, service_call_of
 from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
 from backend.people.schemas import IdentityOpen, IdentityOut, LocaleIn, PhoneIn
+from backend.request_deps import RequestRoute, SessionDep, json_body, service_route_openapi
 
 router = APIRouter(prefix="/api/bot", tags=["bot"])
 
@@ -47,7 +40,7 @@ async def open_identity(request: Request) -> Response:
     """Create or refresh the identity of a user who starts the bot (service token).
 
     The one backend call of every /start, so it parses its own body and token (see
-    ``backend.deps.service_call_of``) instead of declaring them as parameters.
+    ``backend.people.deps.service_call_of``) instead of declaring them as parameters.
     """
     call = service_call_of(request)
     body = await json_body(request, IdentityOpen)

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
+from backend.request_deps import SessionDep, SettingsDep
 from backend.security import StaffPrincipal, create_access_token
 from backend.staff import service
+from backend.staff.deps import StaffDep, require_roles
 from backend.staff.models import AuditLog, StaffUser
 from backend.staff.schemas import AuditOut, StaffCreate, StaffOut, StaffUpdate, TokenOut
 from messages import mask_phone

@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
+from backend.claims.models import DocumentRequest
 from backend.claims.schemas import ClaimOut
 from backend.db import Database, utcnow
 from backend.enrollment.models import Policy
+from backend.staff.models import StaffUser
 from messages import render
+from tests.backend.test_claims_workflow import _statements
 from tests.backend.test_enrollment_api import farmer_application, identity, submit
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP
@@ -185,6 +188,41 @@ async def test_farmers_see_only_their_own_claims(
     claim = (await api.post("/api/bot/claims", headers=owner, json=report(policy["id"]))).json()
     assert (await api.get(f"/api/bot/claims/{claim['id']}", headers=stranger)).status_code == 404
     assert (await api.get("/api/bot/claims", headers=stranger)).json() == []
+
+
+async def test_my_claims_runs_no_query_per_claim(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    """The bot's "my claims" list costs the same statements for 1 claim as for 5, and each claim still
+    gets its own timeline and its own open document request."""
+    headers = await identity(api, service_headers, "clm-rows")
+    policy = await paid_policy(api, headers)
+
+    async def reported() -> int:
+        made = await api.post(
+            "/api/bot/claims", headers=headers, json=report(policy["id"], lost_quantity="1")
+        )
+        assert made.status_code == 200, made.text
+        return int(made.json()["id"])
+
+    async def listing() -> httpx.Response:
+        return await api.get("/api/bot/claims", headers=headers)
+
+    first = await reported()
+    await listing()  # the identity is now in the directory's cache for both counts
+    one, with_one = await _statements(db, listing)
+    others = [await reported() for _ in range(4)]
+    async with db.session() as session:
+        admin = (await session.exec(select(StaffUser).where(StaffUser.username == "admin"))).one()
+        session.add(DocumentRequest(claim_id=others[1], items=["bank_card"], requested_by=admin.id or 0))
+        await session.commit()
+    five, with_five = await _statements(db, listing)
+    assert len(one.json()) == 1 and len(five.json()) == 5
+    assert with_five == with_one
+    by_id = {claim["id"]: claim for claim in five.json()}
+    assert by_id[others[1]]["documents_requested"] == ["bank_card"]
+    assert all(by_id[c]["documents_requested"] == [] for c in (first, others[0], *others[2:]))
+    assert all([e["kind"] for e in claim["timeline"]][:1] == ["reported"] for claim in five.json())
 
 
 async def test_r_clm_3_agent_reports_for_many_households_of_one_village(

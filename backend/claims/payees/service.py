@@ -14,10 +14,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.claims import timeline
+from backend.claims.errors import ClaimError
 from backend.claims.models import Claim, ClaimStatus
 from backend.claims.payees.models import PayeeAccount, PayeeException, PayeeExceptionStatus
 from backend.claims.payees.schemas import PayeeAccountIn, PayeeExceptionIn
-from backend.claims.reporting import ClaimError
 from backend.db import utcnow
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.models import Policy
