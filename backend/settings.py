@@ -7,6 +7,11 @@ refuses the defaults that are only safe on a developer's laptop.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -36,8 +41,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
 
-    # Secrets: random per process when unset, which is fine for one embedded process and refused in
-    # production, where several processes must agree.
+    # Secrets: made on first run when unset and kept in ``var/secrets.json`` (mode 0600) by
+    # ``keep_generated_secrets``, so printed QR codes, staff tokens and links outlive a restart; refused
+    # unset in production, where several processes must agree.
     secret_key: str = ""
     service_token: str = ""
     admin_password: str = ""
@@ -109,6 +115,7 @@ class Settings(BaseSettings):
     embedded_polling: bool = True
 
     generated_secrets: set[str] = Field(default_factory=set, exclude=True)
+    derived_webhook_secret: bool = Field(default=False, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -134,11 +141,38 @@ class Settings(BaseSettings):
             self._refuse_unsafe_production()
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.var_dir / 'tianbao.db').as_posix()}"
-        for name in ("secret_key", "service_token", "webhook_secret"):
+        for name in ("secret_key", "service_token"):
             if not getattr(self, name):
                 setattr(self, name, secrets.token_urlsafe(32))
                 self.generated_secrets.add(name)
+        if not self.webhook_secret:
+            self._derive_webhook_secret()
         return self
+
+    def _derive_webhook_secret(self) -> None:
+        """Unset, the webhook secret is derived from the secret key: every bot replica that shares the key
+        checks Telegram's header alike (random ones made each replica answer 403 to the others' updates).
+        Telegram allows 1-256 characters of A-Za-z0-9_-."""
+        digest = hmac.new(self.secret_key.encode(), b"tianbao-webhook-v1", hashlib.sha256).digest()
+        self.webhook_secret = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+        self.derived_webhook_secret = True
+
+    def keep_generated_secrets(self) -> None:
+        """The embedded default's secrets, made once: a secret not set in the environment is read from
+        ``var/secrets.json``, or made now and written there (0600, atomically). Called by the CLI's
+        processes only, so building a ``Settings`` writes nothing."""
+        if not self.generated_secrets:
+            return
+        path = self.var_dir / SECRETS_FILE
+        stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        missing = {name: getattr(self, name) for name in self.generated_secrets if name not in stored}
+        for name in self.generated_secrets - missing.keys():
+            setattr(self, name, stored[name])
+        if self.derived_webhook_secret:
+            self._derive_webhook_secret()
+        if missing:
+            _write_private(path, json.dumps({**stored, **missing}, indent=2))
+        self.generated_secrets.clear()
 
     def _refuse_unsafe_production(self) -> None:
         problems: list[str] = []
@@ -184,6 +218,21 @@ class Settings(BaseSettings):
                 office_phone=self.insurer_office_phone,
             ),
         )
+
+
+SECRETS_FILE = "secrets.json"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, whole or not at all (a crash never leaves half a secret)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 @lru_cache(maxsize=1)

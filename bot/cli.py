@@ -28,6 +28,7 @@ def _settings() -> Settings:
         settings = get_settings()
     except ValueError as exc:  # production profile refusals, bad values
         raise click.ClickException(str(exc)) from exc
+    settings.keep_generated_secrets()  # QR codes, staff tokens and links outlive a restart
     settings.configure_messages()  # every process (bot, worker, scheduler) shows times and contacts alike
     return settings
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +63,37 @@ def test_production_accepts_a_complete_configuration() -> None:
         redis_url="redis://127.0.0.1:6379/0",
         database_url="postgresql+asyncpg://u@h/db",
     )
-    assert settings.generated_secrets == {"webhook_secret"}
+    assert settings.generated_secrets == set()  # the webhook secret is derived from the secret key
+    assert settings.derived_webhook_secret and settings.webhook_secret
+
+
+def test_bot_replicas_sharing_the_secret_key_agree_on_the_webhook_secret() -> None:
+    """Several bot replicas without TIANBAO_WEBHOOK_SECRET each invented one, so all but one answered 403."""
+    one, two = (Settings(secret_key="k" * 40, service_token="s") for _ in range(2))
+    assert one.webhook_secret == two.webhook_secret
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", one.webhook_secret)  # what Telegram accepts
+    assert Settings(secret_key="other" * 8, service_token="s").webhook_secret != one.webhook_secret
+    assert Settings(secret_key="k" * 40, webhook_secret="set").webhook_secret == "set"
+
+
+def test_embedded_secrets_are_made_once_and_kept_private_in_var(tmp_path: Path) -> None:
+    """Printed QR codes and staff tokens died at every restart: each start made a new secret key."""
+    first = Settings(var_dir=tmp_path)
+    first.keep_generated_secrets()
+    stored = tmp_path / "secrets.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    again = Settings(var_dir=tmp_path)  # the next start
+    again.keep_generated_secrets()
+    assert (again.secret_key, again.service_token, again.webhook_secret) == (
+        first.secret_key,
+        first.service_token,
+        first.webhook_secret,
+    )
+    assert json.loads(stored.read_text())["secret_key"] == first.secret_key
+    explicit = Settings(var_dir=tmp_path, secret_key="from-the-environment")
+    explicit.keep_generated_secrets()
+    assert explicit.secret_key == "from-the-environment"  # the environment always wins
+    assert json.loads(stored.read_text())["secret_key"] == first.secret_key
 
 
 async def test_startup_heap_is_frozen_while_the_app_runs_and_released_at_shutdown(app: Any) -> None:
