@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from backend.alerts.api import bot_router as messages_bot_router
 from backend.alerts.api import router as alerts_router
 from backend.claims.api import bot_router as claims_bot_router
 from backend.claims.api import collective_router as claims_collective_router
@@ -38,6 +39,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(enrollment_staff_router)
     app.include_router(attachments_router)
     app.include_router(claims_bot_router)
+    app.include_router(messages_bot_router)
     app.include_router(claims_collective_router)
     app.include_router(claims_staff_router)
     app.include_router(payee_exceptions_router)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from backend.alerts.schemas import MessageIn, MessageOut
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from backend.enrollment.schemas import (
     ApplicationOut,
@@ -295,6 +296,13 @@ class BackendClient:
         return EndorsementOut.model_validate(data)
 
     # claims -----------------------------------------------------------------------------------------
+    async def leave_message(self, key: IdentityKey, body: MessageIn) -> MessageOut:
+        """Free text for the staff of the insured's region; a resend of the same update is one message."""
+        data = await self._request(
+            "POST", "/api/bot/messages", identity=key, json=body.model_dump(mode="json")
+        )
+        return MessageOut.model_validate(data)
+
     async def report_claim(self, key: IdentityKey, body: ClaimReportIn) -> ClaimOut:
         data = await self._request("POST", "/api/bot/claims", identity=key, json=body.model_dump(mode="json"))
         return ClaimOut.model_validate(data)

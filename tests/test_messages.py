@@ -304,6 +304,9 @@ WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
     "claims_notice/survey_overdue": {"claim": NOTICE_CLAIM, "due_at": NOW},
     "claims_notice/staff_alert_title": {**ALERT, "kind": "deadline_overdue"},
     "claims_notice/staff_alert_body": {**ALERT, "kind": "deadline_due_soon"},
+    "alerts/insured_message_title": {},
+    "alerts/staff_reply": {"question": "我家稻子被淹了怎么办", "reply": "请拍照后点“我要报案”"},
+    "start/message_forwarded": {},
 }
 
 

@@ -22,6 +22,8 @@ class StaffAlert(SQLModel, table=True):
     body: str = Field(default="", max_length=2000)
     claim_id: int | None = Field(default=None, foreign_key="claim.id", index=True)
     event_id: int | None = Field(default=None, foreign_key="disaster_event.id")
+    # A message an insured left in chat (kind ``insured_message``): staff answer that chat identity.
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     dedupe_key: str = Field(unique=True, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     acknowledged_by: int | None = None

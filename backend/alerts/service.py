@@ -10,28 +10,33 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.models import StaffAlert
 from backend.db import utcnow
 from backend.outbox.models import Priority
-from backend.outbox.service import enqueue
+from backend.outbox.service import enqueue, enqueue_for_identity
+from backend.people.models import ChatIdentity
+from backend.refusals import Refusal
 from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings
-from backend.staff.models import Role
+from backend.staff.models import AuditLog, Role
 from backend.staff.service import record_audit
+from messages import render
 
 ALERT_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value, Role.AGENT.value)  # acknowledging an alert
 
 
-class AlertError(Exception):
-    """A refusal with a code: ``not_found`` (also outside the caller's regions), ``forbidden`` (role)."""
+INSURED_MESSAGE = "insured_message"
+# Where a message goes when its sender holds no policy or application yet: only national staff see it.
+NO_REGION = "000000000000"
+MAX_MESSAGE = 1000
 
-    def __init__(self, code: str, **detail: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = {k: str(v) for k, v in detail.items()}
+
+class AlertError(Refusal):
+    """A refusal with a code: ``not_found`` (also outside the caller's regions), ``forbidden`` (role),
+    ``not_a_message`` (a reply to an alert no insured wrote), ``reply_required``."""
 
 
 async def alert_staff(
@@ -45,6 +50,7 @@ async def alert_staff(
     dedupe_key: str,
     claim_id: int | None = None,
     event_id: int | None = None,
+    identity_id: int | None = None,
 ) -> StaffAlert | None:
     """Record an alert once (by its key) and send it to the staff alert chat when one is configured.
     Returns None when the key was raised before. Does not commit."""
@@ -58,6 +64,7 @@ async def alert_staff(
         body=body,
         claim_id=claim_id,
         event_id=event_id,
+        identity_id=identity_id,
         dedupe_key=dedupe_key,
     )
     session.add(alert)
@@ -106,11 +113,7 @@ async def ack_alert(
     *, session: AsyncSession, actor: StaffPrincipal, alert_id: int, ip: str | None = None
 ) -> StaffAlert:
     """Acknowledge an alert of the actor's regions (audited, idempotent). Commits."""
-    if actor.role != Role.ADMIN.value and actor.role not in ALERT_ROLES:
-        raise AlertError("forbidden", role=actor.role)
-    alert = await session.get(StaffAlert, alert_id)
-    if alert is None or not actor.covers_region(alert.region_code):
-        raise AlertError("not_found", alert_id=alert_id)
+    alert = await _alert_in_scope(session, actor, alert_id)
     if alert.acknowledged_at is not None:
         return alert  # acknowledged already: nothing written
     alert.acknowledged_by = actor.user_id
@@ -128,3 +131,93 @@ async def ack_alert(
     await session.commit()
     await session.refresh(alert)
     return alert
+
+
+async def leave_message(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    identity_id: int,
+    region_code: str | None,
+    update_key: str,
+    text: str,
+) -> StaffAlert | None:
+    """An insured's free text that no step of the bot understood ("我家稻子被淹了怎么办") reaches the staff of
+    their region as an alert they answer in the same chat. ``update_key`` (the chat update) makes a resend
+    after a dropped connection one message. Commits; None when it was recorded before."""
+    body = text.strip()[:MAX_MESSAGE]
+    locale = settings.default_locale
+    alert = await alert_staff(
+        session,
+        settings,
+        kind=INSURED_MESSAGE,
+        region_code=region_code or NO_REGION,
+        title=render("alerts/insured_message_title", locale, ext="txt"),
+        body=body,
+        dedupe_key=f"msg-{identity_id}-{update_key}"[:128],
+        identity_id=identity_id,
+    )
+    await session.commit()
+    return alert
+
+
+async def reply_to_message(
+    *, session: AsyncSession, actor: StaffPrincipal, alert_id: int, text: str, ip: str | None = None
+) -> StaffAlert:
+    """Staff answer an insured's message in that person's chat (through the outbox); the alert is then
+    acknowledged. Audited; the reply's text is kept in the audit row."""
+    reply = text.strip()
+    if not reply:
+        raise AlertError("reply_required")
+    alert = await _alert_in_scope(session, actor, alert_id)
+    if alert.kind != INSURED_MESSAGE or alert.identity_id is None:
+        raise AlertError("not_a_message", alert_id=alert_id)
+    identity = await session.get(ChatIdentity, alert.identity_id)
+    if identity is None:
+        raise AlertError("not_found", alert_id=alert_id)
+    replies = await _count_replies(session, alert_id)
+    await enqueue_for_identity(
+        session=session,
+        identity=identity,
+        text=render("alerts/staff_reply", identity.locale, question=alert.body, reply=reply),
+        dedupe_key=f"alert-{alert_id}-reply-{replies + 1}",
+        priority=Priority.REPLY,
+    )
+    if alert.acknowledged_at is None:
+        alert.acknowledged_by = actor.user_id
+        alert.acknowledged_at = utcnow()
+        session.add(alert)
+    record_audit(
+        session=session,
+        actor=actor,
+        action="alerts.reply",
+        target_type="staff_alert",
+        target_id=alert_id,
+        detail={"identity_id": alert.identity_id, "reply": reply[:MAX_MESSAGE]},
+        ip=ip,
+    )
+    await session.commit()
+    await session.refresh(alert)
+    return alert
+
+
+async def _alert_in_scope(session: AsyncSession, actor: StaffPrincipal, alert_id: int) -> StaffAlert:
+    if actor.role != Role.ADMIN.value and actor.role not in ALERT_ROLES:
+        raise AlertError("forbidden", role=actor.role)
+    alert = await session.get(StaffAlert, alert_id)
+    if alert is None or not actor.covers_region(alert.region_code):
+        raise AlertError("not_found", alert_id=alert_id)
+    return alert
+
+
+async def _count_replies(session: AsyncSession, alert_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(AuditLog)
+        .where(
+            AuditLog.action == "alerts.reply",
+            AuditLog.target_type == "staff_alert",
+            AuditLog.target_id == str(alert_id),
+        )
+    )
+    return int((await session.exec(query)).one())

@@ -5,15 +5,28 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from backend.alerts.schemas import MessageIn
 from bot.context import ChatContext
 from bot.keyboards import main_menu
 from bot.replies import reply_to_query
 from messages import render
 
+# Shorter than this ("好", "?") is not a question for staff.
+MIN_MESSAGE = 2
+
 
 async def unknown_input(message: Message, ctx: ChatContext) -> None:
+    """Words no step understood ("我家稻子被淹了怎么办") are for a person: they go to the staff of the insured's
+    region, who answer in this chat. Anything else (a sticker, a stray command) gets the menu."""
     identity = await ctx.ensure()
-    await message.answer(render("start/unknown_input", identity.locale), reply_markup=main_menu(identity))
+    text = (message.text or "").strip()
+    if len(text) >= MIN_MESSAGE and not text.startswith("/"):
+        update_key = f"{message.chat.id}:{message.message_id}"
+        await ctx.backend.leave_message(ctx.key, MessageIn(text=text[:4000], update_key=update_key))
+        reply = render("start/message_forwarded", identity.locale)
+    else:
+        reply = render("start/unknown_input", identity.locale)
+    await message.answer(reply, reply_markup=main_menu(identity))
 
 
 async def stale_button(query: CallbackQuery, ctx: ChatContext) -> None:
