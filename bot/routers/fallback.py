@@ -11,8 +11,12 @@ from bot.keyboards import main_menu
 from bot.replies import reply_to_query
 from messages import render
 
-# Shorter than this ("好", "?") is not a question for staff.
-MIN_MESSAGE = 2
+# Fewer letters than this ("好", "?", a bare number) are not a question for staff.
+MIN_LETTERS = 2
+
+
+def _is_words(text: str) -> bool:
+    return not text.startswith("/") and sum(ch.isalpha() for ch in text) >= MIN_LETTERS
 
 
 async def unknown_input(message: Message, ctx: ChatContext) -> None:
@@ -20,7 +24,7 @@ async def unknown_input(message: Message, ctx: ChatContext) -> None:
     region, who answer in this chat. Anything else (a sticker, a stray command) gets the menu."""
     identity = await ctx.ensure()
     text = (message.text or "").strip()
-    if len(text) >= MIN_MESSAGE and not text.startswith("/"):
+    if _is_words(text):
         update_key = f"{message.chat.id}:{message.message_id}"
         await ctx.backend.leave_message(ctx.key, MessageIn(text=text[:4000], update_key=update_key))
         reply = render("start/message_forwarded", identity.locale)
