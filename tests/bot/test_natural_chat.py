@@ -3,9 +3,13 @@ and typed requests ("我要报案", "理赔进度", "帮助" ...) open their fea
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
+from backend.db import Database
+from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser
 
@@ -84,15 +88,15 @@ async def test_typed_requests_in_english(chat_client: httpx.AsyncClient) -> None
 
 
 async def test_a_loss_reported_as_a_farmer_types_it(
-    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str]
+    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))  # a policy begins when issued; the loss below is earlier
     await grower.say("报案")
     await grower.tap("暴雨")
     replies = await grower.say("明天上午")
     assert "不能晚于现在" in replies[0].text  # a loss cannot be in the future
-    # Day and hour in one go, no hour buttons (today 0:00, as the other claim tests, so the loss is in
-    # the cover that insured_in_chat issues).
+    # Day and hour in one go, no hour buttons.
     replies = await grower.say("今天凌晨0点")
     assert "刚刚结束" in " ".join(replies[-1].button_texts())
     await grower.tap("刚刚结束")
