@@ -13,7 +13,13 @@ from backend.refusals import Refusal, refusal_message
 from messages import normalize_locale
 
 CONFLICTS = frozenset(
-    {"documents_already_requested", "already_paid", "claim_in_other_event", "split_takes_every_claim"}
+    {
+        "documents_already_requested",
+        "already_paid",
+        "claim_in_other_event",
+        "split_takes_every_claim",
+        "username_taken",
+    }
 )
 FORBIDDEN = frozenset({"forbidden", "outside_scope"})
 NOT_FOUND = frozenset({"not_found", "claim_not_found"})

@@ -91,12 +91,7 @@ async def choose_locale(
 
 @router.post("/me/phone", response_model=IdentityOut)
 async def bind_phone(body: PhoneIn, principal: BotDep, session: SessionDep, call: ServiceDep) -> IdentityOut:
-    try:
-        identity = await service.bind_phone(
-            session=session, directory=call.directory, principal=principal, raw_phone=body.phone_number
-        )
-    except service.PhoneError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": exc.code, "message": str(exc)}
-        ) from exc
+    identity = await service.bind_phone(
+        session=session, directory=call.directory, principal=principal, raw_phone=body.phone_number
+    )
     return identity_out(identity)

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import utcnow
 from backend.people.directory import IdentityDirectory, IdentityRecord
 from backend.people.models import ChatIdentity, Person
+from backend.refusals import Refusal
 from backend.security import BotPrincipal
 from messages import normalize_locale
 
@@ -26,12 +27,8 @@ MENU_FEATURES: tuple[str, ...] = ("enroll", "policies", "report", "claims", "hel
 _CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
-class PhoneError(ValueError):
+class PhoneError(Refusal):
     """A phone number Tianbao cannot use; ``code`` names the message that explains why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def normalize_cn_mobile(raw: str) -> str:
@@ -43,9 +40,9 @@ def normalize_cn_mobile(raw: str) -> str:
             digits = digits[len(prefix) :]
             break
     if not digits.isdigit():
-        raise PhoneError("phone_not_digits", f"phone {raw!r} has characters that are not digits")
+        raise PhoneError("phone_not_digits")
     if not _CN_MOBILE.match(digits):
-        raise PhoneError("phone_not_cn_mobile", f"phone {raw!r} is not a mainland China mobile number")
+        raise PhoneError("phone_not_cn_mobile")
     return digits
 
 
@@ -223,7 +220,7 @@ async def _claim_existing_person(
     ).all()
     if identity.channel not in VERIFIED_CHANNELS:
         if others:
-            raise PhoneError("phone_taken", "this phone is already linked to another account")
+            raise PhoneError("phone_taken")
         return []
     # The verified owner wins: unverified identities that had bound this number are detached.
     detached = [other for other in others if other.channel not in VERIFIED_CHANNELS]

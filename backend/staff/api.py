@@ -71,20 +71,17 @@ async def list_users(_admin: AdminDep, session: SessionDep) -> list[StaffOut]:
 
 @staff_router.post("/users", response_model=StaffOut, status_code=201)
 async def create_user(body: StaffCreate, admin: AdminDep, session: SessionDep, request: Request) -> StaffOut:
-    try:
-        user = await service.create_staff(
-            session=session,
-            actor=admin,
-            username=body.username,
-            password=body.password,
-            role=body.role,
-            full_name=body.full_name,
-            region_codes=body.region_codes,
-            phone=body.phone,
-            ip=client_ip(request),
-        )
-    except service.StaffError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    user = await service.create_staff(
+        session=session,
+        actor=admin,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        full_name=body.full_name,
+        region_codes=body.region_codes,
+        phone=body.phone,
+        ip=client_ip(request),
+    )
     return staff_out(user)
 
 

@@ -9,14 +9,15 @@ from typing import Any
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.refusals import Refusal
 from backend.security import StaffPrincipal, hash_password, verify_password
 from backend.staff.models import AuditLog, Role, StaffUser
 
 ADMIN_USERNAME = "admin"
 
 
-class StaffError(ValueError):
-    pass
+class StaffError(Refusal):
+    """A refused staff-account change; its code names a text in ``messages/*/errors``."""
 
 
 def principal_of(user: StaffUser) -> StaffPrincipal:
@@ -78,9 +79,9 @@ async def create_staff(
 ) -> StaffUser:
     existing = (await session.exec(select(StaffUser).where(StaffUser.username == username))).first()
     if existing is not None:
-        raise StaffError(f"username {username} is taken")
+        raise StaffError("username_taken", username=username)
     if role != Role.ADMIN and not region_codes:
-        raise StaffError("every role but admin needs at least one region scope")
+        raise StaffError("region_scope_required")
     user = StaffUser(
         username=username,
         password_hash=hash_password(password),

@@ -66,7 +66,23 @@ async def test_staff_without_region_scope_is_refused(
 ) -> None:
     body = {"username": "agent0", "password": "agent-pass-01", "role": "agent", "region_codes": []}
     response = await api.post("/api/staff/users", json=body, headers=admin_headers)
-    assert response.status_code == 409 and "region scope" in response.json()["detail"]
+    assert response.status_code == 422 and response.json()["detail"]["code"] == "region_scope_required"
+    assert "辖区" in response.json()["detail"]["message"]  # the staff member's language, from messages/
+
+
+async def test_a_taken_username_is_a_conflict_named_in_the_callers_language(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    body = {
+        "username": "agent1",
+        "password": "agent-pass-01",
+        "role": "agent",
+        "region_codes": ["110101000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    again = await api.post("/api/staff/users", json=body, headers={**admin_headers, "Accept-Language": "en"})
+    assert again.status_code == 409 and again.json()["detail"]["code"] == "username_taken"
+    assert again.json()["detail"]["message"] == "the username agent1 is taken"
 
 
 async def test_disabled_account_token_stops_working(
