@@ -21,6 +21,28 @@ def resident_id(body17: str) -> str:
     return body17 + "10X98765432"[total % 11]
 
 
+def credit_code(body17: str) -> str:
+    """Complete 17 characters of a unified social credit code with their GB 32100 check character."""
+    from backend.enrollment.validation import credit_code_check_character
+
+    return body17 + credit_code_check_character(body17)
+
+
+def own_numbers(key: str) -> tuple[str, str]:
+    """A valid resident ID and credit code of the account ``key``'s own (R-ENR-5 binds each number to one
+    person only, so two test accounts must not sign as the insured for the same number)."""
+    import zlib
+    from datetime import date, timedelta
+
+    digest = zlib.crc32(key.encode())
+    born = date(1950, 1, 1) + timedelta(days=digest % 10000)
+    sequence = (digest // 10000) % 999 + 1
+    return (
+        resident_id(f"110105{born:%Y%m%d}{sequence:03d}"),
+        credit_code(f"91350100MA{digest % 10**7:07d}"),
+    )
+
+
 async def create_campaign(api: httpx.AsyncClient, headers: dict[str, str], product: str, **extra: Any) -> str:
     response = await api.post("/api/campaigns", json={"product_code": product, **extra}, headers=headers)
     assert response.status_code == 201, response.text

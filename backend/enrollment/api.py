@@ -42,6 +42,8 @@ Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
 # Evidence uploads: verifiers' site photos; the underwriter's photo of a signed form for a late entry.
 Uploader = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster", "underwriter"))]
 VERIFIER_ROLES = frozenset({"admin", "agent", "adjuster"})
+# Only who enters a late entry uploads its signed form (an agent's upload would be evidence nobody checked).
+LATE_ENTRY_ROLES = frozenset({"admin", "underwriter"})
 
 
 def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
@@ -157,8 +159,10 @@ async def my_applications(principal: BotDep, session: SessionDep) -> list[Applic
 async def signer_roles(body: SignerRolesIn, principal: BotDep, session: SessionDep) -> SignerRolesOut:
     """R-ENR-5: the chat offers "I confirm myself" only where the backend would accept it."""
     insured = {"insured_type": body.insured_type, "phone": body.phone}
-    if body.insured_type != "enterprise" and body.insured_type != "organisation":
+    if body.insured_type in service.NATURAL_PERSON_TYPES:
         insured["id_number"] = service.validated_resident_id(body.id_number)
+    else:  # an organisation or enterprise is bound by its credit code (R-ENR-5)
+        insured["credit_code"] = service.validated_credit_code(body.id_number)
     roles = await service.signer_roles(session=session, principal=principal, insured=insured)
     return SignerRolesOut.model_validate({"roles": roles})
 
@@ -298,6 +302,8 @@ async def upload_evidence(
         if application_id is None:
             raise service.EnrollmentError("application_required")
         await verification.scoped_application(session=session, actor=staff, application_id=application_id)
+    elif staff.role not in LATE_ENTRY_ROLES:
+        raise service.EnrollmentError("forbidden")
     data = await _read_image(file)
     document = await documents.store_document(
         session=session,
@@ -306,6 +312,7 @@ async def upload_evidence(
         content=data,
         content_type=file.content_type or "image/jpeg",
         application_id=application_id if kind == "verification_photo" else None,
+        uploaded_by_staff_id=staff.user_id,
     )
     from backend.staff.service import record_audit
 

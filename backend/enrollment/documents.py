@@ -462,6 +462,7 @@ async def store_document(
     application_id: int | None = None,
     endorsement_id: int | None = None,
     person_id: int | None = None,
+    uploaded_by_staff_id: int | None = None,
 ) -> Document:
     """Add a Document row (with SHA-256 and size) to the caller's transaction and flush; caller commits."""
     document = Document(
@@ -470,6 +471,7 @@ async def store_document(
         application_id=application_id,
         endorsement_id=endorsement_id,
         person_id=person_id,
+        uploaded_by_staff_id=uploaded_by_staff_id,
         filename=filename,
         content_type=content_type,
         sha256=sha256_hex(content),

@@ -180,6 +180,9 @@ class Document(SQLModel, table=True):
     application_id: int | None = Field(default=None, foreign_key="application.id", index=True)
     endorsement_id: int | None = Field(default=None, foreign_key="endorsement.id")
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # The staff member who uploaded it (evidence photos, signed forms): a late entry uses only a signed form
+    # its own underwriter, or staff of their region, uploaded (R-ENR-5, R-ENR-6).
+    uploaded_by_staff_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
     filename: str = Field(max_length=200)
     content_type: str = Field(max_length=100)
     sha256: str = Field(max_length=64, index=True)

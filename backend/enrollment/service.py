@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
@@ -152,28 +152,62 @@ async def _check_insured_signs(
 ) -> None:
     """R-ENR-5: "insured" counts as the insured's own confirmation only through the insured's own account.
 
-    The account's person is the one whose phone it verified. A natural person: the first application that
-    person signs as insured, with the account's own phone, fixes the person's ID number; afterwards only
-    that ID number signs as insured (one account cannot sign "insured" for a parent, a neighbour and a
-    stranger). An organisation or enterprise signs through the account of its registered contact phone.
-    Anyone else signs as a relative or an authorised person, with evidence.
+    The account's person is the one whose phone it verified. The first application that person signs as
+    insured, with the account's own phone, binds the insured's number to the person: the resident ID number
+    of a natural person, the credit code of an organisation or enterprise. Afterwards only that number signs
+    as insured through the person's accounts (one account cannot sign "insured" for a parent, a neighbour,
+    a stranger, or any number of companies), and no other person can bind it (a number typed first by one
+    account is never signed for by a second). Anyone else signs as a relative or an authorised person, with
+    evidence.
     """
     person = await session.get(Person, principal.person_id) if principal.person_id else None
     if person is None or person.phone is None:
         raise EnrollmentError("phone_required")
     if not insured_may_sign(person, insured):
         raise EnrollmentError("signer_not_insured")
-    if insured.get("insured_type") in NATURAL_PERSON_TYPES and person.id_number is None:
-        person.id_number = str(insured["id_number"])  # the account's person from now on (saved with it)
+    field, number = insured_number(insured)
+    if getattr(person, field) is not None:
+        return
+    if await _bound_elsewhere(session, person, insured):
+        _refuse_bound_elsewhere(field)
+    setattr(person, field, number)  # the account's person from now on
+    try:
+        await session.flush()
+    except IntegrityError:  # another account bound the same number a moment ago
+        await session.rollback()
+        _refuse_bound_elsewhere(field)
+
+
+def _refuse_bound_elsewhere(field: str) -> NoReturn:
+    if field == "id_number":
+        raise EnrollmentError("id_number_bound_elsewhere")
+    raise EnrollmentError("credit_code_bound_elsewhere")
+
+
+def insured_number(insured: dict[str, Any]) -> tuple[str, str]:
+    """The Person column that binds this insured, and its number: a resident ID or a credit code."""
+    if insured.get("insured_type") in NATURAL_PERSON_TYPES:
+        return "id_number", str(insured.get("id_number") or "")
+    # An organisation's credit code is in ``id_number`` (the farmer form), an enterprise's in ``credit_code``.
+    return "credit_code", str(insured.get("credit_code") or insured.get("id_number") or "")
 
 
 def insured_may_sign(person: Person, insured: dict[str, Any]) -> bool:
-    """Whether the account of ``person`` may confirm as the insured described by ``insured`` (R-ENR-5)."""
-    if insured.get("insured_type") not in NATURAL_PERSON_TYPES:  # an organisation, or an enterprise
-        return insured.get("phone") == person.phone
-    if person.id_number is not None:
-        return person.id_number == insured.get("id_number")
+    """Whether the account of ``person`` may confirm as the insured described by ``insured`` (R-ENR-5):
+    its bound number, or, before one is bound, an insured giving the account's own phone."""
+    field, number = insured_number(insured)
+    bound = getattr(person, field)
+    if bound is not None:
+        return bool(bound == number)
     return insured.get("phone") == person.phone
+
+
+async def _bound_elsewhere(session: AsyncSession, person: Person, insured: dict[str, Any]) -> bool:
+    """Whether the insured's number is already bound to another person (R-ENR-5)."""
+    field, number = insured_number(insured)
+    column = getattr(Person, field)
+    query = select(Person.id).where(column == number, Person.id != person.id)
+    return (await session.exec(query)).first() is not None
 
 
 async def signer_roles(
@@ -182,7 +216,12 @@ async def signer_roles(
     """The signer roles the chat may offer for this insured (R-ENR-5); "insured" only where it holds."""
     person = await session.get(Person, principal.person_id) if principal.person_id else None
     roles = ["relative", "authorised"]
-    if person is not None and person.phone is not None and insured_may_sign(person, insured):
+    if (
+        person is not None
+        and person.phone is not None
+        and insured_may_sign(person, insured)
+        and not await _bound_elsewhere(session, person, insured)
+    ):
         roles.insert(0, "insured")
     return roles
 
@@ -200,6 +239,11 @@ async def _region_for(session: AsyncSession, code: str, product: Product) -> Reg
 def validated_resident_id(raw: str) -> str:
     """The normalised resident ID number, or the refusal the chat explains."""
     return str(_validated(validation.validate_resident_id, raw))
+
+
+def validated_credit_code(raw: str) -> str:
+    """The normalised unified social credit code, or the refusal the chat explains."""
+    return str(_validated(validation.validate_credit_code, raw))
 
 
 def _phone(raw: str) -> str:

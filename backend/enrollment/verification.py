@@ -77,8 +77,8 @@ async def scoped_document(*, session: AsyncSession, actor: StaffPrincipal, docum
         await scoped_policy(session=session, actor=actor, policy_id=document.policy_id)
     elif document.application_id is not None:
         await scoped_application(session=session, actor=actor, application_id=document.application_id)
-    elif not actor.is_national:
-        raise EnrollmentError("not_found")
+    elif not actor.is_national and document.uploaded_by_staff_id != actor.user_id:
+        raise EnrollmentError("not_found")  # an unattached upload: its uploader's, or national staff's
     return document
 
 
@@ -181,12 +181,42 @@ async def _notify_verified(session: AsyncSession, application: Application, pass
     )
 
 
-async def _signed_form(session: AsyncSession, document_id: int) -> Document:
-    """The uploaded photo of the signed paper form, not yet evidence for another application."""
+async def _signed_form(
+    session: AsyncSession, document_id: int, actor: StaffPrincipal, region_code: str
+) -> Document:
+    """The uploaded photo of the signed paper form, not yet evidence for another application, uploaded by
+    this staff member or by staff of their region for the late entry's region (R-ENR-5): a form somebody
+    else uploaded, from wherever, is no evidence this underwriter has seen."""
     document = await session.get(Document, document_id)
     if document is None or document.kind != "signed_form" or document.application_id is not None:
         raise EnrollmentError("signed_form_missing")
+    if document.uploaded_by_staff_id != actor.user_id and not await _uploaded_in_scope(
+        session, document, actor, region_code
+    ):
+        raise EnrollmentError("signed_form_not_in_scope")
     return document
+
+
+async def _uploaded_in_scope(
+    session: AsyncSession, document: Document, actor: StaffPrincipal, region_code: str
+) -> bool:
+    """Whether the uploader's whole region lies in the actor's and covers the late entry's region."""
+    if document.uploaded_by_staff_id is None:
+        return False
+    uploader = await session.get(StaffUser, document.uploaded_by_staff_id)
+    if uploader is None:
+        return False
+    scope = StaffPrincipal(
+        user_id=document.uploaded_by_staff_id,
+        username=uploader.username,
+        role=uploader.role,
+        region_codes=tuple(uploader.region_codes),
+    )
+    if not scope.covers_region(region_code):
+        return False
+    if scope.is_national:  # a national uploader lies inside a national actor's scope only
+        return actor.is_national
+    return all(actor.covers_region(code) for code in scope.region_codes)
 
 
 async def late_entry(
@@ -215,7 +245,7 @@ async def late_entry(
         external_id=identity.external_id,
         person_id=identity.person_id,
     )
-    evidence = await _signed_form(session, body.signed_form_document_id)
+    evidence = await _signed_form(session, body.signed_form_document_id, actor, body.application.region_code)
     application = await submit_application(
         session=session, principal=principal, body=body.application, commit=False
     )

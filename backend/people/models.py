@@ -18,7 +18,10 @@ class Person(SQLModel, table=True):
     phone: str | None = Field(default=None, index=True, unique=True, max_length=20)
     # R-ENR-5: set when this person first signs an application as the insured (same phone as the verified
     # account); from then on only this ID number may sign as "insured" through the person's accounts.
-    id_number: str | None = Field(default=None, index=True, max_length=18)
+    # Unique: an ID number typed first by one account can never be signed for by a second account too.
+    id_number: str | None = Field(default=None, index=True, unique=True, max_length=18)
+    # The same for the unified social credit code of the organisation or enterprise this person signs for.
+    credit_code: str | None = Field(default=None, index=True, unique=True, max_length=18)
     created_at: datetime = Field(default_factory=utcnow)
 
 

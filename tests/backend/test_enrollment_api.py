@@ -13,7 +13,7 @@ import pytest
 
 from backend.db import utcnow
 from tests.conftest import login
-from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID, resident_id
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID, own_numbers, resident_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 DEFAULT_PHONE = "13812345678"
@@ -92,12 +92,24 @@ def enterprise_application(survey: dict[str, str], **overrides: Any) -> dict[str
 
 
 def own_phone(headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-    """The farmer who signs as the insured gives the phone of their own account (R-ENR-5), unless the
-    test chose another phone on purpose."""
-    bound = BOUND_PHONES.get(headers.get("X-Tianbao-Identity", ""))
+    """The farmer who signs as the insured gives the phone of their own account (R-ENR-5), and each account
+    its own ID number and credit code (each is bound to one person), unless the test chose others on
+    purpose."""
+    key = headers.get("X-Tianbao-Identity", "")
+    bound = BOUND_PHONES.get(key)
     for answers, default in ((body.get("farmer"), DEFAULT_PHONE), (body.get("enterprise"), ENTERPRISE_PHONE)):
         if answers and bound and answers.get("phone") == default:
             answers["phone"] = bound
+    if not bound:
+        return body
+    own_id, own_code = own_numbers(key)
+    farmer, enterprise = body.get("farmer"), body.get("enterprise")
+    if farmer and farmer.get("id_number") == VALID_ID:
+        farmer["id_number"] = own_id
+    if farmer and farmer.get("id_number") == VALID_CREDIT_CODE:  # an organisation
+        farmer["id_number"] = own_code
+    if enterprise and enterprise.get("credit_code") == VALID_CREDIT_CODE:
+        enterprise["credit_code"] = own_code
     return body
 
 
@@ -602,3 +614,163 @@ async def test_r_enr_5_the_underwriter_uploads_the_signed_form_of_a_late_entry_n
         files={"file": ("site.png", io.BytesIO(PNG), "image/png")},
     )
     assert photo.status_code == 403 and photo.json()["detail"]["code"] == "forbidden"
+
+
+async def authorisation_photo(api: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """The photo of a written authorisation, uploaded through the chat account (R-ENR-5 evidence)."""
+    photo = await api.post(
+        "/api/bot/documents",
+        headers=headers,
+        data={"kind": "authorisation"},
+        files={"file": ("a.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert photo.status_code == 201, photo.text
+    return int(photo.json()["id"])
+
+
+async def test_r_enr_5_one_account_signs_as_insured_for_one_credit_code_only(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    from tests.enroll_helpers import credit_code
+
+    headers = await identity(api, service_headers, "r-enr-5-one-code")
+    survey, code = await survey_answers(api, service_headers), await industry_code(api, service_headers)
+
+    def company(credit: str, **signer: Any) -> dict[str, Any]:
+        body = own_phone(headers, enterprise_application(survey, signer=signer or {"role": "insured"}))
+        body["enterprise"].update(industry_code=code, credit_code=credit)
+        return body
+
+    own_code = own_numbers(headers["X-Tianbao-Identity"])[1]
+    first = await submit(api, headers, company(own_code))
+    assert first.status_code == 200, first.text  # the first company, with the account's own phone: bound
+    assert (await submit(api, headers, company(own_code))).status_code == 200  # the same company again
+    for other in (credit_code("91440300MA5F00001"), credit_code("91440300MA5F00002")):
+        refused = await submit(api, headers, company(other))  # the same phone, any other credit code: no
+        assert refused.json()["detail"]["code"] == "signer_not_insured"
+        roles = await api.post(
+            "/api/bot/signer-roles",
+            headers=headers,
+            json={
+                "insured_type": "enterprise",
+                "id_number": other,
+                "phone": BOUND_PHONES[headers["X-Tianbao-Identity"]],
+            },
+        )
+        assert roles.json()["roles"] == ["relative", "authorised"]
+        evidence = await authorisation_photo(api, headers)
+        authorised = await submit(
+            api, headers, company(other, role="authorised", name="李建国", authorisation_document_id=evidence)
+        )
+        assert authorised.status_code == 200, authorised.text  # an authorised person, with the evidence
+    cooperative = farmer_application()
+    cooperative["farmer"].update(
+        insured_type="organisation", name="东城水稻合作社", id_number=credit_code("93441900MA5F00003")
+    )
+    refused = await submit(api, headers, cooperative)  # an organisation through the farmer form: the same
+    assert refused.json()["detail"]["code"] == "signer_not_insured"
+
+
+async def test_r_enr_5_an_id_number_or_credit_code_is_bound_to_one_person_only(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Any
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.people.models import Person
+    from tests.enroll_helpers import credit_code
+
+    first = await identity(api, service_headers, "r-enr-5-first")
+    second = await identity(api, service_headers, "r-enr-5-second")
+    typed = resident_id("44190019800101123")
+    survey, code = await survey_answers(api, service_headers), await industry_code(api, service_headers)
+
+    def farmer(headers: dict[str, str], **signer: Any) -> dict[str, Any]:
+        body = own_phone(headers, farmer_application(signer=signer or {"role": "insured"}))
+        body["farmer"]["id_number"] = typed
+        return body
+
+    def company(headers: dict[str, str]) -> dict[str, Any]:
+        body = own_phone(headers, enterprise_application(survey))
+        body["enterprise"].update(industry_code=code, credit_code=credit_code("91441900MA5F00004"))
+        return body
+
+    assert (await submit(api, first, farmer(first))).status_code == 200  # typed first: bound to the first
+    assert (await submit(api, first, company(first))).status_code == 200
+    zh = await submit(api, second, farmer(second))  # the same ID, the second account's own phone
+    assert zh.json()["detail"]["code"] == "id_number_bound_elsewhere"
+    assert "身份证号码已经由另一个账号" in zh.json()["detail"]["message"]
+    en = await api.post(
+        "/api/bot/applications", headers={**second, "Accept-Language": "en"}, json=farmer(second)
+    )
+    assert "already bound to another account" in en.json()["detail"]["message"]
+    taken = await submit(api, second, company(second))
+    assert taken.json()["detail"]["code"] == "credit_code_bound_elsewhere"
+    assert "统一社会信用代码已经由另一个账号" in taken.json()["detail"]["message"]
+    roles = await api.post(
+        "/api/bot/signer-roles",
+        headers=second,
+        json={
+            "insured_type": "farmer",
+            "id_number": typed,
+            "phone": BOUND_PHONES[second["X-Tianbao-Identity"]],
+        },
+    )
+    assert roles.json()["roles"] == ["relative", "authorised"]  # the chat does not offer "myself"
+    relative = await submit(api, second, farmer(second, role="relative", name="李四", relation="child"))
+    assert relative.status_code == 200, relative.text  # a relative still signs for that person
+    own = await submit(api, second, own_phone(second, farmer_application()))
+    assert own.status_code == 200, own.text  # and nothing was bound to the second account on the way
+    async with db.session() as session:  # the database itself refuses a second binding (a race)
+        session.add(Person(phone="13700009999", id_number=typed))
+        with pytest.raises(IntegrityError):
+            await session.commit()
+
+
+async def test_r_enr_5_a_late_entry_uses_only_a_signed_form_of_its_underwriter_or_region(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Any
+) -> None:
+    from backend.enrollment.models import Document
+
+    async def staff(username: str, role: str, region: str) -> dict[str, str]:
+        body = {"username": username, "password": "a-long-password-1", "role": role, "region_codes": [region]}
+        assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+        return await login(api, username, "a-long-password-1")
+
+    dongguan = await staff("uw_dongguan", "underwriter", "441900000000")
+    colleague = await staff("uw_dongguan_2", "underwriter", "441900000000")
+    guangzhou = await staff("uw_guangzhou", "underwriter", "440100000000")
+    agent = await staff("agent_dongguan", "agent", "441900000000")
+    holder = await identity(api, service_headers, "r-enr-5-late-form")
+
+    def late(form: int) -> dict[str, Any]:
+        return {
+            "application": own_phone(holder, farmer_application()),
+            "enrolled_on": (utcnow() - timedelta(days=3)).isoformat(),
+            "reason": "农户在外务工，投保资料当日未能录入系统",
+            "payment_reference": f"BANK-LATE-{form}",
+            "identity_id": int(holder["X-Identity-Id"]),
+            "signed_form_document_id": form,
+        }
+
+    by_agent = await api.post(
+        "/api/documents",
+        headers=agent,
+        data={"kind": "signed_form"},
+        files={"file": ("form.png", io.BytesIO(PNG), "image/png")},
+    )
+    assert by_agent.status_code == 403 and by_agent.json()["detail"]["code"] == "forbidden"
+    url = "/api/policies/late-entry"
+    for uploader in (guangzhou, admin_headers):  # another region's, or a national upload: not in scope
+        refused = await api.post(url, headers=dongguan, json=late(await signed_form(api, uploader)))
+        assert refused.json()["detail"]["code"] == "signed_form_not_in_scope", refused.text
+        assert "不是您上传的" in refused.json()["detail"]["message"]
+    own_form = await signed_form(api, dongguan)
+    async with db.session() as session:
+        document = await session.get(Document, own_form)
+        assert document is not None and document.uploaded_by_staff_id is not None
+    assert (
+        await api.get(f"/api/documents/{own_form}", headers=dongguan)
+    ).status_code == 200  # its uploader's
+    for form in (own_form, await signed_form(api, colleague)):  # their own, or their region's colleague's
+        entered = await api.post(url, headers=dongguan, json=late(form))
+        assert entered.status_code == 201, entered.text
