@@ -141,6 +141,16 @@ async def confirm_telegram_payment(*, session: AsyncSession, body: TelegramPayme
     return policy
 
 
+async def refuse_used_reference(session: AsyncSession, provider: str, reference: str | None) -> None:
+    """One bank transfer pays one application: a reference recorded before is refused (the unique index
+    would have answered a 500)."""
+    if not reference:
+        return
+    query = select(Payment.id).where(Payment.provider == provider, Payment.external_ref == reference)
+    if (await session.exec(query)).first() is not None:
+        raise EnrollmentError("payment_reference_used", reference=reference)
+
+
 async def confirm_offline_payment(
     *,
     session: AsyncSession,
@@ -162,6 +172,7 @@ async def confirm_offline_payment(
     amount = application.payable_fen if body.amount_fen is None else body.amount_fen
     if body.method == "bank_deduction" and amount != application.payable_fen:
         raise EnrollmentError("amount_mismatch", expected_fen=application.payable_fen, given_fen=amount)
+    await refuse_used_reference(session, body.method, body.reference)
     payment = Payment(
         application_id=application_id,
         provider=body.method,

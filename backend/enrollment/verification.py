@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.chat_actions import pay_button
 from backend.db import utcnow
+from backend.enrollment import payments
 from backend.enrollment.issuance import issue_policy
 from backend.enrollment.models import (
     Application,
@@ -260,6 +261,7 @@ async def late_entry(
         "evidence_document_id": evidence.id,
         "entered_by_staff_id": actor.user_id,
     }
+    await payments.refuse_used_reference(session, "bank_deduction", body.payment_reference)
     payment = Payment(
         application_id=application.id or 0,
         provider="bank_deduction",

@@ -263,6 +263,26 @@ async def test_r_enr_9_offline_payment_and_government_letter(
     assert audit and audit[0]["detail"]["reference"] == "BANK-2026-0001"
 
 
+async def test_r_enr_9_one_bank_transfer_pays_one_application(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """A transfer reference recorded for one application is refused for another (it was a 500)."""
+    first = await identity(api, service_headers, "r-enr-9-ref-1")
+    second = await identity(api, service_headers, "r-enr-9-ref-2")
+    applications = [(await submit(api, h, farmer_application())).json() for h in (first, second)]
+    answers = [
+        await api.post(
+            f"/api/applications/{a['id']}/offline-payment",
+            headers=admin_headers,
+            json={"method": "bank_deduction", "reference": "BANK-2026-0042"},
+        )
+        for a in applications
+    ]
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[1].status_code == 422 and answers[1].json()["detail"]["code"] == "payment_reference_used"
+    assert (await api.get("/api/bot/policies", headers=second)).json() == []
+
+
 async def test_r_enr_9_demo_payment_refused_when_another_provider_is_configured(
     api: httpx.AsyncClient, service_headers: dict[str, str], app
 ) -> None:
