@@ -1179,20 +1179,26 @@ async def record_payment(
         raise ClaimError("reference_required")
     policy = await _policy(session, claim)
     on_file = payees.own_account(policy)
-    account = payees.normal_account(account_number or on_file)
-    if not account:
+    # R-LIA-6: pre-payments that cover the whole agreed amount leave nothing to transfer; the settlement
+    # closes with 0 due and no account (the reference is the settlement voucher's).
+    no_transfer = due == 0
+    account = "" if no_transfer else payees.normal_account(account_number or on_file)
+    if not account and not no_transfer:
         raise ClaimError("account_required")
-    is_insured = account == on_file
+    is_insured = no_transfer or account == on_file
     given_name = (payee_name or "").strip() or None
     if is_insured and given_name not in (None, policy.insured_name.strip()):
         raise ClaimError("payee_name_not_insured")  # the account on file is the insured's, in their name
-    await payees.refuse_known_account(session, policy, account)
+    if not no_transfer:
+        await payees.refuse_known_account(session, policy, account)
     exception = None if is_insured else await payees.approved_exception(session, claim, account, given_name)
     name = exception.payee_name if exception else policy.insured_name.strip()
     bank = (
         exception.bank_name if exception else (bank_name or str(policy.terms.get("bank_name") or ""))
     ).strip()
-    if not bank:
+    if no_transfer:
+        bank = ""
+    elif not bank:
         raise ClaimError("bank_required")
     note = exception.explanation if exception else ""
     now = utcnow()
@@ -1220,7 +1226,7 @@ async def record_payment(
     except IntegrityError as exc:
         await session.rollback()
         raise ClaimError("already_paid") from exc
-    masked = mask_value("bank_account", account)
+    masked = mask_value("bank_account", account) if account else ""
     claim.paid_at = now
     claim.paid_amount_fen = amount
     _touch(claim, ClaimStatus.PAID.value)
@@ -1314,7 +1320,14 @@ async def record_prepayment(
         raise ClaimError("reason_required")
     policy = await _policy(session, claim)
     already = await prepaid_fen(session, claim.id or 0)
-    if already + amount_fen > policy.sum_insured_fen:
+    # Once assessed (ASSESSED or OBJECTED) the pre-payments are part of the assessed amount: more would leave
+    # a negative balance that no payment can settle. Before, the sum insured is the only bound known.
+    if claim.assessed_amount_fen is not None:
+        if already + amount_fen > claim.assessed_amount_fen:
+            raise ClaimError(
+                "prepayment_exceeds_assessed", assessed_fen=claim.assessed_amount_fen, prepaid_fen=already
+            )
+    elif already + amount_fen > policy.sum_insured_fen:
         raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
     prepayment = ClaimPrepayment(
         claim_id=claim.id or 0,

@@ -178,3 +178,76 @@ async def test_r_lia_6_staff_record_pre_payments_deducted_from_the_settlement(
     assert paid.json()["claim"]["paid_amount_fen"] == 550000
     text = (await notices(db, claim["id"]))["paid"].text
     assert "5,500.00" in text and "2,500.00" in text and "先行垫付" in text
+
+
+async def _assessed_accident(
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+    suffix: str,
+    amount_fen: int,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """An accident claim surveyed and assessed at ``amount_fen``; returns it with an adjuster and a payer."""
+    adjuster, _ = await staff_user(api, admin_headers, f"adj_{suffix}", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, f"uw_{suffix}", "underwriter")
+    headers, policy = await enterprise_policy(api, service_headers, db)
+    claim = (await api.post("/api/bot/claims", headers=headers, json=accident(policy["id"]))).json()
+    surveyed = await api.post(
+        f"/api/claims/{claim['id']}/survey-report", headers=adjuster, json=survey_body(loss="一人手部受伤")
+    )
+    assert surveyed.status_code == 200, surveyed.text
+    assessed = await api.post(
+        f"/api/claims/{claim['id']}/assess", headers=adjuster, json={"amount_fen": amount_fen}
+    )
+    assert assessed.status_code == 200, assessed.text
+    return claim, adjuster, underwriter
+
+
+async def test_r_lia_6_pre_payments_are_capped_at_the_assessed_amount_once_assessed(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Database
+) -> None:
+    claim, _, underwriter = await _assessed_accident(
+        api, service_headers, admin_headers, db, "lia6cap", 300000
+    )
+    url = f"/api/claims/{claim['id']}/prepayments"
+    medical = {"kind": "medical", "amount_fen": 200000, "payee_name": "东莞市人民医院", "reason": "急诊"}
+    assert (await api.post(url, headers=underwriter, json=medical)).status_code == 201
+    over = await api.post(url, headers=underwriter, json={**medical, "amount_fen": 100001})
+    assert code_of(over) == "prepayment_exceeds_assessed"
+    assert over.json()["detail"]["detail"] == {"assessed_fen": "300000", "prepaid_fen": "200000"}
+    async with db.session() as session:  # the household objects: the assessment still bounds them
+        row = await session.get(Claim, claim["id"])
+        assert row is not None
+        await workflow.object_settlement(session, row, "金额太低")
+        await session.commit()
+    again = await api.post(url, headers=underwriter, json={**medical, "amount_fen": 100001})
+    assert code_of(again) == "prepayment_exceeds_assessed"
+    assert (
+        await api.post(url, headers=underwriter, json={**medical, "amount_fen": 100000})
+    ).status_code == 201
+
+
+async def test_r_lia_6_a_settlement_covered_by_pre_payments_closes_with_nothing_due(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str], db: Database
+) -> None:
+    claim, _, underwriter = await _assessed_accident(
+        api, service_headers, admin_headers, db, "lia6zero", 300000
+    )
+    url = f"/api/claims/{claim['id']}/prepayments"
+    medical = {"kind": "medical", "amount_fen": 300000, "payee_name": "东莞市人民医院", "reason": "住院"}
+    assert (await api.post(url, headers=underwriter, json=medical)).status_code == 201
+    async with db.session() as session:
+        row = await session.get(Claim, claim["id"])
+        assert row is not None
+        await workflow.confirm_settlement(session, row, {"role": "insured"})
+        await session.commit()
+    # No account on file for the enterprise is needed: nothing is transferred.
+    pay_url = f"/api/claims/{claim['id']}/payment"
+    paid = await api.post(pay_url, headers=underwriter, json={"reference": "JS-0001"})
+    assert paid.status_code == 200, paid.text
+    shown = paid.json()["claim"]
+    assert shown["status"] == "paid" and shown["paid_amount_fen"] == 0
+    assert shown["payment"]["amount_fen"] == 0 and shown["payment"]["prepaid_fen"] == 300000
+    text = (await notices(db, claim["id"]))["paid"].text
+    assert "已结案" in text and "3,000.00" in text and "账户" not in text
