@@ -1182,7 +1182,7 @@ async def record_payment(
     # R-LIA-6: pre-payments that cover the whole agreed amount leave nothing to transfer; the settlement
     # closes with 0 due and no account (the reference is the settlement voucher's).
     no_transfer = due == 0
-    account = "" if no_transfer else payees.normal_account(account_number or on_file)
+    account = "" if no_transfer else (payees.account_of(account_number) if account_number else on_file)
     if not account and not no_transfer:
         raise ClaimError("account_required")
     is_insured = no_transfer or account == on_file

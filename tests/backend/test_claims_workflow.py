@@ -964,8 +964,9 @@ async def test_r_clm_12_payment_only_to_the_insureds_own_account(
     refused = await pay(payee_name="李四", account_number="6228000011110000")
     assert code_of(refused) == "payee_account_registered"
     assert refused.json()["detail"]["detail"] == {"kind": "village_committee"}
-    # A staff member's account (a phone-number account) and another insured's account on file.
-    assert code_of(await pay(account_number="13700001111")) == "payee_is_staff"
+    # A phone number is no bank account (12-30 digits): refused before any lookup; a staff member's bank
+    # account is refused through the registry (kind "staff"). Another insured's account on file too.
+    assert code_of(await pay(account_number="13700001111")) == "bank_account_format"
     assert neighbour["terms"]["bank_account"].endswith("2333")
     assert code_of(await pay(account_number="6217000011112222333")) == "payee_other_insured"
     # The insured's own account registered as an insured's account: refused for others, not for them.
@@ -1287,3 +1288,97 @@ async def test_payment_lists_run_no_query_per_row(
     six, with_six = await _statements(db, listing)
     assert len(one.json()) == 1 and len(six.json()) == 6
     assert with_six == with_one
+
+
+async def test_r_clm_12_account_numbers_are_bank_accounts_before_any_lookup(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """The registry and the payee exceptions check the number as enrollment does (12-30 digits): a 35-digit
+    number would not fit the column (a 500 on PostgreSQL) and "------" is no account at all."""
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12fmt", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12fmt", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-format")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    for number in ("6" * 35, "------"):
+        body = {"account_number": number, "kind": "township", "region_code": DONGGUAN}
+        refused = await api.post("/api/payee-accounts", headers=adjuster, json=body)
+        assert refused.status_code == 422 and code_of(refused) == "bank_account_format", number
+        exception = {
+            "payee_name": "李小明",
+            "bank_name": "农商银行",
+            "account_number": number,
+            "explanation": "代收",
+        }
+        refused = await api.post(
+            f"/api/claims/{claim_id}/payee-exceptions", headers=underwriter, json=exception
+        )
+        assert refused.status_code == 422 and code_of(refused) == "bank_account_format", number
+        paid = await api.post(
+            f"/api/claims/{claim_id}/payment",
+            headers=underwriter,
+            json={"reference": "T", "account_number": number},
+        )
+        assert paid.status_code == 422 and code_of(paid) == "bank_account_format", number
+    assert (await api.get("/api/payee-accounts", headers=adjuster)).json() == []
+    assert (await load_claim(db, claim_id)).status == "agreed"
+
+
+async def test_r_clm_12_the_policys_own_account_is_paid_whatever_kind_it_is_registered_as(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """A cooperative's account is registered (its households are paid each on others' claims), yet the
+    cooperative's own policy pays into it; any other policy's claim is refused."""
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12coop", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12coop", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-coop")
+    other_headers, other = await paid_policy(
+        api,
+        service_headers,
+        "r-clm-12-coop-member",
+        phone="13900004444",
+        name="王五",
+        id_number=resident_id("44190019800101123"),
+        bank_account="6217000011112222444",
+    )
+    body = {
+        "account_number": OWN_ACCOUNT,
+        "kind": "cooperative",
+        "holder": "大塘合作社",
+        "region_code": DONGGUAN,
+    }
+    assert (await api.post("/api/payee-accounts", headers=adjuster, json=body)).status_code == 201
+    other_claim = await agreed_claim(api, db, other_headers, other, adjuster, amount_fen=30000)
+    exception = {
+        "payee_name": "大塘合作社",
+        "bank_name": "农商银行",
+        "account_number": OWN_ACCOUNT,
+        "explanation": "代收",
+    }
+    refused = await api.post(
+        f"/api/claims/{other_claim}/payee-exceptions", headers=underwriter, json=exception
+    )
+    assert code_of(refused) == "payee_account_registered"
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    paid = await api.post(
+        f"/api/claims/{claim_id}/payment", headers=underwriter, json={"reference": "TRF-C1"}
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["claim"]["payment"]["payee_is_insured"] is True
+
+
+async def test_r_clm_12_the_registry_hides_the_kind_of_another_regions_account(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    dongguan, _ = await staff_user(api, admin_headers, "adj_r12dg", "adjuster")
+    beijing, _ = await staff_user(api, admin_headers, "adj_r12bjk", "adjuster", regions=(BEIJING,))
+    body = {
+        "account_number": "6228000011119999",
+        "kind": "staff",
+        "holder": "张 会计",
+        "region_code": DONGGUAN,
+    }
+    assert (await api.post("/api/payee-accounts", headers=dongguan, json=body)).status_code == 201
+    again = await api.post("/api/payee-accounts", headers=beijing, json={**body, "region_code": BEIJING})
+    assert code_of(again) == "payee_account_known" and again.json()["detail"]["detail"] == {}
+    mine = await api.post("/api/payee-accounts", headers=dongguan, json={**body, "kind": "township"})
+    assert code_of(mine) == "payee_account_known" and mine.json()["detail"]["detail"] == {"kind": "staff"}
