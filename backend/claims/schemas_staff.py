@@ -54,12 +54,14 @@ class LossVillageIn(BaseModel):
 class SamplingSignerIn(BaseModel):
     """R-CLM-8 with R-ENR-5: who signed the sampling record for the insured. ``insured``: the insured in
     person; ``relative``: a direct relative, with name and relation; ``authorised``: a person with a kept
-    written authorisation (the document's id). Staff never sign for the insured."""
+    written authorisation (the document's id). Staff never sign for the insured: every role needs the
+    photo of the signed record (``POST /api/documents`` kind ``signed_form``)."""
 
     role: Literal["insured", "relative", "authorised"]
     name: str | None = Field(default=None, max_length=30)
     relation: Literal["parent", "child", "spouse"] | None = None
     authorisation_document_id: int | None = None
+    signed_record_document_id: int | None = None
 
 
 class SurveyReportIn(BaseModel):

@@ -594,6 +594,7 @@ def check_sampling(
             "name": signer_name.strip(),
             "relation": signer.get("relation"),
             "authorisation_document_id": signer.get("authorisation_document_id"),
+            "signed_record_document_id": signer.get("signed_record_document_id"),
         },
     }
     return Sampling(samples=[{**s, "signed_by": signer_name.strip()} for s in cleaned], record=record)
@@ -650,6 +651,7 @@ async def survey_report(
     )
     if sampling_signer is not None and checked.samples:
         await _check_signer(session, claim, sampling_signer)  # R-ENR-5: who signed for the insured, and how
+        await _check_signed_record(session, sampling_signer)
     samples = checked.samples
     if (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first():
         raise ClaimError("survey_already_reported")
@@ -1082,6 +1084,16 @@ async def _check_signer(session: AsyncSession, claim: Claim, signer: dict[str, A
     policy = await _policy(session, claim)
     if document is None or document.kind != "authorisation" or document.person_id != policy.person_id:
         raise ClaimError("authorisation_missing")
+
+
+async def _check_signed_record(session: AsyncSession, signer: dict[str, Any]) -> None:
+    """R-CLM-8: the adjuster posts the survey, so a role alone proves nobody signed. Whoever signs (the
+    insured, a relative, an authorised person), the photo of the signed sampling record is the evidence:
+    a staff upload of kind ``signed_form`` not attached to an application (as a late entry's form)."""
+    document_id = signer.get("signed_record_document_id")
+    document = await session.get(Document, int(document_id)) if document_id else None
+    if document is None or document.kind != "signed_form" or document.application_id is not None:
+        raise ClaimError("sampling_signature_missing")
 
 
 async def confirm_settlement(

@@ -25,7 +25,7 @@ from backend.db import Database, utcnow
 from backend.enrollment.models import Document
 from backend.outbox.models import OutboxMessage
 from backend.staff.models import AuditLog
-from tests.backend.test_enrollment_api import farmer_application, identity, submit
+from tests.backend.test_enrollment_api import farmer_application, identity, signed_form, submit
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, resident_id
 
@@ -193,15 +193,23 @@ def sample(village: str, loss_class: str, **overrides: Any) -> dict[str, Any]:
     return point
 
 
-SIGNED = {"samplers": ["陈查勘", "刘查勘"], "sampling_signer": {"role": "insured"}}
+def signed(record_id: int | None = None, **signer: Any) -> dict[str, Any]:
+    """Samplers and the insured's signature, with the photo of the signed record (R-CLM-8, R-ENR-5)."""
+    return {
+        "samplers": ["陈查勘", "刘查勘"],
+        "sampling_signer": {"role": "insured", "signed_record_document_id": record_id, **signer},
+    }
 
 
-def crop_sampling(*classes: str) -> dict[str, Any]:
+SIGNED = signed()  # for the refusals decided before the signature is looked at
+
+
+def crop_sampling(*classes: str, record_id: int | None = None) -> dict[str, Any]:
     found = list(classes or ("medium",))
     return {
         "sampling": [sample(VILLAGE_A, c) for c in found],
         "loss_villages": [{"village_code": VILLAGE_A, "loss_classes": found}],
-        **SIGNED,
+        **signed(record_id),
     }
 
 
@@ -216,7 +224,7 @@ async def surveyed_claim(
     """A claim surveyed as covered (with the R-CLM-8 sampling rice needs)."""
     claim_id = await make_claim(db, policy, headers, **claim)
     body = (
-        survey_body(**crop_sampling())
+        survey_body(**crop_sampling(record_id=await signed_form(api, adjuster)))
         if policy["product_code"] == "rice" and "product_code" not in claim
         else survey_body()
     )
@@ -456,7 +464,13 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
     await refused("signer_name_missing", **body, sampling_signer={"role": "relative", "relation": "spouse"})
     await refused("signer_relation_missing", **body, sampling_signer={"role": "relative", "name": "王芳"})
     await refused("authorisation_missing", **body, sampling_signer={"role": "authorised", "name": "赵六"})
-    signer = {"role": "relative", "name": "王芳", "relation": "spouse"}
+    # R-CLM-8: the adjuster posts the record, so no role is taken on its word: whoever signs, the photo of
+    # the signed record is the evidence (a staff upload of kind signed_form), for the insured too.
+    await refused("sampling_signature_missing", **body, sampling_signer={"role": "insured"})
+    relative = {"role": "relative", "name": "王芳", "relation": "spouse"}
+    await refused("sampling_signature_missing", **body, sampling_signer=relative)
+    record_id = await signed_form(api, adjuster)
+    signer = {**relative, "signed_record_document_id": record_id}
     done = await api.post(url, headers=adjuster, json=survey_body(**body, sampling_signer=signer))
     assert done.status_code == 200, done.text
     report = done.json()["claim"]["survey_report"]
@@ -470,6 +484,7 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
             "name": "王芳",
             "relation": "spouse",
             "authorisation_document_id": None,
+            "signed_record_document_id": record_id,
         },
     }
     # Livestock needs no sampled yield measurement.
@@ -502,7 +517,8 @@ async def test_r_clm_8_a_claim_located_to_a_village_is_sampled_there_for_its_own
     )
     response = await api.post(url, headers=adjuster, json=named_b)
     assert response.json()["detail"]["detail"] == {"village_code": VILLAGE_B}
-    done = survey_body(sampling=[sample(VILLAGE_A, "heavy")], loss_degree="heavy", **SIGNED)
+    record = signed(await signed_form(api, adjuster))
+    done = survey_body(sampling=[sample(VILLAGE_A, "heavy")], loss_degree="heavy", **record)
     response = await api.post(url, headers=adjuster, json=done)
     assert response.status_code == 200, response.text
     record = response.json()["claim"]["survey_report"]["sampling_record"]
@@ -805,7 +821,9 @@ async def test_r_clm_11_settlement_due_20_days_after_harvest_for_main_crops(
     headers, policy = await paid_policy(api, service_headers, "r-clm-11-harvest")
     harvest = (utcnow() + timedelta(days=45)).replace(microsecond=0)
     rice = await make_claim(db, policy, headers)
-    body = survey_body(**crop_sampling(), harvest_on=harvest.isoformat())
+    body = survey_body(
+        **crop_sampling(record_id=await signed_form(api, adjuster)), harvest_on=harvest.isoformat()
+    )
     assert (
         await api.post(f"/api/claims/{rice}/survey-report", headers=adjuster, json=body)
     ).status_code == 200
@@ -1168,7 +1186,7 @@ async def test_every_staff_action_is_audited_and_the_farmer_told_of_each_status(
     assert assigned.status_code == 200 and assigned.json()["claim"]["adjuster_id"] == adjuster_id
     at = (utcnow() + timedelta(hours=2)).isoformat()
     assert (await api.post(f"{base}/survey-schedule", headers=adjuster, json={"at": at})).status_code == 200
-    report = survey_body(**crop_sampling())
+    report = survey_body(**crop_sampling(record_id=await signed_form(api, adjuster)))
     assert (await api.post(f"{base}/survey-report", headers=adjuster, json=report)).status_code == 200
     assert (
         await api.post(f"{base}/documents-request", headers=adjuster, json={"items": ["身份证"]})
