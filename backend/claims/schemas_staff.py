@@ -112,6 +112,9 @@ class PrepaymentIn(BaseModel):
     kind: Literal["compensation", "rescue", "medical"]
     amount_fen: int = Field(gt=0, le=10_000_000_000)
     payee_name: str = Field(min_length=1, max_length=100)
+    payee_kind: Literal["insured", "injured", "hospital", "rescue_team"]
+    bank_name: str = Field(min_length=1, max_length=50)
+    account_number: str = Field(min_length=1, max_length=40)  # R-CLM-12: checked against the registry
     reason: str = Field(min_length=1, max_length=1000)
     reference: str = Field(default="", max_length=128)
 
@@ -121,6 +124,9 @@ class PrepaymentOut(BaseModel):
     kind: str
     amount_fen: int
     payee_name: str
+    payee_kind: str
+    bank_name: str
+    account_masked: str
     reason: str
     reference: str
     recorded_by: int

@@ -38,6 +38,7 @@ from backend.claims.models import (
     ClaimStatus,
     DocumentRequest,
     PrepaymentKind,
+    PrepaymentPayeeKind,
     SurveyReport,
 )
 from backend.claims.payees import service as payees
@@ -1309,12 +1310,17 @@ async def record_prepayment(
     kind: str,
     amount_fen: int,
     payee_name: str,
+    payee_kind: str,
+    bank_name: str,
+    account_number: str,
     reason: str,
     reference: str = "",
     ip: str | None = None,
 ) -> ClaimPrepayment:
     """R-LIA-6 先行垫付: compensation, rescue or medical costs paid on an accident claim before the
-    settlement; listed on the claim and deducted from the settlement's payment."""
+    settlement; listed on the claim and deducted from the settlement's payment. R-CLM-12: the payee may be
+    the injured, a hospital or a rescue team, but its account goes through the payee registry check (never
+    a village committee's, township's, staff member's or another insured's account)."""
     _require(actor, PAYMENT_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
     if claim.kind != "liability":
@@ -1325,12 +1331,18 @@ async def record_prepayment(
         raise ClaimError("prepayment_kind_invalid", kind=kind)
     if amount_fen <= 0:
         raise ClaimError("amount_invalid")
-    name, why = payee_name.strip(), reason.strip()
+    name, why, bank = payee_name.strip(), reason.strip(), bank_name.strip()
     if not name:
         raise ClaimError("payee_required")
+    if payee_kind not in {k.value for k in PrepaymentPayeeKind}:
+        raise ClaimError("prepayment_payee_kind_invalid", payee_kind=payee_kind)
+    if not bank:
+        raise ClaimError("bank_required")
     if not why:
         raise ClaimError("reason_required")
+    account = payees.account_of(account_number)
     policy = await _policy(session, claim)
+    await payees.refuse_known_account(session, policy, account)
     already = await prepaid_fen(session, claim.id or 0)
     # Once assessed (ASSESSED or OBJECTED) the pre-payments are part of the assessed amount: more would leave
     # a negative balance that no payment can settle. Before, the sum insured is the only bound known.
@@ -1346,6 +1358,9 @@ async def record_prepayment(
         kind=kind,
         amount_fen=amount_fen,
         payee_name=name[:100],
+        payee_kind=payee_kind,
+        bank_name=bank[:50],
+        account_number=account,
         reason=why[:1000],
         reference=reference.strip()[:128],
         recorded_by=actor.user_id,
@@ -1364,6 +1379,8 @@ async def record_prepayment(
         kind=kind,
         amount_fen=amount_fen,
         payee=name,
+        payee_kind=payee_kind,
+        account_masked=mask_value("bank_account", account),
         reason=why,
         reference=prepayment.reference or None,
         prepaid_total_fen=already + amount_fen,
