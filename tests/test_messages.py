@@ -331,6 +331,10 @@ TIMELINE = [
     SimpleNamespace(at=datetime(2026, 12, 2, 3, 0, tzinfo=UTC), kind="surveyed", note="倒伏"),
 ]
 VARIANTS: dict[str, list[dict[str, Any]]] = {
+    # R-LIA-6: pre-payments covered the whole settlement, nothing transferred (no account)
+    "claims_notice/paid": [
+        {**SAMPLES["claims_notice/paid"], "amount": Decimal("0"), "bank_name": "", "account_masked": ""},
+    ],
     "enroll/summary_farmer": [
         {
             **SAMPLES["enroll/summary_farmer"],

@@ -201,6 +201,17 @@ class PrepaymentKind(StrEnum):
     MEDICAL = "medical"
 
 
+class PrepaymentPayeeKind(StrEnum):
+    """R-LIA-6 with R-CLM-12: whom a pre-payment goes to. Any of them is fine by name and kind; their
+    account is what the payee registry checks (never a village committee's, township's, staff's or another
+    insured's)."""
+
+    INSURED = "insured"
+    INJURED = "injured"  # the injured worker or their family
+    HOSPITAL = "hospital"
+    RESCUE_TEAM = "rescue_team"
+
+
 class ClaimPrepayment(SQLModel, table=True):
     """R-LIA-6 先行垫付: a pre-payment on an accident claim, deducted from the settlement's payment."""
 
@@ -211,6 +222,9 @@ class ClaimPrepayment(SQLModel, table=True):
     kind: str = Field(max_length=20)
     amount_fen: int
     payee_name: str = Field(max_length=100)  # e.g. the hospital, the injured worker, the rescue team
+    payee_kind: str = Field(default="other", max_length=20)  # PrepaymentPayeeKind
+    bank_name: str = Field(default="", max_length=50)
+    account_number: str = Field(default="", max_length=30)  # R-CLM-12: checked against the payee registry
     reason: str = Field(max_length=1000)
     reference: str = Field(default="", max_length=128)  # the transfer's reference
     recorded_by: int = Field(foreign_key="staff_user.id")

@@ -54,12 +54,14 @@ class LossVillageIn(BaseModel):
 class SamplingSignerIn(BaseModel):
     """R-CLM-8 with R-ENR-5: who signed the sampling record for the insured. ``insured``: the insured in
     person; ``relative``: a direct relative, with name and relation; ``authorised``: a person with a kept
-    written authorisation (the document's id). Staff never sign for the insured."""
+    written authorisation (the document's id). Staff never sign for the insured: every role needs the
+    photo of the signed record (``POST /api/documents`` kind ``signed_form``)."""
 
     role: Literal["insured", "relative", "authorised"]
     name: str | None = Field(default=None, max_length=30)
     relation: Literal["parent", "child", "spouse"] | None = None
     authorisation_document_id: int | None = None
+    signed_record_document_id: int | None = None
 
 
 class SurveyReportIn(BaseModel):
@@ -110,6 +112,9 @@ class PrepaymentIn(BaseModel):
     kind: Literal["compensation", "rescue", "medical"]
     amount_fen: int = Field(gt=0, le=10_000_000_000)
     payee_name: str = Field(min_length=1, max_length=100)
+    payee_kind: Literal["insured", "injured", "hospital", "rescue_team"]
+    bank_name: str = Field(min_length=1, max_length=50)
+    account_number: str = Field(min_length=1, max_length=40)  # R-CLM-12: checked against the registry
     reason: str = Field(min_length=1, max_length=1000)
     reference: str = Field(default="", max_length=128)
 
@@ -119,6 +124,9 @@ class PrepaymentOut(BaseModel):
     kind: str
     amount_fen: int
     payee_name: str
+    payee_kind: str
+    bank_name: str
+    account_masked: str
     reason: str
     reference: str
     recorded_by: int

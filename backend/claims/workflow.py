@@ -39,6 +39,7 @@ from backend.claims.models import (
     ClaimStatus,
     DocumentRequest,
     PrepaymentKind,
+    PrepaymentPayeeKind,
     SurveyReport,
 )
 from backend.claims.payees import service as payees
@@ -594,6 +595,7 @@ def check_sampling(
             "name": signer_name.strip(),
             "relation": signer.get("relation"),
             "authorisation_document_id": signer.get("authorisation_document_id"),
+            "signed_record_document_id": signer.get("signed_record_document_id"),
         },
     }
     return Sampling(samples=[{**s, "signed_by": signer_name.strip()} for s in cleaned], record=record)
@@ -650,6 +652,7 @@ async def survey_report(
     )
     if sampling_signer is not None and checked.samples:
         await _check_signer(session, claim, sampling_signer)  # R-ENR-5: who signed for the insured, and how
+        await _check_signed_record(session, sampling_signer)
     samples = checked.samples
     if (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first():
         raise ClaimError("survey_already_reported")
@@ -1084,6 +1087,16 @@ async def _check_signer(session: AsyncSession, claim: Claim, signer: dict[str, A
         raise ClaimError("authorisation_missing")
 
 
+async def _check_signed_record(session: AsyncSession, signer: dict[str, Any]) -> None:
+    """R-CLM-8: the adjuster posts the survey, so a role alone proves nobody signed. Whoever signs (the
+    insured, a relative, an authorised person), the photo of the signed sampling record is the evidence:
+    a staff upload of kind ``signed_form`` not attached to an application (as a late entry's form)."""
+    document_id = signer.get("signed_record_document_id")
+    document = await session.get(Document, int(document_id)) if document_id else None
+    if document is None or document.kind != "signed_form" or document.application_id is not None:
+        raise ClaimError("sampling_signature_missing")
+
+
 async def confirm_settlement(
     session: AsyncSession, claim: Claim, signer: dict[str, Any], *, now: datetime | None = None
 ) -> Claim:
@@ -1179,20 +1192,26 @@ async def record_payment(
         raise ClaimError("reference_required")
     policy = await _policy(session, claim)
     on_file = payees.own_account(policy)
-    account = payees.normal_account(account_number or on_file)
-    if not account:
+    # R-LIA-6: pre-payments that cover the whole agreed amount leave nothing to transfer; the settlement
+    # closes with 0 due and no account (the reference is the settlement voucher's).
+    no_transfer = due == 0
+    account = "" if no_transfer else (payees.account_of(account_number) if account_number else on_file)
+    if not account and not no_transfer:
         raise ClaimError("account_required")
-    is_insured = account == on_file
+    is_insured = no_transfer or account == on_file
     given_name = (payee_name or "").strip() or None
     if is_insured and given_name not in (None, policy.insured_name.strip()):
         raise ClaimError("payee_name_not_insured")  # the account on file is the insured's, in their name
-    await payees.refuse_known_account(session, policy, account)
+    if not no_transfer:
+        await payees.refuse_known_account(session, policy, account)
     exception = None if is_insured else await payees.approved_exception(session, claim, account, given_name)
     name = exception.payee_name if exception else policy.insured_name.strip()
     bank = (
         exception.bank_name if exception else (bank_name or str(policy.terms.get("bank_name") or ""))
     ).strip()
-    if not bank:
+    if no_transfer:
+        bank = ""
+    elif not bank:
         raise ClaimError("bank_required")
     note = exception.explanation if exception else ""
     now = utcnow()
@@ -1220,7 +1239,7 @@ async def record_payment(
     except IntegrityError as exc:
         await session.rollback()
         raise ClaimError("already_paid") from exc
-    masked = mask_value("bank_account", account)
+    masked = mask_value("bank_account", account) if account else ""
     claim.paid_at = now
     claim.paid_amount_fen = amount
     _touch(claim, ClaimStatus.PAID.value)
@@ -1291,12 +1310,17 @@ async def record_prepayment(
     kind: str,
     amount_fen: int,
     payee_name: str,
+    payee_kind: str,
+    bank_name: str,
+    account_number: str,
     reason: str,
     reference: str = "",
     ip: str | None = None,
 ) -> ClaimPrepayment:
     """R-LIA-6 先行垫付: compensation, rescue or medical costs paid on an accident claim before the
-    settlement; listed on the claim and deducted from the settlement's payment."""
+    settlement; listed on the claim and deducted from the settlement's payment. R-CLM-12: the payee may be
+    the injured, a hospital or a rescue team, but its account goes through the payee registry check (never
+    a village committee's, township's, staff member's or another insured's account)."""
     _require(actor, PAYMENT_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
     if claim.kind != "liability":
@@ -1307,20 +1331,36 @@ async def record_prepayment(
         raise ClaimError("prepayment_kind_invalid", kind=kind)
     if amount_fen <= 0:
         raise ClaimError("amount_invalid")
-    name, why = payee_name.strip(), reason.strip()
+    name, why, bank = payee_name.strip(), reason.strip(), bank_name.strip()
     if not name:
         raise ClaimError("payee_required")
+    if payee_kind not in {k.value for k in PrepaymentPayeeKind}:
+        raise ClaimError("prepayment_payee_kind_invalid", payee_kind=payee_kind)
+    if not bank:
+        raise ClaimError("bank_required")
     if not why:
         raise ClaimError("reason_required")
+    account = payees.account_of(account_number)
     policy = await _policy(session, claim)
+    await payees.refuse_known_account(session, policy, account)
     already = await prepaid_fen(session, claim.id or 0)
-    if already + amount_fen > policy.sum_insured_fen:
+    # Once assessed (ASSESSED or OBJECTED) the pre-payments are part of the assessed amount: more would leave
+    # a negative balance that no payment can settle. Before, the sum insured is the only bound known.
+    if claim.assessed_amount_fen is not None:
+        if already + amount_fen > claim.assessed_amount_fen:
+            raise ClaimError(
+                "prepayment_exceeds_assessed", assessed_fen=claim.assessed_amount_fen, prepaid_fen=already
+            )
+    elif already + amount_fen > policy.sum_insured_fen:
         raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
     prepayment = ClaimPrepayment(
         claim_id=claim.id or 0,
         kind=kind,
         amount_fen=amount_fen,
         payee_name=name[:100],
+        payee_kind=payee_kind,
+        bank_name=bank[:50],
+        account_number=account,
         reason=why[:1000],
         reference=reference.strip()[:128],
         recorded_by=actor.user_id,
@@ -1339,6 +1379,8 @@ async def record_prepayment(
         kind=kind,
         amount_fen=amount_fen,
         payee=name,
+        payee_kind=payee_kind,
+        account_masked=mask_value("bank_account", account),
         reason=why,
         reference=prepayment.reference or None,
         prepaid_total_fen=already + amount_fen,

@@ -29,6 +29,7 @@ from tests.conftest import login
 DONGGUAN = "441900003000"  # county 441900 (东莞市 counts as its own county)
 LIWAN = "440103001000"  # 广州市 荔湾区
 LUOHU = "440303001000"  # 深圳市 罗湖区
+FURONG = "430102001000"  # 湖南 长沙市 芙蓉区: another province
 MILLION_YUAN = 1_000_000 * 100  # in fen
 
 
@@ -329,15 +330,16 @@ async def test_r_clm_5_claims_of_neighbouring_counties_form_a_candidate_of_more_
     )
     candidate = await reported(db, alerting, second)
     assert candidate is not None and candidate.status == "candidate" and not candidate.catastrophe
-    assert candidate.region_code == "440100000000"  # neighbours: counties of one prefecture-level city
+    assert candidate.region_code == "440100000000"  # the smallest division holding its counties
     assert await event_of(db, first) == candidate.id
-    # Another city (深圳 罗湖), another cause, or a loss more than 3 days outside the window: not neighbours.
-    [shenzhen] = await add_claims(db, policy, (LUOHU, "rice", 100_00))
+    # Another province (长沙 芙蓉区), another cause, or a loss more than 3 days outside the window: not
+    # neighbours.
+    [changsha] = await add_claims(db, policy, (FURONG, "rice", 100_00))
     [flood] = await add_claims(db, policy, (GUANGZHOU[2], "rice", 100_00), cause="flood")
     [weeks] = await add_claims(
         db, policy, (GUANGZHOU[2], "rice", 100_00), loss_started_at=utcnow() - timedelta(days=10)
     )
-    for claim_id in (shenzhen, flood, weeks):
+    for claim_id in (changsha, flood, weeks):
         assert await reported(db, alerting, claim_id) is None
     assert (await event_row(db, candidate.id or 0)).catastrophe is False
     [third] = await add_claims(db, policy, (GUANGZHOU[2], "corn", 100_00))
@@ -569,6 +571,50 @@ async def test_r_clm_5_staff_confirm_or_split_a_candidate_in_scope_with_audit(
     audit = (await api.get("/api/staff/audit", headers=admin_headers, params={"limit": 50})).json()
     actions = [a["action"] for a in audit if a["action"].startswith("events.")]
     assert actions.count("events.split") == 1 and actions.count("events.confirm") == 1
+
+
+async def test_r_clm_5_three_counties_in_two_cities_of_one_province_are_one_candidate(
+    db: Database, alerting: Settings, policy: dict[str, Any]
+) -> None:
+    """A typhoon over 荔湾, 越秀 (广州) and 罗湖 (深圳): one disaster of more than two counties, not a
+    candidate per city each below the threshold."""
+    ids = await add_claims(db, policy, *[(c, "rice", 100_00) for c in (GUANGZHOU[0], GUANGZHOU[1], LUOHU)])
+    for claim_id in ids:
+        await reported(db, alerting, claim_id)
+    events = {await event_of(db, claim_id) for claim_id in ids}
+    assert len(events) == 1 and None not in events
+    event = await event_row(db, events.pop() or 0)
+    assert event.status == "candidate" and event.region_code == "440000000000"  # widened to the province
+    assert event.catastrophe and event.catastrophe_reasons == ["more_than_two_counties"]
+
+
+async def test_r_clm_5_regional_staff_confirm_only_a_candidate_all_of_whose_claims_they_cover(
+    api: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    policy: dict[str, Any],
+) -> None:
+    ids = await add_claims(db, policy, (GUANGZHOU[0], "rice", 100_00), (GUANGZHOU[1], "rice", 100_00))
+    for claim_id in ids:
+        await reported(db, settings, claim_id)
+    candidate_id = await event_of(db, ids[0])
+    assert candidate_id is not None
+    # A claim of 东莞 in the same candidate: outside the Guangzhou adjuster's region.
+    await add_claims(db, policy, (DONGGUAN, "rice", 100_00), event_id=candidate_id)
+    body = {
+        "username": "gz-adj-5",
+        "password": "a-long-password-1",
+        "role": "adjuster",
+        "region_codes": ["440100000000"],
+    }
+    assert (await api.post("/api/staff/users", json=body, headers=admin_headers)).status_code == 201
+    guangzhou = await login(api, "gz-adj-5", "a-long-password-1")
+    refused = await api.post(f"/api/events/{candidate_id}/confirm", headers=guangzhou)
+    assert refused.status_code == 403 and refused.json()["detail"]["code"] == "outside_scope"
+    assert (await event_row(db, candidate_id)).status == "candidate"
+    confirmed = await api.post(f"/api/events/{candidate_id}/confirm", headers=admin_headers)
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])

@@ -25,7 +25,7 @@ from backend.db import Database, utcnow
 from backend.enrollment.models import Document
 from backend.outbox.models import OutboxMessage
 from backend.staff.models import AuditLog
-from tests.backend.test_enrollment_api import farmer_application, identity, submit
+from tests.backend.test_enrollment_api import farmer_application, identity, signed_form, submit
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, resident_id
 
@@ -193,15 +193,23 @@ def sample(village: str, loss_class: str, **overrides: Any) -> dict[str, Any]:
     return point
 
 
-SIGNED = {"samplers": ["陈查勘", "刘查勘"], "sampling_signer": {"role": "insured"}}
+def signed(record_id: int | None = None, **signer: Any) -> dict[str, Any]:
+    """Samplers and the insured's signature, with the photo of the signed record (R-CLM-8, R-ENR-5)."""
+    return {
+        "samplers": ["陈查勘", "刘查勘"],
+        "sampling_signer": {"role": "insured", "signed_record_document_id": record_id, **signer},
+    }
 
 
-def crop_sampling(*classes: str) -> dict[str, Any]:
+SIGNED = signed()  # for the refusals decided before the signature is looked at
+
+
+def crop_sampling(*classes: str, record_id: int | None = None) -> dict[str, Any]:
     found = list(classes or ("medium",))
     return {
         "sampling": [sample(VILLAGE_A, c) for c in found],
         "loss_villages": [{"village_code": VILLAGE_A, "loss_classes": found}],
-        **SIGNED,
+        **signed(record_id),
     }
 
 
@@ -216,7 +224,7 @@ async def surveyed_claim(
     """A claim surveyed as covered (with the R-CLM-8 sampling rice needs)."""
     claim_id = await make_claim(db, policy, headers, **claim)
     body = (
-        survey_body(**crop_sampling())
+        survey_body(**crop_sampling(record_id=await signed_form(api, adjuster)))
         if policy["product_code"] == "rice" and "product_code" not in claim
         else survey_body()
     )
@@ -456,7 +464,13 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
     await refused("signer_name_missing", **body, sampling_signer={"role": "relative", "relation": "spouse"})
     await refused("signer_relation_missing", **body, sampling_signer={"role": "relative", "name": "王芳"})
     await refused("authorisation_missing", **body, sampling_signer={"role": "authorised", "name": "赵六"})
-    signer = {"role": "relative", "name": "王芳", "relation": "spouse"}
+    # R-CLM-8: the adjuster posts the record, so no role is taken on its word: whoever signs, the photo of
+    # the signed record is the evidence (a staff upload of kind signed_form), for the insured too.
+    await refused("sampling_signature_missing", **body, sampling_signer={"role": "insured"})
+    relative = {"role": "relative", "name": "王芳", "relation": "spouse"}
+    await refused("sampling_signature_missing", **body, sampling_signer=relative)
+    record_id = await signed_form(api, adjuster)
+    signer = {**relative, "signed_record_document_id": record_id}
     done = await api.post(url, headers=adjuster, json=survey_body(**body, sampling_signer=signer))
     assert done.status_code == 200, done.text
     report = done.json()["claim"]["survey_report"]
@@ -470,6 +484,7 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
             "name": "王芳",
             "relation": "spouse",
             "authorisation_document_id": None,
+            "signed_record_document_id": record_id,
         },
     }
     # Livestock needs no sampled yield measurement.
@@ -502,7 +517,8 @@ async def test_r_clm_8_a_claim_located_to_a_village_is_sampled_there_for_its_own
     )
     response = await api.post(url, headers=adjuster, json=named_b)
     assert response.json()["detail"]["detail"] == {"village_code": VILLAGE_B}
-    done = survey_body(sampling=[sample(VILLAGE_A, "heavy")], loss_degree="heavy", **SIGNED)
+    record = signed(await signed_form(api, adjuster))
+    done = survey_body(sampling=[sample(VILLAGE_A, "heavy")], loss_degree="heavy", **record)
     response = await api.post(url, headers=adjuster, json=done)
     assert response.status_code == 200, response.text
     record = response.json()["claim"]["survey_report"]["sampling_record"]
@@ -805,7 +821,9 @@ async def test_r_clm_11_settlement_due_20_days_after_harvest_for_main_crops(
     headers, policy = await paid_policy(api, service_headers, "r-clm-11-harvest")
     harvest = (utcnow() + timedelta(days=45)).replace(microsecond=0)
     rice = await make_claim(db, policy, headers)
-    body = survey_body(**crop_sampling(), harvest_on=harvest.isoformat())
+    body = survey_body(
+        **crop_sampling(record_id=await signed_form(api, adjuster)), harvest_on=harvest.isoformat()
+    )
     assert (
         await api.post(f"/api/claims/{rice}/survey-report", headers=adjuster, json=body)
     ).status_code == 200
@@ -964,8 +982,9 @@ async def test_r_clm_12_payment_only_to_the_insureds_own_account(
     refused = await pay(payee_name="李四", account_number="6228000011110000")
     assert code_of(refused) == "payee_account_registered"
     assert refused.json()["detail"]["detail"] == {"kind": "village_committee"}
-    # A staff member's account (a phone-number account) and another insured's account on file.
-    assert code_of(await pay(account_number="13700001111")) == "payee_is_staff"
+    # A phone number is no bank account (12-30 digits): refused before any lookup; a staff member's bank
+    # account is refused through the registry (kind "staff"). Another insured's account on file too.
+    assert code_of(await pay(account_number="13700001111")) == "bank_account_format"
     assert neighbour["terms"]["bank_account"].endswith("2333")
     assert code_of(await pay(account_number="6217000011112222333")) == "payee_other_insured"
     # The insured's own account registered as an insured's account: refused for others, not for them.
@@ -1167,7 +1186,7 @@ async def test_every_staff_action_is_audited_and_the_farmer_told_of_each_status(
     assert assigned.status_code == 200 and assigned.json()["claim"]["adjuster_id"] == adjuster_id
     at = (utcnow() + timedelta(hours=2)).isoformat()
     assert (await api.post(f"{base}/survey-schedule", headers=adjuster, json={"at": at})).status_code == 200
-    report = survey_body(**crop_sampling())
+    report = survey_body(**crop_sampling(record_id=await signed_form(api, adjuster)))
     assert (await api.post(f"{base}/survey-report", headers=adjuster, json=report)).status_code == 200
     assert (
         await api.post(f"{base}/documents-request", headers=adjuster, json={"items": ["身份证"]})
@@ -1287,3 +1306,97 @@ async def test_payment_lists_run_no_query_per_row(
     six, with_six = await _statements(db, listing)
     assert len(one.json()) == 1 and len(six.json()) == 6
     assert with_six == with_one
+
+
+async def test_r_clm_12_account_numbers_are_bank_accounts_before_any_lookup(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """The registry and the payee exceptions check the number as enrollment does (12-30 digits): a 35-digit
+    number would not fit the column (a 500 on PostgreSQL) and "------" is no account at all."""
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12fmt", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12fmt", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-format")
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    for number in ("6" * 35, "------"):
+        body = {"account_number": number, "kind": "township", "region_code": DONGGUAN}
+        refused = await api.post("/api/payee-accounts", headers=adjuster, json=body)
+        assert refused.status_code == 422 and code_of(refused) == "bank_account_format", number
+        exception = {
+            "payee_name": "李小明",
+            "bank_name": "农商银行",
+            "account_number": number,
+            "explanation": "代收",
+        }
+        refused = await api.post(
+            f"/api/claims/{claim_id}/payee-exceptions", headers=underwriter, json=exception
+        )
+        assert refused.status_code == 422 and code_of(refused) == "bank_account_format", number
+        paid = await api.post(
+            f"/api/claims/{claim_id}/payment",
+            headers=underwriter,
+            json={"reference": "T", "account_number": number},
+        )
+        assert paid.status_code == 422 and code_of(paid) == "bank_account_format", number
+    assert (await api.get("/api/payee-accounts", headers=adjuster)).json() == []
+    assert (await load_claim(db, claim_id)).status == "agreed"
+
+
+async def test_r_clm_12_the_policys_own_account_is_paid_whatever_kind_it_is_registered_as(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """A cooperative's account is registered (its households are paid each on others' claims), yet the
+    cooperative's own policy pays into it; any other policy's claim is refused."""
+    adjuster, _ = await staff_user(api, admin_headers, "adj_r12coop", "adjuster")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_r12coop", "underwriter")
+    headers, policy = await paid_policy(api, service_headers, "r-clm-12-coop")
+    other_headers, other = await paid_policy(
+        api,
+        service_headers,
+        "r-clm-12-coop-member",
+        phone="13900004444",
+        name="王五",
+        id_number=resident_id("44190019800101123"),
+        bank_account="6217000011112222444",
+    )
+    body = {
+        "account_number": OWN_ACCOUNT,
+        "kind": "cooperative",
+        "holder": "大塘合作社",
+        "region_code": DONGGUAN,
+    }
+    assert (await api.post("/api/payee-accounts", headers=adjuster, json=body)).status_code == 201
+    other_claim = await agreed_claim(api, db, other_headers, other, adjuster, amount_fen=30000)
+    exception = {
+        "payee_name": "大塘合作社",
+        "bank_name": "农商银行",
+        "account_number": OWN_ACCOUNT,
+        "explanation": "代收",
+    }
+    refused = await api.post(
+        f"/api/claims/{other_claim}/payee-exceptions", headers=underwriter, json=exception
+    )
+    assert code_of(refused) == "payee_account_registered"
+    claim_id = await agreed_claim(api, db, headers, policy, adjuster, amount_fen=50000)
+    paid = await api.post(
+        f"/api/claims/{claim_id}/payment", headers=underwriter, json={"reference": "TRF-C1"}
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["claim"]["payment"]["payee_is_insured"] is True
+
+
+async def test_r_clm_12_the_registry_hides_the_kind_of_another_regions_account(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    dongguan, _ = await staff_user(api, admin_headers, "adj_r12dg", "adjuster")
+    beijing, _ = await staff_user(api, admin_headers, "adj_r12bjk", "adjuster", regions=(BEIJING,))
+    body = {
+        "account_number": "6228000011119999",
+        "kind": "staff",
+        "holder": "张 会计",
+        "region_code": DONGGUAN,
+    }
+    assert (await api.post("/api/payee-accounts", headers=dongguan, json=body)).status_code == 201
+    again = await api.post("/api/payee-accounts", headers=beijing, json={**body, "region_code": BEIJING})
+    assert code_of(again) == "payee_account_known" and again.json()["detail"]["detail"] == {}
+    mine = await api.post("/api/payee-accounts", headers=dongguan, json={**body, "kind": "township"})
+    assert code_of(mine) == "payee_account_known" and mine.json()["detail"]["detail"] == {"kind": "staff"}

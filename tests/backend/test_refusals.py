@@ -54,7 +54,7 @@ def test_enrollment_and_claim_errors_are_refusals_with_their_constructors() -> N
 def test_every_refusal_code_raised_in_the_backend_has_a_text_in_both_locales(locale: str) -> None:
     known = set().union(*(labels_for(domain, locale) for domain in MESSAGE_DOMAINS))
     codes = _raised_codes()
-    assert {"bad_status", "payee_is_staff", "id_region", "land_rights_evidence_missing"} <= codes
+    assert {"bad_status", "payee_other_insured", "id_region", "land_rights_evidence_missing"} <= codes
     assert sorted(codes - known) == []
 
 
@@ -62,8 +62,11 @@ def test_the_claims_texts_live_in_messages_not_in_python() -> None:
     from backend.claims import staff_api
 
     assert not hasattr(staff_api, "MESSAGES")
-    assert refusal_message("payee_is_staff", "en", {}) == "never pay to a staff member's account (R-CLM-12)"
-    assert refusal_message("payee_is_staff", "zh-CN", {}) == "不得支付到工作人员的账户（R-CLM-12）"
+    assert (
+        refusal_message("payee_other_insured", "en", {})
+        == "never pay to another insured's account (R-CLM-12)"
+    )
+    assert refusal_message("payee_other_insured", "zh-CN", {}) == "不得支付到其他被保险人的账户（R-CLM-12）"
     assert refusal_message("id_region", "en", {"region": "990101"}).startswith(
         "The first six digits of the ID number (990101)"
     )

@@ -11,6 +11,7 @@ from sqlmodel import select
 from backend.claims.models import Claim
 from backend.db import Database, utcnow
 from tests.backend.test_claims_reporting import cover_began
+from tests.backend.test_enrollment_api import signed_form
 from tests.bot.test_claims_chat import send_photo
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, deliver, insured_in_chat
@@ -53,6 +54,7 @@ async def test_claim_from_report_to_money_in_the_account(
     }
     adjuster_id = (await api.post("/api/staff/users", json=adjuster, headers=admin_headers)).json()["id"]
     staff = await login(api, "adj_dg", "adjuster-pass-1")
+    signed_record = await signed_form(api, staff)  # the photo of the sampling record the farmer signed
     steps = [
         ("assign", {"adjuster_id": adjuster_id}, admin_headers),
         ("survey-schedule", {"at": (utcnow() + timedelta(hours=2)).isoformat()}, staff),
@@ -66,7 +68,7 @@ async def test_claim_from_report_to_money_in_the_account(
                 "loss_degree": "medium",
                 "loss_villages": [{"village_code": DONGGUAN_TOWNSHIP, "loss_classes": ["medium"]}],
                 "samplers": ["赵查勘", "钱查勘"],
-                "sampling_signer": {"role": "insured"},
+                "sampling_signer": {"role": "insured", "signed_record_document_id": signed_record},
                 "sampling": [
                     {
                         "village_code": DONGGUAN_TOWNSHIP,

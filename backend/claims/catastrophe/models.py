@@ -24,7 +24,9 @@ class DisasterEvent(SQLModel, table=True):
     # candidate: grouped automatically (same cause, overlapping time, one city), for staff to confirm or
     # split; confirmed: opened or confirmed by staff.
     status: str = Field(default="confirmed", max_length=20, index=True)
-    region_code: str = Field(default="", max_length=12)  # a candidate's city (12 digits); "" for staff events
+    region_code: str = Field(
+        default="", max_length=12
+    )  # a candidate's region (12 digits); "" for staff events
     confirmed_by: int | None = None
     confirmed_at: datetime | None = None
     catastrophe: bool = False

@@ -31,7 +31,9 @@ class EventOut(BaseModel):
     started_on: datetime
     ended_on: datetime | None = Field(description="the last loss of its claims")
     status: str = Field(description="candidate (grouped automatically: confirm or split) | confirmed")
-    region_code: str = Field(description="a candidate's city; empty for events staff opened")
+    region_code: str = Field(
+        description="a candidate's region (the smallest division holding its counties); empty for events staff opened"
+    )
     confirmed_by: int | None
     confirmed_at: datetime | None
     catastrophe: bool

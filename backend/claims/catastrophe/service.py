@@ -15,12 +15,14 @@ rule to fire. New claims are grouped into **candidate** events, which staff conf
 - overlapping time: the loss windows (``loss_started_at`` to ``loss_ended_at``, or the start when the loss
   has no end) overlap once each is widened by ``GROUPING_GAP`` (3 days: rain for days, a typhoon crossing a
   city over two days);
-- same or neighbouring region: **neighbouring counties are the counties of one prefecture-level city** (the
-  first 4 digits of the division code; a municipality's districts share its 市辖区 code). The alternative, a
-  shared border, needs adjacency data the division list does not have;
-- a new claim joins the matching event (candidate or confirmed) that already holds a claim of its city;
+- same or neighbouring region: **neighbouring counties are the counties of one province** (the first 2
+  digits of the division code; a municipality counts as a province). A disaster crossing a city boundary
+  (three counties in two neighbouring cities) is one candidate, so "more than two counties" can fire. The
+  alternative, a shared border, needs adjacency data the division list does not have. Counties across a
+  provincial border are not grouped (staff link them by hand); staff split what is not one disaster;
+- a new claim joins the matching event (candidate or confirmed) that already holds a claim of its province;
   otherwise unlinked matching claims form a candidate once there are two of them, or one claim reaches a
-  county threshold alone.
+  county threshold alone. A candidate's region is the smallest division holding its claims' counties.
 Candidates are evaluated like any event: crossing a threshold raises them, and their staff alert, once.
 
 Raising an event alerts staff once (``event-<id>-catastrophe``) and tells each linked claimant once
@@ -65,9 +67,9 @@ CROP_CATEGORIES = frozenset(
 )
 LIVESTOCK_CATEGORIES = frozenset({ProductCategory.LIVESTOCK.value})
 # R-CLM-5 grouping: loss windows this far apart still belong to one disaster (rain for days, a typhoon
-# that crosses a city in two days); neighbouring counties are those of one prefecture-level city.
+# that crosses a city in two days); neighbouring counties are those of one province (module docstring).
 GROUPING_GAP = timedelta(days=3)
-CITY_DIGITS = 4
+PROVINCE_DIGITS = 2
 CANDIDATE = "candidate"  # grouped automatically: staff confirm or split it
 CONFIRMED = "confirmed"  # opened or confirmed by staff
 SURVEY_OPEN = (ClaimStatus.REPORTED.value, ClaimStatus.SURVEY_SCHEDULED.value)  # R-CLM-6 still to decide
@@ -85,7 +87,7 @@ LIVESTOCK_LOSS = "livestock_loss"  # "livestock_loss:<county code>"
 
 class EventError(Refusal):
     """A refusal with a code: not_found, claim_not_found, claim_in_other_event, unknown_cause,
-    started_in_future, empty_name."""
+    started_in_future, empty_name, outside_scope."""
 
 
 # Every cause a claim may carry: the report causes per category and the weather-index perils.
@@ -332,9 +334,9 @@ async def link_to_event(
 # --- grouping new claims into candidate events ----------------------------------------------------------
 
 
-def city_of(county_code: str) -> str:
-    """The prefecture-level division (地级市, or a municipality's 市辖区) holding a county: its neighbours."""
-    return county_code[:CITY_DIGITS]
+def province_of(county_code: str) -> str:
+    """The province (or municipality) holding a county: the counties grouped with it (R-CLM-5)."""
+    return county_code[:PROVINCE_DIGITS]
 
 
 def _end(claim: Claim) -> datetime:
@@ -361,6 +363,8 @@ def _widen(event: DisasterEvent, claims: Iterable[Claim]) -> None:
             event.ended_on = end
         if event.status == CANDIDATE and _aware(claim.loss_started_at) < _aware(event.started_on):
             event.started_on = claim.loss_started_at
+        if event.status == CANDIDATE and event.region_code:  # a neighbouring city's claim widens it
+            event.region_code = _common_region([event.region_code, claim.county_code])
 
 
 async def after_claim_reported(
@@ -373,11 +377,11 @@ async def after_claim_reported(
 
 
 async def after_claims_reported(session: AsyncSession, settings: Settings, claims: Sequence[Claim]) -> None:
-    """R-CLM-5 grouping of new claims (one pass per cause and city, a few queries each, never one per claim):
+    """R-CLM-5 grouping of new claims (one pass per cause and province, a few queries each, never one per claim):
 
     - a new claim joins the event (candidate or confirmed) of the same cause that holds a claim of the same
-      city and whose window overlaps the claim's loss window (each widened by ``GROUPING_GAP``);
-    - unlinked claims of one cause and one city whose windows chain together form a **candidate** event
+      province and whose window overlaps the claim's loss window (each widened by ``GROUPING_GAP``);
+    - unlinked claims of one cause and one province whose windows chain together form a **candidate** event
       once there are two of them or one county reaches a loss threshold; staff confirm or split it;
     - every event touched is evaluated: the R-CLM-5 thresholds (and R-CLM-6) apply to candidates too, and a
       candidate that crosses one raises its staff alert once.
@@ -392,9 +396,9 @@ async def after_claims_reported(session: AsyncSession, settings: Settings, claim
         if claim.event_id is not None:
             to_evaluate.add(claim.event_id)
         else:
-            groups[(claim.cause, city_of(claim.county_code))].append(claim)
-    for (cause, city), group in groups.items():
-        to_evaluate |= await _group(session, settings, cause, city, group)
+            groups[(claim.cause, province_of(claim.county_code))].append(claim)
+    for (cause, province), group in groups.items():
+        to_evaluate |= await _group(session, settings, cause, province, group)
     await session.flush()
     for event_id in sorted(to_evaluate):
         event = await session.get(DisasterEvent, event_id)
@@ -403,15 +407,15 @@ async def after_claims_reported(session: AsyncSession, settings: Settings, claim
 
 
 async def _group(
-    session: AsyncSession, settings: Settings, cause: str, city: str, new: list[Claim]
+    session: AsyncSession, settings: Settings, cause: str, province: str, new: list[Claim]
 ) -> set[int]:
-    """Group the new claims of one cause and city; returns the ids of the events they joined or formed."""
+    """Group the new claims of one cause and province; returns the ids of the events they joined or formed."""
     low = min(_aware(c.loss_started_at) for c in new) - GROUPING_GAP
     high = max(_aware(_end(c)) for c in new) + GROUPING_GAP
-    in_city = exists().where(
+    in_province = exists().where(
         and_(
             col(Claim.event_id) == col(DisasterEvent.id),
-            col(Claim.county_code).startswith(city, autoescape=True),
+            col(Claim.county_code).startswith(province, autoescape=True),
         )
     )
     events = list(
@@ -421,13 +425,13 @@ async def _group(
                 .where(
                     col(DisasterEvent.cause) == cause,
                     col(DisasterEvent.started_on) <= high + GROUPING_GAP,
-                    in_city,
+                    in_province,
                 )
                 .order_by(col(DisasterEvent.id).desc())
             )
         ).all()
     )
-    pending = await _unlinked_neighbours(session, cause, city, low - GROUPING_GAP, high + GROUPING_GAP)
+    pending = await _unlinked_neighbours(session, cause, province, low - GROUPING_GAP, high + GROUPING_GAP)
     touched: set[int] = set()
     alone: list[tuple[Claim, str]] = []
     for claim, category in pending:
@@ -456,21 +460,21 @@ async def _group(
         )
         if len(cluster) < 2 and not catastrophe_reasons(totals):
             continue  # one claim on its own is no event yet; a later neighbour will group with it
-        touched.add(await _candidate(session, settings, cause, city, [c for c, _category in cluster]))
+        touched.add(await _candidate(session, settings, cause, [c for c, _category in cluster]))
     return touched
 
 
 async def _unlinked_neighbours(
-    session: AsyncSession, cause: str, city: str, low: datetime, high: datetime
+    session: AsyncSession, cause: str, province: str, low: datetime, high: datetime
 ) -> list[tuple[Claim, str]]:
-    """Counted claims of the cause in the city, in no event yet, whose loss began before ``high`` and
+    """Counted claims of the cause in the province, in no event yet, whose loss began before ``high`` and
     ended after ``low`` (one query)."""
     query = (
         select(Claim, Product.category)
         .join(Product, col(Product.code) == col(Claim.product_code))
         .where(
             col(Claim.cause) == cause,
-            col(Claim.county_code).startswith(city, autoescape=True),
+            col(Claim.county_code).startswith(province, autoescape=True),
             col(Claim.event_id).is_(None),
             col(Claim.kind) != ClaimKind.LIABILITY.value,
             col(Claim.loss_started_at) <= high,
@@ -497,23 +501,21 @@ def _chains(rows: list[tuple[Claim, str]]) -> list[list[tuple[Claim, str]]]:
     return chains
 
 
-async def _candidate(
-    session: AsyncSession, settings: Settings, cause: str, city: str, claims: list[Claim]
-) -> int:
+async def _candidate(session: AsyncSession, settings: Settings, cause: str, claims: list[Claim]) -> int:
     started = min(claims, key=lambda c: _aware(c.loss_started_at)).loss_started_at
-    city_code = city.ljust(12, "0")
-    names = await _region_names(session, [city_code])
+    region = _common_region([c.county_code for c in claims])
+    names = await _region_names(session, [region])
     name = render(
         "alerts/event_auto_name",
         settings.default_locale,
         ext="txt",
-        county_name=names.get(city_code, city_code),
-        county_code=city_code,
+        county_name=names.get(region, region),
+        county_code=region,
         cause=cause,
         started_on=local_date(started).isoformat(),
     )
     event = DisasterEvent(
-        name=name[:NAME_MAX], cause=cause, started_on=started, status=CANDIDATE, region_code=city_code
+        name=name[:NAME_MAX], cause=cause, started_on=started, status=CANDIDATE, region_code=region
     )
     _widen(event, claims)
     session.add(event)
@@ -608,6 +610,10 @@ async def confirm_event(
     event = await visible_event(session, actor, event_id)
     if event.status == CONFIRMED:
         return event
+    if not actor.is_national:  # one disaster across regions is for staff who see all of its claims
+        beyond = exists().where(col(Claim.event_id) == event.id, ~_in_scope(actor))
+        if (await session.exec(select(beyond))).one():
+            raise EventError("outside_scope", event_id=event_id)
     event.status = CONFIRMED
     event.confirmed_by = actor.user_id
     event.confirmed_at = utcnow()

@@ -20,16 +20,13 @@ from backend.claims.payees.schemas import (
 from backend.deps import SessionDep, require_roles
 from backend.enrollment.endorsements import mask_value
 from backend.security import StaffPrincipal
+from backend.staff.api import client_ip
 
 router = APIRouter(prefix="/api/payee-accounts", tags=["claims: payees"])
 exceptions_router = APIRouter(prefix="/api/claims", tags=["claims: payees"])
 
 Maintainer = Annotated[StaffPrincipal, Depends(require_roles(*service.REGISTRY_ROLES))]
 Payer = Annotated[StaffPrincipal, Depends(require_roles(*service.PAYEE_ROLES))]
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def account_out(entry: PayeeAccount) -> PayeeAccountOut:
@@ -74,7 +71,7 @@ async def list_accounts(
 async def register_account(
     body: PayeeAccountIn, staff: Maintainer, session: SessionDep, request: Request
 ) -> PayeeAccountOut:
-    entry = await service.register_account(session=session, actor=staff, body=body, ip=_ip(request))
+    entry = await service.register_account(session=session, actor=staff, body=body, ip=client_ip(request))
     return account_out(entry)
 
 
@@ -82,7 +79,9 @@ async def register_account(
 async def remove_account(
     account_id: int, staff: Maintainer, session: SessionDep, request: Request
 ) -> PayeeAccountOut:
-    entry = await service.remove_account(session=session, actor=staff, account_id=account_id, ip=_ip(request))
+    entry = await service.remove_account(
+        session=session, actor=staff, account_id=account_id, ip=client_ip(request)
+    )
     return account_out(entry)
 
 
@@ -91,7 +90,7 @@ async def enter_exception(
     claim_id: int, body: PayeeExceptionIn, staff: Payer, session: SessionDep, request: Request
 ) -> PayeeExceptionOut:
     exception = await service.enter_exception(
-        session=session, actor=staff, claim_id=claim_id, body=body, ip=_ip(request)
+        session=session, actor=staff, claim_id=claim_id, body=body, ip=client_ip(request)
     )
     return exception_out(exception)
 
@@ -115,6 +114,6 @@ async def decide_exception(
         exception_id=exception_id,
         approve=decision == "approve",
         note=body.note,
-        ip=_ip(request),
+        ip=client_ip(request),
     )
     return exception_out(exception)

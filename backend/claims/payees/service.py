@@ -21,8 +21,9 @@ from backend.claims.payees.schemas import PayeeAccountIn, PayeeExceptionIn
 from backend.db import utcnow
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.models import Policy
+from backend.enrollment.validation import ValidationProblem, validate_bank_account
 from backend.security import StaffPrincipal, significant_prefix
-from backend.staff.models import Role, StaffUser
+from backend.staff.models import Role
 from backend.staff.service import record_audit
 
 PAYEE_ROLES = (Role.UNDERWRITER.value,)  # who pays, enters and approves payee exceptions
@@ -31,14 +32,19 @@ Decision = Literal["approve", "refuse"]
 OPEN_STATUSES = (ClaimStatus.ASSESSED.value, ClaimStatus.AGREED.value, ClaimStatus.OBJECTED.value)
 
 
-def normal_account(number: str) -> str:
-    """Digits and letters only: "6228 4800-1234" and "62284800 1234" are the same account."""
-    return "".join(ch for ch in number if ch.isalnum())
+def account_of(raw: str) -> str:
+    """An account number staff type, checked as at enrollment (12-30 digits, spaces dropped): the same
+    rule as the accounts on file, so the two compare equal and the column's length always holds."""
+    try:
+        return validate_bank_account(raw)
+    except ValidationProblem as exc:
+        raise ClaimError(exc.code, **exc.detail) from exc
 
 
 def own_account(policy: Policy) -> str:
-    """The insured's account on file: the policy's current terms (endorsements change it, R-ENR-11)."""
-    return normal_account(str(policy.terms.get("bank_account") or ""))
+    """The insured's account on file: the policy's current terms (endorsements change it, R-ENR-11),
+    validated when it was given."""
+    return "".join(str(policy.terms.get("bank_account") or "").split())
 
 
 def _require(actor: StaffPrincipal, roles: tuple[str, ...]) -> None:
@@ -50,9 +56,10 @@ def _require(actor: StaffPrincipal, roles: tuple[str, ...]) -> None:
 
 
 async def refuse_known_account(session: AsyncSession, policy: Policy, account: str) -> None:
-    """Refuse an account of the registry, a staff member's (a phone-number account) or another insured's
-    account on file. Three queries, whatever the number of staff or policies. An account registered as
-    an insured's (``insured_other``) is refused for every claim but those of the policy it is on file for."""
+    """Refuse an account of the registry (staff members' accounts are registered as ``staff``) or another
+    insured's account on file. Two queries, whatever the number of policies. A phone number never reaches
+    here: it is no bank account (``account_of``). A registered account is refused for every claim but
+    those of the policy it is on file for."""
     registered = (
         await session.exec(
             select(PayeeAccount).where(
@@ -60,12 +67,10 @@ async def refuse_known_account(session: AsyncSession, policy: Policy, account: s
             )
         )
     ).first()
-    own = registered is not None and registered.kind == "insured_other" and account == own_account(policy)
-    if registered is not None and not own:
+    # The policy's own account on file is never "someone else's" for that policy, whatever the kind it is
+    # registered under (an insured's, or a cooperative's on the cooperative's own policy).
+    if registered is not None and account != own_account(policy):
         raise ClaimError("payee_account_registered", kind=registered.kind)
-    phones = (await session.exec(select(StaffUser.phone).where(col(StaffUser.phone).is_not(None)))).all()
-    if any(normal_account(phone or "") == account for phone in phones):
-        raise ClaimError("payee_is_staff")
     query = select(Policy).where(
         Policy.id != policy.id, col(Policy.terms)["bank_account"].as_string() == account
     )
@@ -133,7 +138,7 @@ async def enter_exception(
         raise ClaimError("bad_status", status=claim.status, expected=",".join(OPEN_STATUSES))
     policy = await session.get(Policy, claim.policy_id)
     assert policy is not None
-    account = normal_account(body.account_number)
+    account = account_of(body.account_number)
     if account == own_account(policy):
         raise ClaimError("payee_is_insured_account")  # nothing to approve: it is paid directly
     await refuse_known_account(session, policy, account)
@@ -250,9 +255,7 @@ async def register_account(
     _require(actor, REGISTRY_ROLES)
     if not actor.covers_region(body.region_code):
         raise ClaimError("outside_scope")
-    account = normal_account(body.account_number)
-    if not 6 <= len(account) <= 30:
-        raise ClaimError("account_format")
+    account = account_of(body.account_number)
     existing = (
         await session.exec(
             select(PayeeAccount).where(
@@ -260,8 +263,9 @@ async def register_account(
             )
         )
     ).first()
-    if existing is not None:
-        raise ClaimError("payee_account_known", kind=existing.kind)
+    if existing is not None:  # another region's entry: known, but its kind is not this actor's to see
+        seen = actor.covers_region(existing.region_code)
+        raise ClaimError("payee_account_known", **({"kind": existing.kind} if seen else {}))
     entry = PayeeAccount(
         account_number=account,
         bank_name=body.bank_name.strip(),
