@@ -23,6 +23,7 @@ from backend.claims.workflow import confirm_settlement, documents_received, obje
 from backend.db import utcnow
 from backend.enrollment import validation
 from backend.enrollment.models import Document, Policy
+from backend.numbers import business_number
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue
 from backend.people.models import ChatIdentity
@@ -163,7 +164,7 @@ async def report_claim(
         ).first()
         assert raced is not None
         return _own_claim_or_refuse(raced, principal)
-    claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
+    claim.number = business_number("CL", claim.id, now)
     _attach(session, claim, photos, "scene")
     _attach(session, claim, disposal, "disposal")
     timeline.record(
@@ -455,7 +456,7 @@ async def collective_report(
         )
         session.add(claim)
         await session.flush()
-        claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
+        claim.number = business_number("CL", claim.id, now)
         timeline.record(session, claim, ClaimStatus.REPORTED.value, actor=actor.username, collective=True)
         await timeline.tell_insured(session, claim, "reported_for_you", dedupe="reported")
         await _after_report(session, settings, claim)

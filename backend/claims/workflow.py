@@ -50,6 +50,7 @@ from backend.enrollment.doc_contexts import verification_code
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.issuance import INSURER_NAME_KEY, region_path_names
 from backend.enrollment.models import Document, Policy
+from backend.numbers import business_number
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
 from backend.security import StaffPrincipal, significant_prefix
@@ -828,7 +829,7 @@ async def deny(
     product = await _product(session, claim)
     locale = await _locale(session, claim, settings.default_locale)
     now = utcnow()
-    number = f"DN{now:%Y%m%d}{claim.id:07d}"
+    number = business_number("DN", claim.id, now)
     context = DenialNoticeContext(
         notice_number=number,
         claim_number=claim.number,

@@ -31,6 +31,7 @@ from backend.enrollment.schemas import (
     FarmerAnswers,
     SignerIn,
 )
+from backend.numbers import business_number
 from backend.people.models import Enterprise, Person
 from backend.people.service import PhoneError, normalize_cn_mobile
 from backend.products import pricing
@@ -491,7 +492,7 @@ def _temporary_number() -> str:
 
 
 def _number(prefix: str, row: Any) -> str:
-    return f"{prefix}{utcnow():%Y%m%d}{row.id:07d}"
+    return business_number(prefix, row.id)
 
 
 # --- reading, for the insured --------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from backend.claims.index.schemas import (
 from backend.claims.models import Claim, ClaimKind, ClaimStatus
 from backend.db import utcnow
 from backend.enrollment.models import Policy
+from backend.numbers import business_number
 from backend.products import pricing
 from backend.products.models import Product
 from backend.refusals import Refusal
@@ -472,7 +473,7 @@ async def process_reading(session: AsyncSession, reading: IndexReading) -> list[
     await session.flush()
     made: list[tuple[IndexPayout, Claim]] = []
     for (policy, _product, hit, amount), claim in zip(planned, claims, strict=True):
-        claim.number = f"CL{now:%Y%m%d}{claim.id:07d}"
+        claim.number = business_number("CL", claim.id, now)
         payout = IndexPayout(
             reading_id=reading.id,
             policy_id=policy.id or 0,
