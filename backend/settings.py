@@ -180,6 +180,12 @@ class Settings(BaseSettings):
             problems.append("TIANBAO_SECRET_KEY must be set")
         if not self.service_token:
             problems.append("TIANBAO_SERVICE_TOKEN must be set")
+        if not self.insurer_hotline.strip():
+            # Farmers are told to call it in /help, on every PDF and in every message that sends them
+            # to a person; staff still answer chat messages, but a disaster needs a phone.
+            problems.append(
+                "TIANBAO_INSURER_HOTLINE must be set (shown wherever a message sends someone to a person)"
+            )
         if self.payment_provider == "demo":
             problems.append("the demo payment provider is not allowed (TIANBAO_PAYMENT_PROVIDER)")
         if not self.redis_url:

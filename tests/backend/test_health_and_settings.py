@@ -49,6 +49,7 @@ def test_production_refuses_missing_secret_demo_payments_and_memory_storage() ->
         Settings(profile="production")
     message = str(refused.value)
     assert "TIANBAO_SECRET_KEY" in message
+    assert "TIANBAO_INSURER_HOTLINE" in message
     assert "demo payment provider" in message
     assert "memory FSM storage" in message
     assert "SQLite" in message
@@ -62,6 +63,7 @@ def test_production_accepts_a_complete_configuration() -> None:
         payment_provider="offline",
         redis_url="redis://127.0.0.1:6379/0",
         database_url="postgresql+asyncpg://u@h/db",
+        insurer_hotline="95599-1234",
     )
     assert settings.generated_secrets == set()  # the webhook secret is derived from the secret key
     assert settings.derived_webhook_secret and settings.webhook_secret
