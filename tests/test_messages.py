@@ -708,3 +708,20 @@ def test_every_process_tells_messages_the_zone_and_contacts(
     finally:
         reset_settings_cache()
         configure(timezone=DEFAULT_TIMEZONE)
+
+
+def test_money_has_one_style_yuan_sign_without_trailing_yuan_word() -> None:
+    """Amounts print "¥2,500.00", never "¥2,500.00 元" (both the sign and the word)."""
+    both = re.compile(r"¥\s*\{\{[^}]*\}\}(?:</b>)?\s*元")
+    offenders = [
+        str(path.relative_to(MESSAGES_DIR))
+        for path in MESSAGES_DIR.rglob("*.j2")
+        if both.search(path.read_text(encoding="utf-8"))
+    ]
+    offenders += [
+        f"{path.relative_to(MESSAGES_DIR)}:{key}"
+        for path in MESSAGES_DIR.rglob("labels.json")
+        for key, text in json.loads(path.read_text(encoding="utf-8")).items()
+        if re.search(r"¥\s*\{[^}]*\}\s*元", text)
+    ]
+    assert offenders == []
