@@ -28,7 +28,7 @@ from bot.forms.engine import (
     choice_keyboard,
     nav_row,
 )
-from bot.forms.parsers import parse_moment, plain_number
+from bot.forms.parsers import MAX_PEOPLE, parse_moment, plain_number, whole_count
 from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
 from messages import local_date, local_time, time_zone, zone_name
 
@@ -224,10 +224,11 @@ def parse_amount(raw: str, _form: Form) -> str:
 
 
 def parse_count(raw: str, _form: Form) -> int:
-    digits = plain_number(raw, "person")
-    if not digits.isdigit() or int(digits) > 100_000:
-        raise Invalid("whole_number")
-    return int(digits)
+    """Injured or dead people: 0 ("0", "没有", "无") is a real answer here."""
+    count = whole_count(raw, "person", low=0, high=MAX_PEOPLE)
+    if count is None:
+        raise Invalid("whole_number", low=0, high=MAX_PEOPLE)
+    return count
 
 
 def parse_place(raw: str, _form: Form) -> str:

@@ -179,8 +179,11 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
     await officer.tap("我要报案")
     await officer.tap("今天")
     await officer.tap("00:00")
+    replies = await officer.say("好几个")
+    assert replies[0].text == "请输入 0 到 100000 之间的整数。"  # the real range: 0 is a fine answer
     await officer.say("2")
-    await officer.say("0")
+    replies = await officer.say("没有")  # nobody died: "没有" is 0, not a refusal
+    assert "事故经过" in replies[-1].text
     await officer.say("车间冲压机伤手，已送医院")
     await officer.tap("跳过")
     await officer.say("二号车间")
