@@ -151,6 +151,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "photos": 1,
         "disposal": None,
         "reporter": "李四",
+        "reporter_phone": "",
+        "insured_name": "李四",
     },
     "claims/reported": {"claim": CLAIM},
     "claims/accident_notice": {
@@ -351,6 +353,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                 "place_name": "车间",
             },
             "liability": True,
+            "reporter": "王五",
+            "reporter_phone": "13912345678",
+            "insured_name": "东莞市安达五金制品有限公司",
         },
     ],
     "claims/detail": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from sqlmodel import select
@@ -9,6 +11,7 @@ from sqlmodel import select
 from backend.db import Database
 from backend.enrollment.models import Application, Document, Policy
 from backend.inspections.models import Inspection
+from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import VALID_CREDIT_CODE, create_campaign, deliver, walk_region
 from tests.harness import ChatUser
 
@@ -152,6 +155,7 @@ async def test_an_enterprise_enrolled_in_chat_is_paid_for_an_accident_into_its_o
     await officer.tap("我已阅读并同意")
     await officer.tap("确认提交")
     await officer.tap("去缴费")
+    await cover_began(db, timedelta(days=5))  # "今天 00:00" is in the cover whatever the hour now
     await officer.say("/start")
     await officer.tap("我要报案")
     await officer.tap("今天")
@@ -161,8 +165,9 @@ async def test_an_enterprise_enrolled_in_chat_is_paid_for_an_accident_into_its_o
     await officer.say("车间冲压机伤手，已送医院")
     await officer.tap("跳过")
     await officer.say("二号车间")
-    await officer.tap("照片发完了")
-    await officer.tap("是我本人")
+    await officer.tap("跳过（以后再补）")
+    await officer.say("王五")
+    await officer.share_contact("+8613912345678")
     assert "报案成功" in (await officer.tap("确认提交"))[-1].text
     adjuster, _ = await staff_user(api, admin_headers, "adj_ent", "adjuster")
     underwriter, _ = await staff_user(api, admin_headers, "uw_ent", "underwriter")

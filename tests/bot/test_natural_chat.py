@@ -3,9 +3,13 @@ and typed requests ("我要报案", "理赔进度", "帮助" ...) open their fea
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
+from backend.db import Database
+from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser
 
@@ -84,9 +88,10 @@ async def test_typed_requests_in_english(chat_client: httpx.AsyncClient) -> None
 
 
 async def test_a_loss_reported_as_a_farmer_types_it(
-    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str]
+    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
     await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))  # "今天凌晨0点" is in the cover whatever the hour now
     await grower.say("报案")
     await grower.tap("暴雨")
     replies = await grower.say("明天上午")
@@ -102,10 +107,10 @@ async def test_a_loss_reported_as_a_farmer_types_it(
     assert "位置" in replies[-1].text or "跳过" in " ".join(replies[-1].button_texts())
     await grower.tap("跳过")
     await grower.say("村东头大塘边")
-    await grower.tap("照片发完了")
+    await grower.tap("跳过（以后再补）")
     replies = await grower.tap("是我本人")
     summary = replies[-1].text
-    assert "4000" in summary and "3" in summary and "00:00" in summary
+    assert "¥4,000.00" in summary and "3" in summary and "00:00" in summary
 
 
 async def test_r_enr_12_place_search_shows_each_choice_with_its_parents(grower: ChatUser) -> None:
