@@ -232,7 +232,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "enroll/scan_refused": {"code": "expired"},
     "policies/list": {"count": 2},
-    "policies/detail": {"policy": POLICY, "yuan": _yuan},
+    "policies/detail": {
+        "policy": POLICY,
+        "yuan": _yuan,
+        "product_name": "水稻种植保险",
+        "unit": "亩",
+        "self_paid_fen": 12000,
+    },
     "policies/pdf_caption": {"policy": POLICY},
     "policies/endorse_summary": {
         "a": {"new_value": "13912345678"},
@@ -512,7 +518,7 @@ def test_chat_shows_times_and_dates_in_beijing_time(locale: str) -> None:
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
     contexts: tuple[tuple[str, dict[str, Any]], ...] = (
         ("enroll/policy_issued", {"policy": policy, "product_name": "水稻"}),
-        ("policies/detail", {"policy": policy, "yuan": _yuan}),
+        ("policies/detail", {**SAMPLES["policies/detail"], "policy": policy}),
     )
     for key, ctx in contexts:
         text = render(key, locale, **ctx)
@@ -544,7 +550,9 @@ def test_the_timezone_setting_decides_what_people_read(zone: Callable[[str], Non
     assert "乌鲁木齐时间" in render("claims/reported", "zh-CN", claim=CLAIM)
     zone("UTC")
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
-    assert "2026-12-01 至 2026-12-01" in render("policies/detail", "zh-CN", policy=policy, yuan=_yuan)
+    assert "2026-12-01 至 2026-12-01" in render(
+        "policies/detail", "zh-CN", **{**SAMPLES["policies/detail"], "policy": policy}
+    )
     assert "(UTC)" in render("claims/reported", "en", claim=CLAIM)  # a zone without a name shows its key
 
 

@@ -215,7 +215,9 @@ def parse_lost(raw: str, form: Form) -> str:
     lost = validated(validation.validate_quantity, plain_number(raw, unit), unit)
     insured = form.cache["policy"]["quantity"]
     if lost > Decimal(str(insured)):
-        raise Invalid("lost_more_than_insured", insured=insured)
+        # "20 亩", not a bare "20" (the backend's own refusal of the same check names only the number)
+        shown = f"{insured} {form.cache.get('unit_label', '')}".strip()
+        raise Invalid("lost_more_than_insured", insured=shown)
     return str(lost)
 
 

@@ -45,7 +45,7 @@ async def _report_rice_loss(grower: ChatUser, day_button: str = "今天") -> lis
     await grower.tap("00:00")
     await grower.tap("刚刚结束")
     replies = await grower.say("12")
-    assert "不能超过投保数量" in replies[0].text  # 10 mu insured
+    assert "不能超过投保数量（10 亩）" in replies[0].text  # 10 mu insured, said with its unit
     await grower.say("3")
     await grower.say("3500")
     await grower.tap("跳过")
