@@ -15,7 +15,7 @@ MAX_BYTES: Final = 64
 PAY_PREFIX: Final = "pay"
 CLAIM_PREFIX: Final = "clm"
 
-ClaimVerb = Literal["view", "confirm", "object", "disposal", "documents"]
+ClaimVerb = Literal["view", "confirm", "object", "disposal", "documents", "photos"]
 CLAIM_VERBS: Final[tuple[str, ...]] = get_args(ClaimVerb)
 
 

@@ -151,6 +151,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "photos": 1,
         "disposal": None,
         "reporter": "李四",
+        "reporter_phone": "",
+        "insured_name": "李四",
     },
     "claims/reported": {"claim": CLAIM},
     "claims/accident_notice": {
@@ -230,7 +232,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "enroll/scan_refused": {"code": "expired"},
     "policies/list": {"count": 2},
-    "policies/detail": {"policy": POLICY, "yuan": _yuan},
+    "policies/detail": {
+        "policy": POLICY,
+        "yuan": _yuan,
+        "product_name": "水稻种植保险",
+        "unit": "亩",
+        "self_paid_fen": 12000,
+    },
     "policies/pdf_caption": {"policy": POLICY},
     "policies/endorse_summary": {
         "a": {"new_value": "13912345678"},
@@ -358,6 +366,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                 "place_name": "车间",
             },
             "liability": True,
+            "reporter": "王五",
+            "reporter_phone": "13912345678",
+            "insured_name": "东莞市安达五金制品有限公司",
         },
     ],
     "claims/detail": [
@@ -514,7 +525,7 @@ def test_chat_shows_times_and_dates_in_beijing_time(locale: str) -> None:
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
     contexts: tuple[tuple[str, dict[str, Any]], ...] = (
         ("enroll/policy_issued", {"policy": policy, "product_name": "水稻"}),
-        ("policies/detail", {"policy": policy, "yuan": _yuan}),
+        ("policies/detail", {**SAMPLES["policies/detail"], "policy": policy}),
     )
     for key, ctx in contexts:
         text = render(key, locale, **ctx)
@@ -546,7 +557,9 @@ def test_the_timezone_setting_decides_what_people_read(zone: Callable[[str], Non
     assert "乌鲁木齐时间" in render("claims/reported", "zh-CN", claim=CLAIM)
     zone("UTC")
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
-    assert "2026-12-01 至 2026-12-01" in render("policies/detail", "zh-CN", policy=policy, yuan=_yuan)
+    assert "2026-12-01 至 2026-12-01" in render(
+        "policies/detail", "zh-CN", **{**SAMPLES["policies/detail"], "policy": policy}
+    )
     assert "(UTC)" in render("claims/reported", "en", claim=CLAIM)  # a zone without a name shows its key
 
 
@@ -715,3 +728,20 @@ def test_every_process_tells_messages_the_zone_and_contacts(
     finally:
         reset_settings_cache()
         configure(timezone=DEFAULT_TIMEZONE)
+
+
+def test_money_has_one_style_yuan_sign_without_trailing_yuan_word() -> None:
+    """Amounts print "¥2,500.00", never "¥2,500.00 元" (both the sign and the word)."""
+    both = re.compile(r"¥\s*\{\{[^}]*\}\}(?:</b>)?\s*元")
+    offenders = [
+        str(path.relative_to(MESSAGES_DIR))
+        for path in MESSAGES_DIR.rglob("*.j2")
+        if both.search(path.read_text(encoding="utf-8"))
+    ]
+    offenders += [
+        f"{path.relative_to(MESSAGES_DIR)}:{key}"
+        for path in MESSAGES_DIR.rglob("labels.json")
+        for key, text in json.loads(path.read_text(encoding="utf-8")).items()
+        if re.search(r"¥\s*\{[^}]*\}\s*元", text)
+    ]
+    assert offenders == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,7 +63,10 @@ def _signer(application: Application, insured_name: str) -> Signer:
     signer = application.signer
     role = signer.get("role", "insured")
     if role == "insured":
-        return Signer(kind="insured", name=insured_name)
+        # A company is not "本人": the document names the person who speaks for it.
+        return Signer(
+            kind="insured", name=insured_name, representative=application.answers.get("legal_representative")
+        )
     reference = signer.get("authorisation_document_id")
     return Signer(
         kind=role,
@@ -70,6 +74,35 @@ def _signer(application: Application, insured_name: str) -> Signer:
         relation=signer.get("relation"),
         authorisation_ref=f"DOC-{reference}" if reference else None,
     )
+
+
+def _bank(answers: dict[str, Any], liability: bool) -> BankAccount | None:
+    """An enterprise's account is its corporate account (对公账户) in its own name (户名)."""
+    if not answers.get("bank_account"):
+        return None
+    if liability:
+        return BankAccount(
+            bank_name=answers["bank_name"],
+            account_number=answers["bank_account"],
+            account_kind="corporate",
+            account_name=answers.get("account_name") or answers.get("company_name"),
+        )
+    return BankAccount(bank_name=answers["bank_name"], account_number=answers["bank_account"])
+
+
+def _detail_address(address: str, location: list[str]) -> str:
+    """The address without the region path printed just before it: an enterprise's address is stored
+    as "广东省 东莞市 东城街道 东城大道88号" (or from the township on), the document prints the path once."""
+    text = address.strip()
+    for start in range(len(location)):  # the stored address may begin at any level of the path
+        rest = text
+        for part in location[start:]:
+            if not rest.startswith(part):
+                break
+            rest = rest[len(part) :].strip()
+        if rest != text:
+            return rest or text
+    return text
 
 
 def policy_context(
@@ -84,11 +117,7 @@ def policy_context(
 ) -> PolicyDocumentContext:
     answers = application.answers
     liability = application.premium.get("kind") == "liability"
-    bank = (
-        BankAccount(bank_name=answers["bank_name"], account_number=answers["bank_account"])
-        if answers.get("bank_account")
-        else None
-    )
+    bank = _bank(answers, liability)
     return PolicyDocumentContext(
         policy_number=policy.number,
         verification_code=verification_code(policy.number, secret),
@@ -114,7 +143,7 @@ def policy_context(
         disclosure_confirmed_at=application.disclosure_confirmed_at,
         signer=_signer(application, policy.insured_name),
         issued_at=policy.issued_at,
-        place_name=answers.get("address") or answers.get("place_name") or "",
+        place_name=_detail_address(answers.get("address") or answers.get("place_name") or "", location),
         ear_tags=tuple(answers.get("ear_tags") or ()),
         bank=bank,
         demo_payment=demo_payment,

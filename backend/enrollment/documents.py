@@ -126,6 +126,7 @@ class Signer:
     name: str
     relation: Literal["parent", "child", "spouse"] | None = None  # kind == "relative"
     authorisation_ref: str | None = None  # kind == "authorised": the kept authorisation's reference
+    representative: str | None = None  # an enterprise confirming as the insured: its legal representative
 
     def __post_init__(self) -> None:
         if self.kind == "relative" and self.relation is None:
@@ -138,7 +139,8 @@ class Signer:
 class BankAccount:
     bank_name: str
     account_number: str
-    account_kind: Literal["card", "one_card", "passbook"] = "card"  # 银行卡 / 一卡通 / 存折
+    account_kind: Literal["card", "one_card", "passbook", "corporate"] = "card"  # 银行卡/一卡通/存折/对公账户
+    account_name: str | None = None  # 户名: printed for a corporate account (it must be the company's)
 
     @property
     def account_masked(self) -> str:

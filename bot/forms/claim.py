@@ -28,8 +28,8 @@ from bot.forms.engine import (
     choice_keyboard,
     nav_row,
 )
-from bot.forms.parsers import parse_moment, plain_number
-from bot.forms.steps import ChoiceStep, LocationStep, TextStep, validated
+from bot.forms.parsers import MAX_PEOPLE, parse_moment, plain_number, whole_count
+from bot.forms.steps import ChoiceStep, ContactStep, LocationStep, TextStep, validated
 from messages import local_date, local_time, time_zone, zone_name
 
 MAX_PHOTOS = 10
@@ -53,6 +53,11 @@ def is_liability(form: Form) -> bool:
 
 def is_index(form: Form) -> bool:
     return bool((form.cache.get("product") or {}).get("weather_index"))
+
+
+def wording(form: Form) -> str:
+    """Liability cover reports an accident (it happens at a moment); crops and animals a loss."""
+    return "accident" if is_liability(form) else "loss"
 
 
 def reporting(form: Form) -> bool:
@@ -109,7 +114,7 @@ class WhenStep(Step):
         if state["day"] is None:
             choices = [Choice(f"d{n}", io.label(f"claims.day_{n}")) for n in (0, 1, 2)]
             choices.append(Choice("dother", io.label("claims.day_other")))
-            await io.say(io.label("enroll_ask.loss_day"), choice_keyboard(io, choices, columns=2))
+            await io.say(io.label(f"enroll_ask.{wording(form)}_day"), choice_keyboard(io, choices, columns=2))
             return
         if state["day"] == "typing":
             await io.say(
@@ -118,7 +123,8 @@ class WhenStep(Step):
             return
         hours = [Choice(f"h{h}", f"{h:02d}:00") for h in range(24)]
         await io.say(
-            io.label("enroll_ask.loss_hour", zone=zone_name(io.locale)), choice_keyboard(io, hours, columns=6)
+            io.label(f"enroll_ask.{wording(form)}_hour", zone=zone_name(io.locale)),
+            choice_keyboard(io, hours, columns=6),
         )
 
     async def on_back(self, io: Io, form: Form) -> bool:
@@ -209,7 +215,9 @@ def parse_lost(raw: str, form: Form) -> str:
     lost = validated(validation.validate_quantity, plain_number(raw, unit), unit)
     insured = form.cache["policy"]["quantity"]
     if lost > Decimal(str(insured)):
-        raise Invalid("lost_more_than_insured", insured=insured)
+        # "20 亩", not a bare "20" (the backend's own refusal of the same check names only the number)
+        shown = f"{insured} {form.cache.get('unit_label', '')}".strip()
+        raise Invalid("lost_more_than_insured", insured=shown)
     return str(lost)
 
 
@@ -224,10 +232,11 @@ def parse_amount(raw: str, _form: Form) -> str:
 
 
 def parse_count(raw: str, _form: Form) -> int:
-    digits = plain_number(raw, "person")
-    if not digits.isdigit() or int(digits) > 100_000:
-        raise Invalid("whole_number")
-    return int(digits)
+    """Injured or dead people: 0 ("0", "没有", "无") is a real answer here."""
+    count = whole_count(raw, "person", low=0, high=MAX_PEOPLE)
+    if count is None:
+        raise Invalid("whole_number", low=0, high=MAX_PEOPLE)
+    return count
 
 
 def parse_place(raw: str, _form: Form) -> str:
@@ -260,13 +269,20 @@ class MediaStep(Step):
     def _minimum(self, form: Form) -> int:
         return self.minimum if self.minimum >= 0 else (1 if category(form) == "livestock" else 0)
 
+    def _question(self, form: Form) -> str:
+        """The scene photos of a liability claim are of the accident, not of a loss."""
+        return "accident_photos" if self.name == "claim_photos" and is_liability(form) else self.name
+
+    def _may_skip_now(self, form: Form) -> bool:
+        """Photos that are not required can be left for later (我的理赔), but only by saying so."""
+        return not self.optional and self._minimum(form) == 0 and not self._ids(form)
+
     async def ask(self, io: Io, form: Form) -> None:
         minimum = self._minimum(form)
         required = io.label("claims.photos_minimum", n=minimum) if minimum else ""
-        done = InlineKeyboardButton(
-            text=io.label("claims.photos_done"), callback_data=FormAction(action="pick", value="done").pack()
-        )
-        extra = [[done]]
+        extra = [[self._button(io.label("claims.photos_done"), "done")]]
+        if self._may_skip_now(form):
+            extra.append([self._button(io.label("claims.photos_skip"), "skip")])
         if self.optional:
             extra.append(
                 [
@@ -275,10 +291,15 @@ class MediaStep(Step):
                     )
                 ]
             )
+        later = io.label("claims.photos_later_note") if self._may_skip_now(form) else ""
         await io.say(
-            io.label(f"enroll_ask.{self.name}", required=required),
+            io.label(f"enroll_ask.{self._question(form)}", required=required) + later,
             InlineKeyboardMarkup(inline_keyboard=[*extra, nav_row(io)]),
         )
+
+    @staticmethod
+    def _button(text: str, value: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=FormAction(action="pick", value=value).pack())
 
     async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         ids = self._ids(form)
@@ -324,11 +345,16 @@ class MediaStep(Step):
         return InlineKeyboardMarkup(inline_keyboard=[[done]])
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        ids = self._ids(form)
+        if value == "skip" and self._may_skip_now(form):
+            return []  # said so: no photos now, they can be added later in 我的理赔
         if value != "done":
             raise Invalid("stale_choice")
-        ids = self._ids(form)
         if len(ids) < self._minimum(form):
             raise Invalid("photo_required")
+        if not ids and self._may_skip_now(form):
+            # "done" with nothing sent is a slip more often than a choice: say so, offer the skip
+            raise Invalid("photos_none_sent")
         return list(ids)
 
     async def on_text(self, io: Io, form: Form, text: str) -> Any:
@@ -336,14 +362,24 @@ class MediaStep(Step):
 
 
 class ReporterStep(ChoiceStep):
-    """Prefilled with the insured's name; someone else reporting types their own name."""
+    """Who reports. A farmer's own name is offered (someone else types theirs); for an enterprise the
+    company is not a person, so the person reporting (the safety officer, say) types their own name."""
 
     def __init__(self) -> None:
         super().__init__("reporter", self._choices, when=reporting, columns=1)
 
     async def _choices(self, io: Io, form: Form) -> Sequence[Choice]:
+        if is_liability(form):
+            return []
         name = form.cache["policy"]["insured_name"]
         return [Choice("self", io.label("claims.reporter_self", name=name))]
+
+    async def ask(self, io: Io, form: Form) -> None:
+        if not is_liability(form):
+            await super().ask(io, form)
+            return
+        question = io.label("enroll_ask.reporter_person", company=form.cache["policy"]["insured_name"])
+        await io.say(question, InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]))
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:
         await super().on_pick(io, form, value)
@@ -351,6 +387,14 @@ class ReporterStep(ChoiceStep):
 
     async def on_text(self, io: Io, form: Form, text: str) -> Any:
         return parse_person_name(text, form)
+
+
+class ReporterPhoneStep(ContactStep):
+    """An enterprise's reporter shares their own phone (bound to this chat, so the backend's reporter
+    phone, the chat's bound number, is the reporting person's)."""
+
+    def applies(self, form: Form) -> bool:
+        return reporting(form) and is_liability(form)
 
 
 class ClaimSummary(ProceedStep):
@@ -374,6 +418,8 @@ class ClaimSummary(ProceedStep):
             photos=len(a.get("claim_photos") or []),
             disposal=None if category(form) != "livestock" else len(disposal or []),
             reporter=a.get("reporter", ""),
+            reporter_phone=a.get("reporter_phone") or "",
+            insured_name=form.cache["policy"]["insured_name"],
         )
 
 
@@ -398,6 +444,7 @@ def claim_flow(submit: Submit) -> Flow:
             MediaStep("claim_photos", minimum=-1),
             MediaStep("disposal", when=lambda f: reporting(f) and category(f) == "livestock", optional=True),
             ReporterStep(),
+            ReporterPhoneStep("reporter_phone"),
             ClaimSummary(),
         ],
     )

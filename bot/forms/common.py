@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from backend.enrollment import validation
 from bot.forms.engine import STAY, Choice, Form, FormAction, Invalid, Io, Step, choice_keyboard, nav_row
-from bot.forms.parsers import plain_number
+from bot.forms.parsers import MAX_PEOPLE, whole_count
 from bot.forms.steps import validated
 
 
@@ -55,10 +55,10 @@ def parse_bank_account(raw: str, _form: Form) -> str:
 
 def parse_positive_int(raw: str, _form: Form) -> int:
     """Head counts ("35", "35人", "三十五人"): the enterprise's employees."""
-    digits = plain_number(raw, "person")
-    if not digits.isdigit() or not 1 <= int(digits) <= 100_000:
-        raise Invalid("whole_number")
-    return int(digits)
+    count = whole_count(raw, "person", low=1, high=MAX_PEOPLE)
+    if count is None:
+        raise Invalid("whole_number", low=1, high=MAX_PEOPLE)
+    return count
 
 
 class ProceedStep(Step):

@@ -67,6 +67,25 @@ def plain_number(raw: str, unit: str) -> str:
     return value if value is not None else raw
 
 
+MAX_PEOPLE = 100_000  # head counts of people (employees, injured, dead)
+# "None" typed for a count that may be zero ("有多少人死亡？" "没有"): read as 0 only where 0 is allowed.
+NONE_WORDS = frozenset(
+    {"没有", "没", "无", "没有人", "无人", "一个也没有", "none", "no", "nobody", "no one", "zero"}
+)
+
+
+def whole_count(raw: str, unit: str, *, low: int, high: int) -> int | None:
+    """A whole number from ``low`` to ``high`` in ``unit`` ("3", "3人", "三个人"); "没有"/"无" is 0 when
+    ``low`` is 0. None when the text is not such a number, so the step can state the real range."""
+    word = normalize_phrase(raw)
+    if low == 0 and word in NONE_WORDS:
+        return 0
+    digits = plain_number(raw, unit)
+    if not digits.isdigit() or not low <= int(digits) <= high:
+        return None
+    return int(digits)
+
+
 def _arabic(text: str) -> str | None:
     """Digits with an optional thousands grouping ("4,000") or a trailing 万/千 ("1.5万")."""
     multiplier = 1

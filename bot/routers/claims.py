@@ -147,12 +147,18 @@ async def open_report(io: Io, ctx: ChatContext, state: FSMContext, runner: FormR
     await runner.begin(io, state, "claim", prepare=prepare)
 
 
+CLOSED = ("denied", "paid")  # the backend refuses evidence for these (claim_closed)
+EVIDENCE_PURPOSE = {"disposal": "disposal", "photos": "scene", "documents": "requested"}
+
+
 def claim_buttons(claim: ClaimOut, locale: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if claim.next_action == "send_disposal_proof":
         rows.append([_button(label("claims.send_disposal", locale), "disposal", claim.id)])
     if claim.next_action == "send_documents":
         rows.append([_button(label("claims.send_documents", locale), "documents", claim.id)])
+    if claim.status not in CLOSED:  # scene photos can be added until the claim is closed
+        rows.append([_button(label("claims.add_photos", locale), "photos", claim.id)])
     if claim.next_action == "confirm_amount":
         rows.append(
             [
@@ -234,7 +240,7 @@ async def claim_action(
             if action == "object":
                 await runner.begin(io, state, "objection", claim_id=claim_id)
             else:
-                purpose = "disposal" if action == "disposal" else "requested"
+                purpose = EVIDENCE_PURPOSE.get(action, "requested")
                 await runner.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
     except BackendError as exc:
         await reply_to_query(query, problem_text(locale, exc.code, exc.detail))

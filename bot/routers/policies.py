@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -13,8 +14,8 @@ from backend.enrollment import validation
 from backend.enrollment.schemas import EndorsementRequest, PolicyOut
 from bot.client import BackendError
 from bot.context import ChatContext
-from bot.forms.common import ProceedStep, yuan
-from bot.forms.engine import Flow, Form, FormRunner, Invalid, Io
+from bot.forms.common import ProceedStep, product_name, yuan
+from bot.forms.engine import Flow, Form, FormRunner, Invalid, Io, nav_row
 from bot.forms.farmer import BANKS, BankStep
 from bot.forms.parsers import plain_number
 from bot.forms.steps import ChoiceStep, TextStep, static_choices, validated
@@ -86,9 +87,22 @@ async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: Ch
     ]
     await reply_to_query(
         query,
-        render("policies/detail", locale, policy=policy, yuan=yuan),
+        render("policies/detail", locale, yuan=yuan, **await policy_facts(ctx, policy, locale)),
         InlineKeyboardMarkup(inline_keyboard=rows),
     )
+
+
+async def policy_facts(ctx: ChatContext, policy: PolicyOut, locale: str) -> dict[str, Any]:
+    """What the detail names beside the stored policy: the cover's name, the quantity's unit and, for
+    subsidised cover, the farmer's own share (the policy's premium is the total)."""
+    product = await ctx.backend.product(policy.product_code)
+    payable = policy.terms.get("payable_fen")
+    return {
+        "policy": policy,
+        "product_name": product_name(product, locale),
+        "unit": label(f"enroll.unit_{product['unit']}", locale),
+        "self_paid_fen": None if payable is None else int(payable),
+    }
 
 
 async def send_pdf(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, bot: Bot) -> None:
@@ -124,7 +138,24 @@ def parse_new_value(raw: str, form: Form) -> str:
             raise Invalid("phone_not_cn_mobile")
         return digits
     unit = form.answers["unit"]
-    return str(validated(validation.validate_quantity, plain_number(raw, unit), unit))
+    quantity = validated(validation.validate_quantity, plain_number(raw, unit), unit)
+    if quantity > Decimal(str(form.answers["current_quantity"])):
+        # Refused here, not after 确认提交: an increase needs extra premium and maybe a site check
+        raise Invalid("endorsement_quantity_increase")
+    return str(quantity)
+
+
+class NewValueStep(TextStep):
+    """Names what is changed and what it is now ("现在是 20 亩"), so the new value is typed knowingly."""
+
+    async def ask(self, io: Io, form: Form) -> None:
+        a = form.answers
+        field = a["field"]
+        current = {"quantity": a.get("current_quantity"), **(a.get("current") or {})}.get(field) or ""
+        question = io.label(
+            f"enroll_ask.new_value_{field}", current=current, unit=io.label(f"enroll.unit_{a['unit']}")
+        )
+        await io.say(question, InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]))
 
 
 class EndorseSummary(ProceedStep):
@@ -168,7 +199,7 @@ def endorse_flow() -> Flow:
         submit=submit_endorsement,
         steps=[
             ChoiceStep("field", static_choices("policies.field", ENDORSABLE), columns=1),
-            TextStep("new_value", parse_new_value),
+            NewValueStep("new_value", parse_new_value),
             BankStep(
                 "bank_name",
                 static_choices("enroll.bank", BANKS),
@@ -199,7 +230,13 @@ async def start_endorsement(
         await reply_to_query(query, render("policies/not_found", await ctx.locale()))
         return
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
-    preset: dict[str, Any] = {"policy_id": policy.id, "unit": policy.terms.get("unit", "mu")}
+    preset: dict[str, Any] = {
+        "policy_id": policy.id,
+        "unit": policy.terms.get("unit", "mu"),
+        "current_quantity": policy.quantity,
+        # already masked by the backend: the question shows them to whoever holds the phone
+        "current": {"phone": policy.terms.get("phone"), "bank_account": policy.terms.get("bank_account")},
+    }
     await runner.begin(io, state, "endorse", **preset)
 
 

@@ -384,7 +384,12 @@ def test_r_enr_10_e_endorsement_of_phone_and_quantity(caplog: pytest.LogCaptureF
         )
         refund = pdf_text(render_pdf("e_endorsement", "en", doc=less))
     assert not caplog.records, [r.getMessage() for r in caplog.records]
-    assert "12.5 亩" in quantity and "15 亩" in quantity and "应补缴保费 ¥12.00 元" in quantity
+    assert (
+        "12.5 亩" in quantity
+        and "15 亩" in quantity
+        and "应补缴保费 ¥12.00" in quantity
+        and "¥12.00 元" not in quantity
+    )
     assert "经核实，实际种植面积为15亩。" in quantity
     assert "premium refunded: CNY 12.00" in refund and "15 mu" in refund
 
@@ -596,3 +601,72 @@ async def test_an_endorsement_of_a_demo_paid_policy_is_labelled_a_demo(
     assert approved.status_code == 200, approved.text
     pdf = await api.get(f"/api/documents/{approved.json()['document_id']}", headers=admin_headers)
     assert DEMO_BANNER["zh-CN"] in pdf_text(pdf.content)
+
+
+def _enterprise_policy_context() -> PolicyDocumentContext:
+    """An enterprise's stored application and policy, as issuance fills the e-policy from them."""
+    from types import SimpleNamespace
+
+    from backend.enrollment.doc_contexts import policy_context as fill
+
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    premium = {
+        "kind": "liability",
+        "employees": 20,
+        "base_rate": "0.0015",
+        "factor": "1.0",
+        "factor_reason": "no_history",
+        "per_person_fen": 15000,
+        "total_fen": 300000,
+        "limits_fen": {},
+    }
+    answers = {
+        "company_name": "东莞市安达五金制品有限公司",
+        "credit_code": "91350100M000100Y43",
+        "legal_representative": "王五",
+        "phone": "13912345678",
+        "address": "广东省 东莞市 东城街道 东城大道88号",
+        "bank_name": "工商银行",
+        "account_name": "东莞市安达五金制品有限公司",
+        "bank_account": "6222020200001234567",
+    }
+    application = SimpleNamespace(
+        answers=answers,
+        premium=premium,
+        signer={"role": "insured"},
+        disclosure_version="v1",
+        disclosure_confirmed_at=now,
+    )
+    policy = SimpleNamespace(
+        number="PL1",
+        insured_name=answers["company_name"],
+        quantity="20",
+        starts_at=now,
+        ends_at=now,
+        issued_at=now,
+        sum_insured_fen=0,
+    )
+    product = SimpleNamespace(name_zh="安全生产责任保险", name_en="Work-safety liability", unit="person")
+    return fill(
+        policy=policy,  # type: ignore[arg-type]
+        application=application,  # type: ignore[arg-type]
+        product=product,  # type: ignore[arg-type]
+        location=["广东省", "东莞市", "东城街道"],
+        insurer_name="示例保险",
+        secret="s",
+    )
+
+
+def test_r_enr_10_enterprise_e_policy_names_its_corporate_account_representative_and_address_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doc = _enterprise_policy_context()
+    with caplog.at_level("ERROR", logger="fpdf.html"):
+        zh = pdf_text(render_pdf("e_policy", "zh-CN", doc=doc))
+        en = pdf_text(render_pdf("e_policy", "en", doc=doc))
+    flat = zh.replace("\n", "").replace(" ", "")
+    assert "对公账户" in flat and "银行卡" not in flat and "户名东莞市安达五金制品有限公司" in flat
+    assert "本人" not in flat  # a company is not 本人
+    assert "投保企业东莞市安达五金制品有限公司（法定代表人王五）确认" in flat
+    assert flat.count("东城街道") == 1 and "东城大道88号" in flat  # the region path once, then the street
+    assert "corporate account" in en and "legal representative" in en

@@ -45,7 +45,7 @@ async def _report_rice_loss(grower: ChatUser, day_button: str = "今天") -> lis
     await grower.tap("00:00")
     await grower.tap("刚刚结束")
     replies = await grower.say("12")
-    assert "不能超过投保数量" in replies[0].text  # 10 mu insured
+    assert "不能超过投保数量（10 亩）" in replies[0].text  # 10 mu insured, said with its unit
     await grower.say("3")
     await grower.say("3500")
     await grower.tap("跳过")
@@ -176,16 +176,22 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
     )
     await cover_began(db, timedelta(days=5))
     await officer.say("/start")
-    await officer.tap("我要报案")
-    await officer.tap("今天")
+    replies = await officer.tap("我要报案")
+    assert "事故发生在哪一天" in replies[-1].text  # an accident, not a crop loss
+    replies = await officer.tap("今天")
+    assert "几点发生" in replies[-1].text
     await officer.tap("00:00")
+    replies = await officer.say("好几个")
+    assert replies[0].text == "请输入 0 到 100000 之间的整数。"  # the real range: 0 is a fine answer
     await officer.say("2")
-    await officer.say("0")
+    replies = await officer.say("没有")  # nobody died: "没有" is 0, not a refusal
+    assert "事故经过" in replies[-1].text
     await officer.say("车间冲压机伤手，已送医院")
     await officer.tap("跳过")
-    await officer.say("二号车间")
-    await officer.tap("照片发完了")
-    await officer.tap("是我本人")
+    replies = await officer.say("二号车间")
+    assert "事故现场照片" in replies[-1].text and "损失" not in replies[-1].text
+    await officer.tap("跳过（以后再补）")
+    await _the_enterprise_reporter_is_a_person_with_a_phone(officer)
     replies = await officer.tap("确认提交")
     assert "报案成功" in replies[-1].text and "预付" in replies[-1].text
     async with db.session() as session:
@@ -194,6 +200,17 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
     assert claim.kind == "liability" and claim.injured == 2 and claim.dead == 0
     assert alert.kind == "liability_accident" and alert.claim_id == claim.id
     assert utcnow() - alert.created_at < timedelta(minutes=1)
+
+
+async def _the_enterprise_reporter_is_a_person_with_a_phone(officer: ChatUser) -> None:
+    """Called from the accident report at its reporter step: a company is not "本人"."""
+    replies = officer.last
+    assert "您本人的姓名" in replies[-1].text and "本人（" not in " ".join(replies[-1].button_texts())
+    replies = await officer.say("王五")
+    assert "联系电话" in replies[0].text
+    replies = await officer.share_contact("13912345678")
+    summary = replies[-1].text
+    assert "报案人：王五（139****5678），投保企业：" in summary and "发生时间" in summary
 
 
 async def test_r_clm_1_a_loss_outside_the_cover_is_refused_at_the_time_step_and_the_form_kept(
@@ -231,3 +248,43 @@ async def test_r_clm_1_a_loss_outside_the_cover_is_refused_at_the_time_step_and_
     async with db.session() as session:
         claim = (await session.exec(select(Claim))).one()
     assert local_time(claim.loss_started_at).endswith("13:00") and claim.cause == "heavy_rain"
+
+
+async def test_r_clm_4_optional_photos_are_skipped_only_explicitly_and_added_later_in_my_claims(
+    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    """Crop photos are optional (only livestock needs one, R-CLM-7): "done" with none sent is refused
+    with the way out; "跳过（以后再补）" skips; 我的理赔 then takes the photos."""
+    await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
+    await grower.say("/start")
+    await grower.tap("我要报案")
+    await grower.tap("暴雨")
+    await grower.tap("今天")
+    await grower.tap("00:00")
+    await grower.tap("刚刚结束")
+    await grower.say("3")
+    await grower.say("3500")
+    await grower.tap("跳过")
+    replies = await grower.say("村东头大塘边")
+    assert "跳过（以后再补）" in replies[-1].button_texts() and "我的理赔" in replies[-1].text
+    replies = await grower.tap("照片发完了")
+    assert "还没有发送照片" in replies[0].text and "我的理赔" in replies[0].text
+    assert "跳过（以后再补）" in replies[-1].button_texts()  # asked again, nothing lost
+    replies = await grower.tap("跳过（以后再补）")
+    assert "报案人" in replies[-1].text
+    await grower.tap("是我本人")
+    replies = await grower.tap("确认提交")
+    assert "报案成功" in replies[-1].text
+    async with db.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+    await grower.say("/start")
+    await grower.tap("我的理赔")
+    await grower.tap(claim.number)
+    await grower.tap("补充照片")
+    await send_photo(grower)
+    replies = await grower.tap("照片发完了")
+    assert "已收到" in replies[-1].text
+    async with db.session() as session:
+        attached = (await session.exec(select(ClaimAttachment))).all()
+    assert [a.purpose for a in attached] == ["scene"]

@@ -165,8 +165,9 @@ async def test_an_enterprise_enrolled_in_chat_is_paid_for_an_accident_into_its_o
     await officer.say("车间冲压机伤手，已送医院")
     await officer.tap("跳过")
     await officer.say("二号车间")
-    await officer.tap("照片发完了")
-    await officer.tap("是我本人")
+    await officer.tap("跳过（以后再补）")
+    await officer.say("王五")
+    await officer.share_contact("+8613912345678")
     assert "报案成功" in (await officer.tap("确认提交"))[-1].text
     adjuster, _ = await staff_user(api, admin_headers, "adj_ent", "adjuster")
     underwriter, _ = await staff_user(api, admin_headers, "uw_ent", "underwriter")

@@ -207,11 +207,20 @@ async def test_r_enr_11_endorsement_asked_in_chat_and_pdf_again(
     await deliver(embedded)
     await farmer_li.say("/start")
     await farmer_li.tap("我的保单")
-    await farmer_li.tap("PL")
+    detail = (await farmer_li.tap("PL"))[-1].text
+    # the unit and the crop, and both the total premium and the farmer's own share of it
+    assert "数量：10 亩" in detail and "险种：水稻" in detail
+    assert "总保费：¥" in detail and "您自缴：¥" in detail
     replies = await farmer_li.tap("电子保单 PDF")
     assert replies[-1].document and replies[-1].document["name"].endswith(".pdf")
     await farmer_li.tap("PL", (await farmer_li.say("/start")) and await farmer_li.tap("我的保单"))
     await farmer_li.tap("申请批改")
+    replies = await farmer_li.tap("投保数量")
+    assert "新的投保数量" in replies[-1].text and "现在是 10 亩" in replies[-1].text
+    replies = await farmer_li.say("12亩")
+    assert "增加投保数量需要先补缴保费" in replies[0].text  # refused at the step, not after 确认提交
+    assert "现在是 10 亩" in replies[-1].text
+    await farmer_li.tap("上一步")
     await farmer_li.tap("联系电话")
     replies = await farmer_li.say("12345")
     assert "不是中国大陆手机号" in replies[0].text

@@ -106,10 +106,10 @@ async def test_a_loss_reported_as_a_farmer_types_it(
     assert "位置" in replies[-1].text or "跳过" in " ".join(replies[-1].button_texts())
     await grower.tap("跳过")
     await grower.say("村东头大塘边")
-    await grower.tap("照片发完了")
+    await grower.tap("跳过（以后再补）")
     replies = await grower.tap("是我本人")
     summary = replies[-1].text
-    assert "4000" in summary and "3" in summary and "00:00" in summary
+    assert "¥4,000.00" in summary and "3" in summary and "00:00" in summary
 
 
 async def test_r_enr_12_place_search_shows_each_choice_with_its_parents(grower: ChatUser) -> None:

@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.forms.parsers import Moment, chinese_number, normalize_phrase, parse_moment, plain_number
+from bot.forms.parsers import (
+    MAX_PEOPLE,
+    Moment,
+    chinese_number,
+    normalize_phrase,
+    parse_moment,
+    plain_number,
+    whole_count,
+)
 
 TODAY = date(2026, 12, 2)
 BEIJING = timezone(timedelta(hours=8))
@@ -120,3 +128,16 @@ def test_the_form_parsers_take_units_and_chinese_numerals() -> None:
     assert parse_count("三人", form) == 3
     assert parse_amount("4,000元", form) == "4000"
     assert parse_amount("四千", form) == "4000"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("没有", 0), ("无", 0), ("0", 0), ("没有人", 0), ("none", 0), ("3人", 3), ("三个人", 3)],
+)
+def test_whole_count_reads_none_as_zero_where_zero_is_allowed(raw: str, expected: int) -> None:
+    assert whole_count(raw, "person", low=0, high=MAX_PEOPLE) == expected
+
+
+@pytest.mark.parametrize("raw", ["没有", "0", "100001", "两三个", "1.5"])
+def test_whole_count_refuses_what_is_outside_its_range(raw: str) -> None:
+    assert whole_count(raw, "person", low=1, high=MAX_PEOPLE) is None
