@@ -221,7 +221,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "enroll/paid_telegram": {"policy": POLICY},
     "enroll/pay_offline": {"started": STARTED},
     "enroll/invoice_description": {"started": STARTED},
-    "enroll/policy_issued": {"policy": POLICY, "product_name": "水稻"},
+    "enroll/policy_issued": {"policy": POLICY, "product_name": "水稻", "demo": True},
     "enroll/verification_passed": {"application": APPLICATION},
     "enroll/verification_failed": {"application": APPLICATION, "agent_name": "", "agent_phone": ""},
     "enroll/endorsement_decided": {
@@ -524,7 +524,7 @@ def zone() -> Iterator[Callable[[str], None]]:
 def test_chat_shows_times_and_dates_in_beijing_time(locale: str) -> None:
     policy = SimpleNamespace(**{**vars(POLICY), "starts_at": EVENING_UTC, "ends_at": EVENING_UTC})
     contexts: tuple[tuple[str, dict[str, Any]], ...] = (
-        ("enroll/policy_issued", {"policy": policy, "product_name": "水稻"}),
+        ("enroll/policy_issued", {"policy": policy, "product_name": "水稻", "demo": False}),
         ("policies/detail", {**SAMPLES["policies/detail"], "policy": policy}),
     )
     for key, ctx in contexts:

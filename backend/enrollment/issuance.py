@@ -149,7 +149,13 @@ async def _notify_issued(
         identity=identity,
         dedupe_key=f"policy-{policy.id}-issued",
         priority=Priority.REPLY,
-        text=render("enroll/policy_issued", locale, policy=policy, product_name=_name(product, locale)),
+        text=render(
+            "enroll/policy_issued",
+            locale,
+            policy=policy,
+            product_name=_name(product, locale),
+            demo=await paid_by_demo(session, policy.application_id),
+        ),
         attachments=[
             {
                 "kind": "document",

@@ -74,7 +74,7 @@ async def test_r_lia_3_scan_to_insure_enterprise_from_qr_to_pdf(
     replies = await officer.tap("确认提交")
     assert "已提交" in officer.text() and "去缴费" in " ".join(replies[-1].button_texts())
     replies = await officer.tap("去缴费")
-    assert "演示" in replies[-1].text and "已生效" in replies[-1].text
+    assert "演示保单" in replies[-1].text and "不产生保险保障" in replies[-1].text
     assert await deliver(embedded) >= 1
     pushed = await officer.history(after=replies[-1].id)
     pdf_message = next(m for m in pushed if m.document)

@@ -67,9 +67,12 @@ async def test_r_enr_9_rice_from_menu_to_policy_pdf(farmer_li: ChatUser, embedde
     assert "去缴费" in " ".join(replies[-1].button_texts())
     async with db.session() as session:
         assert (await session.exec(select(Policy))).all() == []  # R-ENR-9: no policy before payment
-    await farmer_li.tap("去缴费")
+    paid = await farmer_li.tap("去缴费")
+    # A demo payment never claims cover it does not give (the e-policy says 不产生保险保障 too).
+    assert "演示保单" in paid[-1].text and "不产生保险保障" in paid[-1].text and "已生效" not in paid[-1].text
     await deliver(embedded)
     history = await farmer_li.history()
+    assert any("【演示保单，不产生保险保障】" in m.text for m in history)
     pdf = next(m for m in history if m.document)
     assert (await farmer_li.client.get((pdf.document or {})["url"])).content.startswith(b"%PDF")
     replies = await farmer_li.say("/start")
@@ -112,7 +115,7 @@ async def test_r_enr_7_rice_over_100_mu_waits_for_verification(
     notice = (await farmer_li.history())[-1]
     assert "通过实地验标" in notice.text
     replies = await farmer_li.tap("去缴费", [notice])
-    assert "已生效" in replies[-1].text
+    assert "演示保单" in replies[-1].text and "已出单" in replies[-1].text
 
 
 async def test_sows_need_as_many_distinct_ear_tags_as_heads(farmer_li: ChatUser, db: Database) -> None:
