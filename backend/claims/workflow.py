@@ -653,7 +653,7 @@ async def survey_report(
     )
     if sampling_signer is not None and checked.samples:
         await _check_signer(session, claim, sampling_signer)  # R-ENR-5: who signed for the insured, and how
-        await _check_signed_record(session, sampling_signer)
+        await _check_signed_record(session, sampling_signer, actor)
     samples = checked.samples
     if (await session.exec(select(SurveyReport).where(SurveyReport.claim_id == claim.id))).first():
         raise ClaimError("survey_already_reported")
@@ -1088,14 +1088,17 @@ async def _check_signer(session: AsyncSession, claim: Claim, signer: dict[str, A
         raise ClaimError("authorisation_missing")
 
 
-async def _check_signed_record(session: AsyncSession, signer: dict[str, Any]) -> None:
+async def _check_signed_record(session: AsyncSession, signer: dict[str, Any], actor: StaffPrincipal) -> None:
     """R-CLM-8: the adjuster posts the survey, so a role alone proves nobody signed. Whoever signs (the
     insured, a relative, an authorised person), the photo of the signed sampling record is the evidence:
-    a staff upload of kind ``signed_form`` not attached to an application (as a late entry's form)."""
+    a staff upload of kind ``signed_form`` not attached to an application, uploaded by the staff member
+    who reports the survey (someone else's upload, from wherever, proves nothing about this field)."""
     document_id = signer.get("signed_record_document_id")
     document = await session.get(Document, int(document_id)) if document_id else None
     if document is None or document.kind != "signed_form" or document.application_id is not None:
         raise ClaimError("sampling_signature_missing")
+    if document.uploaded_by_staff_id != actor.user_id:
+        raise ClaimError("sampling_signature_not_yours")
 
 
 async def confirm_settlement(

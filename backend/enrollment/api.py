@@ -44,6 +44,9 @@ Uploader = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster", 
 VERIFIER_ROLES = frozenset({"admin", "agent", "adjuster"})
 # Only who enters a late entry uploads its signed form (an agent's upload would be evidence nobody checked).
 LATE_ENTRY_ROLES = frozenset({"admin", "underwriter"})
+# A signed paper form: the underwriter's for a late entry (R-ENR-5), the surveyor's for a sampling record
+# the insured signed on site (R-CLM-8). Whose form may serve which record is checked where it is used.
+SIGNED_FORM_ROLES = LATE_ENTRY_ROLES | {"adjuster"}
 
 
 def application_out(application: Application, policy_id: int | None = None) -> ApplicationOut:
@@ -302,7 +305,7 @@ async def upload_evidence(
         if application_id is None:
             raise service.EnrollmentError("application_required")
         await verification.scoped_application(session=session, actor=staff, application_id=application_id)
-    elif staff.role not in LATE_ENTRY_ROLES:
+    elif staff.role not in SIGNED_FORM_ROLES:
         raise service.EnrollmentError("forbidden")
     data = await _read_image(file)
     document = await documents.store_document(

@@ -469,6 +469,12 @@ async def test_r_clm_8_crop_claims_need_a_sample_point_per_loss_class_in_every_v
     await refused("sampling_signature_missing", **body, sampling_signer={"role": "insured"})
     relative = {"role": "relative", "name": "王芳", "relation": "spouse"}
     await refused("sampling_signature_missing", **body, sampling_signer=relative)
+    others = await signed_form(api, admin_headers)  # a form another staff member uploaded proves nothing here
+    await refused(
+        "sampling_signature_not_yours",
+        **body,
+        sampling_signer={**relative, "signed_record_document_id": others},
+    )
     record_id = await signed_form(api, adjuster)
     signer = {**relative, "signed_record_document_id": record_id}
     done = await api.post(url, headers=adjuster, json=survey_body(**body, sampling_signer=signer))
