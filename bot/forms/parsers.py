@@ -57,7 +57,7 @@ def plain_number(raw: str, unit: str) -> str:
     The unit word must be one of the question's (``UNIT_WORDS[unit]``); text that is not a number in
     that unit comes back unchanged, so the validator that follows refuses it with its own message."""
     text = unicodedata.normalize("NFKC", raw).strip().casefold().replace("，", ",")
-    text = text.removeprefix("¥").removeprefix("rmb").strip()
+    text = _without_hedges(text.removeprefix("¥").removeprefix("rmb").strip())
     for word in UNIT_WORDS.get(unit, ()):
         if text.endswith(word):
             text = text[: -len(word)].strip()
@@ -65,6 +65,22 @@ def plain_number(raw: str, unit: str) -> str:
     text = text.replace(" ", "")
     value = _arabic(text) or chinese_number(text)
     return value if value is not None else raw
+
+
+# How farmers say "about": "大概5亩", "5亩左右" mean 5 mu; the figure is what the form records.
+_HEDGE_PREFIXES = ("大概", "大约", "差不多", "约", "about", "around", "approx.", "approximately", "roughly")
+_HEDGE_SUFFIXES = ("左右", "上下", "多点", "多")
+
+
+def _without_hedges(text: str) -> str:
+    for word in _HEDGE_PREFIXES:
+        if text.startswith(word):
+            text = text[len(word) :].strip()
+            break
+    for word in _HEDGE_SUFFIXES:
+        if text.endswith(word):
+            return text[: -len(word)].strip()
+    return text
 
 
 MAX_PEOPLE = 100_000  # head counts of people (employees, injured, dead)

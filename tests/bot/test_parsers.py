@@ -45,6 +45,21 @@ def test_numbers_people_type_become_plain_numbers(typed: str, unit: str, plain: 
 
 
 @pytest.mark.parametrize(
+    ("typed", "unit", "plain"),
+    [
+        ("大概5亩", "mu", "5"),
+        ("5亩左右", "mu", "5"),
+        ("约20亩", "mu", "20"),
+        ("差不多 30 头", "head", "30"),
+        ("大约 4,000元", "yuan", "4000"),
+        ("about 5 mu", "mu", "5"),
+    ],
+)
+def test_a_farmer_saying_about_gives_the_figure(typed: str, unit: str, plain: str) -> None:
+    assert plain_number(typed, unit) == plain
+
+
+@pytest.mark.parametrize(
     ("typed", "unit"), [("20头", "mu"), ("abc", "mu"), ("35亩", "person"), ("万", "yuan")]
 )
 def test_a_wrong_unit_or_no_number_is_left_for_the_validator_to_refuse(typed: str, unit: str) -> None:
