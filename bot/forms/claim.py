@@ -97,6 +97,12 @@ async def cause_choices(io: Io, form: Form) -> Sequence[Choice]:
     return [Choice(c, io.label(f"claims.cause_{c}")) for c in causes_for(category(form)) or ("other",)]
 
 
+def _last_hour_of(day: str) -> int:
+    """Today offers only the hours that have begun: a loss cannot start in the future."""
+    now = datetime.now(time_zone())
+    return now.hour if date.fromisoformat(day) == now.date() else 23
+
+
 class WhenStep(Step):
     """The day from quick buttons (today, yesterday, the day before) or typed, then the hour; Beijing time."""
 
@@ -121,7 +127,7 @@ class WhenStep(Step):
                 io.label("enroll_ask.loss_date"), InlineKeyboardMarkup(inline_keyboard=[nav_row(io)])
             )
             return
-        hours = [Choice(f"h{h}", f"{h:02d}:00") for h in range(24)]
+        hours = [Choice(f"h{h}", f"{h:02d}:00") for h in range(_last_hour_of(state["day"]) + 1)]
         await io.say(
             io.label(f"enroll_ask.{wording(form)}_hour", zone=zone_name(io.locale)),
             choice_keyboard(io, hours, columns=6),

@@ -13,7 +13,7 @@ from backend.alerts.models import StaffAlert
 from backend.claims.models import Claim, ClaimAttachment
 from backend.db import Database, utcnow
 from backend.enrollment.models import Policy
-from messages import local_time
+from messages import local_time, time_zone
 from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser, Reply
@@ -288,3 +288,21 @@ async def test_r_clm_4_optional_photos_are_skipped_only_explicitly_and_added_lat
     async with db.session() as session:
         attached = (await session.exec(select(ClaimAttachment))).all()
     assert [a.purpose for a in attached] == ["scene"]
+
+
+async def test_r_clm_4_today_offers_only_the_hours_that_have_begun(
+    grower: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
+    await grower.say("报案")
+    await grower.tap("暴雨")
+    before = datetime.now(time_zone()).hour
+    replies = await grower.tap("今天")
+    after = datetime.now(time_zone()).hour
+    offered = {b for b in replies[-1].button_texts() if b.endswith(":00")}
+    assert f"{before:02d}:00" in offered and "00:00" in offered
+    assert not any(f"{h:02d}:00" in offered for h in range(after + 1, 24))  # no hour still to come
+    replies = await grower.tap("上一步")
+    replies = await grower.tap("昨天")
+    assert "23:00" in replies[-1].button_texts()  # a past day offers every hour
