@@ -114,11 +114,8 @@ async def ack_alert(
 ) -> StaffAlert:
     """Acknowledge an alert of the actor's regions (audited, idempotent). Commits."""
     alert = await _alert_in_scope(session, actor, alert_id)
-    if alert.acknowledged_at is not None:
+    if not _acknowledge(session, alert, actor):
         return alert  # acknowledged already: nothing written
-    alert.acknowledged_by = actor.user_id
-    alert.acknowledged_at = utcnow()
-    session.add(alert)
     record_audit(
         session=session,
         actor=actor,
@@ -183,10 +180,7 @@ async def reply_to_message(
         dedupe_key=f"alert-{alert_id}-reply-{replies + 1}",
         priority=Priority.REPLY,
     )
-    if alert.acknowledged_at is None:
-        alert.acknowledged_by = actor.user_id
-        alert.acknowledged_at = utcnow()
-        session.add(alert)
+    _acknowledge(session, alert, actor)
     record_audit(
         session=session,
         actor=actor,
@@ -199,6 +193,16 @@ async def reply_to_message(
     await session.commit()
     await session.refresh(alert)
     return alert
+
+
+def _acknowledge(session: AsyncSession, alert: StaffAlert, actor: StaffPrincipal) -> bool:
+    """Mark the alert seen by ``actor``; False when someone acknowledged it before."""
+    if alert.acknowledged_at is not None:
+        return False
+    alert.acknowledged_by = actor.user_id
+    alert.acknowledged_at = utcnow()
+    session.add(alert)
+    return True
 
 
 async def _alert_in_scope(session: AsyncSession, actor: StaffPrincipal, alert_id: int) -> StaffAlert:

@@ -193,12 +193,13 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
 async def _action_out(
     session: SessionDep,
     staff: StaffPrincipal,
-    claim: Claim,
+    claim_id: int | None,
     *,
     denial_suggested: bool = False,
     document_id: int | None = None,
 ) -> ClaimActionOut:
-    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim.id or 0)
+    """The claim as it stands after a staff action, for the action's answer."""
+    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id or 0)
     return ClaimActionOut(
         claim=detail_out(detail), denial_suggested=denial_suggested, document_id=document_id
     )
@@ -234,7 +235,7 @@ async def assign(
     claim = await workflow.assign_adjuster(
         session=session, actor=staff, claim_id=claim_id, adjuster_id=body.adjuster_id, ip=_ip(request)
     )
-    return await _action_out(session, staff, claim)
+    return await _action_out(session, staff, claim.id)
 
 
 @router.post("/{claim_id}/survey-schedule", response_model=ClaimActionOut)
@@ -251,7 +252,7 @@ async def survey_schedule(
         delay_reason=body.delay_reason,
         ip=_ip(request),
     )
-    return await _action_out(session, staff, claim)
+    return await _action_out(session, staff, claim.id)
 
 
 @router.post("/{claim_id}/survey-report", response_model=ClaimActionOut)
@@ -275,7 +276,7 @@ async def survey_report(
         harvest_on=body.harvest_on,
         ip=_ip(request),
     )
-    return await _action_out(session, staff, outcome.claim, denial_suggested=outcome.denial_suggested)
+    return await _action_out(session, staff, outcome.claim.id, denial_suggested=outcome.denial_suggested)
 
 
 @router.post("/{claim_id}/documents-request", response_model=ClaimActionOut)
@@ -285,8 +286,7 @@ async def documents_request(
     asked = await workflow.request_documents(
         session=session, actor=staff, claim_id=claim_id, items=body.items, ip=_ip(request)
     )
-    claim = await workflow.claim_detail(session=session, actor=staff, claim_id=asked.claim_id)
-    return ClaimActionOut(claim=detail_out(claim))
+    return await _action_out(session, staff, asked.claim_id)
 
 
 @router.post("/{claim_id}/deny", response_model=ClaimActionOut)
@@ -301,7 +301,7 @@ async def deny(
         settings=settings,
         ip=_ip(request),
     )
-    return await _action_out(session, staff, claim, document_id=document.id)
+    return await _action_out(session, staff, claim.id, document_id=document.id)
 
 
 @router.post("/{claim_id}/disposal", response_model=ClaimActionOut)
@@ -324,7 +324,7 @@ async def disposal(
         ),
         ip=_ip(request),
     )
-    return await _action_out(session, staff, claim)
+    return await _action_out(session, staff, claim.id)
 
 
 @router.post("/{claim_id}/assess", response_model=ClaimActionOut)
@@ -334,7 +334,7 @@ async def assess(
     claim = await workflow.assess(
         session=session, actor=staff, claim_id=claim_id, amount_fen=body.amount_fen, ip=_ip(request)
     )
-    return await _action_out(session, staff, claim)
+    return await _action_out(session, staff, claim.id)
 
 
 @router.post("/{claim_id}/payment", response_model=ClaimActionOut)
@@ -352,8 +352,7 @@ async def payment(
         account_number=body.account_number,
         ip=_ip(request),
     )
-    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=paid.claim_id)
-    return ClaimActionOut(claim=detail_out(detail))
+    return await _action_out(session, staff, paid.claim_id)
 
 
 @router.post("/{claim_id}/prepayments", response_model=ClaimActionOut, status_code=201)
@@ -375,5 +374,4 @@ async def prepayment(
         reference=body.reference,
         ip=_ip(request),
     )
-    detail = await workflow.claim_detail(session=session, actor=staff, claim_id=made.claim_id)
-    return ClaimActionOut(claim=detail_out(detail))
+    return await _action_out(session, staff, made.claim_id)
