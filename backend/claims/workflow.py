@@ -27,6 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.alerts.service import alert_staff
 from backend.chat_actions import claim_button
 from backend.claims import rules, timeline
+from backend.claims.access import audit_claim as _audit
+from backend.claims.access import require_role as _require
+from backend.claims.access import scoped_claim as _scoped
 from backend.claims.catastrophe.service import joint_survey_needed_for
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.errors import ClaimError
@@ -56,7 +59,7 @@ from backend.products.models import Product
 from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings, get_settings
 from backend.staff.models import Role, StaffUser
-from backend.staff.service import principal_of, record_audit
+from backend.staff.service import principal_of
 from messages import MessageNotFound, label, render
 
 __all__ = [
@@ -190,17 +193,6 @@ async def list_claims(
     return rows
 
 
-async def _scoped(
-    session: AsyncSession, actor: StaffPrincipal, claim_id: int, *, lock: bool = False
-) -> Claim:
-    """Staff see only their region: outside it a claim does not exist for them. ``lock`` holds the row
-    (``FOR UPDATE`` on PostgreSQL) so two staff acting at once cannot both move the claim on."""
-    claim = await session.get(Claim, claim_id, with_for_update=lock or None, populate_existing=lock)
-    if claim is None or not actor.covers_region(claim.region_code):
-        raise ClaimError("not_found")
-    return claim
-
-
 async def claim_detail(
     *, session: AsyncSession, actor: StaffPrincipal, claim_id: int, now: datetime | None = None
 ) -> ClaimDetail:
@@ -246,11 +238,6 @@ async def _document_request(session: AsyncSession, claim_id: int) -> DocumentReq
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-
-
-def _require(actor: StaffPrincipal, roles: Sequence[str]) -> None:
-    if actor.role != Role.ADMIN.value and actor.role not in roles:
-        raise ClaimError("forbidden", role=actor.role)
 
 
 def _expect(claim: Claim, *statuses: str) -> None:
@@ -333,20 +320,6 @@ def alert_texts(
     title = html.unescape(render("claims_notice/staff_alert_title", locale, **ctx))
     body = html.unescape(render("claims_notice/staff_alert_body", locale, **ctx))
     return title[:200], body[:2000]
-
-
-def _audit(
-    session: AsyncSession, actor: StaffPrincipal, action: str, claim: Claim, ip: str | None, **detail: Any
-) -> None:
-    record_audit(
-        session=session,
-        actor=actor,
-        action=action,
-        target_type="claim",
-        target_id=claim.id or "",
-        detail={"number": claim.number, **detail},
-        ip=ip,
-    )
 
 
 def _touch(claim: Claim, status: str | None = None) -> None:

@@ -7,13 +7,16 @@ account it is ("大塘村" or "张 会计" may be anyone's)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.claims import timeline
+from backend.claims.access import audit_claim as _audit
+from backend.claims.access import require_role as _require
+from backend.claims.access import scoped_claim as _scoped
 from backend.claims.errors import ClaimError
 from backend.claims.models import Claim, ClaimStatus
 from backend.claims.payees.models import PayeeAccount, PayeeException, PayeeExceptionStatus
@@ -45,11 +48,6 @@ def own_account(policy: Policy) -> str:
     """The insured's account on file: the policy's current terms (endorsements change it, R-ENR-11),
     validated when it was given."""
     return "".join(str(policy.terms.get("bank_account") or "").split())
-
-
-def _require(actor: StaffPrincipal, roles: tuple[str, ...]) -> None:
-    if actor.role != Role.ADMIN.value and actor.role not in roles:
-        raise ClaimError("forbidden", role=actor.role)
 
 
 # --- the account check ----------------------------------------------------------------------------------
@@ -107,33 +105,12 @@ async def approved_exception(
 # --- payee exceptions -----------------------------------------------------------------------------------
 
 
-async def _claim(session: AsyncSession, actor: StaffPrincipal, claim_id: int) -> Claim:
-    claim = await session.get(Claim, claim_id, with_for_update=True, populate_existing=True)
-    if claim is None or not actor.covers_region(claim.region_code):
-        raise ClaimError("not_found")
-    return claim
-
-
-def _audit(
-    session: AsyncSession, actor: StaffPrincipal, action: str, claim: Claim, ip: str | None, **detail: Any
-) -> None:
-    record_audit(
-        session=session,
-        actor=actor,
-        action=action,
-        target_type="claim",
-        target_id=claim.id or "",
-        detail={"number": claim.number, **detail},
-        ip=ip,
-    )
-
-
 async def enter_exception(
     *, session: AsyncSession, actor: StaffPrincipal, claim_id: int, body: PayeeExceptionIn, ip: str | None
 ) -> PayeeException:
     """Record another payee with its explanation; it waits for a second staff member's decision."""
     _require(actor, PAYEE_ROLES)
-    claim = await _claim(session, actor, claim_id)
+    claim = await _scoped(session, actor, claim_id, lock=True)
     if claim.status not in OPEN_STATUSES:
         raise ClaimError("bad_status", status=claim.status, expected=",".join(OPEN_STATUSES))
     policy = await session.get(Policy, claim.policy_id)
@@ -189,7 +166,7 @@ async def decide_exception(
 ) -> PayeeException:
     """The second staff member approves or refuses; whoever entered the exception cannot decide it."""
     _require(actor, PAYEE_ROLES)
-    claim = await _claim(session, actor, claim_id)
+    claim = await _scoped(session, actor, claim_id, lock=True)
     exception = await session.get(PayeeException, exception_id, with_for_update=True)
     if exception is None or exception.claim_id != claim.id:
         raise ClaimError("not_found")
