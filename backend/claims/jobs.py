@@ -28,9 +28,9 @@ from backend.claims import rules, timeline
 from backend.claims.models import Claim
 from backend.claims.workflow import FINAL, alert_texts
 from backend.db import utcnow
-from backend.enrollment.documents import local
 from backend.settings import Settings, get_settings
 from backend.staff.models import StaffUser
+from messages import to_local
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ async def claim_deadline_reminders(
                 assert due_at is not None
                 timeline.record(session, claim, "survey_overdue", actor="system", due_at=due_at.isoformat())
                 await timeline.tell_insured(
-                    session, claim, "survey_overdue", dedupe="survey-overdue", due_at=local(due_at)
+                    session, claim, "survey_overdue", dedupe="survey-overdue", due_at=to_local(due_at)
                 )
                 sent["survey_overdue_insured"] = now.isoformat()
                 told += 1

@@ -60,7 +60,7 @@ from backend.security import StaffPrincipal, significant_prefix
 from backend.settings import Settings, get_settings
 from backend.staff.models import Role, StaffUser
 from backend.staff.service import principal_of
-from messages import MessageNotFound, label, render
+from messages import MessageNotFound, label, render, to_local
 
 __all__ = [
     "ClaimDetail",
@@ -281,10 +281,6 @@ async def _count_events(session: AsyncSession, claim: Claim, kind: str) -> int:
     return int((await session.exec(query)).one())
 
 
-def _local(dt: datetime) -> datetime:
-    return documents.local(dt)
-
-
 def _yuan(fen: int | None) -> Decimal:
     return documents.yuan(fen or 0)
 
@@ -312,7 +308,7 @@ def alert_texts(
         "kind": kind,
         "claim": claim,
         "deadline": deadline,
-        "due_at": _local(due_at) if due_at else None,
+        "due_at": to_local(due_at) if due_at else None,
         "adjuster": adjuster,
         "amount": _yuan(claim.assessed_amount_fen),
         "objection": objection,
@@ -422,7 +418,7 @@ async def schedule_survey(
     _self_assign(claim, actor)
     _touch(claim, ClaimStatus.SURVEY_SCHEDULED.value)
     data: dict[str, Any] = {"at": at.isoformat(), "remote": remote, "joint": joint}
-    local_at = _local(at)
+    local_at = to_local(at)
     if delayed:
         timeline.record(session, claim, "survey_delayed", note=reason, actor=actor.username, **data)
         await timeline.tell_insured(
@@ -1102,7 +1098,7 @@ async def confirm_settlement(
         "agreed",
         dedupe=f"agreed-{await _count_events(session, claim, ClaimStatus.AGREED.value)}",
         amount=_yuan(claim.agreed_amount_fen),
-        payment_due_at=_local(claim.payment_due_at),
+        payment_due_at=to_local(claim.payment_due_at),
     )
     return claim
 

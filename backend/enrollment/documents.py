@@ -324,10 +324,8 @@ DOCUMENT_CONTEXTS: dict[str, type[DocumentContext]] = {
 # --- rendering --------------------------------------------------------------------------------------------
 
 
-def local(value: datetime) -> datetime:
-    """A timestamp in the people's zone (TIANBAO_TIMEZONE, told to messages at start-up); a naive one
-    is taken as UTC (how the database stores them)."""
-    return to_local(value)
+# The templates' ``local(dt)``: a timestamp in the people's zone (TIANBAO_TIMEZONE); naive means UTC.
+local = to_local
 
 
 def yuan(fen: int) -> Decimal:
