@@ -33,6 +33,13 @@ class StaffUser(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # Every token carries the version it was issued under (``ver``); a change of password, role or
+    # regions, or disabling, bumps it, so tokens issued before the change stop working at once.
+    token_version: int = Field(default=0)
+    # Sign-in lockout, kept here so a restart of the embedded default forgets none of it: consecutive
+    # failed sign-ins, and the moment a lock (after too many of them) ends.
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None)
 
 
 class AuditLog(SQLModel, table=True):
