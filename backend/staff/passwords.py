@@ -19,6 +19,7 @@ _SEQUENCES = (
     "0123456789012345678901234567890",
     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
     "qwertyuiopqwertyuiop",
+    "qwertyuiopasdfghjklzxcvbnm",
     "asdfghjklasdfghjkl",
     "zxcvbnmzxcvbnm",
     "1234567890-=",
