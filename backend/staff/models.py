@@ -28,7 +28,8 @@ class StaffUser(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     full_name: str = Field(default="", max_length=100)
     role: str = Field(default=Role.VIEWER.value, max_length=20)
-    # 12-digit region codes this user may act in; empty means the whole country (admin only).
+    # 12-digit division codes this user may act in; empty means the whole country, given only when an
+    # admin chooses it explicitly (``national: true``).
     region_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     phone: str | None = Field(default=None, max_length=20)
     active: bool = True

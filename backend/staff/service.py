@@ -286,6 +286,8 @@ async def update_staff(
             session=session, region_codes=changes.get("region_codes"), national=national
         )
     logged = {k: v for k, v in changes.items() if k != "password"}
+    if national:
+        logged["national"] = True
     revoke = False
     if "password" in changes:
         check_password(changes["password"], user.username)
