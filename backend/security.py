@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -27,18 +29,52 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def create_access_token(*, secret: str, user_id: int, username: str, minutes: int) -> str:
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Made once, with the same parameters as real hashes: verifying against it costs what a real
+    # verification costs, so an unknown username answers as slowly as a wrong password.
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def verify_or_waste_time(password_hash: str | None, password: str) -> bool:
+    """``verify_password``, or the same work against a dummy hash when there is no account to check."""
+    if password_hash is None:
+        verify_password(_dummy_hash(), password)
+        return False
+    return verify_password(password_hash, password)
+
+
+# A token without any of these is refused, not trusted forever (no ``exp``) or for nobody (no ``sub``).
+REQUIRED_CLAIMS = ["sub", "exp", "iat", "ver"]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    version: int
+
+
+def create_access_token(*, secret: str, user_id: int, username: str, version: int, minutes: int) -> str:
     now = utcnow()
-    claims = {"sub": str(user_id), "name": username, "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims = {
+        "sub": str(user_id),
+        "name": username,
+        "ver": version,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+    }
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
-def decode_access_token(token: str, *, secret: str) -> int | None:
-    """The staff user id inside a valid, unexpired token; None otherwise."""
+def decode_access_token(token: str, *, secret: str) -> TokenClaims | None:
+    """Who a valid, unexpired token was issued to, and under which token version; None otherwise."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM])
-        return int(claims["sub"])
-    except (jwt.PyJWTError, KeyError, ValueError):
+        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": REQUIRED_CLAIMS})
+        version = claims["ver"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            return None
+        return TokenClaims(user_id=int(claims["sub"]), version=version)
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
 
 

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     insurer_office_phone: str = ""
 
     access_token_minutes: int = 12 * 60
+    # Staff sign-in (backend/staff/signin.py, docs/operations.md "Staff sign-in"): attempts allowed per
+    # username and per client address in a window, and the lock after consecutive failures.
+    sign_in_window_seconds: int = Field(default=60, ge=1)
+    sign_in_per_username: int = Field(default=5, ge=1)
+    sign_in_per_address: int = Field(default=20, ge=1)
+    sign_in_max_failures: int = Field(default=10, ge=1)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1)
     identity_cache_seconds: float = 30.0
     # How long the backend's identity directory trusts an entry it was not told to drop.
     identity_directory_seconds: float = 600.0

@@ -91,7 +91,7 @@ def make_settings(var_dir: Path, *, database_url: str = "", redis_url: str = "")
         database_url=database_url or f"sqlite+aiosqlite:///{(var_dir / 'tianbao.db').as_posix()}",
         redis_url=redis_url,
         bot_token="",
-        admin_password="bench-admin-password",
+        admin_password="bench-chief-passphrase",
         service_token="bench-service-token",
         secret_key="bench-secret-key-0123456789abcdef",
         embedded_worker=False,

@@ -73,6 +73,8 @@ async def _bootstrap_and_dispose(db: Database, settings: Settings):  # type: ign
 
     try:
         return await bootstrap(db, settings)
+    except ValueError as exc:  # a refused TIANBAO_ADMIN_PASSWORD: a clear error, not a traceback
+        raise click.ClickException(str(exc)) from exc
     finally:
         await db.dispose()
 
@@ -231,15 +233,23 @@ def migrate() -> None:
 @main.command("create-admin")
 @click.option("--username", default="admin", show_default=True)
 @click.option(
-    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 12 characters; not a common password, a pattern or the username.",
 )
 def create_admin(username: str, password: str) -> None:
-    """Create an admin account, or reset its password."""
-    if len(password) < 10:
-        raise click.ClickException("the password needs at least 10 characters")
+    """Create an admin account, or reset its password (which also ends a sign-in lock)."""
     from backend.bootstrap import prepare_database
     from backend.db import Database
+    from backend.refusals import refusal_message
+    from backend.staff.passwords import password_problem
     from backend.staff.service import set_admin_password
+
+    problem = password_problem(password, username)
+    if problem is not None:  # the staff password rule, said before any database work
+        raise click.ClickException(refusal_message(problem, "en", {}))
 
     settings = _settings()
 

@@ -19,7 +19,9 @@ from backend.people.directory import IdentityDirectory
 from backend.settings import Settings
 from tests.harness import ChatUser
 
-ADMIN_PASSWORD = "admin-test-password"
+ADMIN_PASSWORD = "chief-of-staff-test-2026"
+# A password the staff password rule accepts, for staff accounts the tests make (never their username).
+STAFF_PASSWORD = "staff-test-passphrase-7"
 SERVICE_TOKEN = "service-token-for-tests"
 SECRET_KEY = "secret-key-for-tests-0123456789abcdef"
 

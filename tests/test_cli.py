@@ -34,7 +34,9 @@ def test_migrate_creates_schema_and_loads_regions_once(fresh_var: Path) -> None:
 def test_create_admin_and_short_password_refused(fresh_var: Path) -> None:
     runner = CliRunner()
     short = runner.invoke(main, ["create-admin", "--password", "short"])
-    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    common = runner.invoke(main, ["create-admin", "--password", "password1234"])
+    assert common.exit_code != 0 and "common password" in common.output
     made = runner.invoke(main, ["create-admin", "--username", "ops", "--password", "long-enough-pass"])
     assert made.exit_code == 0 and "Admin account 'ops' is ready" in made.output
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.deps import ReaderDep, SessionDep, require_roles
+from backend.deps import ReaderDep, SessionDep
 from backend.products import pricing, service
 from backend.products.models import LiabilityRate, Product, ProductKind
 from backend.products.schemas import (
@@ -28,10 +28,13 @@ from backend.products.schemas import (
 )
 from backend.security import StaffPrincipal
 from backend.staff.api import client_ip
+from backend.staff.deps import require_national_roles
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
-EditorDep = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
+# The catalogue and the rate table are the same for the whole country: only national staff edit them
+# (a county underwriter gets 403 outside_scope).
+EditorDep = Annotated[StaffPrincipal, Depends(require_national_roles("underwriter"))]
 
 # Plain numbers: Starlette renamed the 422 constant and the old name now warns.
 UNPROCESSABLE = 422

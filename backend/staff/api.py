@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
+from starlette.background import BackgroundTask
 
+from backend.redis import RedisHandle
+from backend.refusals import refusal_message
 from backend.request_deps import SessionDep, SettingsDep
 from backend.security import StaffPrincipal, create_access_token
 from backend.staff import service
 from backend.staff.deps import StaffDep, require_roles
 from backend.staff.models import AuditLog, StaffUser
 from backend.staff.schemas import AuditOut, StaffCreate, StaffOut, StaffUpdate, TokenOut
-from messages import mask_phone
+from backend.staff.signin import SignInGuard, SignInLimits, store_for
+from messages import mask_phone, normalize_locale
 
 auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
 staff_router = APIRouter(prefix="/api/staff", tags=["staff"])
@@ -25,22 +30,63 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@auth_router.post("/token", response_model=TokenOut)
+async def sign_in_guard(request: Request) -> SignInGuard:
+    """One guard per app, made on first use: its in-process store must be shared by every request."""
+    guard: SignInGuard | None = getattr(request.app.state, "sign_in_guard", None)
+    if guard is None:
+        redis: RedisHandle | None = getattr(request.app.state, "redis", None)
+        store = store_for(redis.client() if redis is not None and redis.enabled else None)
+        settings = request.app.state.settings
+        guard = SignInGuard(store, request.app.state.db, SignInLimits.of(settings))
+        request.app.state.sign_in_guard = guard
+    return guard
+
+
+SignInGuardDep = Annotated[SignInGuard, Depends(sign_in_guard)]
+
+
+def _throttled(request: Request) -> JSONResponse:
+    # The same answer for a throttled address, a throttled or locked username and an unknown one.
+    locale = normalize_locale(request.headers.get("accept-language"))
+    code = "sign_in_throttled"
+    body = {"detail": {"code": code, "message": refusal_message(code, locale, {}), "detail": {}}}
+    return JSONResponse(body, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+
+
+@auth_router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "sign_in_throttled"}},
+)
 async def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
-) -> TokenOut:
-    user = await service.authenticate(session=session, username=form.username, password=form.password)
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    settings: SettingsDep,
+    guard: SignInGuardDep,
+    request: Request,
+) -> TokenOut | JSONResponse:
+    outcome = await guard.sign_in(username=form.username, password=form.password, address=client_ip(request))
+    if outcome.throttled:
+        return _throttled(request)
+    # The failure's bookkeeping runs after the answer is sent: a known username (a database write) and
+    # an unknown one answer alike.
+    after = BackgroundTask(outcome.after) if outcome.after else None
+    user = outcome.user
     if user is None or user.id is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
+        return JSONResponse(
+            {"detail": "wrong username or password"},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": "Bearer"},
+            background=after,
         )
     token = create_access_token(
         secret=settings.secret_key,
         user_id=user.id,
         username=user.username,
+        version=user.token_version,
         minutes=settings.access_token_minutes,
     )
-    return TokenOut(access_token=token, expires_in=settings.access_token_minutes * 60)
+    body = TokenOut(access_token=token, expires_in=settings.access_token_minutes * 60)
+    return JSONResponse(body.model_dump(), background=after)
 
 
 def staff_out(user: StaffUser) -> StaffOut:
@@ -53,6 +99,7 @@ def staff_out(user: StaffUser) -> StaffOut:
         region_codes=user.region_codes,
         phone_masked=mask_phone(user.phone) or None,
         active=user.active,
+        locked=service.is_locked(user),
         created_at=user.created_at,
     )
 
@@ -79,6 +126,7 @@ async def create_user(body: StaffCreate, admin: AdminDep, session: SessionDep, r
         role=body.role,
         full_name=body.full_name,
         region_codes=body.region_codes,
+        national=body.national,
         phone=body.phone,
         ip=client_ip(request),
     )
@@ -99,6 +147,21 @@ async def update_user(
         )
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return staff_out(user)
+
+
+@staff_router.post("/users/{user_id}/unlock", response_model=StaffOut)
+async def unlock_user(
+    user_id: int, admin: AdminDep, session: SessionDep, guard: SignInGuardDep, request: Request
+) -> StaffOut:
+    """End a sign-in lock before its time (audited as ``staff.unlock``)."""
+    try:
+        user = await service.unlock_staff(
+            session=session, actor=admin, user_id=user_id, ip=client_ip(request)
+        )
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    await guard.unlocked(user.username)
     return staff_out(user)
 
 

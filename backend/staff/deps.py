@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, status
 
 from backend.request_deps import SessionDep, SettingsDep, is_service_token, oauth2_scheme, unauthorized
 from backend.security import StaffPrincipal, decode_access_token
-from backend.staff.service import load_active_staff
+from backend.staff.service import StaffError, load_active_staff
 
 
 async def current_staff(
@@ -22,12 +22,13 @@ async def current_staff(
 ) -> StaffPrincipal:
     if not token:
         raise unauthorized()
-    user_id = decode_access_token(token, secret=settings.secret_key)
-    if user_id is None:
+    claims = decode_access_token(token, secret=settings.secret_key)
+    if claims is None:
         raise unauthorized("invalid or expired token")
-    principal = await load_active_staff(session=session, user_id=user_id)
+    principal = await load_active_staff(session=session, user_id=claims.user_id, version=claims.version)
     if principal is None:
-        raise unauthorized("account disabled")
+        # Disabled, or the token predates a change of password, role or regions: sign in again.
+        raise unauthorized("account disabled or token revoked")
     return principal
 
 
@@ -40,6 +41,20 @@ def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, StaffPrincip
     async def _check(staff: StaffDep) -> StaffPrincipal:
         if staff.role != "admin" and staff.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"role {staff.role} may not do this")
+        return staff
+
+    return _check
+
+
+def require_national_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, StaffPrincipal]]:
+    """``require_roles`` for writes that hold for the whole country (the catalogue, the rate table): a
+    regional scope, even an admin's, may not change what every other region sells and charges."""
+    role_check = require_roles(*roles)
+
+    # A default, not Annotated: the annotation would name a local that FastAPI cannot resolve.
+    async def _check(staff: StaffPrincipal = Depends(role_check)) -> StaffPrincipal:
+        if not staff.is_national:
+            raise StaffError("outside_scope", reason="national_scope_required")
         return staff
 
     return _check

@@ -33,7 +33,7 @@ from backend.enrollment.models import QrCampaign, QrScan
 from backend.products.models import Product
 from backend.settings import Settings
 from backend.staff.models import AuditLog
-from tests.conftest import SERVICE_TOKEN, login
+from tests.conftest import SERVICE_TOKEN, STAFF_PASSWORD, login
 
 DONGCHENG = "110101000000"  # 北京市东城区
 XICHENG = "110102000000"  # 北京市西城区
@@ -84,10 +84,10 @@ async def _products(db: Database) -> None:
 async def make_staff(
     api: httpx.AsyncClient, admin_headers: dict[str, str], username: str, role: str, regions: list[str]
 ) -> tuple[int, dict[str, str]]:
-    body = {"username": username, "password": f"{username}-password", "role": role, "region_codes": regions}
+    body = {"username": username, "password": STAFF_PASSWORD, "role": role, "region_codes": regions}
     created = await api.post("/api/staff/users", json=body, headers=admin_headers)
     assert created.status_code == 201, created.text
-    return created.json()["id"], await login(api, username, f"{username}-password")
+    return created.json()["id"], await login(api, username, STAFF_PASSWORD)
 
 
 async def open_identity(api: httpx.AsyncClient, external_id: str) -> tuple[int, dict[str, str]]:

@@ -26,7 +26,7 @@ from backend.enrollment.models import Document
 from backend.outbox.models import OutboxMessage
 from backend.staff.models import AuditLog
 from tests.backend.test_enrollment_api import farmer_application, identity, signed_form, submit
-from tests.conftest import login
+from tests.conftest import STAFF_PASSWORD, login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, resident_id
 
 DONGGUAN = "441900000000"
@@ -63,7 +63,7 @@ async def staff_user(
 ) -> tuple[dict[str, str], int]:
     body = {
         "username": username,
-        "password": f"{username}-pass-01",
+        "password": STAFF_PASSWORD,
         "role": role,
         "region_codes": list(regions),
         "full_name": full_name,
@@ -71,7 +71,7 @@ async def staff_user(
     }
     created = await api.post("/api/staff/users", json=body, headers=admin_headers)
     assert created.status_code == 201, created.text
-    return await login(api, username, f"{username}-pass-01"), int(created.json()["id"])
+    return await login(api, username, STAFF_PASSWORD), int(created.json()["id"])
 
 
 async def paid_policy(

@@ -59,12 +59,15 @@ async def product(db: Database, code: str) -> Product:
         return await service.get_product(session, code)
 
 
-async def staff_headers(api: httpx.AsyncClient, admin: dict[str, str], role: str) -> dict[str, str]:
-    body = {
+async def staff_headers(
+    api: httpx.AsyncClient, admin: dict[str, str], role: str, regions: list[str] | None = None
+) -> dict[str, str]:
+    """A staff member of ``role``: national (the catalogue's editors must be), or in ``regions``."""
+    body: dict[str, Any] = {
         "username": f"{role}1",
         "password": f"{role}-pass-1",
         "role": role,
-        "region_codes": ["440000000000"],
+        **({"region_codes": regions} if regions else {"national": True}),
     }
     assert (await api.post("/api/staff/users", json=body, headers=admin)).status_code == 201
     return await login(api, f"{role}1", f"{role}-pass-1")

@@ -93,7 +93,7 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env.update(
         TIANBAO_PORT=str(port),
         TIANBAO_VAR_DIR=str(workdir / "var"),
-        TIANBAO_ADMIN_PASSWORD="test-admin-pass",
+        TIANBAO_ADMIN_PASSWORD="browser-test-chief-2026",
         TIANBAO_BOT_TOKEN="",
         PYTHONUNBUFFERED="1",
     )
