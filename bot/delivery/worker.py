@@ -2,6 +2,10 @@
 
 Embedded it runs inside ``tianbao serve``; ``tianbao worker`` runs it alone, several copies at once.
 Messages to one chat go in order, one at a time; different chats go in parallel within the rate limits.
+A chat's next message is sent only once the backend has acknowledged the last one's result (one reporter
+batches the results of all chats), so a worker killed at any point leaves at most one sent-but-unrecorded
+message per chat in flight, at most ``MAX_PARALLEL_CHATS`` in all: the duplicates its leases' expiry can
+cause (tests/bot/test_delivery_crash.py).
 """
 
 from __future__ import annotations
@@ -157,6 +161,7 @@ class DeliveryWorker:
         batch_size: int = 50,
         poll_seconds: float = 0.5,
         max_parallel_chats: int = MAX_PARALLEL_CHATS,
+        report_retry_seconds: float = REPORT_RETRY_SECONDS,
     ) -> None:
         self.backend = backend
         self.senders = senders
@@ -164,6 +169,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._parallel = asyncio.Semaphore(max_parallel_chats)
+        self.report_retry_seconds = report_retry_seconds
         self._stopping = asyncio.Event()
         # Called after every round that reached the backend (a container health check's heartbeat).
         self.on_round: Callable[[], None] | None = None
@@ -195,7 +201,9 @@ class DeliveryWorker:
         )
         if not items:
             return 0
-        async with Reporter(self.backend, self.worker_id) as reporter:
+        async with Reporter(
+            self.backend, self.worker_id, retry_seconds=self.report_retry_seconds
+        ) as reporter:
             outcomes = await asyncio.gather(
                 *(self._deliver_chat(chat_items, reporter) for chat_items in _by_recipient(items).values()),
                 return_exceptions=True,  # every chat ends its own way; none is cut off mid-send
