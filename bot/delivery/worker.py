@@ -2,6 +2,10 @@
 
 Embedded it runs inside ``tianbao serve``; ``tianbao worker`` runs it alone, several copies at once.
 Messages to one chat go in order, one at a time; different chats go in parallel within the rate limits.
+A chat's next message is sent only once the backend has acknowledged the last one's result (one reporter
+batches the results of all chats), so a worker killed at any point leaves at most one sent-but-unrecorded
+message per chat in flight, at most ``MAX_PARALLEL_CHATS`` in all: the duplicates its leases' expiry can
+cause (tests/bot/test_delivery_crash.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ log = logging.getLogger(__name__)
 LEASE_SAFETY = timedelta(seconds=5)
 # A flood-wait this short is waited out in place; a longer one sends the message back to the queue.
 INLINE_RETRY_LIMIT = 5.0
+# Recipients a worker sends to at once: also the most messages a crash of the worker can leave sent but
+# unrecorded (one per chat in flight), so the most it can duplicate.
+MAX_PARALLEL_CHATS = 30
+# A report the backend could not take is tried again this many times in all, after 0.5 s, 1 s, ...
+REPORT_ATTEMPTS = 3
+REPORT_RETRY_SECONDS = 0.5
 
 
 class Sender(Protocol):
@@ -150,7 +160,8 @@ class DeliveryWorker:
         worker_id: str | None = None,
         batch_size: int = 50,
         poll_seconds: float = 0.5,
-        max_parallel_chats: int = 30,
+        max_parallel_chats: int = MAX_PARALLEL_CHATS,
+        report_retry_seconds: float = REPORT_RETRY_SECONDS,
     ) -> None:
         self.backend = backend
         self.senders = senders
@@ -158,6 +169,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._parallel = asyncio.Semaphore(max_parallel_chats)
+        self.report_retry_seconds = report_retry_seconds
         self._stopping = asyncio.Event()
         # Called after every round that reached the backend (a container health check's heartbeat).
         self.on_round: Callable[[], None] | None = None
@@ -189,28 +201,107 @@ class DeliveryWorker:
         )
         if not items:
             return 0
-        await asyncio.gather(
-            *(self._deliver_chat(chat_items) for chat_items in _by_recipient(items).values())
-        )
+        async with Reporter(
+            self.backend, self.worker_id, retry_seconds=self.report_retry_seconds
+        ) as reporter:
+            outcomes = await asyncio.gather(
+                *(self._deliver_chat(chat_items, reporter) for chat_items in _by_recipient(items).values()),
+                return_exceptions=True,  # every chat ends its own way; none is cut off mid-send
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return len(items)
 
-    async def _deliver_chat(self, items: list[OutboxItem]) -> None:
-        """One recipient's messages, in order; reported as soon as they are done."""
+    async def _deliver_chat(self, items: list[OutboxItem], reporter: Reporter) -> None:
+        """One recipient's messages, in order. Each result is recorded before the next send, so a crash
+        leaves at most this chat's one message in flight unrecorded (sent again when its lease expires)."""
         async with self._parallel:
-            results: list[DeliveryResult] = []
-            for item in items:
+            for index, item in enumerate(items):
                 if _lease_too_short(item):
-                    break  # leave it: the lease runs out and the scheduler hands it on
+                    return  # leave the rest: the lease runs out and the scheduler hands them on
                 result = await self.senders[item.channel](item)
-                results.append(result)
                 if result.outcome is Outcome.STOPPED:
-                    results.extend(
-                        DeliveryResult(id=rest.id, outcome=Outcome.STOPPED, error="recipient stopped the bot")
-                        for rest in items[len(results) :]
-                    )
-                    break
-            if results:
+                    rest = [
+                        DeliveryResult(
+                            id=other.id, outcome=Outcome.STOPPED, error="recipient stopped the bot"
+                        )
+                        for other in items[index + 1 :]
+                    ]
+                    await reporter.record([result, *rest])
+                    return
+                await reporter.record([result])  # raises if the backend did not take it: stop here
+
+
+class Reporter:
+    """Records results for every chat of a batch, one ``report_outbox`` call at a time (group commit):
+    results that arrive while a call is out go together in the next one, so a batch of 30 chats costs
+    a few calls per round of sends, not 30. ``record`` returns once the backend acknowledged."""
+
+    def __init__(
+        self,
+        backend: BackendClient,
+        worker_id: str,
+        *,
+        attempts: int = REPORT_ATTEMPTS,
+        retry_seconds: float = REPORT_RETRY_SECONDS,
+    ) -> None:
+        self.backend = backend
+        self.worker_id = worker_id
+        self.attempts = attempts
+        self.retry_seconds = retry_seconds
+        self._pending: list[tuple[list[DeliveryResult], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Reporter:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, waiter in self._pending:  # nobody waits for these any more (the chats have ended)
+            waiter.cancel()
+
+    async def record(self, results: list[DeliveryResult]) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((results, waiter))
+        self._wake.set()
+        await waiter
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                await self._report([result for results, _ in batch for result in results])
+            except Exception as exc:
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+            else:
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    async def _report(self, results: list[DeliveryResult]) -> None:
+        """A blip of the backend is retried: reporting twice is harmless (only held leases are applied)
+        and every send of these chats waits for it."""
+        for attempt in range(1, self.attempts + 1):
+            try:
                 await self.backend.report_outbox(worker_id=self.worker_id, results=results)
+                return
+            except BackendUnavailable:
+                if attempt == self.attempts:
+                    raise
+                log.warning("delivery: report failed (attempt %d), retrying", attempt)
+                await asyncio.sleep(self.retry_seconds * attempt)
 
 
 def _by_recipient(items: list[OutboxItem]) -> OrderedDict[tuple[str, str], list[OutboxItem]]:

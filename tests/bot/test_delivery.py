@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
 from sqlmodel import select
 
 from backend.db import Database
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
+from backend.outbox.schemas import DeliveryResult, OutboxItem, Outcome
 from backend.people.models import ChatIdentity
 from backend.people.service import mark_stopped
+from bot.delivery.worker import DeliveryWorker
+from bot.transport import BackendUnavailable
 from tests.harness import ChatUser
 
 
@@ -61,3 +69,116 @@ async def test_stopped_user_comes_back_on_start(embedded, db: Database, farmer: 
 async def test_worker_with_nothing_due_claims_nothing(embedded) -> None:
     worker = embedded.state.bot_runtime.delivery_worker(worker_id="idle")
     assert await worker.run_once() == 0
+
+
+# The worker's loop on its own (a scripted backend and sender): what it sends when, and what it reports.
+
+
+def _item(item_id: int, address: str, *, lease_seconds: float = 60) -> OutboxItem:
+    return OutboxItem(
+        id=item_id,
+        channel="telegram",
+        address=address,
+        text=f"m{item_id}",
+        parse_mode=None,
+        buttons=[],
+        attachments=[],
+        priority=int(Priority.NOTICE),
+        attempts=1,
+        claimed_until=datetime.now(UTC) + timedelta(seconds=lease_seconds),
+    )
+
+
+class ScriptedBackend:
+    """Hands out one batch, then nothing; logs every report and what happened when."""
+
+    def __init__(self, items: list[OutboxItem], *, failures: int = 0) -> None:
+        self.items = items
+        self.failures = failures  # this many report calls fail first (the backend is away)
+        self.reports: list[list[DeliveryResult]] = []
+        self.events: list[tuple[str, int]] = []  # ("send" | "acked", message id)
+
+    async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:
+        batch, self.items = self.items, []
+        return batch
+
+    async def report_outbox(self, *, worker_id: str, results: list[DeliveryResult]) -> int:
+        await asyncio.sleep(0.01)  # a round trip: sends that finish meanwhile wait for the next call
+        if self.failures:
+            self.failures -= 1
+            raise BackendUnavailable("503 from /api/outbox/results")
+        self.reports.append(results)
+        self.events.extend(("acked", r.id) for r in results)
+        return len(results)
+
+
+class ScriptedSender:
+    def __init__(self, backend: ScriptedBackend, outcomes: dict[int, Outcome] | None = None) -> None:
+        self.backend = backend
+        self.outcomes = outcomes or {}
+
+    async def __call__(self, item: OutboxItem) -> DeliveryResult:
+        self.backend.events.append(("send", item.id))
+        return DeliveryResult(id=item.id, outcome=self.outcomes.get(item.id, Outcome.SENT))
+
+
+def _worker(backend: ScriptedBackend, sender: ScriptedSender) -> DeliveryWorker:
+    return DeliveryWorker(
+        backend,  # type: ignore[arg-type]
+        {"telegram": sender},
+        worker_id="scripted",
+        report_retry_seconds=0.01,
+    )
+
+
+async def test_each_result_is_acknowledged_before_the_next_send_to_that_chat() -> None:
+    """What a crash can duplicate is what was sent and not yet recorded: one message per chat at most."""
+    chats = [str(7_000 + c) for c in range(10)]
+    items = [_item(i * 10 + c, chat) for i in range(3) for c, chat in enumerate(chats)]
+    backend = ScriptedBackend(items)
+    assert await _worker(backend, ScriptedSender(backend)).run_once() == 30
+    for chat in chats:
+        ids = [item.id for item in items if item.address == chat]
+        for earlier, later in pairwise(ids):
+            assert backend.events.index(("acked", earlier)) < backend.events.index(("send", later))
+    # One call per round of sends for all ten chats, not one per message.
+    assert [len(results) for results in backend.reports] == [10, 10, 10]
+
+
+async def test_a_stopped_recipient_stops_the_rest_of_its_messages() -> None:
+    items = [_item(1, "7001"), _item(2, "7002"), _item(3, "7001"), _item(4, "7001"), _item(5, "7002")]
+    backend = ScriptedBackend(items)
+    await _worker(backend, ScriptedSender(backend, {1: Outcome.STOPPED})).run_once()
+    assert sorted(i for kind, i in backend.events if kind == "send") == [1, 2, 5]
+    outcomes = {r.id: r.outcome for results in backend.reports for r in results}
+    assert outcomes == {
+        1: Outcome.STOPPED,
+        3: Outcome.STOPPED,
+        4: Outcome.STOPPED,
+        2: Outcome.SENT,
+        5: Outcome.SENT,
+    }
+
+
+async def test_a_backend_blip_is_retried_and_delivery_goes_on() -> None:
+    items = [_item(1, "7001"), _item(2, "7001")]
+    backend = ScriptedBackend(items, failures=1)
+    assert await _worker(backend, ScriptedSender(backend)).run_once() == 2
+    assert [kind for kind, _ in backend.events] == ["send", "acked", "send", "acked"]
+
+
+async def test_a_result_the_backend_never_takes_stops_that_chat() -> None:
+    """Sending on would pile up sent-but-unrecorded messages, each one a duplicate when the lease ends."""
+    items = [_item(1, "7001"), _item(2, "7001"), _item(3, "7002")]
+    backend = ScriptedBackend(items, failures=100)
+    with pytest.raises(BackendUnavailable):
+        await _worker(backend, ScriptedSender(backend)).run_once()
+    assert sorted(i for kind, i in backend.events if kind == "send") == [1, 3]
+    assert backend.reports == []
+
+
+async def test_a_message_whose_lease_is_nearly_over_is_left_for_the_next_claimant() -> None:
+    items = [_item(1, "7001"), _item(2, "7001", lease_seconds=1), _item(3, "7001")]
+    backend = ScriptedBackend(items)
+    await _worker(backend, ScriptedSender(backend)).run_once()
+    assert backend.events == [("send", 1), ("acked", 1)]
