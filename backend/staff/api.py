@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from backend.ids import Id
 from backend.request_deps import SessionDep, SettingsDep
 from backend.security import StaffPrincipal, create_access_token
 from backend.staff import service
@@ -87,7 +88,7 @@ async def create_user(body: StaffCreate, admin: AdminDep, session: SessionDep, r
 
 @staff_router.patch("/users/{user_id}", response_model=StaffOut)
 async def update_user(
-    user_id: int, body: StaffUpdate, admin: AdminDep, session: SessionDep, request: Request
+    user_id: Id, body: StaffUpdate, admin: AdminDep, session: SessionDep, request: Request
 ) -> StaffOut:
     try:
         user = await service.update_staff(
@@ -104,7 +105,10 @@ async def update_user(
 
 @staff_router.get("/audit", response_model=list[AuditOut])
 async def audit_log(
-    _admin: AdminDep, session: SessionDep, limit: int = 100, action: str | None = None
+    _admin: AdminDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: str | None = None,
 ) -> list[AuditOut]:
-    rows: list[AuditLog] = await service.list_audit(session=session, limit=min(limit, 1000), action=action)
+    rows: list[AuditLog] = await service.list_audit(session=session, limit=limit, action=action)
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
