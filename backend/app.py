@@ -12,7 +12,8 @@ from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from backend.db import Database
-from backend.errors import install_error_handlers
+from backend.edge import MULTIPART_OVERHEAD, EdgeLimits
+from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.people.directory import IdentityDirectory
 from backend.redis import RedisHandle
 from backend.routes import include_routers
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         description="Tianbao (田保): enrollment, claims, publicity, callbacks and alerts for insurers.",
         lifespan=lifespan,
         telemetry=None if settings.telemetry else TELEMETRY_OFF,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.db = database
@@ -77,6 +79,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.health_probes = {}
     include_routers(app)
     install_error_handlers(app)
+    app.add_middleware(
+        EdgeLimits,
+        json_limit=settings.max_json_body_bytes,
+        upload_limit=max(
+            settings.max_upload_body_bytes, settings.webchat_max_upload_bytes + MULTIPART_OVERHEAD
+        ),
+    )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

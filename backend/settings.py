@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     telegram_group_rate: str = "20/minute"
 
     webchat_max_upload_bytes: int = 10 * 1024 * 1024
+    # Request bodies at the edge (backend/edge.py), refused with 413 past these: JSON and every other
+    # non-multipart body (the largest real one, 5,000 claim ids, is ~60 KB), and multipart uploads (the
+    # largest file limit, 10 MB, plus the form's framing; never below the web chat's upload limit).
+    max_json_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
     webchat_history_limit: int = 500
 
     embedded_worker: bool = True

@@ -13,6 +13,7 @@ from backend.alerts.models import StaffAlert
 from backend.alerts.schemas import AlertOut, MessageIn, MessageOut, ReplyIn
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.models import Application, Policy
+from backend.ids import Id
 from backend.security import BotPrincipal, StaffPrincipal
 from backend.staff.api import client_ip
 
@@ -47,14 +48,14 @@ async def list_alerts(
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
-async def ack_alert(alert_id: int, staff: AlertHandler, session: SessionDep, request: Request) -> AlertOut:
+async def ack_alert(alert_id: Id, staff: AlertHandler, session: SessionDep, request: Request) -> AlertOut:
     alert = await service.ack_alert(session=session, actor=staff, alert_id=alert_id, ip=client_ip(request))
     return alert_out(alert)
 
 
 @router.post("/{alert_id}/reply", response_model=AlertOut)
 async def reply(
-    alert_id: int, body: ReplyIn, staff: AlertHandler, session: SessionDep, request: Request
+    alert_id: Id, body: ReplyIn, staff: AlertHandler, session: SessionDep, request: Request
 ) -> AlertOut:
     """Answer an insured's message (kind ``insured_message``) in their chat; audited, acknowledges it."""
     alert = await service.reply_to_message(

@@ -20,6 +20,7 @@ from backend.claims.schemas import (
 )
 from backend.deps import BotDep, SessionDep, SettingsDep, require_roles
 from backend.enrollment import documents
+from backend.ids import Id
 from backend.security import StaffPrincipal
 
 bot_router = APIRouter(prefix="/api/bot/claims", tags=["bot: claims"])
@@ -86,7 +87,7 @@ async def my_claims(principal: BotDep, session: SessionDep) -> list[ClaimOut]:
 
 
 @bot_router.get("/{claim_id}", response_model=ClaimOut)
-async def my_claim(claim_id: int, principal: BotDep, session: SessionDep) -> ClaimOut:
+async def my_claim(claim_id: Id, principal: BotDep, session: SessionDep) -> ClaimOut:
     claim = await reporting.claim_for(session=session, principal=principal, claim_id=claim_id)
     return await claim_out(session, claim)
 
@@ -122,7 +123,7 @@ async def upload_media(
 
 
 @bot_router.post("/{claim_id}/attachments", response_model=ClaimOut)
-async def add_evidence(claim_id: int, body: AttachmentIn, principal: BotDep, session: SessionDep) -> ClaimOut:
+async def add_evidence(claim_id: Id, body: AttachmentIn, principal: BotDep, session: SessionDep) -> ClaimOut:
     claim = await reporting.add_evidence(
         session=session,
         principal=principal,
@@ -135,7 +136,7 @@ async def add_evidence(claim_id: int, body: AttachmentIn, principal: BotDep, ses
 
 @bot_router.post("/{claim_id}/settlement", response_model=ClaimOut)
 async def answer_settlement(
-    claim_id: int, body: SettlementAnswerIn, principal: BotDep, session: SessionDep
+    claim_id: Id, body: SettlementAnswerIn, principal: BotDep, session: SessionDep
 ) -> ClaimOut:
     claim = await reporting.answer_settlement(
         session=session,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from backend.claims.rules import CAUSES_BY_CATEGORY, delay_parts
+from backend.ids import Id
 
 
 def causes_for(category: str) -> tuple[str, ...]:
@@ -20,7 +21,7 @@ class ClaimReportIn(BaseModel):
     """R-CLM-4 report fields; the reporter's phone defaults to the bound phone of the chat identity."""
 
     idempotency_key: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    policy_id: int
+    policy_id: Id
     cause: str = Field(max_length=40)
     loss_started_at: datetime
     loss_ended_at: datetime | None = None
@@ -31,8 +32,8 @@ class ClaimReportIn(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     reporter_name: str = Field(max_length=30)
     description: str = Field(default="", max_length=2000)
-    photo_document_ids: list[int] = Field(default_factory=list, max_length=10)
-    disposal_document_ids: list[int] = Field(default_factory=list, max_length=10)
+    photo_document_ids: list[Id] = Field(default_factory=list, max_length=10)
+    disposal_document_ids: list[Id] = Field(default_factory=list, max_length=10)
     injured: int | None = Field(default=None, ge=0, le=100_000)  # liability accidents (R-LIA-6)
     dead: int | None = Field(default=None, ge=0, le=100_000)
 
@@ -91,7 +92,7 @@ class ClaimOut(BaseModel):
 
 class AttachmentIn(BaseModel):
     purpose: Literal["scene", "disposal", "requested"]
-    document_ids: list[int] = Field(min_length=1, max_length=10)
+    document_ids: list[Id] = Field(min_length=1, max_length=10)
 
 
 class SettlementAnswerIn(BaseModel):
@@ -104,7 +105,7 @@ class SettlementAnswerIn(BaseModel):
 
 
 class CollectiveHousehold(BaseModel):
-    policy_id: int
+    policy_id: Id
     lost_quantity: str = Field(max_length=20)
     estimated_amount_yuan: str = Field(default="0", max_length=20)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backend.claims.payees.schemas import PayeeExceptionOut
+from backend.ids import Id
 
 LossClass = Literal["light", "medium", "heavy"]
 LossDegree = Literal["light", "medium", "heavy", "total"]
@@ -20,7 +21,7 @@ DeadlineName = Literal["survey", "settlement", "payment"]
 
 
 class AssignIn(BaseModel):
-    adjuster_id: int
+    adjuster_id: Id
 
 
 class SurveyScheduleIn(BaseModel):
@@ -60,8 +61,8 @@ class SamplingSignerIn(BaseModel):
     role: Literal["insured", "relative", "authorised"]
     name: str | None = Field(default=None, max_length=30)
     relation: Literal["parent", "child", "spouse"] | None = None
-    authorisation_document_id: int | None = None
-    signed_record_document_id: int | None = None
+    authorisation_document_id: Id | None = None
+    signed_record_document_id: Id | None = None
 
 
 class SurveyReportIn(BaseModel):

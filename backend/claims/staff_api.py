@@ -36,6 +36,7 @@ from backend.claims.schemas_staff import (
 )
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.endorsements import mask_value
+from backend.ids import Id
 from backend.security import StaffPrincipal
 
 router = APIRouter(prefix="/api/claims", tags=["claims: staff"])
@@ -193,10 +194,10 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
 async def _action_out(
     session: SessionDep,
     staff: StaffPrincipal,
-    claim_id: int | None,
+    claim_id: Id | None,
     *,
     denial_suggested: bool = False,
-    document_id: int | None = None,
+    document_id: Id | None = None,
 ) -> ClaimActionOut:
     """The claim as it stands after a staff action, for the action's answer."""
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id or 0)
@@ -220,7 +221,7 @@ async def list_claims(
 
 
 @router.get("/{claim_id}", response_model=ClaimDetailOut)
-async def get_claim(claim_id: int, staff: StaffDep, session: SessionDep) -> ClaimDetailOut:
+async def get_claim(claim_id: Id, staff: StaffDep, session: SessionDep) -> ClaimDetailOut:
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id)
     return detail_out(detail)
 
@@ -230,7 +231,7 @@ async def get_claim(claim_id: int, staff: StaffDep, session: SessionDep) -> Clai
 
 @router.post("/{claim_id}/assign", response_model=ClaimActionOut)
 async def assign(
-    claim_id: int, body: AssignIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: AssignIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     claim = await workflow.assign_adjuster(
         session=session, actor=staff, claim_id=claim_id, adjuster_id=body.adjuster_id, ip=_ip(request)
@@ -240,7 +241,7 @@ async def assign(
 
 @router.post("/{claim_id}/survey-schedule", response_model=ClaimActionOut)
 async def survey_schedule(
-    claim_id: int, body: SurveyScheduleIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: SurveyScheduleIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     claim = await workflow.schedule_survey(
         session=session,
@@ -257,7 +258,7 @@ async def survey_schedule(
 
 @router.post("/{claim_id}/survey-report", response_model=ClaimActionOut)
 async def survey_report(
-    claim_id: int, body: SurveyReportIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: SurveyReportIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     outcome = await workflow.survey_report(
         session=session,
@@ -281,7 +282,7 @@ async def survey_report(
 
 @router.post("/{claim_id}/documents-request", response_model=ClaimActionOut)
 async def documents_request(
-    claim_id: int, body: DocumentsRequestIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: DocumentsRequestIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     asked = await workflow.request_documents(
         session=session, actor=staff, claim_id=claim_id, items=body.items, ip=_ip(request)
@@ -291,7 +292,7 @@ async def documents_request(
 
 @router.post("/{claim_id}/deny", response_model=ClaimActionOut)
 async def deny(
-    claim_id: int, body: DenyIn, staff: Adjuster, session: SessionDep, settings: SettingsDep, request: Request
+    claim_id: Id, body: DenyIn, staff: Adjuster, session: SessionDep, settings: SettingsDep, request: Request
 ) -> ClaimActionOut:
     claim, document = await workflow.deny(
         session=session,
@@ -306,7 +307,7 @@ async def deny(
 
 @router.post("/{claim_id}/disposal", response_model=ClaimActionOut)
 async def disposal(
-    claim_id: int, body: DisposalIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: DisposalIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     """R-CLM-7: confirm (or reject) the proof of harmless disposal; settlement waits for it."""
     claim = await workflow.decide_disposal(
@@ -329,7 +330,7 @@ async def disposal(
 
 @router.post("/{claim_id}/assess", response_model=ClaimActionOut)
 async def assess(
-    claim_id: int, body: AssessIn, staff: Adjuster, session: SessionDep, request: Request
+    claim_id: Id, body: AssessIn, staff: Adjuster, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     claim = await workflow.assess(
         session=session, actor=staff, claim_id=claim_id, amount_fen=body.amount_fen, ip=_ip(request)
@@ -339,7 +340,7 @@ async def assess(
 
 @router.post("/{claim_id}/payment", response_model=ClaimActionOut)
 async def payment(
-    claim_id: int, body: PaymentIn, staff: Payer, session: SessionDep, request: Request
+    claim_id: Id, body: PaymentIn, staff: Payer, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     paid = await workflow.record_payment(
         session=session,
@@ -357,7 +358,7 @@ async def payment(
 
 @router.post("/{claim_id}/prepayments", response_model=ClaimActionOut, status_code=201)
 async def prepayment(
-    claim_id: int, body: PrepaymentIn, staff: Payer, session: SessionDep, request: Request
+    claim_id: Id, body: PrepaymentIn, staff: Payer, session: SessionDep, request: Request
 ) -> ClaimActionOut:
     """R-LIA-6: a pre-payment of compensation, rescue or medical costs on an accident claim."""
     made = await workflow.record_prepayment(

@@ -29,6 +29,7 @@ from backend.enrollment.schemas import (
     TelegramPaymentIn,
     VerificationIn,
 )
+from backend.ids import Id
 from backend.security import StaffPrincipal
 
 bot_router = APIRouter(prefix="/api/bot", tags=["bot: enrollment"])
@@ -177,7 +178,7 @@ async def check_ear_tags(body: EarTagCheckIn, _principal: BotDep, session: Sessi
 
 @bot_router.post("/applications/{application_id}/payments", response_model=PaymentStartOut)
 async def pay(
-    application_id: int, body: PaymentStartIn, principal: BotDep, session: SessionDep, settings: SettingsDep
+    application_id: Id, body: PaymentStartIn, principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> PaymentStartOut:
     started, policy = await payments.start_payment(
         session=session,
@@ -210,13 +211,13 @@ async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]
 
 
 @bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
-async def my_policy(policy_id: int, principal: BotDep, session: SessionDep) -> PolicyOut:
+async def my_policy(policy_id: Id, principal: BotDep, session: SessionDep) -> PolicyOut:
     policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
 @bot_router.get("/documents/{document_id}")
-async def my_document(document_id: int, principal: BotDep, session: SessionDep) -> Response:
+async def my_document(document_id: Id, principal: BotDep, session: SessionDep) -> Response:
     document = await service.document_for(session=session, principal=principal, document_id=document_id)
     return _file_response(document)
 
@@ -248,7 +249,7 @@ async def upload_authorisation(
 
 @bot_router.post("/policies/{policy_id}/endorsements", response_model=EndorsementOut)
 async def ask_endorsement(
-    policy_id: int, body: EndorsementRequest, principal: BotDep, session: SessionDep
+    policy_id: Id, body: EndorsementRequest, principal: BotDep, session: SessionDep
 ) -> EndorsementOut:
     endorsement = await endorsements.request_endorsement(
         session=session, principal=principal, policy_id=policy_id, body=body
@@ -272,7 +273,7 @@ async def list_applications(
 
 
 @staff_router.get("/applications/{application_id}")
-async def get_application(application_id: int, staff: StaffDep, session: SessionDep) -> dict[str, object]:
+async def get_application(application_id: Id, staff: StaffDep, session: SessionDep) -> dict[str, object]:
     application = await verification.scoped_application(
         session=session, actor=staff, application_id=application_id
     )
@@ -293,7 +294,7 @@ async def upload_evidence(
     session: SessionDep,
     request: Request,
     file: Annotated[UploadFile, File()],
-    application_id: Annotated[int | None, Form()] = None,
+    application_id: Annotated[Id | None, Form()] = None,
     kind: Annotated[str, Form(pattern="^(verification_photo|signed_form)$")] = "verification_photo",
 ) -> dict[str, int | str]:
     """Verification photos (R-ENR-7), attached to the application they prove; or the photo of a paper
@@ -335,7 +336,7 @@ async def upload_evidence(
 
 @staff_router.post("/applications/{application_id}/verification", response_model=ApplicationOut)
 async def verify(
-    application_id: int, body: VerificationIn, staff: Verifier, session: SessionDep, request: Request
+    application_id: Id, body: VerificationIn, staff: Verifier, session: SessionDep, request: Request
 ) -> ApplicationOut:
     application = await verification.record_verification(
         session=session, actor=staff, application_id=application_id, body=body, ip=_ip(request)
@@ -345,7 +346,7 @@ async def verify(
 
 @staff_router.post("/applications/{application_id}/offline-payment", response_model=PolicyOut)
 async def offline_payment(
-    application_id: int,
+    application_id: Id,
     body: OfflinePaymentIn,
     staff: Underwriter,
     session: SessionDep,
@@ -379,13 +380,13 @@ async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]
 
 
 @staff_router.get("/policies/{policy_id}", response_model=PolicyOut)
-async def get_policy(policy_id: int, staff: StaffDep, session: SessionDep) -> PolicyOut:
+async def get_policy(policy_id: Id, staff: StaffDep, session: SessionDep) -> PolicyOut:
     policy = await verification.scoped_policy(session=session, actor=staff, policy_id=policy_id)
     return policy_out(policy, await _policy_document_id(session, policy))
 
 
 @staff_router.get("/documents/{document_id}")
-async def get_document(document_id: int, staff: StaffDep, session: SessionDep) -> Response:
+async def get_document(document_id: Id, staff: StaffDep, session: SessionDep) -> Response:
     document = await verification.scoped_document(session=session, actor=staff, document_id=document_id)
     return _file_response(document)
 
@@ -397,20 +398,20 @@ async def pending_endorsements(staff: StaffDep, session: SessionDep) -> list[End
 
 @staff_router.post("/endorsements/{endorsement_id}/approve", response_model=EndorsementOut)
 async def approve_endorsement(
-    endorsement_id: int, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
+    endorsement_id: Id, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
 ) -> EndorsementOut:
     return await _decide(endorsement_id, True, body, staff, session, request)
 
 
 @staff_router.post("/endorsements/{endorsement_id}/refuse", response_model=EndorsementOut)
 async def refuse_endorsement(
-    endorsement_id: int, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
+    endorsement_id: Id, body: EndorsementDecision, staff: Underwriter, session: SessionDep, request: Request
 ) -> EndorsementOut:
     return await _decide(endorsement_id, False, body, staff, session, request)
 
 
 async def _decide(
-    endorsement_id: int,
+    endorsement_id: Id,
     approve: bool,
     body: EndorsementDecision,
     staff: StaffPrincipal,
@@ -433,7 +434,7 @@ async def _decide(
 
 
 @service_router.get("/documents/{document_id}")
-async def attachment(document_id: int, session: SessionDep) -> Response:
+async def attachment(document_id: Id, session: SessionDep) -> Response:
     document = await session.get(Document, document_id)
     if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such document")

@@ -21,6 +21,7 @@ from backend.enrollment.campaign_schemas import (
     ScansOut,
 )
 from backend.enrollment.models import QrCampaign
+from backend.ids import Id
 from backend.security import StaffPrincipal
 from backend.settings import Settings
 from backend.staff.api import client_ip
@@ -49,7 +50,7 @@ def campaign_out(campaign: QrCampaign, settings: Settings) -> CampaignOut:
     )
 
 
-async def _visible(session: SessionDep, staff: StaffPrincipal, campaign_id: int) -> QrCampaign:
+async def _visible(session: SessionDep, staff: StaffPrincipal, campaign_id: Id) -> QrCampaign:
     return await service.get_campaign(session=session, actor=staff, campaign_id=campaign_id)
 
 
@@ -81,7 +82,7 @@ async def list_campaigns(staff: StaffDep, session: SessionDep, settings: Setting
 
 @campaigns_router.get("/{campaign_id}", response_model=CampaignOut)
 async def get_campaign(
-    campaign_id: int, staff: StaffDep, session: SessionDep, settings: SettingsDep
+    campaign_id: Id, staff: StaffDep, session: SessionDep, settings: SettingsDep
 ) -> CampaignOut:
     return campaign_out(await _visible(session, staff, campaign_id), settings)
 
@@ -96,7 +97,7 @@ def _link(campaign: QrCampaign, settings: Settings, target: str) -> str:
 
 @campaigns_router.get("/{campaign_id}/qr.png", response_class=Response)
 async def campaign_qr_png(
-    campaign_id: int, staff: StaffDep, session: SessionDep, settings: SettingsDep, target: Target = "telegram"
+    campaign_id: Id, staff: StaffDep, session: SessionDep, settings: SettingsDep, target: Target = "telegram"
 ) -> Response:
     campaign = await _visible(session, staff, campaign_id)
     png = service.qr_png(_link(campaign, settings, target))
@@ -109,7 +110,7 @@ async def campaign_qr_png(
 
 @campaigns_router.get("/{campaign_id}/qr.svg", response_class=Response)
 async def campaign_qr_svg(
-    campaign_id: int, staff: StaffDep, session: SessionDep, settings: SettingsDep, target: Target = "telegram"
+    campaign_id: Id, staff: StaffDep, session: SessionDep, settings: SettingsDep, target: Target = "telegram"
 ) -> Response:
     campaign = await _visible(session, staff, campaign_id)
     svg = service.qr_svg(_link(campaign, settings, target))
@@ -122,7 +123,7 @@ async def campaign_qr_svg(
 
 @campaigns_router.post("/{campaign_id}/deactivate", response_model=CampaignOut)
 async def deactivate_campaign(
-    campaign_id: int,
+    campaign_id: Id,
     staff: CampaignManagerDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -136,7 +137,7 @@ async def deactivate_campaign(
 
 @campaigns_router.get("/{campaign_id}/scans", response_model=ScansOut)
 async def campaign_scans(
-    campaign_id: int,
+    campaign_id: Id,
     staff: StaffDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -6,10 +6,12 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from backend.ids import Id
+
 
 class CampaignCreate(BaseModel):
     product_code: str = Field(min_length=1, max_length=40)
-    agent_id: int | None = None
+    agent_id: Id | None = None
     region_code: str | None = Field(default=None, pattern=r"^\d{12}$")
     title: str = Field(default="", max_length=100)
     expires_at: AwareDatetime | None = None

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from backend.ids import Id
+
 
 class SignerIn(BaseModel):
     """R-ENR-5: who confirms. ``insured`` is the bound account itself; others carry name and evidence."""
@@ -14,7 +16,7 @@ class SignerIn(BaseModel):
     role: Literal["insured", "relative", "authorised"]
     name: str | None = Field(default=None, max_length=30)
     relation: Literal["parent", "child", "spouse"] | None = None
-    authorisation_document_id: int | None = None
+    authorisation_document_id: Id | None = None
 
 
 class SignerRolesIn(BaseModel):
@@ -64,7 +66,7 @@ class ApplicationSubmit(BaseModel):
     product_code: str = Field(max_length=40)
     region_code: str = Field(min_length=12, max_length=12)
     quantity: str = Field(max_length=20)  # mu / heads / birds / m2; employees for liability
-    campaign_id: int | None = None
+    campaign_id: Id | None = None
     disclosure_version: str = Field(max_length=20)
     disclosure_read: bool
     signer: SignerIn
@@ -141,7 +143,7 @@ class VerificationIn(BaseModel):
     head_count: int | None = Field(default=None, ge=0)
     land_rights_evidence: str | None = Field(default=None, max_length=200)
     epidemic_prevention: str | None = Field(default=None, max_length=200)
-    photo_document_ids: list[int] = Field(min_length=1, max_length=20)
+    photo_document_ids: list[Id] = Field(min_length=1, max_length=20)
 
 
 class OfflinePaymentIn(BaseModel):
@@ -182,10 +184,10 @@ class LateEntryIn(BaseModel):
     enrolled_on: AwareDatetime
     reason: str = Field(min_length=10, max_length=1000)
     payment_reference: str = Field(min_length=3, max_length=128)
-    identity_id: int
+    identity_id: Id
     # R-ENR-5: staff never sign. The photo of the paper form the real signer signed (the signer named in
     # ``application.signer``), uploaded with ``POST /api/documents`` as kind ``signed_form``.
-    signed_form_document_id: int
+    signed_form_document_id: Id
 
 
 class EarTagCheckIn(BaseModel):

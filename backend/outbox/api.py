@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from backend.deps import DirectoryDep, SessionDep, SettingsDep, require_roles, require_service
 from backend.outbox import service
@@ -51,11 +51,9 @@ async def list_outbox(
     session: SessionDep,
     status: str | None = None,
     address: str | None = None,
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[OutboxRow]:
-    rows = await service.list_messages(
-        session=session, status=status, address=address, limit=min(limit, 1000)
-    )
+    rows = await service.list_messages(session=session, status=status, address=address, limit=limit)
     return [OutboxRow.model_validate(r, from_attributes=True) for r in rows]
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backend.ids import Id
+
 
 class OutboxItem(BaseModel):
     id: int
@@ -36,7 +38,7 @@ class Outcome(StrEnum):
 
 
 class DeliveryResult(BaseModel):
-    id: int
+    id: Id
     outcome: Outcome
     error: str | None = Field(default=None, max_length=500)
     retry_after: float | None = Field(default=None, ge=0)

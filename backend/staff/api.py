@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.background import BackgroundTask
 
+from backend.ids import Id
 from backend.redis import RedisHandle
 from backend.refusals import refusal_message
 from backend.request_deps import SessionDep, SettingsDep
@@ -135,7 +136,7 @@ async def create_user(body: StaffCreate, admin: AdminDep, session: SessionDep, r
 
 @staff_router.patch("/users/{user_id}", response_model=StaffOut)
 async def update_user(
-    user_id: int, body: StaffUpdate, admin: AdminDep, session: SessionDep, request: Request
+    user_id: Id, body: StaffUpdate, admin: AdminDep, session: SessionDep, request: Request
 ) -> StaffOut:
     try:
         user = await service.update_staff(
@@ -152,7 +153,7 @@ async def update_user(
 
 @staff_router.post("/users/{user_id}/unlock", response_model=StaffOut)
 async def unlock_user(
-    user_id: int, admin: AdminDep, session: SessionDep, guard: SignInGuardDep, request: Request
+    user_id: Id, admin: AdminDep, session: SessionDep, guard: SignInGuardDep, request: Request
 ) -> StaffOut:
     """End a sign-in lock before its time (audited as ``staff.unlock``)."""
     try:
@@ -167,7 +168,10 @@ async def unlock_user(
 
 @staff_router.get("/audit", response_model=list[AuditOut])
 async def audit_log(
-    _admin: AdminDep, session: SessionDep, limit: int = 100, action: str | None = None
+    _admin: AdminDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: str | None = None,
 ) -> list[AuditOut]:
-    rows: list[AuditLog] = await service.list_audit(session=session, limit=min(limit, 1000), action=action)
+    rows: list[AuditLog] = await service.list_audit(session=session, limit=limit, action=action)
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

@@ -19,6 +19,7 @@ from backend.claims.catastrophe.schemas import (
 )
 from backend.claims.models import Claim
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
+from backend.ids import Id
 from backend.products.pricing import fen_to_yuan
 from backend.security import StaffPrincipal
 from backend.staff.api import client_ip
@@ -120,14 +121,14 @@ async def list_events(
 
 
 @router.get("/{event_id}", response_model=EventDetailOut)
-async def get_event(event_id: int, staff: StaffDep, session: SessionDep) -> EventDetailOut:
+async def get_event(event_id: Id, staff: StaffDep, session: SessionDep) -> EventDetailOut:
     event = await catastrophe.visible_event(session, staff, event_id)
     return await _detail(session, staff, event)
 
 
 @router.post("/{event_id}/claims", response_model=EventDetailOut)
 async def link_claims(
-    event_id: int,
+    event_id: Id,
     body: LinkIn,
     staff: EventManager,
     session: SessionDep,
@@ -142,9 +143,7 @@ async def link_claims(
 
 
 @router.post("/{event_id}/confirm", response_model=EventDetailOut)
-async def confirm(
-    event_id: int, staff: EventManager, session: SessionDep, request: Request
-) -> EventDetailOut:
+async def confirm(event_id: Id, staff: EventManager, session: SessionDep, request: Request) -> EventDetailOut:
     """R-CLM-5: a candidate grouped automatically is one disaster (audited)."""
     event = await catastrophe.confirm_event(session, staff, event_id, ip=client_ip(request))
     await session.commit()
@@ -153,7 +152,7 @@ async def confirm(
 
 @router.post("/{event_id}/split", response_model=EventDetailOut)
 async def split(
-    event_id: int,
+    event_id: Id,
     body: SplitIn,
     staff: EventManager,
     session: SessionDep,
@@ -170,7 +169,7 @@ async def split(
 
 @router.post("/{event_id}/evaluate", response_model=EventDetailOut)
 async def evaluate(
-    event_id: int, staff: EventManager, session: SessionDep, settings: SettingsDep, request: Request
+    event_id: Id, staff: EventManager, session: SessionDep, settings: SettingsDep, request: Request
 ) -> EventDetailOut:
     event, reasons = await catastrophe.evaluate_by_staff(
         session, settings, staff, event_id, ip=client_ip(request)

@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from backend.ids import Id
+
 
 class EventIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -14,13 +16,13 @@ class EventIn(BaseModel):
 
 
 class LinkIn(BaseModel):
-    claim_ids: list[int] = Field(min_length=1, max_length=5000)
+    claim_ids: list[Id] = Field(min_length=1, max_length=5000)
 
 
 class SplitIn(BaseModel):
     """R-CLM-5: the claims that are another disaster, taken out into a new confirmed event."""
 
-    claim_ids: list[int] = Field(min_length=1, max_length=5000)
+    claim_ids: list[Id] = Field(min_length=1, max_length=5000)
     name: str | None = Field(default=None, max_length=200, description="the new event's name")
 
 

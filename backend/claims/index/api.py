@@ -12,6 +12,7 @@ from backend.claims.index import service as index
 from backend.claims.index.schemas import PayoutList, ReadingIn, ReadingReport, TriggerStatus
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.models import Policy
+from backend.ids import Id
 from backend.security import StaffPrincipal
 from backend.staff.api import client_ip
 
@@ -87,7 +88,7 @@ async def get_payouts(
 
 @bot_router.get("/status", response_model=TriggerStatus)
 async def my_index_status(
-    principal: BotDep, session: SessionDep, policy_id: Annotated[int, Query()]
+    principal: BotDep, session: SessionDep, policy_id: Annotated[Id, Query()]
 ) -> TriggerStatus:
     """For the insured's own weather-index policy: no report is needed; this is the township's status."""
     policy = await session.get(Policy, policy_id)

@@ -19,6 +19,7 @@ from backend.claims.payees.schemas import (
 )
 from backend.deps import SessionDep, require_roles
 from backend.enrollment.endorsements import mask_value
+from backend.ids import Id
 from backend.security import StaffPrincipal
 from backend.staff.api import client_ip
 
@@ -77,7 +78,7 @@ async def register_account(
 
 @router.delete("/{account_id}", response_model=PayeeAccountOut)
 async def remove_account(
-    account_id: int, staff: Maintainer, session: SessionDep, request: Request
+    account_id: Id, staff: Maintainer, session: SessionDep, request: Request
 ) -> PayeeAccountOut:
     entry = await service.remove_account(
         session=session, actor=staff, account_id=account_id, ip=client_ip(request)
@@ -87,7 +88,7 @@ async def remove_account(
 
 @exceptions_router.post("/{claim_id}/payee-exceptions", response_model=PayeeExceptionOut, status_code=201)
 async def enter_exception(
-    claim_id: int, body: PayeeExceptionIn, staff: Payer, session: SessionDep, request: Request
+    claim_id: Id, body: PayeeExceptionIn, staff: Payer, session: SessionDep, request: Request
 ) -> PayeeExceptionOut:
     exception = await service.enter_exception(
         session=session, actor=staff, claim_id=claim_id, body=body, ip=client_ip(request)
@@ -99,8 +100,8 @@ async def enter_exception(
     "/{claim_id}/payee-exceptions/{exception_id}/{decision}", response_model=PayeeExceptionOut
 )
 async def decide_exception(
-    claim_id: int,
-    exception_id: int,
+    claim_id: Id,
+    exception_id: Id,
     decision: service.Decision,
     body: PayeeDecisionIn,
     staff: Payer,
