@@ -10,6 +10,7 @@ from backend.alerts.api import router as alerts_router
 from backend.claims.api import bot_router as claims_bot_router
 from backend.claims.api import collective_router as claims_collective_router
 from backend.claims.catastrophe.api import router as events_router
+from backend.claims.evidence import router as documents_router
 from backend.claims.index.api import bot_router as index_bot_router
 from backend.claims.index.api import router as index_router
 from backend.claims.payees.api import exceptions_router as payee_exceptions_router
@@ -37,6 +38,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(campaigns_router)
     app.include_router(enrollment_bot_router)
     app.include_router(enrollment_staff_router)
+    app.include_router(documents_router)
     app.include_router(attachments_router)
     app.include_router(claims_bot_router)
     app.include_router(messages_bot_router)

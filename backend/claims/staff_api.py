@@ -37,6 +37,7 @@ from backend.claims.schemas_staff import (
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
 from backend.enrollment.endorsements import mask_value
 from backend.ids import Id
+from backend.people.disclosure import Personal, shown
 from backend.security import StaffPrincipal
 
 router = APIRouter(prefix="/api/claims", tags=["claims: staff"])
@@ -90,7 +91,8 @@ def summary_out(row: workflow.ClaimRow) -> ClaimSummaryOut:
     return ClaimSummaryOut.model_validate(_summary_fields(row.claim, row.deadlines))
 
 
-def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
+def detail_out(detail: workflow.ClaimDetail, role: str) -> ClaimDetailOut:
+    """The claim as ``role`` may see it: the reporter's phone per ``backend/people/disclosure.py``."""
     claim = detail.claim
     survey = detail.survey
     request = detail.document_request
@@ -103,7 +105,7 @@ def detail_out(detail: workflow.ClaimDetail) -> ClaimDetailOut:
             "place_name": claim.place_name,
             "description": claim.description,
             "reporter_name": claim.reporter_name,
-            "reporter_phone": claim.reporter_phone,
+            "reporter_phone": shown(Personal.PHONE, claim.reporter_phone, role),
             "reported_by_staff_id": claim.reported_by_staff_id,
             "delay_minutes": claim.delay_minutes,
             "survey_agreed_at": claim.survey_agreed_at,
@@ -202,7 +204,7 @@ async def _action_out(
     """The claim as it stands after a staff action, for the action's answer."""
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id or 0)
     return ClaimActionOut(
-        claim=detail_out(detail), denial_suggested=denial_suggested, document_id=document_id
+        claim=detail_out(detail, staff.role), denial_suggested=denial_suggested, document_id=document_id
     )
 
 
@@ -223,7 +225,7 @@ async def list_claims(
 @router.get("/{claim_id}", response_model=ClaimDetailOut)
 async def get_claim(claim_id: Id, staff: StaffDep, session: SessionDep) -> ClaimDetailOut:
     detail = await workflow.claim_detail(session=session, actor=staff, claim_id=claim_id)
-    return detail_out(detail)
+    return detail_out(detail, staff.role)
 
 
 # --- actions ----------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
@@ -30,6 +30,7 @@ from backend.enrollment.schemas import (
     VerificationIn,
 )
 from backend.ids import Id
+from backend.people.disclosure import Personal, shown
 from backend.security import StaffPrincipal
 
 bot_router = APIRouter(prefix="/api/bot", tags=["bot: enrollment"])
@@ -73,11 +74,23 @@ def application_out(application: Application, policy_id: int | None = None) -> A
     )
 
 
-def policy_out(policy: Policy, document_id: int | None) -> PolicyOut:
+def insured_numbers(answers: dict[str, Any], role: str) -> dict[str, str]:
+    """Who the insured is, for the staff who verify the application (R-ENR-7): the numbers as ``role``
+    may see them. An enterprise's number is its credit code (``id_number`` here)."""
+    return {
+        "name": str(answers.get("company_name") or answers.get("name") or ""),
+        "id_number": shown(Personal.ID_NUMBER, answers.get("credit_code") or answers.get("id_number"), role),
+        "phone": shown(Personal.PHONE, answers.get("phone"), role),
+        "bank_account": shown(Personal.BANK_ACCOUNT, answers.get("bank_account"), role),
+    }
+
+
+def policy_out(policy: Policy, document_id: int | None, role: str | None = None) -> PolicyOut:
+    """``role`` None is the chat: its numbers are masked (others may see a phone screen); staff see them
+    as their role may (``backend/people/disclosure.py``)."""
     terms = dict(policy.terms)
-    # What leaves the backend is masked: the chat shows it, and others may see a phone screen.
-    terms["bank_account"] = endorsements.mask_value("bank_account", str(terms.get("bank_account") or ""))
-    terms["phone"] = endorsements.mask_value("phone", str(terms.get("phone") or ""))
+    terms["bank_account"] = shown(Personal.BANK_ACCOUNT, str(terms.get("bank_account") or ""), role)
+    terms["phone"] = shown(Personal.PHONE, str(terms.get("phone") or ""), role)
     return PolicyOut(
         id=policy.id or 0,
         number=policy.number,
@@ -111,16 +124,22 @@ def endorsement_out(endorsement: Endorsement, document_id: int | None = None) ->
     )
 
 
+async def _staff_policy_out(session: SessionDep, policy: Policy, staff: StaffPrincipal) -> PolicyOut:
+    return (await _policies_out(session, [policy], staff.role))[0]
+
+
 async def _policy_document_id(session: SessionDep, policy: Policy) -> int | None:
     return (await _policies_out(session, [policy]))[0].document_id
 
 
-async def _policies_out(session: SessionDep, policies: list[Policy]) -> list[PolicyOut]:
+async def _policies_out(
+    session: SessionDep, policies: list[Policy], role: str | None = None
+) -> list[PolicyOut]:
     """Policies with their e-policy's id: one query for the whole list, no blob read."""
     ids = await service.latest_document_ids(
         session=session, policy_ids=[p.id or 0 for p in policies], kind="e_policy"
     )
-    return [policy_out(p, ids.get(p.id or 0)) for p in policies]
+    return [policy_out(p, ids.get(p.id or 0), role) for p in policies]
 
 
 def _file_response(document: Document) -> Response:
@@ -280,6 +299,7 @@ async def get_application(application_id: Id, staff: StaffDep, session: SessionD
     policy = await service.policy_of_application(session=session, application_id=application_id)
     out = application_out(application, policy.id if policy else None).model_dump(mode="json")
     out["region_code"] = application.region_code
+    out["insured"] = insured_numbers(application.answers, staff.role)
     out["signer"] = application.signer
     out["disclosure"] = {
         "version": application.disclosure_version,
@@ -361,7 +381,7 @@ async def offline_payment(
         ip=_ip(request),
         secret=settings.secret_key,
     )
-    return policy_out(policy, await _policy_document_id(session, policy))
+    return await _staff_policy_out(session, policy, staff)
 
 
 @staff_router.post("/policies/late-entry", response_model=PolicyOut, status_code=201)
@@ -371,24 +391,23 @@ async def late_entry(
     policy = await verification.late_entry(
         session=session, actor=staff, body=body, ip=_ip(request), secret=settings.secret_key
     )
-    return policy_out(policy, await _policy_document_id(session, policy))
+    return await _staff_policy_out(session, policy, staff)
 
 
 @staff_router.get("/policies", response_model=list[PolicyOut])
 async def list_policies(staff: StaffDep, session: SessionDep) -> list[PolicyOut]:
-    return await _policies_out(session, await verification.list_policies(session=session, actor=staff))
+    policies = await verification.list_policies(session=session, actor=staff)
+    return await _policies_out(session, policies, staff.role)
 
 
 @staff_router.get("/policies/{policy_id}", response_model=PolicyOut)
 async def get_policy(policy_id: Id, staff: StaffDep, session: SessionDep) -> PolicyOut:
     policy = await verification.scoped_policy(session=session, actor=staff, policy_id=policy_id)
-    return policy_out(policy, await _policy_document_id(session, policy))
+    return await _staff_policy_out(session, policy, staff)
 
 
-@staff_router.get("/documents/{document_id}")
-async def get_document(document_id: Id, staff: StaffDep, session: SessionDep) -> Response:
-    document = await verification.scoped_document(session=session, actor=staff, document_id=document_id)
-    return _file_response(document)
+# GET /api/documents/{document_id}, the staff download, is backend/claims/evidence.py: a claim's photos
+# follow the claim's scope, and enrollment does not know claims.
 
 
 @staff_router.get("/endorsements", response_model=list[EndorsementOut])

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.background import BackgroundTask
 
+from backend.errors import ErrorOut
 from backend.ids import Id
 from backend.redis import RedisHandle
 from backend.refusals import refusal_message
@@ -57,7 +58,10 @@ def _throttled(request: Request) -> JSONResponse:
 @auth_router.post(
     "/token",
     response_model=TokenOut,
-    responses={401: {"description": "wrong username or password"}, 429: {"description": "sign_in_throttled"}},
+    responses={
+        401: {"model": ErrorOut, "description": "wrong username or password"},
+        429: {"model": ErrorOut, "description": "sign_in_throttled"},
+    },
 )
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -113,8 +117,8 @@ async def who_am_i(staff: StaffDep, session: SessionDep) -> StaffOut:
 
 
 @staff_router.get("/users", response_model=list[StaffOut])
-async def list_users(_admin: AdminDep, session: SessionDep) -> list[StaffOut]:
-    return [staff_out(u) for u in await service.list_staff(session=session)]
+async def list_users(admin: AdminDep, session: SessionDep) -> list[StaffOut]:
+    return [staff_out(u) for u in await service.list_staff(session=session, actor=admin)]
 
 
 @staff_router.post("/users", response_model=StaffOut, status_code=201)

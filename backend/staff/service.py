@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,29 @@ async def scope_of(*, session: AsyncSession, region_codes: list[str] | None, nat
     return await check_region_codes(session=session, codes=region_codes)
 
 
+def manages(actor: StaffPrincipal | None, scope: Sequence[str]) -> bool:
+    """A regional admin manages only staff whose whole scope lies inside their own regions: without this,
+    a county admin could make a national admin and see the whole country. National staff and the
+    first-run bootstrap (no actor) manage everyone."""
+    if actor is None or actor.is_national:
+        return True
+    return bool(scope) and all(actor.covers_region(code) for code in scope)
+
+
+def _check_grantable(actor: StaffPrincipal | None, scope: Sequence[str]) -> None:
+    if not manages(actor, scope):
+        raise StaffError("outside_scope")
+
+
+async def _managed_user(*, session: AsyncSession, actor: StaffPrincipal, user_id: int) -> StaffUser:
+    """A staff account the actor manages; any other is answered as missing, like an object outside the
+    region elsewhere."""
+    user = await session.get(StaffUser, user_id)
+    if user is None or not manages(actor, user.region_codes):
+        raise LookupError("no such staff user")
+    return user
+
+
 def is_locked(user: StaffUser, now: datetime | None = None) -> bool:
     return user.locked_until is not None and user.locked_until > (now or utcnow())
 
@@ -126,9 +149,7 @@ async def unlock_staff(
     *, session: AsyncSession, actor: StaffPrincipal, user_id: int, ip: str | None
 ) -> StaffUser:
     """An admin ends a lock (and the count of failures) before its time; audited like every staff write."""
-    user = await session.get(StaffUser, user_id)
-    if user is None:
-        raise LookupError("no such staff user")
+    user = await _managed_user(session=session, actor=actor, user_id=user_id)
     detail = {
         "locked_until": user.locked_until.isoformat() if user.locked_until else None,
         "failed_logins": user.failed_logins,
@@ -190,6 +211,7 @@ async def create_staff(
     if existing is not None:
         raise StaffError("username_taken", username=username)
     scope = await scope_of(session=session, region_codes=region_codes, national=national)
+    _check_grantable(actor, scope)
     check_password(password, username)
     user = StaffUser(
         username=username,
@@ -276,15 +298,14 @@ async def set_admin_password(*, session: AsyncSession, username: str, password: 
 async def update_staff(
     *, session: AsyncSession, actor: StaffPrincipal, user_id: int, changes: dict[str, Any], ip: str | None
 ) -> StaffUser:
-    user = await session.get(StaffUser, user_id)
-    if user is None:
-        raise LookupError("no such staff user")
+    user = await _managed_user(session=session, actor=actor, user_id=user_id)
     changes = dict(changes)
     national = bool(changes.pop("national", False))
     if national or "region_codes" in changes:
         changes["region_codes"] = await scope_of(
             session=session, region_codes=changes.get("region_codes"), national=national
         )
+        _check_grantable(actor, changes["region_codes"])
     logged = {k: v for k, v in changes.items() if k != "password"}
     if national:
         logged["national"] = True
@@ -318,8 +339,9 @@ async def update_staff(
     return user
 
 
-async def list_staff(*, session: AsyncSession) -> list[StaffUser]:
-    return list((await session.exec(select(StaffUser).order_by(col(StaffUser.id)))).all())
+async def list_staff(*, session: AsyncSession, actor: StaffPrincipal) -> list[StaffUser]:
+    users = (await session.exec(select(StaffUser).order_by(col(StaffUser.id)))).all()
+    return [user for user in users if manages(actor, user.region_codes)]
 
 
 async def list_audit(*, session: AsyncSession, limit: int = 100, action: str | None = None) -> list[AuditLog]:

@@ -14,7 +14,9 @@ from backend.edge import strict_json_error
 from backend.errors import MAX_ERRORS
 
 JSON = {"content-type": "application/json"}
-STAFF_BODY = b'{"username":"abc","password":"Wheat-Harvest-7391-rain","full_name":%s,"role":"admin"}'
+STAFF_BODY = (
+    b'{"username":"abc","password":"Wheat-Harvest-7391-rain","full_name":%s,"role":"admin","national":true}'
+)
 RESULT_BODY = b'{"worker_id":"w","results":[{"id":1,"outcome":"retry","retry_after":%s}]}'
 IDENTITY_BODY = b'{"channel":"webchat","external_id":%s,"address":"a"}'
 

@@ -413,3 +413,36 @@ async def test_catalogue_and_rate_table_writes_need_national_scope(
     ).status_code == 200
     put = await api.put("/api/products/liability/industries/agri_processing", json=rate, headers=national)
     assert put.status_code == 200
+
+
+# --- a regional admin manages only its region's staff ----------------------------------------------------
+
+ZHONGSHAN = "442000000000"
+
+
+async def test_a_regional_admin_cannot_grant_more_than_its_own_scope(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Before: a county admin could create a national admin, or widen anyone to the whole country."""
+    await make_staff(api, admin_headers, "admin_dg", role="admin", region_codes=[DONGGUAN])
+    neighbour = await make_staff(api, admin_headers, "agent_zs", region_codes=[ZHONGSHAN])
+    own = await make_staff(api, admin_headers, "agent_dg", region_codes=[DONGGUAN])
+    regional = await login(api, "admin_dg", STAFF_PASSWORD)
+    body = {"username": "admin_all", "password": STAFF_PASSWORD, "role": "admin", "national": True}
+    national = await api.post("/api/staff/users", json=body, headers=regional)
+    assert national.status_code == 403 and national.json()["detail"]["code"] == "outside_scope"
+    body = {**body, "national": False, "region_codes": [ZHONGSHAN]}
+    elsewhere = await api.post("/api/staff/users", json=body, headers=regional)
+    assert elsewhere.status_code == 403 and elsewhere.json()["detail"]["code"] == "outside_scope"
+    widen = await api.patch(f"/api/staff/users/{own}", json={"national": True}, headers=regional)
+    assert widen.status_code == 403
+    mine = await api.patch(f"/api/staff/users/{own}", json={"full_name": "东莞代理"}, headers=regional)
+    assert mine.status_code == 200
+    for call in (
+        api.patch(f"/api/staff/users/{neighbour}", json={"full_name": "x"}, headers=regional),
+        api.post(f"/api/staff/users/{neighbour}/unlock", headers=regional),
+    ):
+        assert (await call).status_code == 404
+    listed = {u["id"] for u in (await api.get("/api/staff/users", headers=regional)).json()}
+    assert own in listed and neighbour not in listed
+    assert all(u["region_codes"] for u in (await api.get("/api/staff/users", headers=regional)).json())

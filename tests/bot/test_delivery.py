@@ -134,7 +134,7 @@ def _worker(backend: ScriptedBackend, sender: ScriptedSender) -> DeliveryWorker:
 async def test_each_result_is_acknowledged_before_the_next_send_to_that_chat() -> None:
     """What a crash can duplicate is what was sent and not yet recorded: one message per chat at most."""
     chats = [str(7_000 + c) for c in range(10)]
-    items = [_item(i * 10 + c, chat) for i in range(3) for c, chat in enumerate(chats)]
+    items = [_item(i * 10 + c + 1, chat) for i in range(3) for c, chat in enumerate(chats)]
     backend = ScriptedBackend(items)
     assert await _worker(backend, ScriptedSender(backend)).run_once() == 30
     for chat in chats:

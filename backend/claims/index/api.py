@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, Request, UploadFile, status
 
+from backend.claims.errors import ClaimError
 from backend.claims.index import service as index
 from backend.claims.index.schemas import PayoutList, ReadingIn, ReadingReport, TriggerStatus
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
@@ -82,7 +83,7 @@ async def get_payouts(
     """The payout list by administrative village, with the R-CLM-2 publication fields."""
     code = region.strip().ljust(12, "0")
     if not staff.covers_region(code):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail={"code": "outside_scope", "message": ""})
+        raise ClaimError("outside_scope")  # 403 with its text in the caller's language
     return await index.payout_list(session, region, since=since, until=until)
 
 
