@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -36,6 +36,7 @@ from tests.backend.test_claims_workflow import make_claim, paid_policy, survey_b
 from tests.backend.test_enrollment_api import farmer_application, submit
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP
+from tests.routes import all_routes
 
 REGION_A = "441900000000"  # 东莞市 (no counties: its townships are its county-level units)
 REGION_B = "442000000000"  # 中山市, its neighbour
@@ -600,13 +601,6 @@ async def _call(route: str, w: World) -> Call:
 # --- the routes -------------------------------------------------------------------------------------------
 
 
-def _walk(routes: list[Any]) -> Iterator[Any]:
-    """Every route, through the included routers (FastAPI keeps them as branches, built lazily)."""
-    for route in routes:
-        router = getattr(route, "original_router", None)
-        yield from _walk(router.routes) if router is not None else (route,)
-
-
 def _dependency_names(dependant: Any) -> set[str]:
     names: set[str] = set()
     for dep in dependant.dependencies:
@@ -618,7 +612,7 @@ def _dependency_names(dependant: Any) -> set[str]:
 def staff_routes(app: FastAPI) -> list[str]:
     """``METHOD path`` of every route a staff token opens (not the bot's or the delivery workers')."""
     found = []
-    for route in _walk(list(app.router.routes)):
+    for route in all_routes(app):
         if not (isinstance(route, APIRoute) and route.path.startswith("/api/")):
             continue
         if {"current_staff", "staff_or_service"} & _dependency_names(route.dependant):

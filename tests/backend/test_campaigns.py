@@ -19,7 +19,6 @@ import segno
 from sqlmodel import col, func, select
 
 from backend.db import Database, utcnow
-from backend.enrollment.campaign_api import router as campaigns_router
 from backend.enrollment.campaigns import (
     QR_BORDER,
     QR_SCALE,
@@ -44,14 +43,6 @@ SECRET = "secret-key-for-payload-tests"
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _mount_campaign_routes(app) -> None:
-    """Mount the campaign routes until backend/routes.py includes them; then this fixture does nothing
-    (and can be removed)."""
-    if not any(getattr(route, "path", "") == "/api/bot/scans" for route in app.routes):
-        app.include_router(campaigns_router)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from sqlmodel import col, func, select
 
 from backend.alerts.models import StaffAlert
 from backend.claims.catastrophe import service as catastrophe
-from backend.claims.catastrophe.api import router as events_router
 from backend.claims.catastrophe.models import DisasterEvent
 from backend.claims.index import service as index
 from backend.claims.index.schemas import ReadingIn
@@ -80,13 +79,6 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
         "started_on": "2026-11-20",
     },
 }
-
-
-@pytest.fixture(autouse=True)
-def _mounted(app: Any) -> None:
-    """Until the lead engineer includes the router in backend/routes.py."""
-    if "/api/events" not in {getattr(route, "path", "") for route in app.routes}:
-        app.include_router(events_router)
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import pytest
 from sqlmodel import col, select
 
 from backend.claims.index import service as index
-from backend.claims.index.api import bot_router as index_bot_router
-from backend.claims.index.api import router as index_router
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import Claim, ClaimEvent
 from backend.db import Database
@@ -116,16 +114,6 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
         }
     },
 }
-
-
-@pytest.fixture(autouse=True)
-def _mounted(app: Any) -> None:
-    """Until the lead engineer includes the routers in backend/routes.py."""
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if "/api/index/readings" not in paths:
-        app.include_router(index_router)
-    if "/api/bot/index/status" not in paths:
-        app.include_router(index_bot_router)
 
 
 @pytest.fixture

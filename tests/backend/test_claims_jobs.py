@@ -15,10 +15,9 @@ from backend.claims.models import Claim, ClaimEvent
 from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
 from backend.settings import Settings
-from tests.backend.test_claims_workflow import (  # noqa: F401  (the fixture mounts the staff claim routes)
+from tests.backend.test_claims_workflow import (
     load_claim,
     make_claim,
-    mount_claim_routes,
     notices,
     paid_policy,
     staff_user,

@@ -36,19 +36,6 @@ VILLAGE_B = "441900003002"
 OWN_ACCOUNT = "6228480012345678901"
 
 
-@pytest.fixture(autouse=True)
-def mount_claim_routes(app: Any) -> None:
-    """The lead engineer includes these routers in backend/routes.py; mount them here until then."""
-    from backend.alerts.api import router as alerts_router
-    from backend.claims.staff_api import router
-
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/api/claims/{claim_id}/assign" not in paths:
-        app.include_router(router)
-    if "/api/alerts" not in paths:
-        app.include_router(alerts_router)
-
-
 # --- helpers (also used by test_claims_jobs) --------------------------------------------------------------
 
 

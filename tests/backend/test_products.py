@@ -15,7 +15,6 @@ from sqlmodel import col, select
 
 from backend.db import Database
 from backend.products import pricing, service
-from backend.products.api import router as products_router
 from backend.products.models import LiabilityRate, Product, RiskQuestion
 from backend.staff.models import AuditLog
 from tests.conftest import login
@@ -48,9 +47,6 @@ LIABILITY = "work_safety_liability"
 
 @pytest.fixture
 def client(app: FastAPI, api: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The API client with the products router, whether or not backend/routes.py includes it yet."""
-    if not any(getattr(route, "path", "").startswith("/api/products") for route in app.routes):
-        app.include_router(products_router)
     return api
 
 
