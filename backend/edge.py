@@ -17,6 +17,8 @@ every ``/start`` takes), in front of every route, the web chat's included:
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -30,7 +32,11 @@ MULTIPART_OVERHEAD = 64 * 1024
 # Byte sequences without which a JSON text holds no NaN, no infinity and no unpaired surrogate (escaped
 # ``\uD8xx``-``\uDFxx``, or raw UTF-8 ``ED A0``-``ED BF``, which ``json.loads`` decodes with surrogatepass).
 _SUSPECT = (b"NaN", b"Infinity", b"\\ud", b"\\uD", b"\xed")
-STRICT_JSON_MESSAGE = "JSON must not contain NaN, Infinity or an unpaired surrogate"
+# A number too big for a float (``1e400``, or 310 digits) parses to an infinity: the same refusal.
+_HUGE_NUMBER = re.compile(rb"[eE]\+?\d{3,}|\d{309,}")
+STRICT_JSON_MESSAGE = (
+    "JSON must not contain NaN, Infinity, a number too big for a float or an unpaired surrogate"
+)
 
 
 def too_large(accept_language: str | None, limit: int) -> JSONResponse:
@@ -41,12 +47,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(text)
+    return value
+
+
 def strict_json_error(body: bytes) -> bool:
     """True when ``body`` is JSON that holds NaN, an infinity or an unpaired surrogate."""
-    if not any(suspect in body for suspect in _SUSPECT):
+    if not any(suspect in body for suspect in _SUSPECT) and not _HUGE_NUMBER.search(body):
         return False
     try:
-        value = json.loads(body, parse_constant=_reject_constant)
+        value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         return True
     except ValueError as exc:  # a JSONDecodeError is left to the route's own answer (with a position)

@@ -47,12 +47,14 @@ async def sign_in_guard(request: Request) -> SignInGuard:
 SignInGuardDep = Annotated[SignInGuard, Depends(sign_in_guard)]
 
 
-def _throttled(request: Request) -> JSONResponse:
+def _throttled(request: Request, retry_after: int) -> JSONResponse:
     # The same answer for a throttled address, a throttled or locked username and an unknown one.
     locale = normalize_locale(request.headers.get("accept-language"))
     code = "sign_in_throttled"
     body = {"detail": {"code": code, "message": refusal_message(code, locale, {}), "detail": {}}}
-    return JSONResponse(body, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+    # One Retry-After for every guard (the window): a longer one would tell a locked account apart.
+    headers = {"Retry-After": str(retry_after)}
+    return JSONResponse(body, status_code=status.HTTP_429_TOO_MANY_REQUESTS, headers=headers)
 
 
 @auth_router.post(
@@ -71,7 +73,7 @@ async def issue_token(
 ) -> TokenOut | JSONResponse:
     outcome = await guard.sign_in(username=form.username, password=form.password, address=client_ip(request))
     if outcome.throttled:
-        return _throttled(request)
+        return _throttled(request, guard.limits.window_seconds)
     # The failure's bookkeeping runs after the answer is sent: a known username (a database write) and
     # an unknown one answer alike.
     after = BackgroundTask(outcome.after) if outcome.after else None

@@ -49,7 +49,10 @@ async def test_an_unpaired_surrogate_on_the_start_route_is_a_422(
     _json_refused(response)
 
 
-@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize(
+    "value",
+    [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1E+400", b"1" + b"0" * 400 + b".5"],
+)
 async def test_nan_and_infinity_are_a_422(
     api: httpx.AsyncClient, service_headers: dict[str, str], value: bytes
 ) -> None:
@@ -65,6 +68,8 @@ def test_the_strict_check_passes_what_json_allows() -> None:
     assert not strict_json_error('{"name":"王"}'.encode())
     assert not strict_json_error(b'{"broken": ')  # malformed JSON is the route's own 422, with a position
     assert strict_json_error(b'{"a":[1,NaN]}')
+    assert strict_json_error(b'{"a":1e400}')
+    assert not strict_json_error(b'{"a":1e300,"b":"e+999 in a text"}')
 
 
 async def test_a_surrogate_pair_is_one_character_and_accepted(

@@ -73,6 +73,8 @@ async def test_consecutive_failures_lock_the_account_until_an_audited_unlock(
     locked = await sign_in(guarded, "agent_lock", STAFF_PASSWORD)  # the right password, too late
     assert locked.status_code == 429 and locked.json()["detail"]["code"] == "sign_in_throttled"
     assert "管理员" in locked.json()["detail"]["message"]
+    # A lock says no more than a window's throttle: the same Retry-After.
+    assert locked.headers["Retry-After"] == str(settings.sign_in_window_seconds)
 
     # The lock is in the database: a restarted process (a new app on the same database) keeps it.
     restarted = create_app(settings.model_copy(update={"sign_in_max_failures": 3}), db=db)
@@ -138,7 +140,9 @@ async def test_a_username_is_throttled_per_window_whatever_the_password(
     async with await client_for(create_app(settings.model_copy(update=limits), db=db)) as api:
         for _ in range(3):
             assert (await sign_in(api, "admin", WRONG)).status_code == 401
-        assert (await sign_in(api, "admin", ADMIN_PASSWORD)).status_code == 429
+        throttled = await sign_in(api, "admin", ADMIN_PASSWORD)
+        assert throttled.status_code == 429
+        assert throttled.headers["Retry-After"] == str(settings.sign_in_window_seconds)
         assert (await sign_in(api, "nobody", WRONG)).status_code == 401  # another username is not
 
 
