@@ -22,11 +22,22 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import messages
+from messages.sms import sms_template_keys, template_id_key
 
 DEFAULT_VAR_DIR = Path("var")
 # Listening on every interface: a link needs an address a browser can open, and loopback is the one
 # that surely works on the machine itself (others set TIANBAO_PUBLIC_URL).
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def unmapped_sms_templates(template_ids: dict[str, str]) -> list[str]:
+    """Every SMS template (both languages) that has no provider template id."""
+    return [
+        template_id_key(key, locale)
+        for locale in messages.LOCALES
+        for key in sms_template_keys(locale)
+        if not template_ids.get(template_id_key(key, locale), "").strip()
+    ]
 
 
 class ProductionSettingsError(ValueError):
@@ -114,6 +125,28 @@ class Settings(BaseSettings):
     telegram_chat_rate: str = "1/second"
     telegram_group_rate: str = "20/minute"
 
+    # SMS (docs/operations.md "SMS"): "log" keeps every text on this machine (shown at /dev/sms);
+    # "tencent" sends through Tencent Cloud SMS. Templates: messages/<locale>/sms/templates.json, each
+    # mapped to its approved provider id in TIANBAO_SMS_TEMPLATE_IDS ({"zh-CN/otp": "1234567", ...}).
+    sms_provider: Literal["log", "tencent"] = "log"
+    sms_sign_name: str = "田保"
+    sms_template_ids: dict[str, str] = Field(default_factory=dict)
+    sms_rate_per_second: float = Field(default=200.0, gt=0)
+    tencent_sms_secret_id: str = ""
+    tencent_sms_secret_key: str = ""
+    tencent_sms_app_id: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    # One-time codes per number (the provider's own limits are the same or looser).
+    sms_codes_per_minute: int = Field(default=1, ge=1)
+    sms_codes_per_hour: int = Field(default=5, ge=1)
+    sms_codes_per_day: int = Field(default=10, ge=1)
+    # No bulk text between these local times (warnings excepted); "21:00"-"08:00" wraps midnight.
+    sms_quiet_start: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    sms_quiet_end: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # How long a link in a text opens the web chat.
+    sms_link_days: int = Field(default=30, ge=1)
+
     webchat_max_upload_bytes: int = 10 * 1024 * 1024
     # Request bodies at the edge (backend/edge.py), refused with 413 past these: JSON and every other
     # non-multipart body (the largest real one, 5,000 claim ids, is ~60 KB), and multipart uploads (the
@@ -159,7 +192,32 @@ class Settings(BaseSettings):
                 self.generated_secrets.add(name)
         if not self.webhook_secret:
             self._derive_webhook_secret()
+        if self.sms_provider == "tencent":
+            self._refuse_incomplete_tencent()
         return self
+
+    def _refuse_incomplete_tencent(self) -> None:
+        missing = [
+            f"TIANBAO_{name.upper()}"
+            for name in (
+                "tencent_sms_secret_id",
+                "tencent_sms_secret_key",
+                "tencent_sms_app_id",
+                "sms_sign_name",
+            )
+            if not getattr(self, name)
+        ]
+        unmapped = unmapped_sms_templates(self.sms_template_ids)
+        if unmapped:
+            missing.append("TIANBAO_SMS_TEMPLATE_IDS for " + ", ".join(unmapped))
+        if missing:
+            raise ValueError("the tencent SMS provider needs " + "; ".join(missing))
+
+    def sms_receipt_token(self) -> str:
+        """The secret part of the provider's callback URLs (receipts, replies): the provider signs nothing,
+        so only a caller who was given the URL is believed. Derived, so every replica agrees."""
+        digest = hmac.new(self.secret_key.encode(), b"tianbao-sms-callback-v1", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:32]
 
     def _derive_webhook_secret(self) -> None:
         """Unset, the webhook secret is derived from the secret key: every bot replica that shares the key

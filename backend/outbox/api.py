@@ -10,6 +10,7 @@ from backend.deps import DirectoryDep, SessionDep, SettingsDep, require_roles, r
 from backend.outbox import service
 from backend.outbox.models import OutboxMessage
 from backend.outbox.schemas import ClaimIn, OutboxItem, OutboxRow, ResultsIn, ResultsOut
+from backend.outbox.sms.service import held_kinds
 from backend.security import StaffPrincipal
 
 router = APIRouter(prefix="/api/outbox", tags=["outbox"])
@@ -27,6 +28,7 @@ async def claim(body: ClaimIn, session: SessionDep, settings: SettingsDep) -> li
         limit=body.limit,
         lease_seconds=settings.delivery_lease_seconds,
         channels=body.channels,
+        held_sms_kinds=held_kinds(settings),
     )
     return [_item(r) for r in rows]
 

@@ -16,6 +16,7 @@ class OutboxStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
+    DELIVERED = "delivered"  # the provider's receipt (SMS): on the phone
     FAILED = "failed"
     STOPPED = "stopped"
 
@@ -28,11 +29,23 @@ class Priority(IntEnum):
     BULK = 100
 
 
+class MessageKind(StrEnum):
+    """What rules a message is under (SMS above all): a one-time code is limited per number; a notice the
+    law requires goes to a number that stopped bulk texts; bulk waits out quiet hours; a warning does not."""
+
+    OTP = "otp"
+    NOTICE = "notice"
+    BULK = "bulk"
+    WARNING = "warning"
+
+
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("channel", "address", "dedupe_key", name="uq_outbox_recipient_dedupe"),
         Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+        # Delivery receipts name the provider's serial id.
+        Index("ix_outbox_external", "channel", "external_message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -46,6 +59,10 @@ class OutboxMessage(SQLModel, table=True):
     # [{"kind": "document" | "photo", "name": ..., "url": ...}]
     attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     priority: int = Field(default=Priority.NOTICE.value)
+    kind: str = Field(default=MessageKind.NOTICE.value, max_length=16)
+    # SMS only: {"key": template key, "locale": ..., "params": [values in the provider's order]}; ``text``
+    # holds the same message as the recipient reads it.
+    template: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     dedupe_key: str = Field(max_length=128)
     status: str = Field(default=OutboxStatus.QUEUED.value, max_length=16)
     attempts: int = 0
@@ -57,3 +74,4 @@ class OutboxMessage(SQLModel, table=True):
     external_message_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    delivered_at: datetime | None = None

@@ -22,6 +22,9 @@ class OutboxItem(BaseModel):
     priority: int
     attempts: int
     claimed_until: datetime | None
+    kind: str = "notice"
+    # SMS: the approved template and its values in the provider's order (``backend/outbox/sms``).
+    template: dict[str, Any] | None = None
 
 
 class ClaimIn(BaseModel):

@@ -19,7 +19,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
-from backend.outbox.models import OutboxMessage, OutboxStatus, Priority
+from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus, Priority
 from backend.outbox.schemas import DeliveryResult, Outcome
 from backend.people.directory import IdentityDirectory
 from backend.people.models import ChatIdentity
@@ -85,6 +85,8 @@ async def enqueue_many(*, session: AsyncSession, rows: Sequence[dict[str, Any]])
             "identity_id": None,
             "parse_mode": "HTML",
             "priority": int(Priority.BULK),
+            "kind": MessageKind.NOTICE.value,
+            "template": None,
             **row,
             "status": OutboxStatus.QUEUED.value,
             "attempts": 0,
@@ -128,6 +130,7 @@ async def claim_batch(
     limit: int,
     lease_seconds: int,
     channels: Sequence[str] | None = None,
+    held_sms_kinds: Sequence[str] = (),
 ) -> list[OutboxMessage]:
     """Lease up to ``limit`` due messages, replies before bulk. PostgreSQL skips rows another worker
     holds (FOR UPDATE SKIP LOCKED); SQLite serialises writers, so the UPDATE itself is the lock."""
@@ -141,6 +144,10 @@ async def claim_batch(
     )
     if channels:
         due = due.where(col(OutboxMessage.channel).in_(list(channels)))
+    if held_sms_kinds:  # quiet hours: bulk texts stay queued until morning
+        due = due.where(
+            ~(col(OutboxMessage.channel) == "sms") | col(OutboxMessage.kind).not_in(held_sms_kinds)
+        )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list((await session.execute(due)).scalars().all())

@@ -1,0 +1,1 @@
+"""SMS, an outbox channel: provider templates, per-number limits, quiet hours, stops and receipts."""

@@ -1,0 +1,187 @@
+"""Texts through the outbox: rendered from approved templates, kept within the rules before the provider
+has to refuse them.
+
+- A one-time code goes to a number at most ``sms_codes_per_minute/hour/day`` times (counted from the
+  outbox itself, so every replica agrees);
+- bulk waits out quiet hours (21:00-08:00 local by default): ``claim_batch`` leaves it queued; warnings,
+  codes and notices go at any hour;
+- a number that replied TD is stopped for bulk only: codes and the notices the law requires still go;
+- receipts move a sent text to delivered, or to failed with the provider's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db import utcnow
+from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus, Priority
+from backend.outbox.service import enqueue_many
+from backend.outbox.sms.models import SmsNumber
+from backend.outbox.sms.schemas import ReceiptIn
+from backend.people.service import normalize_cn_mobile
+from backend.refusals import Refusal
+from backend.settings import Settings
+from messages import to_local
+from messages.sms import sms_template
+
+SMS = "sms"
+
+
+class SmsError(Refusal):
+    """A text refused before the provider sees it (too many codes to one number)."""
+
+
+def e164(phone: str) -> str:
+    """The address of a mainland mobile in the outbox and at the provider: ``+8613812345678``."""
+    return "+86" + normalize_cn_mobile(phone)
+
+
+def sms_row(
+    *,
+    settings: Settings,
+    phone: str,
+    key: str,
+    locale: str,
+    values: dict[str, str],
+    dedupe_key: str,
+    priority: Priority = Priority.NOTICE,
+    identity_id: int | None = None,
+) -> dict[str, Any]:
+    """One outbox row for ``enqueue_many``: the text as read, and the template the provider takes."""
+    template = sms_template(key, locale)
+    return {
+        "channel": SMS,
+        "address": e164(phone),
+        "text": template.render(settings.public_url, values),
+        "parse_mode": None,
+        "kind": template.kind,
+        "template": {"key": key, "locale": locale, "params": template.params(values)},
+        "dedupe_key": dedupe_key,
+        "priority": int(priority),
+        "identity_id": identity_id,
+    }
+
+
+async def enqueue_sms(*, session: AsyncSession, settings: Settings, **row: Any) -> None:
+    """Queue one text in the caller's transaction (see ``sms_row`` for the arguments)."""
+    await enqueue_sms_rows(session=session, rows=[sms_row(settings=settings, **row)])
+
+
+async def enqueue_sms_rows(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Set-based: one INSERT for the rows, one UPDATE stopping the bulk ones to stopped numbers."""
+    await enqueue_many(session=session, rows=rows)
+    if any(row.get("kind") == MessageKind.BULK.value for row in rows):
+        await _stop_bulk_to_stopped_numbers(session=session, addresses=[str(row["address"]) for row in rows])
+
+
+async def _stop_bulk_to_stopped_numbers(*, session: AsyncSession, addresses: Sequence[str]) -> None:
+    stopped = select(col(SmsNumber.phone)).where(col(SmsNumber.bulk_stopped_at).is_not(None))
+    await session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.channel) == SMS, col(OutboxMessage.kind) == MessageKind.BULK.value)
+        .where(col(OutboxMessage.status).in_([OutboxStatus.QUEUED.value, OutboxStatus.FAILED.value]))
+        .where(col(OutboxMessage.address).in_(list(addresses)), col(OutboxMessage.address).in_(stopped))
+        .values(
+            status=OutboxStatus.STOPPED.value, next_attempt_at=None, last_error="number stopped bulk texts"
+        )
+    )
+
+
+async def check_code_allowance(*, session: AsyncSession, settings: Settings, phone: str) -> None:
+    """Refuse a one-time code past the number's limits per minute, hour and day (``SmsError``)."""
+    now = utcnow()
+    windows = (
+        (timedelta(minutes=1), settings.sms_codes_per_minute, "sms_code_too_often"),
+        (timedelta(hours=1), settings.sms_codes_per_hour, "sms_code_hourly"),
+        (timedelta(days=1), settings.sms_codes_per_day, "sms_code_daily"),
+    )
+    address = e164(phone)
+    for window, allowed, code in windows:
+        sent = (
+            await session.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(col(OutboxMessage.channel) == SMS, col(OutboxMessage.address) == address)
+                .where(col(OutboxMessage.kind) == MessageKind.OTP.value)
+                .where(col(OutboxMessage.created_at) > now - window)
+            )
+        ).scalar_one()
+        if sent >= allowed:
+            raise SmsError(code)
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def in_quiet_hours(settings: Settings, now: datetime | None = None) -> bool:
+    """Whether it is quiet time where people live (the span may wrap midnight)."""
+    local = to_local(now or utcnow()).time()
+    start, end = _clock(settings.sms_quiet_start), _clock(settings.sms_quiet_end)
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def held_kinds(settings: Settings, now: datetime | None = None) -> list[str]:
+    """The kinds of text the workers must not be handed now."""
+    return [MessageKind.BULK.value] if in_quiet_hours(settings, now) else []
+
+
+async def record_receipts(*, session: AsyncSession, receipts: Sequence[ReceiptIn]) -> int:
+    """Delivered or failed, by the provider's serial id; a receipt for a text not (or no longer) sent is
+    ignored, so a repeated callback changes nothing."""
+    updated = 0
+    now = utcnow()
+    for receipt in receipts:
+        values: dict[str, Any] = (
+            {"status": OutboxStatus.DELIVERED.value, "delivered_at": receipt.at or now}
+            if receipt.delivered
+            else {"status": OutboxStatus.FAILED.value, "last_error": receipt.reason or "not delivered"}
+        )
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.channel) == SMS)
+            .where(col(OutboxMessage.external_message_id) == receipt.external_message_id)
+            .where(col(OutboxMessage.status) == OutboxStatus.SENT.value)
+            .values(next_attempt_at=None, **values)
+        )
+        updated += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    await session.commit()
+    return updated
+
+
+async def stop_bulk(*, session: AsyncSession, phone: str, source: str) -> int:
+    """Mark the number stopped for bulk and stop its queued bulk texts; returns how many were stopped."""
+    address = e164(phone)
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = SmsNumber.__table__  # type: ignore[attr-defined]
+    values = {"phone": address, "bulk_stopped_at": now, "stop_source": source, "updated_at": now}
+    statement = insert(table).values(values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["phone"],
+            set_={"bulk_stopped_at": now, "stop_source": source, "updated_at": now},
+        )
+    )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.channel) == SMS, col(OutboxMessage.address) == address)
+        .where(col(OutboxMessage.kind) == MessageKind.BULK.value)
+        .where(col(OutboxMessage.status).in_([OutboxStatus.QUEUED.value, OutboxStatus.FAILED.value]))
+        .values(
+            status=OutboxStatus.STOPPED.value, next_attempt_at=None, last_error="number stopped bulk texts"
+        )
+    )
+    await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
