@@ -202,6 +202,30 @@ async def test_fake_refuses_a_body_changed_after_signing(
     assert answer["Response"]["SendStatusSet"][0]["Code"] == "Ok"
 
 
+async def test_fake_validates_the_sendsms_body(fake: FakeTencentSms, provider: TencentSmsProvider) -> None:
+    async def answer(batch: SmsBatch) -> dict[str, Any]:
+        headers, body = provider.signed_request(batch, batch.phones, int(time.time()))
+        async with httpx.AsyncClient() as client:
+            return (await client.post(fake.endpoint, content=body, headers=headers)).json()["Response"]
+
+    too_many = SmsBatch.build(
+        template_id=CODE_TEMPLATE, sign_name=SIGN, params=["1", "5"], phones=numbers(201)
+    )
+    assert (await answer(too_many))["Error"]["Code"] == "LimitExceeded.PhoneNumberCountLimit"
+    mixed = code_batch(PHONE_A, "+85291234567")
+    assert (await answer(mixed))["Error"][
+        "Code"
+    ] == "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber"
+    assert fake.sent == []
+    async with provider_for(fake, sdk_app_id="1400999999") as other_app:
+        [result] = await other_app.send(code_batch(PHONE_A))
+    assert (result.code, result.outcome, result.account_wide) == (
+        "InvalidParameterValue.SdkAppIdNotExist",
+        Outcome.RETRY,
+        True,
+    )
+
+
 # ------------------------------------------------------------------------------ per-number outcomes
 
 

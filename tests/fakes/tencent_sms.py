@@ -525,8 +525,9 @@ class FakeTencentSms:
                 "InvalidParameter", "SignName and SessionContext must be strings (context < 512 bytes)."
             )
         mainland = [self._mainland_or_none(p) is not None for p in phones]
+        # A number written with another country code is international; a malformed +86 one is still domestic.
         international = [
-            not m and self._international_or_none(p) is not None
+            not m and not p.strip().startswith(("+86", "0086")) and self._international_or_none(p) is not None
             for p, m in zip(phones, mainland, strict=True)
         ]
         if any(mainland) and any(international):
