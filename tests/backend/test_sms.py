@@ -90,7 +90,7 @@ def test_a_template_without_a_provider_id_is_named() -> None:
     assert unmapped_sms_templates(every) == []
     del every["en/otp"]
     assert unmapped_sms_templates({**every, "zh-CN/claim_update": " "}) == ["zh-CN/claim_update", "en/otp"]
-    tencent = {
+    tencent: dict[str, Any] = {
         "sms_provider": "tencent",
         "tencent_sms_secret_id": "id",
         "tencent_sms_secret_key": "key",
