@@ -370,6 +370,14 @@ class BackendClient:
         data = await self._request("POST", "/api/outbox/results", json=payload)
         return int(data["updated"])
 
+    async def report_sms_receipts(self, receipts: list[dict[str, Any]]) -> int:
+        """The provider's delivery receipts: ``{external_message_id, delivered, reason, at}`` each."""
+        data = await self._request("POST", "/api/outbox/sms/receipts", json={"receipts": receipts})
+        return int(data["updated"])
+
+    async def stop_sms_bulk(self, *, phone: str, source: str) -> None:
+        await self._request("POST", "/api/outbox/sms/stops", json={"phone": phone, "source": source})
+
 
 def _backend_error(response: BackendReply) -> BackendError:
     try:

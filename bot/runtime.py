@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 
 from backend.db import Database
 from backend.settings import Settings
+from bot.channels.sms import SmsProvider, build_provider
+from bot.channels.sms.routes import build_callback_router, build_dev_router
+from bot.channels.sms.sender import SmsSender, provider_settings
 from bot.channels.telegram import build_webhook_router, make_telegram_bot
 from bot.channels.webchat import (
     RedisWebChatStore,
@@ -32,6 +35,7 @@ from bot.telegram_keeper import Backoff, HealthMiddleware, TelegramHealth
 
 WEBCHAT = "webchat"
 TELEGRAM = "telegram"
+SMS = "sms"
 
 
 @dataclass
@@ -48,6 +52,7 @@ class BotRuntime:
     telegram_health: TelegramHealth = field(default_factory=lambda: TelegramHealth(enabled=False))
     # How polling and webhook registration retry while Telegram cannot be reached (tests shorten it).
     telegram_backoff: Backoff = field(default_factory=Backoff)
+    sms_provider: SmsProvider | None = None
 
     def mount(self, app: FastAPI) -> None:
         """Add the web chat (and, in webhook mode, Telegram's webhook) routes to an app, in front of
@@ -56,6 +61,9 @@ class BotRuntime:
         existing = list(app.router.routes)
         app.include_router(build_router(self.webchat))
         mount_static(app)
+        app.include_router(build_callback_router(self.backend, self.settings))
+        if self.settings.sms_provider == "log" and self.settings.profile != "production":
+            app.include_router(build_dev_router(self.settings))
         if self.telegram_bot is not None and self.settings.webhook_url:
             app.include_router(
                 build_webhook_router(self.dispatcher, self.telegram_bot, self.settings.webhook_secret)
@@ -76,6 +84,7 @@ class BotRuntime:
                 group_rate=settings.telegram_group_rate,
             )
             senders[TELEGRAM] = BotSender(self.telegram_bot, self.backend, gate=gate)
+        senders[SMS] = SmsSender(self.sms(), settings)
         return DeliveryWorker(
             self.backend,
             senders,
@@ -84,7 +93,15 @@ class BotRuntime:
             poll_seconds=settings.delivery_poll_seconds,
         )
 
+    def sms(self) -> SmsProvider:
+        """One provider per process: its pacer is this process's share of the provider's rate."""
+        if self.sms_provider is None:
+            self.sms_provider = build_provider(provider_settings(self.settings))
+        return self.sms_provider
+
     async def close(self) -> None:
+        if self.sms_provider is not None:
+            await self.sms_provider.aclose()
         await self.webchat_bot.session.close()
         if self.telegram_bot is not None:
             await self.telegram_bot.session.close()

@@ -138,6 +138,10 @@ CLAIM = SimpleNamespace(
 )
 
 SAMPLES: dict[str, dict[str, Any]] = {
+    "pages/dev_sms": {
+        "texts": [{"at": "2026-12-02T10:00:00", "phone": "+86138****5678", "template_id": "1", "text": "x"}],
+        "sign_name": "田保",
+    },
     "claims/alert_accident_title": {"claim": CLAIM},
     "claims/alert_accident_body": {"claim": CLAIM},
     "claims_notice/reported_for_you": {"claim": CLAIM},
@@ -413,7 +417,7 @@ def _chat_renders(locale: str) -> list[tuple[str, str, str]]:
     """(key, ext, text) for every chat sample and variant of a locale."""
     out = []
     for key, ext in template_keys(locale):
-        if key.startswith("documents/"):
+        if key.startswith(("documents/", "pages/")):  # PDFs and whole web pages are not chat text
             continue
         for ctx in [SAMPLES.get(key, {}), *VARIANTS.get(key, [])]:
             out.append((key, ext, render(key, locale, ext=ext, **ctx)))

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.db import Database, utcnow
 from backend.outbox import service as outbox
@@ -121,7 +121,7 @@ async def _queue(db: Database, settings: Settings, key: str, dedupe: str, **valu
 
 async def _rows(db: Database) -> list[OutboxMessage]:
     async with db.session() as session:
-        return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        return list((await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def test_an_sms_is_queued_with_its_template_and_the_text_as_read(
