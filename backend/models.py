@@ -27,7 +27,7 @@ from backend.enrollment.models import (
 )
 from backend.inspections.models import Inspection
 from backend.outbox.models import OutboxMessage
-from backend.outbox.sms.models import SmsNumber
+from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.people.models import ChatIdentity, Enterprise, Person
 from backend.products.models import LiabilityRate, Product, RiskQuestion
 from backend.regions.models import Region
@@ -64,6 +64,7 @@ __all__ = [
     "QrScan",
     "Region",
     "RiskQuestion",
+    "SmsLink",
     "SmsNumber",
     "StaffAlert",
     "StaffUser",

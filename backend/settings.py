@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import messages
-from messages.sms import sms_template_keys, template_id_key
+from messages.sms import configure_site, sms_template_keys, template_id_key
 
 DEFAULT_VAR_DIR = Path("var")
 # Listening on every interface: a link needs an address a browser can open, and loopback is the one
@@ -284,7 +284,8 @@ class Settings(BaseSettings):
         return bool(self.bot_token)
 
     def configure_messages(self) -> None:
-        """Tell messages/ (which imports nothing of ours) the zone and contacts; once per process."""
+        """Tell messages/ (which imports nothing of ours) the zone, contacts and site; once per process."""
+        configure_site(self.public_url)
         messages.configure(
             timezone=self.timezone,
             contacts=messages.Contacts(

@@ -29,6 +29,16 @@ SITE = "site"
 _VARIABLE = re.compile(r"\{(\w+)\}")
 
 
+class _Site:
+    """The public address texts link to; set once per process by ``configure_site`` (settings)."""
+
+    url = "http://127.0.0.1:8000"
+
+
+def configure_site(url: str) -> None:
+    _Site.url = url.rstrip("/")
+
+
 class SmsTemplateError(ValueError):
     """A template or a value that the provider would refuse."""
 
@@ -58,9 +68,10 @@ class SmsTemplate:
             raise SmsTemplateError(f"{self.locale}/{self.key}: " + "; ".join(problems))
         return [str(values[name]) for name in self.param_names]
 
-    def render(self, site: str, values: dict[str, str]) -> str:
-        """The text as the recipient reads it (without the signature)."""
+    def render(self, values: dict[str, str], site: str | None = None) -> str:
+        """The text as the recipient reads it (without the signature), linking to the configured site."""
         self.params(values)
+        site = site or _Site.url
         return _VARIABLE.sub(lambda m: site if m.group(1) == SITE else str(values[m.group(1)]), self.text)
 
     def problems(self, values: dict[str, str]) -> list[str]:

@@ -9,10 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.chat_actions import claim_button
 from backend.claims.models import Claim, ClaimEvent
 from backend.db import utcnow
+from backend.enrollment.models import Policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
+from backend.outbox.sms.service import text_person
 from backend.people.models import ChatIdentity
-from messages import render
+from backend.settings import get_settings
+from messages import label, normalize_locale, render
 
 
 def record(
@@ -35,11 +38,12 @@ async def tell_insured(
     attachments: list[dict[str, Any]] | None = None,
     **ctx: Any,
 ) -> None:
-    """Push ``claims_notice/<template>`` to the reporter's chat, in their language (every status change)."""
-    if claim.identity_id is None:
-        return
-    identity = await session.get(ChatIdentity, claim.identity_id)
+    """Push ``claims_notice/<template>`` to the reporter's chat, in their language (every status change).
+    An insured with no chat that reaches them (reported for by an agent, or the chat was blocked) gets a
+    text with a link that opens the claim in the web chat."""
+    identity = await session.get(ChatIdentity, claim.identity_id) if claim.identity_id is not None else None
     if identity is None or identity.stopped_at is not None:
+        await _text_insured(session, claim, template, dedupe, identity.locale if identity else None)
         return
     view = [
         {
@@ -55,4 +59,23 @@ async def tell_insured(
         text=render(f"claims_notice/{template}", identity.locale, claim=claim, **ctx),
         buttons=[*(buttons or []), view],
         attachments=attachments,
+    )
+
+
+async def _text_insured(
+    session: AsyncSession, claim: Claim, template: str, dedupe: str, locale: str | None
+) -> None:
+    policy = await session.get(Policy, claim.policy_id)
+    if policy is None or policy.person_id is None:
+        return
+    chosen = normalize_locale(locale)
+    await text_person(
+        session=session,
+        link_days=get_settings().sms_link_days,
+        person_id=policy.person_id,
+        key="claim_update",
+        values={"claim": claim.number, "status": label(f"sms.claim_{template}", chosen)},
+        target=f"claim:{claim.id}",
+        dedupe_key=f"claim-{claim.id}-{dedupe}",
+        locale=chosen,
     )

@@ -49,7 +49,7 @@ def test_every_sms_fits_the_providers_limits_at_its_longest(locale: str, setting
         values = longest_values(template.variables)
         if "code" in values:
             values["code"] = "999999"
-        text = template.render(SITE, values)
+        text = template.render(values, site=SITE)
         assert len(text) + len(signature) <= 500, key  # the provider's cap on one text
         assert parts(text, signature) <= MAX_PARTS[template.kind], (key, len(text), text)
         assert "[" not in template.text and "]" not in template.text, key  # brackets read as a signature
@@ -109,7 +109,6 @@ async def _queue(db: Database, settings: Settings, key: str, dedupe: str, **valu
     async with db.session() as session:
         await sms.enqueue_sms(
             session=session,
-            settings=settings,
             phone=PHONE,
             key=key,
             locale="zh-CN",

@@ -61,7 +61,6 @@ async def _queue(
     async with db.session() as session:
         await sms.enqueue_sms(
             session=session,
-            settings=settings,
             phone=phone,
             key=key,
             locale="zh-CN",

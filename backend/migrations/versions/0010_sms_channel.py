@@ -1,4 +1,4 @@
-"""SMS channel: message kind and template on the outbox, delivery receipts, numbers that stopped bulk texts
+"""SMS channel: message kind and template on the outbox, receipts, numbers that stopped bulk, short links
 
 Revision ID: 0010
 Revises: 0009
@@ -33,9 +33,23 @@ def upgrade() -> None:
         sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('phone'),
     )
+    op.create_table(
+        'sms_link',
+        sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column('person_id', sa.Integer(), nullable=False),
+        sa.Column('target', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('opened_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['person_id'], ['person.id']),
+        sa.PrimaryKeyConstraint('token'),
+    )
+    op.create_index('ix_sms_link_person_id', 'sms_link', ['person_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_sms_link_person_id', table_name='sms_link')
+    op.drop_table('sms_link')
     op.drop_table('sms_number')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_external')

@@ -11,7 +11,10 @@ has to refuse them.
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -24,12 +27,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import utcnow
 from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus, Priority
 from backend.outbox.service import enqueue_many
-from backend.outbox.sms.models import SmsNumber
+from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.outbox.sms.schemas import ReceiptIn
+from backend.people.models import Person
 from backend.people.service import normalize_cn_mobile
 from backend.refusals import Refusal
 from backend.settings import Settings
-from messages import to_local
+from messages import DEFAULT_LOCALE, mask_phone, to_local
 from messages.sms import sms_template
 
 SMS = "sms"
@@ -46,7 +50,6 @@ def e164(phone: str) -> str:
 
 def sms_row(
     *,
-    settings: Settings,
     phone: str,
     key: str,
     locale: str,
@@ -60,7 +63,7 @@ def sms_row(
     return {
         "channel": SMS,
         "address": e164(phone),
-        "text": template.render(settings.public_url, values),
+        "text": template.render(values),
         "parse_mode": None,
         "kind": template.kind,
         "template": {"key": key, "locale": locale, "params": template.params(values)},
@@ -70,9 +73,9 @@ def sms_row(
     }
 
 
-async def enqueue_sms(*, session: AsyncSession, settings: Settings, **row: Any) -> None:
+async def enqueue_sms(*, session: AsyncSession, **row: Any) -> None:
     """Queue one text in the caller's transaction (see ``sms_row`` for the arguments)."""
-    await enqueue_sms_rows(session=session, rows=[sms_row(settings=settings, **row)])
+    await enqueue_sms_rows(session=session, rows=[sms_row(**row)])
 
 
 async def enqueue_sms_rows(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -185,3 +188,80 @@ async def stop_bulk(*, session: AsyncSession, phone: str, source: str) -> int:
     )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- short links: a text opens the web chat at a claim, a policy or a notice -----------------------------
+
+LINK_ALPHABET = string.ascii_letters + string.digits
+LINK_LENGTH = 10  # 62^10 ≈ 8e17: not guessable at any rate the edge lets through
+
+
+@dataclass(frozen=True)
+class LinkOpening:
+    """``ok``: the chat's person is the link's, ``target`` is what to show. ``other_person``: the link is for
+    the person with ``phone_masked``; the chat must verify that phone first. ``expired`` / ``unknown``."""
+
+    status: str
+    target: str | None = None
+    phone_masked: str | None = None
+
+
+async def create_link(*, session: AsyncSession, days: int, person_id: int, target: str) -> str:
+    """A new link in the caller's transaction, open for ``days`` (``TIANBAO_SMS_LINK_DAYS``)."""
+    token = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_LENGTH))
+    now = utcnow()
+    session.add(
+        SmsLink(
+            token=token,
+            person_id=person_id,
+            target=target,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
+    return token
+
+
+async def open_link(*, session: AsyncSession, token: str, person_id: int | None) -> LinkOpening:
+    """What a link opens for the chat of ``person_id``: checked against the person again when opened,
+    so a forwarded text opens nothing in someone else's chat."""
+    link = await session.get(SmsLink, token) if len(token) == LINK_LENGTH and token.isalnum() else None
+    if link is None:
+        return LinkOpening("unknown")
+    if link.expires_at <= utcnow():
+        return LinkOpening("expired")
+    if person_id != link.person_id:
+        person = await session.get(Person, link.person_id)
+        return LinkOpening("other_person", phone_masked=mask_phone(person.phone if person else None))
+    if link.opened_at is None:
+        link.opened_at = utcnow()
+        await session.commit()
+    return LinkOpening("ok", target=link.target)
+
+
+async def text_person(
+    *,
+    session: AsyncSession,
+    link_days: int,
+    person_id: int,
+    key: str,
+    values: dict[str, str],
+    target: str,
+    dedupe_key: str,
+    locale: str = DEFAULT_LOCALE,
+) -> bool:
+    """Tell a person who has no chat that reaches them, by text with a link to ``target``. False when
+    the person has no phone to text."""
+    person = await session.get(Person, person_id)
+    if person is None or not person.phone:
+        return False
+    token = await create_link(session=session, days=link_days, person_id=person_id, target=target)
+    await enqueue_sms(
+        session=session,
+        phone=person.phone,
+        key=key,
+        locale=locale,
+        values={**values, "token": token},
+        dedupe_key=dedupe_key,
+    )
+    return True
