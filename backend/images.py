@@ -1,0 +1,127 @@
+"""Uploaded photos are opened whole with Pillow before anything keeps them.
+
+The old check looked at the first bytes only (``BM`` let any text through) or trusted the client's
+``Content-Type``. Now an image must be one of the accepted formats, pass Pillow's structural check
+(``verify()``: chunk CRCs, markers) and decode completely (``load()``: a truncated JPEG fails here),
+and stay under a pixel limit checked from the header, before a single pixel is decoded: a
+20,000 x 20,000 one-bit PNG is a few kilobytes compressed and 400 million pixels decoded.
+
+What is kept is the original bytes, once verified, not a re-encoding: a claim's photo is evidence,
+recorded with its SHA-256, and its EXIF (time, GPS of the scene) must reach the adjuster unchanged.
+
+Pure (no database, no HTTP): the web chat checks with it before storing, the API before storing again.
+Decoding a large photo takes a few hundred milliseconds of CPU: call :func:`verified_image` from async
+code through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from backend.refusals import Refusal
+
+# Pillow format name -> the content type stored and served with the file.
+IMAGE_FORMATS: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+}
+# The formats the API's routes take (as before: JPEG, PNG, WebP, GIF); claim evidence no GIF.
+API_IMAGE_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
+CLAIM_IMAGE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# The web chat as before: the page also sent BMP.
+WEBCHAT_IMAGE_FORMATS = frozenset(IMAGE_FORMATS)
+DEFAULT_MAX_PIXELS = 40_000_000
+# Past Pillow's own MAX_IMAGE_PIXELS (about 89 million) opening an image only warns; in this process,
+# which opens images strangers send, that warning is an error. Set once here, at import: a
+# ``warnings.catch_warnings()`` block per call would swap the process-wide filter list under the
+# threads that run these checks concurrently.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+# ISO base media files are boxes; the "ftyp" box names the brand. Only these are videos: HEIC, AVIF and
+# M4A share the container but are not.
+_QUICKTIME_BRANDS = frozenset({b"qt  "})
+_MP4_BRANDS = frozenset(
+    {
+        b"isom",
+        b"iso2",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"3gp4",
+        b"3gp5",
+        b"dash",
+    }
+)
+
+
+def video_type_of(data: bytes) -> str | None:
+    """``video/mp4`` or ``video/quicktime`` for an MP4/MOV file, else None (claims take videos too)."""
+    if data[4:8] != b"ftyp":
+        return None
+    brand = data[8:12]
+    if brand in _QUICKTIME_BRANDS:
+        return "video/quicktime"
+    return "video/mp4" if brand in _MP4_BRANDS else None
+
+
+class ImageRefused(Refusal):
+    """``not_an_image`` (not one of the formats, broken, truncated) or ``image_too_many_pixels``."""
+
+
+@dataclass(frozen=True)
+class VerifiedImage:
+    format: str
+    content_type: str
+    width: int
+    height: int
+
+
+def verified_image(
+    data: bytes, *, formats: frozenset[str] = API_IMAGE_FORMATS, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> VerifiedImage:
+    """What the bytes are, once Pillow has checked and decoded them; :class:`ImageRefused` otherwise."""
+    try:
+        return _verify(data, formats, max_pixels)
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own guard
+        raise ImageRefused("image_too_many_pixels", max_megapixels=max_pixels // 1_000_000) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Pillow reports a broken file as any of these (SyntaxError for a bad PNG chunk, OSError for a
+        # truncated JPEG, EOFError for a cut GIF).
+        raise ImageRefused("not_an_image") from exc
+
+
+def _verify(data: bytes, formats: frozenset[str], max_pixels: int) -> VerifiedImage:
+    # Only the formats we take are tried: Pillow would otherwise guess among dozens (EPS, PSD, ...).
+    allowed = [name for name in formats if name in IMAGE_FORMATS]
+    with Image.open(io.BytesIO(data), formats=allowed) as probe:
+        kind, (width, height) = probe.format or "", probe.size
+        _check_size(width, height, max_pixels)
+        probe.verify()
+    # verify() leaves the image unusable: open again and decode every pixel.
+    with Image.open(io.BytesIO(data), formats=allowed) as image:
+        image.load()
+    if kind not in formats:
+        raise ImageRefused("not_an_image")
+    return VerifiedImage(kind, IMAGE_FORMATS[kind], width, height)
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refused from the header alone, before decoding: the size is what a bomb lies about least."""
+    if width <= 0 or height <= 0:
+        raise ImageRefused("not_an_image")
+    if width * height > max_pixels:
+        raise ImageRefused("image_too_many_pixels", max_megapixels=max_pixels // 1_000_000)
