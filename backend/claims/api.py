@@ -43,7 +43,7 @@ async def _media_type(data: bytes, settings: Settings) -> str:
         found = await asyncio.to_thread(
             images.verified_image,
             data,
-            formats=images.CLAIM_IMAGE_FORMATS,
+            formats=images.ACCEPTED_FORMATS,
             max_pixels=settings.max_image_pixels,
         )
     except images.ImageRefused as refused:

@@ -165,9 +165,7 @@ class Upload:
     content_type: str  # what Pillow found the bytes to be, not what the client said
 
 
-async def read_verified_image(
-    upload: UploadFile, settings: Settings, *, formats: frozenset[str] = images.API_IMAGE_FORMATS
-) -> Upload:
+async def read_verified_image(upload: UploadFile, settings: Settings) -> Upload:
     """The uploaded photo, read up to the limit and opened whole by Pillow (``backend/images.py``):
     a file that only begins like an image, a truncated one or a decompression bomb is refused."""
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
@@ -175,9 +173,7 @@ async def read_verified_image(
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
         )
-    image = await asyncio.to_thread(
-        images.verified_image, data, formats=formats, max_pixels=settings.max_image_pixels
-    )
+    image = await asyncio.to_thread(images.verified_image, data, max_pixels=settings.max_image_pixels)
     return Upload(data, image.content_type)
 
 

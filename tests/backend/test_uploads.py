@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from PIL import Image
 
 from backend.files import MAX_NAME_CHARS, clean_filename, content_disposition
 from backend.images import ImageRefused, verified_image
@@ -95,6 +96,12 @@ async def test_odd_upload_names_download_without_error(
     assert decoded == clean_filename(name.replace('"', "%22"))
 
 
+def _encoded(kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format=kind)
+    return out.getvalue()
+
+
 REFUSED = [
     pytest.param(b"BM this is a text file\n" * 50, 415, "not_an_image", id="text-starting-BM"),
     pytest.param(truncated_jpeg(), 415, "not_an_image", id="truncated-jpeg"),
@@ -166,7 +173,9 @@ async def test_loss_media_takes_photos_and_videos(
 ) -> None:
     farmer = await identity(api, service_headers, "media-ok")
     video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
-    for name, data in (("scene.jpg", jpeg()), ("scene.png", png()), ("scene.mp4", video)):
+    photos = [("scene.jpg", jpeg()), ("scene.png", png())]
+    photos += [(f"scene.{kind.lower()}", _encoded(kind)) for kind in ("WEBP", "GIF", "BMP")]
+    for name, data in (*photos, ("scene.mp4", video)):
         response = await api.post(
             "/api/bot/claims/media", headers=farmer, files={"file": (name, io.BytesIO(data), "image/jpeg")}
         )

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 from apscheduler.triggers.interval import IntervalTrigger
 from fastapi import FastAPI
 from PIL import Image
@@ -22,7 +24,15 @@ from sqlalchemy import event, func, select, update
 
 from backend.alerts.models import StaffAlert
 from backend.chatstore.jobs import expire_idle_webchats
-from backend.chatstore.keys import activity_key, files_folder, sql_state_key, transcript_keys
+from backend.chatstore.keys import (
+    WEBCHAT_BOT_ID,
+    activity_key,
+    files_folder,
+    numeric_id,
+    redis_state_keys,
+    sql_state_key,
+    transcript_keys,
+)
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.db import Database, utcnow
 from backend.people.models import ChatIdentity, Person
@@ -453,9 +463,14 @@ async def test_expiry_of_the_redis_layout_deletes_keys_and_files_of_idle_anonymo
     store = RedisWebChatStore(redis_client, prefix=prefix)
     files = WebChatFiles(tmp_path / "webchat")
     idle, bound, recent = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("idle", "bound", "recent"))
+    fsm = RedisStorage(redis=redis_client)  # aiogram's, as the bot's dispatcher keeps state in Redis
     for chat in (idle, bound, recent):
         await store.append(chat, WebChatMessage(0, "欢迎"))
         await files.save(chat, "loss.png", png())
+        number = numeric_id(chat)
+        key = StorageKey(bot_id=WEBCHAT_BOT_ID, chat_id=number, user_id=number)
+        await fsm.set_state(key, FormState.filling)
+        await fsm.set_data(key, {"form": Form(flow="evidence", step="evidence").to_json()})
         await redis_client.set(f"fsm:{chat}", "x")  # (not a key of ours: must survive)
     async with db.session() as session:
         person = Person(phone="13812345678")
@@ -477,6 +492,8 @@ async def test_expiry_of_the_redis_layout_deletes_keys_and_files_of_idle_anonymo
             )
         assert report.chats == 1 and report.identities == 1
         assert not await redis_client.exists(*transcript_keys(idle, prefix))
+        assert not await redis_client.exists(*redis_state_keys(idle))
+        assert await redis_client.exists(*redis_state_keys(bound), *redis_state_keys(recent)) == 4
         assert not files_folder(tmp_path / "webchat", idle).exists()
         for kept in (bound, recent):
             assert await redis_client.exists(*transcript_keys(kept, prefix)) == 3
@@ -488,4 +505,5 @@ async def test_expiry_of_the_redis_layout_deletes_keys_and_files_of_idle_anonymo
     finally:
         keys = [key async for key in redis_client.scan_iter(match=f"{prefix}*")]
         keys += [f"fsm:{chat}" for chat in (idle, bound, recent)]
+        keys += [k for chat in (idle, bound, recent) for k in redis_state_keys(chat)]
         await redis_client.delete(*keys)

@@ -207,7 +207,7 @@ class WebChatChannel:
             await asyncio.to_thread(
                 images.verified_image,
                 data,
-                formats=images.WEBCHAT_IMAGE_FORMATS,
+                formats=images.ACCEPTED_FORMATS,
                 max_pixels=self.limits.max_image_pixels,
             )
         except images.ImageRefused as refused:
