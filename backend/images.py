@@ -10,14 +10,17 @@ What is kept is the original bytes, once verified, not a re-encoding: a claim's 
 recorded with its SHA-256, and its EXIF (time, GPS of the scene) must reach the adjuster unchanged.
 
 Pure (no database, no HTTP): the web chat checks with it before storing, the API before storing again.
-Decoding a large photo takes a few hundred milliseconds of CPU: call :func:`verified_image` from async
-code through ``asyncio.to_thread``.
+Decoding a large photo takes a few hundred milliseconds of CPU: async code awaits :func:`checked_image`,
+which decodes in this module's own thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -36,11 +39,11 @@ IMAGE_FORMATS: dict[str, str] = {
 # what the chat passes on, must not refuse what the chat accepted.
 ACCEPTED_FORMATS = frozenset(IMAGE_FORMATS)
 DEFAULT_MAX_PIXELS = 40_000_000
-# Past Pillow's own MAX_IMAGE_PIXELS (about 89 million) opening an image only warns; in this process,
-# which opens images strangers send, that warning is an error. Set once here, at import: a
-# ``warnings.catch_warnings()`` block per call would swap the process-wide filter list under the
-# threads that run these checks concurrently.
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# Decoding runs here, one photo at a time per process: a 40-megapixel decode takes a few hundred
+# milliseconds of CPU, and ten at once would starve every request on a two-core machine. One thread
+# also lets each check turn Pillow's bomb warning into an error with ``warnings.catch_warnings()``,
+# which swaps the process-wide filter list: two checks in two threads would restore each other's.
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-check")
 
 
 # ISO base media files are boxes; the "ftyp" box names the brand. Only these are videos: HEIC, AVIF and
@@ -86,16 +89,30 @@ class VerifiedImage:
     height: int
 
 
+async def checked_image(
+    data: bytes, *, formats: frozenset[str] = ACCEPTED_FORMATS, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> VerifiedImage:
+    """:func:`verified_image` off the event loop, in the one decoding thread."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _DECODER, functools.partial(verified_image, data, formats=formats, max_pixels=max_pixels)
+    )
+
+
 def verified_image(
     data: bytes, *, formats: frozenset[str] = ACCEPTED_FORMATS, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> VerifiedImage:
-    """What the bytes are, once Pillow has checked and decoded them; :class:`ImageRefused` otherwise."""
+    """What the bytes are, once Pillow has checked and decoded them; :class:`ImageRefused` otherwise.
+    The limit is never above Pillow's own ``MAX_IMAGE_PIXELS``; past it, Pillow's warning is an error."""
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     try:
-        return _verify(data, formats, max_pixels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _verify(data, formats, limit)
     except ImageRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own guard
-        raise ImageRefused("image_too_many_pixels", max_megapixels=max_pixels // 1_000_000) from exc
+        raise ImageRefused("image_too_many_pixels", max_megapixels=limit // 1_000_000) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports a broken file as any of these (SyntaxError for a bad PNG chunk, OSError for a
         # truncated JPEG, EOFError for a cut GIF).

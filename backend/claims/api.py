@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -40,12 +39,7 @@ async def _media_type(data: bytes, settings: Settings) -> str:
     if video is not None:
         return video
     try:
-        found = await asyncio.to_thread(
-            images.verified_image,
-            data,
-            formats=images.ACCEPTED_FORMATS,
-            max_pixels=settings.max_image_pixels,
-        )
+        found = await images.checked_image(data, max_pixels=settings.max_image_pixels)
     except images.ImageRefused as refused:
         if refused.code == "not_an_image":
             raise images.ImageRefused("not_media") from refused

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -173,7 +172,7 @@ async def read_verified_image(upload: UploadFile, settings: Settings) -> Upload:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
         )
-    image = await asyncio.to_thread(images.verified_image, data, max_pixels=settings.max_image_pixels)
+    image = await images.checked_image(data, max_pixels=settings.max_image_pixels)
     return Upload(data, image.content_type)
 
 

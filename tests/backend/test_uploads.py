@@ -194,3 +194,11 @@ async def test_the_bots_authorisation_photo_is_checked_too(
         "/api/bot/documents", headers=farmer, files={"file": ("a.jpg", io.BytesIO(jpeg()), "image/jpeg")}
     )
     assert accepted.status_code == 201
+
+
+def test_pillows_own_bomb_warning_is_a_refusal_even_under_a_raised_limit() -> None:
+    """Past Pillow's MAX_IMAGE_PIXELS (~89 MP) it only warns: here that is a refusal, whatever the
+    setting says (100 MP, with the limit raised to 200 MP)."""
+    with pytest.raises(ImageRefused) as refused:
+        verified_image(bomb_png(10_000, 10_000), max_pixels=200_000_000)
+    assert refused.value.code == "image_too_many_pixels"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -204,16 +203,11 @@ class WebChatChannel:
     async def _check_photo(self, data: bytes, locale: str) -> None:
         """The photo decoded whole under the pixel limit (``backend/images.py``), else 415 or 422."""
         try:
-            await asyncio.to_thread(
-                images.verified_image,
-                data,
-                formats=images.ACCEPTED_FORMATS,
-                max_pixels=self.limits.max_image_pixels,
-            )
+            await images.checked_image(data, max_pixels=self.limits.max_image_pixels)
         except images.ImageRefused as refused:
             if refused.code == "not_an_image":
                 raise refusal(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_an_image", locale) from refused
-            megapixels = self.limits.max_image_pixels // 1_000_000
+            megapixels = refused.detail.get("max_megapixels", "")  # the limit that applied
             raise refusal(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, refused.code, locale, max_megapixels=megapixels
             ) from refused
