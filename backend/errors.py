@@ -85,6 +85,7 @@ CONFLICTS = frozenset(
 )
 FORBIDDEN = frozenset({"forbidden", "outside_scope"})
 NOT_FOUND = frozenset({"not_found", "claim_not_found"})
+UNSUPPORTED = frozenset({"not_an_image", "not_media"})
 
 
 def status_for(code: str) -> int:
@@ -94,6 +95,8 @@ def status_for(code: str) -> int:
         return status.HTTP_403_FORBIDDEN
     if code in CONFLICTS:
         return status.HTTP_409_CONFLICT
+    if code in UNSUPPORTED:
+        return status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     return status.HTTP_422_UNPROCESSABLE_CONTENT
 
 

@@ -148,12 +148,28 @@ class Settings(BaseSettings):
     sms_link_days: int = Field(default=30, ge=1)
 
     webchat_max_upload_bytes: int = 10 * 1024 * 1024
+    # Every uploaded photo is decoded whole (backend/images.py); one with more pixels than this is
+    # refused from its header, before decoding (a tiny PNG can claim 400 million pixels).
+    max_image_pixels: int = Field(default=40_000_000, ge=1_000_000)
     # Request bodies at the edge (backend/edge.py), refused with 413 past these: JSON and every other
     # non-multipart body (the largest real one, 5,000 claim ids, is ~60 KB), and multipart uploads (the
     # largest file limit, 10 MB, plus the form's framing; never below the web chat's upload limit).
     max_json_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_upload_body_bytes: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
     webchat_history_limit: int = 500
+    # Web chat limits (bot/channels/webchat/limits.py; docs/operations.md "Web chat limits"): per chat
+    # and per client address, in fixed windows counted in Redis when configured. An office or a village
+    # behind one address shares the address limits, so they are well above one person's.
+    webchat_messages_per_minute: int = Field(default=60, ge=1)
+    webchat_messages_per_minute_per_address: int = Field(default=600, ge=1)
+    webchat_uploads_per_hour: int = Field(default=30, ge=1)
+    webchat_uploads_per_hour_per_address: int = Field(default=200, ge=1)
+    webchat_upload_bytes_per_hour: int = Field(default=100 * 1024 * 1024, ge=1024 * 1024)
+    webchat_upload_bytes_per_hour_per_address: int = Field(default=500 * 1024 * 1024, ge=1024 * 1024)
+    webchat_new_chats_per_hour_per_address: int = Field(default=60, ge=1)
+    # A web chat bound to no person and silent this long is deleted with its transcript, conversation
+    # state and files (the hourly scheduler job "webchat-expiry", backend/chatstore/jobs.py).
+    webchat_idle_days: int = Field(default=7, ge=1)
 
     embedded_worker: bool = True
     embedded_scheduler: bool = True

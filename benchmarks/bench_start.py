@@ -139,7 +139,7 @@ async def open_stack(name: str, settings: Settings) -> AsyncIterator[Stack]:
             bare_dispatcher(),
             runtime.webchat_bot,
             runtime.webchat_session,
-            max_upload_bytes=settings.webchat_max_upload_bytes,
+            limits=runtime.webchat.limits,
         )
         async with app.router.lifespan_context(app):
             yield Stack(name=name, runtime=runtime, tianbao=runtime.webchat, bare=bare)

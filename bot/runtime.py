@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
@@ -11,11 +10,16 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from backend.chatstore.keys import files_root
 from backend.db import Database
 from backend.settings import Settings
+<<<<<<< HEAD
 from bot.channels.sms import SmsProvider, build_provider
 from bot.channels.sms.routes import build_callback_router, build_dev_router
 from bot.channels.sms.sender import SmsSender, provider_settings
+=======
+from backend.throttle import window_store
+>>>>>>> i11-files
 from bot.channels.telegram import build_webhook_router, make_telegram_bot
 from bot.channels.webchat import (
     RedisWebChatStore,
@@ -24,6 +28,7 @@ from bot.channels.webchat import (
     WebChatSession,
     WebChatStore,
 )
+from bot.channels.webchat.limits import WebChatGuard, WebChatLimits
 from bot.channels.webchat.routes import WebChatChannel, build_router, mount_static
 from bot.channels.webchat.session import WEBCHAT_BOT_TOKEN
 from bot.client import BackendClient
@@ -135,7 +140,7 @@ def chat_stores(settings: Settings, db: Database | None = None) -> ChatStores:
             storage,
             isolation,
             RedisWebChatStore(redis, settings.webchat_history_limit),
-            WebChatFiles(Path(settings.var_dir) / "webchat"),
+            WebChatFiles(files_root(settings.var_dir)),
             redis=redis,
         )
     owned = None if db is not None else Database(settings)
@@ -171,9 +176,11 @@ def build_runtime(
     )
     session = WebChatSession(stores.transcript, stores.files, bot_username=settings.bot_username)
     webchat_bot = Bot(token=WEBCHAT_BOT_TOKEN, session=session, default=DEFAULT_BOT_PROPERTIES)
-    channel = WebChatChannel(
-        dispatcher, webchat_bot, session, max_upload_bytes=settings.webchat_max_upload_bytes
-    )
+    limits = WebChatLimits.of(settings)
+    # The limits' counts: in Redis with the transcripts when configured (every bot replica counts
+    # the same chats and addresses), in this process otherwise.
+    guard = WebChatGuard(window_store(stores.redis), limits)
+    channel = WebChatChannel(dispatcher, webchat_bot, session, limits=limits, guard=guard)
     use_telegram = settings.telegram_enabled if with_telegram is None else with_telegram
     telegram_bot = make_telegram_bot(settings) if use_telegram else None
     health = TelegramHealth(enabled=telegram_bot is not None)

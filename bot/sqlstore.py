@@ -77,6 +77,11 @@ class SqlWebChatStore:
             )
         return replace(message, id=int(number))
 
+    async def exists(self, chat_id: str) -> bool:
+        query = select(_THREAD.c.chat_id).where(_THREAD.c.chat_id == chat_id)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None:
         query = select(_MESSAGE.c.body).where(
             _MESSAGE.c.chat_id == chat_id, _MESSAGE.c.message_id == message_id

@@ -9,12 +9,25 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import backend.models  # noqa: F401  (every table: the web chat expiry reads the schema's foreign keys)
+from backend.chatstore.jobs import expire_idle_webchats
+from backend.chatstore.keys import files_root
 from backend.claims.jobs import claim_deadline_reminders
 from backend.outbox.jobs import delivery_housekeeping
+from backend.settings import Settings
 
 JobFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job may need besides its session: the settings, and Redis when configured."""
+
+    settings: Settings
+    redis: Redis | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,8 @@ class JobSpec:
     description: str
     # A lock longer than any honest run: if a runner dies holding it, the next run still happens.
     lock_seconds: int = 300
+    # The function is called as function(session, context) (a JobContext) instead of function(session).
+    with_context: bool = False
 
 
 async def _delivery_housekeeping(session: AsyncSession) -> Any:
@@ -33,6 +48,17 @@ async def _delivery_housekeeping(session: AsyncSession) -> Any:
 
 async def _claim_deadlines(session: AsyncSession) -> Any:
     return await claim_deadline_reminders(session=session)
+
+
+async def _webchat_expiry(session: AsyncSession, context: JobContext) -> Any:
+    settings = context.settings
+    return await expire_idle_webchats(
+        session=session,
+        idle_days=settings.webchat_idle_days,
+        redis=context.redis,
+        # The Redis layout keeps files on the volume the bot replicas share (var/webchat).
+        files_root=files_root(settings.var_dir) if context.redis is not None else None,
+    )
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -49,5 +75,13 @@ JOBS: tuple[JobSpec, ...] = (
         function=_claim_deadlines,
         description="remind before claim deadlines (survey 24 h, settlement 20 days, payment 10 days), escalate after",
         lock_seconds=240,
+    ),
+    JobSpec(
+        id="webchat-expiry",
+        trigger=IntervalTrigger(hours=1),
+        function=_webchat_expiry,
+        description="delete web chats bound to no person and idle for TIANBAO_WEBCHAT_IDLE_DAYS, with their files",
+        lock_seconds=1800,
+        with_context=True,
     ),
 )

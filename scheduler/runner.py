@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
 from backend.db import Database
-from scheduler.registry import JOBS, JobSpec
+from scheduler.registry import JOBS, JobContext, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,11 @@ class SchedulerRunner:
             return None
         try:
             async with self.db.session() as session:
-                result = await spec.function(session)
+                if spec.with_context:
+                    context = JobContext(settings=self.db.settings, redis=self._redis)
+                    result = await spec.function(session, context)
+                else:
+                    result = await spec.function(session)
             log.debug("job %s: %s", spec.id, result)
             return result
         except Exception:

@@ -32,6 +32,17 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("TIANBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+UNLIMITED_WEBCHAT: dict[str, int] = {
+    "webchat_messages_per_minute": 1_000_000,
+    "webchat_messages_per_minute_per_address": 1_000_000,
+    "webchat_uploads_per_hour": 1_000_000,
+    "webchat_uploads_per_hour_per_address": 1_000_000,
+    "webchat_upload_bytes_per_hour": 1 << 40,
+    "webchat_upload_bytes_per_hour_per_address": 1 << 40,
+    "webchat_new_chats_per_hour_per_address": 1_000_000,
+}
+
+
 def make_settings(var_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "var_dir": var_dir,
@@ -41,6 +52,9 @@ def make_settings(var_dir: Path, **overrides: object) -> Settings:
         "secret_key": SECRET_KEY,
         "redis_url": "",
         "bot_token": "",
+        # A test talks faster than any person: a whole enrollment in a second, hundreds of chats from
+        # one address. The web chat limits' own tests (tests/bot/test_webchat_limits.py) set them low.
+        **UNLIMITED_WEBCHAT,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile, status
 
+from backend import images
 from backend.claims import reporting
 from backend.claims.models import Claim
 from backend.claims.schemas import (
@@ -22,13 +23,28 @@ from backend.deps import BotDep, SessionDep, SettingsDep, require_roles
 from backend.enrollment import documents
 from backend.ids import Id
 from backend.security import StaffPrincipal
+from backend.settings import Settings
 
 bot_router = APIRouter(prefix="/api/bot/claims", tags=["bot: claims"])
 collective_router = APIRouter(prefix="/api/claims", tags=["claims"])
 
 MAX_MEDIA_BYTES = 20 * 1024 * 1024  # Telegram lets bots download files up to 20 MB
-MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4", "video/quicktime")
 Agent = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
+
+
+async def _media_type(data: bytes, settings: Settings) -> str:
+    """What the loss photo or video really is: a video by its container, a photo once Pillow has
+    decoded it whole (``backend/images.py``); anything else is refused, whatever the client called it."""
+    video = images.video_type_of(data)
+    if video is not None:
+        return video
+    try:
+        found = await images.checked_image(data, max_pixels=settings.max_image_pixels)
+    except images.ImageRefused as refused:
+        if refused.code == "not_an_image":
+            raise images.ImageRefused("not_media") from refused
+        raise
+    return found.content_type
 
 
 def _claim_out(claim: Claim, follow_up: reporting.ClaimFollowUp) -> ClaimOut:
@@ -94,7 +110,7 @@ async def my_claim(claim_id: Id, principal: BotDep, session: SessionDep) -> Clai
 
 @bot_router.post("/media", status_code=201)
 async def upload_media(
-    principal: BotDep, session: SessionDep, file: Annotated[UploadFile, File()]
+    principal: BotDep, session: SessionDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
 ) -> dict[str, int]:
     """A photo or video of the loss, kept with its SHA-256; attached to a claim by id afterwards."""
     if principal.person_id is None:
@@ -106,16 +122,12 @@ async def upload_media(
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
         )
-    if (file.content_type or "") not in MEDIA_TYPES:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail={"code": "not_media", "message": ""}
-        )
     document = await documents.store_document(
         session=session,
         kind="claim_media",
         filename=file.filename or "photo.jpg",
         content=data,
-        content_type=file.content_type or "image/jpeg",
+        content_type=await _media_type(data, settings),
         person_id=principal.person_id,
     )
     await session.commit()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
 
+from backend import images
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles, require_service
 from backend.enrollment import documents, endorsements, payments, service, verification
 from backend.enrollment.models import Application, Document, Endorsement, Policy
@@ -29,16 +31,17 @@ from backend.enrollment.schemas import (
     TelegramPaymentIn,
     VerificationIn,
 )
+from backend.files import content_disposition
 from backend.ids import Id
 from backend.people.disclosure import Personal, shown
 from backend.security import StaffPrincipal
+from backend.settings import Settings
 
 bot_router = APIRouter(prefix="/api/bot", tags=["bot: enrollment"])
 staff_router = APIRouter(prefix="/api", tags=["enrollment"])
 service_router = APIRouter(prefix="/api/outbox", tags=["outbox"], dependencies=[Depends(require_service)])
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 Verifier = Annotated[StaffPrincipal, Depends(require_roles("agent", "adjuster"))]
 Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
 # Evidence uploads: verifiers' site photos; the underwriter's photo of a signed form for a late entry.
@@ -143,25 +146,34 @@ async def _policies_out(
 
 
 def _file_response(document: Document) -> Response:
-    disposition = f"attachment; filename*=UTF-8''{document.filename}"
+    """The stored file as a download: its name in both RFC 6266 forms (``backend/files.py``), so any
+    name, ``现场照片.jpg`` included, makes a valid header."""
     return Response(
         document.content,
         media_type=document.content_type,
-        headers={"Content-Disposition": disposition, "X-Content-SHA256": document.sha256},
+        headers={
+            "Content-Disposition": content_disposition(document.filename),
+            "X-Content-SHA256": document.sha256,
+        },
     )
 
 
-async def _read_image(upload: UploadFile) -> bytes:
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    content_type: str  # what Pillow found the bytes to be, not what the client said
+
+
+async def read_verified_image(upload: UploadFile, settings: Settings) -> Upload:
+    """The uploaded photo, read up to the limit and opened whole by Pillow (``backend/images.py``):
+    a file that only begins like an image, a truncated one or a decompression bomb is refused."""
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
         )
-    if (upload.content_type or "") not in IMAGE_TYPES:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail={"code": "not_an_image", "message": ""}
-        )
-    return data
+    image = await images.checked_image(data, max_pixels=settings.max_image_pixels)
+    return Upload(data, image.content_type)
 
 
 # --- the bot, for the insured ---------------------------------------------------------------------------
@@ -245,6 +257,7 @@ async def my_document(document_id: Id, principal: BotDep, session: SessionDep) -
 async def upload_authorisation(
     principal: BotDep,
     session: SessionDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File()],
     kind: Annotated[str, Form(pattern="^authorisation$")] = "authorisation",
 ) -> dict[str, int | str]:
@@ -253,13 +266,13 @@ async def upload_authorisation(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"code": "phone_required", "message": ""}
         )
-    data = await _read_image(file)
+    upload = await read_verified_image(file, settings)
     document = await documents.store_document(
         session=session,
         kind=kind,
         filename=file.filename or "authorisation.jpg",
-        content=data,
-        content_type=file.content_type or "image/jpeg",
+        content=upload.data,
+        content_type=upload.content_type,
         person_id=principal.person_id,
     )
     await session.commit()
@@ -312,6 +325,7 @@ async def get_application(application_id: Id, staff: StaffDep, session: SessionD
 async def upload_evidence(
     staff: Uploader,
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
     file: Annotated[UploadFile, File()],
     application_id: Annotated[Id | None, Form()] = None,
@@ -328,13 +342,13 @@ async def upload_evidence(
         await verification.scoped_application(session=session, actor=staff, application_id=application_id)
     elif staff.role not in SIGNED_FORM_ROLES:
         raise service.EnrollmentError("forbidden")
-    data = await _read_image(file)
+    upload = await read_verified_image(file, settings)
     document = await documents.store_document(
         session=session,
         kind=kind,
         filename=file.filename or "photo.jpg",
-        content=data,
-        content_type=file.content_type or "image/jpeg",
+        content=upload.data,
+        content_type=upload.content_type,
         application_id=application_id if kind == "verification_photo" else None,
         uploaded_by_staff_id=staff.user_id,
     )

@@ -87,6 +87,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.enrollment.models import Document
 from backend.enrollment.validation import mask_id_number
+from backend.files import clean_filename
 from messages import mask_phone, normalize_locale, render, to_local
 
 __all__ = [
@@ -472,7 +473,8 @@ async def store_document(
         endorsement_id=endorsement_id,
         person_id=person_id,
         uploaded_by_staff_id=uploaded_by_staff_id,
-        filename=filename,
+        # Uploads name their own files: no directories, no control characters, a bounded length.
+        filename=clean_filename(filename),
         content_type=content_type,
         sha256=sha256_hex(content),
         size=len(content),

@@ -20,16 +20,13 @@ from backend.staff.deps import StaffDep, require_roles
 from backend.staff.models import AuditLog, StaffUser
 from backend.staff.schemas import AuditOut, StaffCreate, StaffOut, StaffUpdate, TokenOut
 from backend.staff.signin import SignInGuard, SignInLimits, store_for
+from backend.throttle import client_ip
 from messages import mask_phone, normalize_locale
 
 auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
 staff_router = APIRouter(prefix="/api/staff", tags=["staff"])
 
 AdminDep = Annotated[StaffPrincipal, Depends(require_roles("admin"))]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 async def sign_in_guard(request: Request) -> SignInGuard:

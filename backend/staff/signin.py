@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -34,95 +32,14 @@ from backend.security import verify_or_waste_time
 from backend.settings import Settings
 from backend.staff import service
 from backend.staff.models import StaffUser
+from backend.throttle import AttemptStore, MemoryAttemptStore, RedisAttemptStore, window_store
 
-# Beyond this many keys the in-process store first drops what has expired, then the oldest entries: a
-# spray of random usernames cannot grow it without bound.
-MEMORY_MAX_KEYS = 100_000
+# The stores moved to backend/throttle.py (the web chat counts with them too); named here as before.
+__all__ = ["AttemptStore", "MemoryAttemptStore", "RedisAttemptStore", "SignInGuard", "SignInLimits"]
+
 # How long an unknown username's series of failures is remembered (an account's is kept until it ends).
 UNKNOWN_FAILURES_SECONDS = 24 * 3600
 KEY_PREFIX = "tianbao:signin:"
-
-
-class AttemptStore(Protocol):
-    """Counters that expire: ``hit`` adds one and tells the count in the key's current window."""
-
-    async def hit(self, key: str, seconds: int) -> int: ...
-    async def count(self, key: str) -> int: ...
-    async def release(self, key: str) -> None: ...
-    async def forget(self, *keys: str) -> None: ...
-
-
-class MemoryAttemptStore:
-    """The embedded default's store: one process, so a dictionary is shared by every request."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = MEMORY_MAX_KEYS) -> None:
-        self._clock = clock
-        self._max_keys = max_keys
-        self._entries: dict[str, tuple[int, float]] = {}
-
-    def _live(self, key: str) -> tuple[int, float] | None:
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] <= self._clock():
-            del self._entries[key]
-            return None
-        return entry
-
-    async def hit(self, key: str, seconds: int) -> int:
-        entry = self._live(key)
-        count, expires = entry if entry else (0, self._clock() + seconds)
-        if entry is None and len(self._entries) >= self._max_keys:
-            self._prune()
-        self._entries[key] = (count + 1, expires)
-        return count + 1
-
-    async def count(self, key: str) -> int:
-        entry = self._live(key)
-        return entry[0] if entry else 0
-
-    async def release(self, key: str) -> None:
-        entry = self._live(key)
-        if entry is not None:
-            self._entries[key] = (max(entry[0] - 1, 0), entry[1])
-
-    async def forget(self, *keys: str) -> None:
-        for key in keys:
-            self._entries.pop(key, None)
-
-    def _prune(self) -> None:
-        now = self._clock()
-        for key in [k for k, (_, expires) in self._entries.items() if expires <= now]:
-            del self._entries[key]
-        while len(self._entries) >= self._max_keys:  # dicts keep insertion order: the oldest go first
-            del self._entries[next(iter(self._entries))]
-
-
-class RedisAttemptStore:
-    """Shared by every API replica: a fixed window per key (INCR, and EXPIRE on the window's first hit)."""
-
-    def __init__(self, client: Redis) -> None:
-        self._client = client
-
-    async def hit(self, key: str, seconds: int) -> int:
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, seconds, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
-
-    async def count(self, key: str) -> int:
-        value = await self._client.get(key)
-        return int(value) if value else 0
-
-    async def release(self, key: str) -> None:
-        await self._client.eval(_RELEASE_SCRIPT, 1, key)
-
-    async def forget(self, *keys: str) -> None:
-        if keys:
-            await self._client.delete(*keys)
-
-
-# Decrement only a key that still exists (DECR would make a missing one -1, and with no expiry).
-_RELEASE_SCRIPT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
 @dataclass(frozen=True)
@@ -239,4 +156,4 @@ class SignInGuard:
 
 
 def store_for(redis: Redis | None) -> AttemptStore:
-    return RedisAttemptStore(redis) if redis is not None else MemoryAttemptStore()
+    return window_store(redis)

@@ -262,6 +262,8 @@ def parse_text(raw: str, _form: Form) -> str:
 class MediaStep(Step):
     """Photos or videos, several messages, then "done". Each is stored by the backend at once (SHA-256)."""
 
+    media = frozenset({"photo", "video"})
+
     def __init__(self, name: str, *, minimum: int = 0, when: Any = reporting, optional: bool = False) -> None:
         self.name, self.minimum, self.when, self.optional = name, minimum, when, optional
 

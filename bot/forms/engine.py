@@ -168,6 +168,9 @@ class Step:
 
     name: str = ""
     optional: bool = False
+    # The files this question takes ("photo", "video"): a channel that stores what users upload (web
+    # chat) keeps a file only while the current question takes its kind (``FormRunner.media_wanted``).
+    media: frozenset[str] = frozenset()
 
     def applies(self, form: Form) -> bool:
         return True
@@ -269,6 +272,20 @@ class FormRunner:
 
     def __init__(self, flows: dict[str, Flow]) -> None:
         self.flows = flows
+
+    async def media_wanted(self, state: FSMContext) -> frozenset[str]:
+        """The kinds of file the conversation's current question takes: none unless a form is being
+        filled and its current step takes files (a photo step, a photos-and-videos step)."""
+        if await state.get_state() != FormState.filling.state:
+            return frozenset()
+        raw = (await state.get_data()).get("form") or {}
+        flow = self.flows.get(str(raw.get("flow", "")))
+        if flow is None:
+            return frozenset()
+        try:
+            return flow.step(str(raw.get("step", ""))).media
+        except KeyError:  # a step renamed since the form was saved
+            return frozenset()
 
     async def load(self, state: FSMContext) -> Form | None:
         data = await state.get_data()

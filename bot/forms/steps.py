@@ -255,6 +255,8 @@ class LocationStep(Step):
 class PhotoStep(Step):
     """A photo kept as evidence (R-ENR-5 authorisation): uploaded to the backend, stored with its hash."""
 
+    media = frozenset({"photo"})
+
     def __init__(self, name: str, *, when: Condition = always) -> None:
         self.name, self.when = name, when
 

@@ -28,6 +28,7 @@ from backend.staff.models import AuditLog
 from tests.backend.test_enrollment_api import farmer_application, identity, signed_form, submit
 from tests.conftest import STAFF_PASSWORD, login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, resident_id
+from tests.images import unique_png
 
 DONGGUAN = "441900000000"
 BEIJING = "110000000000"
@@ -685,7 +686,7 @@ async def _send_disposal_evidence(
     api: httpx.AsyncClient, headers: dict[str, str], claim_id: int
 ) -> dict[str, Any]:
     """The farmer's upload in chat: a photo of the disposal, attached to the claim."""
-    png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(32)
+    png = unique_png()
     uploaded = await api.post(
         "/api/bot/claims/media", headers=headers, files={"file": ("burial.png", io.BytesIO(png), "image/png")}
     )

@@ -14,8 +14,9 @@ import pytest
 from backend.db import utcnow
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID, own_numbers, resident_id
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()  # a real image: uploads are decoded whole
 DEFAULT_PHONE = "13812345678"
 ENTERPRISE_PHONE = "13912345678"
 # The phone each test identity verified, by its X-Tianbao-Identity header.

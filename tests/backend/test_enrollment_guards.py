@@ -16,8 +16,9 @@ from backend.enrollment.service import EnrollmentError
 from tests.backend.test_enrollment_api import farmer_application, identity, submit
 from tests.conftest import SECRET_KEY
 from tests.enroll_helpers import VALID_CREDIT_CODE, resident_id
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()  # a real image: uploads are decoded whole
 RECORD = "现场查看，标的与投保信息一致"
 
 

@@ -17,9 +17,10 @@ from messages import local_time, time_zone
 from tests.backend.test_claims_reporting import cover_began
 from tests.enroll_helpers import insured_in_chat
 from tests.harness import ChatUser, Reply
+from tests.images import png
 
 BEIJING = timezone(timedelta(hours=8))  # the users' zone of the default settings
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()  # a real image: uploads are decoded whole
 
 
 @pytest.fixture

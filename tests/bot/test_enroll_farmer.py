@@ -12,8 +12,9 @@ from backend.db import Database
 from backend.enrollment.models import Application, EarTag, Policy
 from tests.enroll_helpers import VALID_ID, deliver, resident_id, walk_region
 from tests.harness import ChatUser
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
+PNG = png()  # a real image: uploads are decoded whole
 
 
 @pytest.fixture

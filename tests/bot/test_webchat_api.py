@@ -6,10 +6,13 @@ import io
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from tests.bot.test_webchat_limits import ask_for_a_photo
 from tests.harness import ChatUser
+from tests.images import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()  # a real image: uploads are decoded whole
 
 
 @pytest.mark.parametrize("bad_id", ["has space", "x" * 65, "semi;colon", "中文"])
@@ -25,16 +28,31 @@ async def test_body_needs_exactly_one_input(chat_client: httpx.AsyncClient) -> N
     assert neither.status_code == 422
 
 
-async def test_photo_upload_reaches_the_bot(farmer: ChatUser) -> None:
+async def test_a_photo_no_question_asked_for_gets_a_clear_answer_not_silence(farmer: ChatUser) -> None:
     await farmer.say("/start")
     response = await farmer.client.post(
         f"/webchat/api/{farmer.chat_id}/photos",
         files={"file": ("field.png", io.BytesIO(PNG), "image/png")},
         data={"caption": "稻田"},
     )
+    # No conversation is waiting for a photo: it is not kept, and the page shows why (issue 11).
+    assert response.status_code == 409
+    assert response.json()["detail"]["code"] == "upload_not_expected"
+    assert response.json()["detail"]["message"]
+
+
+async def test_photo_upload_reaches_the_bot_where_a_question_asks_for_one(
+    embedded: FastAPI, farmer: ChatUser
+) -> None:
+    await farmer.say("/start")
+    await ask_for_a_photo(embedded, farmer.chat_id)
+    response = await farmer.client.post(
+        f"/webchat/api/{farmer.chat_id}/photos",
+        files={"file": ("field.png", io.BytesIO(PNG), "image/png")},
+        data={"caption": "稻田"},
+    )
     assert response.status_code == 200
-    # No conversation is waiting for a photo yet: the bot still answers, never silence.
-    assert response.json()["replies"], "a photo outside a conversation gets an answer"
+    assert response.json()["replies"], "the question answers the photo"
 
 
 async def test_oversized_photo_is_refused_with_clear_message(chat_client: httpx.AsyncClient) -> None:
@@ -49,7 +67,9 @@ async def test_oversized_photo_is_refused_with_clear_message(chat_client: httpx.
     assert "10 MB" in response.json()["detail"]["message"]
 
 
-async def test_non_image_upload_is_refused(chat_client: httpx.AsyncClient) -> None:
+async def test_non_image_upload_is_refused(embedded: FastAPI, chat_client: httpx.AsyncClient) -> None:
+    await ChatUser(chat_client, "abc").say("/start")
+    await ask_for_a_photo(embedded, "abc")
     response = await chat_client.post(
         "/webchat/api/abc/photos",
         files={"file": ("a.txt", io.BytesIO(b"hello"), "text/plain")},

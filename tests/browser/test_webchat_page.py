@@ -283,3 +283,24 @@ def test_bot_formatting_is_rendered_not_shown_as_tags(server: str, page: Any) ->
     tag = re.compile(r"</?(?:b|strong|i|em|u|s|code|pre|a)(?:\s[^>]*)?>", re.IGNORECASE)
     literal = [text for text in shown if tag.search(text)]
     assert not literal, f"bot messages show HTML tags as text (escaped twice by the server?): {literal}"
+
+
+def test_a_photo_no_question_asked_for_shows_why_it_was_not_kept(
+    server: str, page: Any, tmp_path: Path
+) -> None:
+    """The server's reason, in the chat's language, under the user's photo (issue 11): not the page's
+    generic "server error"; and it stays after a reload."""
+    from tests.images import png
+
+    photo = tmp_path / "field.png"
+    photo.write_bytes(png((64, 48)))
+    page.goto(f"{server}/chat")
+    page.locator(".msg.bot[data-id]").first.wait_for(state="visible")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#photo-input", str(photo))
+    failed = page.locator(".msg.user[data-status='failed'] .fail-text")
+    failed.wait_for(state="visible")
+    assert "没有保存" in failed.inner_text()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert "没有保存" in page.locator(".msg.user[data-status='failed'] .fail-text").inner_text()

@@ -114,6 +114,13 @@ async def test_messages_are_numbered_per_chat_and_read_back_as_sent(store: WebCh
     assert await store.get(CHAT, 3) is None
 
 
+async def test_a_chat_exists_once_the_bot_has_said_something_in_it(store: WebChatStore) -> None:
+    """What the web chat's new-chats-per-address limit asks (bot/channels/webchat/limits.py)."""
+    assert not await store.exists(CHAT)
+    await store.append(CHAT, _message("您好"))
+    assert await store.exists(CHAT) and not await store.exists("other-chat")
+
+
 async def test_an_edit_replaces_the_message_in_place(store: WebChatStore) -> None:
     sent = await store.append(CHAT, _message("old"))
     edited = WebChatMessage(sent.id, "new", edited=True)

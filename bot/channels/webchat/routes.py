@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, Protocol
 
 from aiogram import Bot, Dispatcher
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Update
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
@@ -16,50 +16,18 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, model_validator
 
+from backend import images
+from backend.files import content_disposition
+from backend.images import video_type_of
+from backend.throttle import MemoryAttemptStore, client_ip
 from bot.channels.webchat import updates
+from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
-from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage
+from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage, numeric_id
 from messages import labels_for, normalize_locale, render
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "webchat_page"
 ChatId = Annotated[str, PathParam(pattern=CHAT_ID_PATTERN, min_length=1, max_length=64)]
-_IMAGE_SIGNATURES: tuple[bytes, ...] = (
-    b"\xff\xd8\xff",
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"RIFF",
-    b"BM",
-)
-# ISO base media files are boxes; the "ftyp" box names the brand. Only these are videos: HEIC, AVIF and M4A
-# share the container but are not.
-_QUICKTIME_BRANDS = frozenset({b"qt  "})
-_MP4_BRANDS = frozenset(
-    {
-        b"isom",
-        b"iso2",
-        b"iso4",
-        b"iso5",
-        b"iso6",
-        b"mp41",
-        b"mp42",
-        b"avc1",
-        b"M4V ",
-        b"3gp4",
-        b"3gp5",
-        b"dash",
-    }
-)
-
-
-def video_type_of(data: bytes) -> str | None:
-    """``video/mp4`` or ``video/quicktime`` for an MP4/MOV file, else None."""
-    if data[4:8] != b"ftyp":
-        return None
-    brand = data[8:12]
-    if brand in _QUICKTIME_BRANDS:
-        return "video/quicktime"
-    return "video/mp4" if brand in _MP4_BRANDS else None
 
 
 class ContactIn(BaseModel):
@@ -110,16 +78,33 @@ def _out(messages: list[WebChatMessage]) -> list[WebChatMessageOut]:
     return [WebChatMessageOut(**m.to_json()) for m in messages]
 
 
+class MediaWanted(Protocol):
+    """The form runner's answer to "does the current question take a file?" (``bot.forms.engine``)."""
+
+    async def media_wanted(self, state: FSMContext) -> frozenset[str]: ...
+
+
 class WebChatChannel:
-    """Feeds browser input to the dispatcher and answers with what the bot said."""
+    """Feeds browser input to the dispatcher and answers with what the bot said.
+
+    Every input is counted against the web chat limits first (``limits.py``); a file is kept only
+    while the chat's current question takes one, and only once Pillow has decoded it whole."""
 
     def __init__(
-        self, dispatcher: Dispatcher, bot: Bot, session: WebChatSession, *, max_upload_bytes: int
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        session: WebChatSession,
+        *,
+        limits: WebChatLimits,
+        guard: WebChatGuard | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
         self.session = session
-        self.max_upload_bytes = max_upload_bytes
+        self.limits = limits
+        self.guard = guard if guard is not None else WebChatGuard(MemoryAttemptStore(), limits)
+        self.max_upload_bytes = limits.max_upload_bytes
 
     async def feed(self, chat_id: str, update: Update, first_name: str | None = None) -> list[WebChatMessage]:
         with capture_replies(chat_id) as replies:
@@ -128,7 +113,19 @@ class WebChatChannel:
             )
         return list(replies)
 
-    async def handle_input(self, chat_id: str, body: WebChatInput) -> list[WebChatMessage]:
+    async def admit(self, chat_id: str, address: str | None, locale: str) -> None:
+        """Count one input of the chat and the address; 429 past a limit. A chat the bot has not
+        spoken in yet (here or, per the store, in another process) is a new chat of the address."""
+        new_chat = not self.session.knows(chat_id) and not await self.session.store.exists(chat_id)
+        try:
+            await self.guard.message(chat_id, address, new_chat=new_chat)
+        except LimitExceeded as exceeded:
+            raise too_many(exceeded, locale) from exceeded
+
+    async def handle_input(
+        self, chat_id: str, body: WebChatInput, *, address: str | None = None, locale: str | None = None
+    ) -> list[WebChatMessage]:
+        await self.admit(chat_id, address, locale or normalize_locale(body.language_code))
         number = self.session.register_chat(chat_id)
         who: dict[str, Any] = {
             "first_name": body.first_name,
@@ -157,16 +154,31 @@ class WebChatChannel:
         return None
 
     async def handle_photo(
-        self, chat_id: str, upload: UploadFile, caption: str | None, locale: str, language_code: str | None
+        self,
+        chat_id: str,
+        upload: UploadFile,
+        caption: str | None,
+        locale: str,
+        language_code: str | None,
+        *,
+        address: str | None = None,
     ) -> list[WebChatMessage]:
+        """Refused, with nothing written, unless the current question takes this kind of file, the
+        file decodes, and the chat's and the address's upload limits have room for it."""
+        await self.admit(chat_id, address, locale)
         data = await self._read_limited(upload, locale)
+        number = numeric_id(chat_id)
+        wanted = await self.media_wanted(number)
+        if not wanted:  # before decoding: most refusals cost no Pillow work
+            raise refusal(status.HTTP_409_CONFLICT, "upload_not_expected", locale)
         video_type = video_type_of(data)  # the claim steps take videos as evidence too
-        if not data.startswith(_IMAGE_SIGNATURES) and video_type is None:
-            raise HTTPException(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                detail={"code": "not_an_image", "message": render("webchat/not_an_image", locale, ext="txt")},
-            )
-        number = self.session.register_chat(chat_id)
+        if video_type is None or "video" not in wanted:
+            await self._check_photo(data, locale)
+        try:
+            await self.guard.upload(chat_id, address, len(data))
+        except LimitExceeded as exceeded:
+            raise too_many(exceeded, locale) from exceeded
+        self.session.register_chat(chat_id)
         token = await self.session.files.save(chat_id, upload.filename or "photo.jpg", data)
         update = updates.media_update(
             number,
@@ -180,28 +192,61 @@ class WebChatChannel:
         )
         return await self.feed(chat_id, update)
 
+    async def media_wanted(self, number: int) -> frozenset[str]:
+        """What the chat's current question takes, from its conversation (FSM) state."""
+        runner: MediaWanted | None = self.dispatcher.get("runner")
+        if runner is None:
+            return frozenset()
+        state = self.dispatcher.fsm.get_context(self.bot, chat_id=number, user_id=number)
+        return await runner.media_wanted(state)
+
+    async def _check_photo(self, data: bytes, locale: str) -> None:
+        """The photo decoded whole under the pixel limit (``backend/images.py``), else 415 or 422."""
+        try:
+            await images.checked_image(data, max_pixels=self.limits.max_image_pixels)
+        except images.ImageRefused as refused:
+            if refused.code == "not_an_image":
+                raise refusal(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_an_image", locale) from refused
+            megapixels = refused.detail.get("max_megapixels", "")  # the limit that applied
+            raise refusal(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, refused.code, locale, max_megapixels=megapixels
+            ) from refused
+
     async def _read_limited(self, upload: UploadFile, locale: str) -> bytes:
         data = await upload.read(self.max_upload_bytes + 1)
         if len(data) > self.max_upload_bytes:
             limit_mb = self.max_upload_bytes // (1024 * 1024)
-            message = render("webchat/file_too_large", locale, ext="txt", limit_mb=limit_mb)
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                detail={"code": "file_too_large", "message": message},
-            )
+            raise refusal(status.HTTP_413_CONTENT_TOO_LARGE, "file_too_large", locale, limit_mb=limit_mb)
         return data
 
 
-def file_response(stored: StoredFile) -> Response:
-    """The file with its name, as FileResponse sent it (a download name, the type guessed from it)."""
-    media_type = mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
-    quoted = quote(stored.name)
-    disposition = (
-        f'attachment; filename="{stored.name}"'
-        if quoted == stored.name
-        else f"attachment; filename*=utf-8''{quoted}"
+def refusal(
+    status_code: int, code: str, locale: str, *, headers: dict[str, str] | None = None, **ctx: Any
+) -> HTTPException:
+    """The API's error shape (``{"detail": {"code", "message", "detail"}}``), its message the template
+    ``webchat/<code>`` in the chat's language: the page shows it under the user's message."""
+    message = render(f"webchat/{code}", locale, ext="txt", **ctx)
+    detail = {"code": code, "message": message, "detail": {k: str(v) for k, v in ctx.items()}}
+    return HTTPException(status_code, detail=detail, headers=headers)
+
+
+def too_many(exceeded: LimitExceeded, locale: str) -> HTTPException:
+    wait = exceeded.retry_after
+    return refusal(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        exceeded.code,
+        locale,
+        headers={"Retry-After": str(wait)},
+        retry_after=wait,
+        minutes=-(-wait // 60),
     )
-    return Response(stored.data, media_type=media_type, headers={"content-disposition": disposition})
+
+
+def file_response(stored: StoredFile) -> Response:
+    """The file with its name (both RFC 6266 forms, as the API's downloads), the type guessed from it."""
+    media_type = mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
+    headers = {"content-disposition": content_disposition(stored.name)}
+    return Response(stored.data, media_type=media_type, headers=headers)
 
 
 def request_locale(request: Request, explicit: str | None = None) -> str:
@@ -213,8 +258,10 @@ def build_router(channel: WebChatChannel) -> APIRouter:
     page_env = Environment(loader=FileSystemLoader(str(PAGE_DIR)), autoescape=select_autoescape(["html"]))
 
     @router.post("/webchat/api/{chat_id}/messages", response_model=RepliesOut)
-    async def post_message(chat_id: ChatId, body: WebChatInput) -> RepliesOut:
-        return RepliesOut(replies=_out(await channel.handle_input(chat_id, body)))
+    async def post_message(chat_id: ChatId, body: WebChatInput, request: Request) -> RepliesOut:
+        locale = request_locale(request, body.language_code)
+        replies = await channel.handle_input(chat_id, body, address=client_ip(request), locale=locale)
+        return RepliesOut(replies=_out(replies))
 
     @router.post("/webchat/api/{chat_id}/photos", response_model=RepliesOut)
     async def post_photo(
@@ -225,7 +272,9 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         language_code: Annotated[str | None, Form(max_length=16)] = None,
     ) -> RepliesOut:
         locale = request_locale(request, language_code)
-        replies = await channel.handle_photo(chat_id, file, caption, locale, language_code)
+        replies = await channel.handle_photo(
+            chat_id, file, caption, locale, language_code, address=client_ip(request)
+        )
         return RepliesOut(replies=_out(replies))
 
     @router.get("/webchat/api/{chat_id}/messages", response_model=MessagesOut)

@@ -92,6 +92,10 @@ class WebChatSession(BaseSession):
             methods.DeleteWebhook: _true,
         }
 
+    def knows(self, chat_id: str) -> bool:
+        """Whether this process has fed the chat an update (so it has begun)."""
+        return numeric_id(chat_id) in self._chat_ids
+
     def register_chat(self, chat_id: str) -> int:
         number = numeric_id(chat_id)
         self._chat_ids[number] = chat_id

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -14,16 +14,13 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+# The key layout is backend/chatstore/keys.py, shared with the expiry job; numeric_id is named here too.
+from backend.chatstore.keys import activity_key, files_folder, transcript_keys
+from backend.chatstore.keys import numeric_id as numeric_id
+
 CHAT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _CHAT_ID = re.compile(CHAT_ID_PATTERN)
 _FILE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def numeric_id(chat_id: str) -> int:
-    """A stable positive 52-bit integer for a web chat id: aiogram's chats and users need int ids,
-    and FSM keys must survive restarts and be the same in every process."""
-    digest = hashlib.blake2b(chat_id.encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") & ((1 << 52) - 1)) or 1
 
 
 def is_valid_chat_id(chat_id: str) -> bool:
@@ -57,6 +54,10 @@ _MESSAGE_FIELDS = tuple(f.name for f in fields(WebChatMessage))
 class WebChatStore(Protocol):
     async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage: ...
 
+    async def exists(self, chat_id: str) -> bool:
+        """Whether the chat has begun (the bot has said something in it, and it has not expired)."""
+        ...
+
     async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None: ...
 
     async def replace(self, chat_id: str, message: WebChatMessage) -> None: ...
@@ -77,6 +78,9 @@ class MemoryWebChatStore:
         self._chats.setdefault(chat_id, deque(maxlen=self.history_limit)).append(stored)
         return stored
 
+    async def exists(self, chat_id: str) -> bool:
+        return chat_id in self._counters
+
     async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None:
         for message in self._chats.get(chat_id, ()):
             if message.id == message_id:
@@ -96,7 +100,9 @@ class MemoryWebChatStore:
         return [m for m in self._chats.get(chat_id, ()) if m.id > after_id][:limit]
 
 
-# KEYS: seq, ids, msgs. ARGV: the message JSON after its id (", ..."), TTL seconds, history limit.
+# KEYS: seq, ids, msgs, activity. ARGV: the message JSON after its id (", ..."), TTL seconds, history
+# limit, now (Unix seconds), the chat id. The activity set scores each chat by its last message, for the expiry of
+# idle anonymous chats (backend/chatstore/jobs.py).
 # One script instead of INCR, a MULTI of HSET + ZADD + 3 EXPIRE, and ZCARD: each command costs the bot
 # ~0.1 ms of CPU in redis-py, and a crash between them left a numbered gap or an untrimmed history.
 # The counter never expires (one integer per chat): an idle chat's history goes, but a number is never
@@ -107,6 +113,7 @@ redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[3], id, '{"id": ' .. id .. ARGV[1])
 redis.call('ZADD', KEYS[2], id, id)
 for i = 2, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   local old = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
@@ -130,17 +137,19 @@ class RedisWebChatStore:
         self._append_script = redis.register_script(_APPEND_SCRIPT)
 
     def _keys(self, chat_id: str) -> tuple[str, str, str]:
-        base = f"{self.prefix}:webchat:{chat_id}"
-        return f"{base}:seq", f"{base}:ids", f"{base}:msgs"
+        return transcript_keys(chat_id, self.prefix)
+
+    async def exists(self, chat_id: str) -> bool:
+        return bool(await self.redis.exists(self._keys(chat_id)[0]))
 
     async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage:
         """Number, store, index, refresh the expiry and trim, atomically and in one round trip."""
         content = message.to_json()
         del content["id"]  # the script numbers the message and writes the id in front of the rest
         rest = json.dumps(content, ensure_ascii=False)[1:]
-        next_id = await self._append_script(
-            keys=self._keys(chat_id), args=[", " + rest, self.ttl_seconds, self.history_limit]
-        )
+        keys = [*self._keys(chat_id), activity_key(self.prefix)]
+        args: list[str | int] = [", " + rest, self.ttl_seconds, self.history_limit, int(time.time()), chat_id]
+        next_id = await self._append_script(keys=keys, args=args)
         return replace(message, id=int(next_id))
 
     async def get(self, chat_id: str, message_id: int) -> WebChatMessage | None:
@@ -204,7 +213,7 @@ class WebChatFiles:
 
     async def save(self, chat_id: str, filename: str, data: bytes) -> str:
         token = new_file_token()
-        folder = self.root / chat_id
+        folder = files_folder(self.root, chat_id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / token).write_bytes(data)
         (folder / f"{token}.name").write_text(safe_file_name(filename), encoding="utf-8")
@@ -213,7 +222,7 @@ class WebChatFiles:
     async def load(self, chat_id: str, token: str) -> StoredFile | None:
         if not is_valid_chat_id(chat_id) or not is_valid_file_token(token):
             return None
-        return self._read(self.root / chat_id / token)
+        return self._read(files_folder(self.root, chat_id) / token)
 
     async def load_token(self, token: str) -> StoredFile | None:
         if not is_valid_file_token(token):

@@ -652,6 +652,7 @@
         payload: e.status === "sent" ? null : e.payload || null,
         status: e.status === "sent" ? "sent" : "failed",
         error: e.status === "sent" ? null : e.error || null,
+        reason: e.status === "sent" ? null : e.reason || null,
       };
     });
     if (!store.set(state.chatId + ".user", JSON.stringify(data))) {
@@ -736,7 +737,8 @@
     if (entry.status === "failed") {
       var fail = el("div", "fail");
       fail.appendChild(el("span", "fail-icon", "!")).setAttribute("aria-hidden", "true");
-      fail.appendChild(el("span", "fail-text", entry.error ? t(entry.error, { max_mb: maxMb() }) : t("not_sent")));
+      var failText = entry.reason || (entry.error ? t(entry.error, { max_mb: maxMb() }) : t("not_sent"));
+      fail.appendChild(el("span", "fail-text", failText));
       if (entry.retry) {
         var again = el("button", "retry-btn", t("retry"));
         again.type = "button";
@@ -757,9 +759,10 @@
     }, true, false);
   }
 
-  function markEntry(entry, status, errorKey) {
+  function markEntry(entry, status, errorKey, reason) {
     entry.status = status;
     entry.error = errorKey || null;
+    entry.reason = reason || null; // the server's own words, when it gave them
     withScroll(function () {
       renderUserEntry(entry);
     }, false, false);
@@ -796,8 +799,16 @@
     return "server_error";
   }
 
+  /** The server's explanation in the chat's language (why an upload was not kept, how long to wait
+   *  after a limit), or "" where the page's own label says it better (413: the page knows its limit). */
+  function serverReason(err) {
+    if (!err || err.kind !== "http" || err.status === 413) return "";
+    var detail = err.detail;
+    return detail && typeof detail === "object" && typeof detail.message === "string" ? detail.message : "";
+  }
+
   function errorText(err) {
-    return t(errorKey(err), { max_mb: maxMb() });
+    return serverReason(err) || t(errorKey(err), { max_mb: maxMb() });
   }
 
   function maxMb() {
@@ -922,7 +933,7 @@
       },
       function (err) {
         if (err.status === 413) entry.retry = null; // retrying cannot help
-        markEntry(entry, "failed", errorKey(err));
+        markEntry(entry, "failed", errorKey(err), serverReason(err));
         if (err.kind === "network") noteNetworkTrouble();
       }
     );
