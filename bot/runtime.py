@@ -13,13 +13,10 @@ from redis.asyncio import Redis
 from backend.chatstore.keys import files_root
 from backend.db import Database
 from backend.settings import Settings
-<<<<<<< HEAD
+from backend.throttle import window_store
 from bot.channels.sms import SmsProvider, build_provider
 from bot.channels.sms.routes import build_callback_router, build_dev_router
 from bot.channels.sms.sender import SmsSender, provider_settings
-=======
-from backend.throttle import window_store
->>>>>>> i11-files
 from bot.channels.telegram import build_webhook_router, make_telegram_bot
 from bot.channels.webchat import (
     RedisWebChatStore,
