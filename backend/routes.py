@@ -21,6 +21,7 @@ from backend.enrollment.api import service_router as attachments_router
 from backend.enrollment.api import staff_router as enrollment_staff_router
 from backend.enrollment.campaign_api import router as campaigns_router
 from backend.outbox.api import router as outbox_router
+from backend.outbox.sms.api import bot_router as links_bot_router
 from backend.outbox.sms.api import router as sms_router
 from backend.people.api import router as bot_router
 from backend.products.api import router as products_router
@@ -52,4 +53,5 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(index_bot_router)
     app.include_router(events_router)
     app.include_router(sms_router)
+    app.include_router(links_bot_router)
     app.include_router(outbox_router)

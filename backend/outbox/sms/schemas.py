@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,3 +43,16 @@ class StopIn(BaseModel):
 class StopOut(BaseModel):
     phone: str
     stopped_queued: int
+
+
+class LinkIn(BaseModel):
+    token: str = Field(min_length=1, max_length=64)
+
+
+class LinkOut(BaseModel):
+    """``ok`` (``target``: ``claim:12``), ``other_person`` (``phone_masked``: whose it is), ``expired``,
+    ``unknown``."""
+
+    status: Literal["ok", "other_person", "expired", "unknown"]
+    target: str | None = None
+    phone_masked: str | None = None
