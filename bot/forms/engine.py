@@ -48,6 +48,14 @@ class FormAction(CallbackData, prefix="f"):
     # on an earlier question's button, or the second of a double tap, must not answer the question now.
     at: str = ""
 
+    @classmethod
+    def unpack(cls, value: str) -> FormAction:
+        """Buttons shown before buttons were stamped carry two fields: they read as stamped for no
+        question, so a pick is refused as an earlier question's and "continue"/"discard" still work."""
+        if value.count(cls.__separator__) == 2:
+            value += cls.__separator__
+        return super().unpack(value)
+
 
 STAMP_KEY = 4  # characters of the form's key in a button's stamp: 64 bits of callback data are scarce
 
