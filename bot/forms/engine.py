@@ -42,7 +42,7 @@ class FormState(StatesGroup):
 
 
 class FormAction(CallbackData, prefix="f"):
-    action: str  # pick | back | cancel | skip | page | resume | restart | discard
+    action: str  # pick | back | cancel | skip | resume | restart | discard
     value: str = ""
     # The question the button was shown with (``Form.stamp``; empty on the draft reminder's buttons): a tap
     # on an earlier question's button, or the second of a double tap, must not answer the question now.

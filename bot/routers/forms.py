@@ -165,11 +165,14 @@ async def form_button(
         await runner.back(io, state, form)
     elif action == "skip":
         await runner.skip(io, state, form)
-    else:  # cancel: this form goes, parked drafts stay
+    elif action == "cancel":  # this form goes, parked drafts stay
         await close_form(state)
         identity = await ctx.ensure()
         await io.say(io.t("enroll/cancelled"), ReplyKeyboardRemove())
         await io.say(render("start/menu", identity.locale, identity=identity), main_menu(identity))
+    else:  # not one of ours (tampered, or of a later release): the form stays as it was
+        await io.say(io.label("enroll_errors.old_button"))
+        await runner.ask_current(io, state, form)
 
 
 def _for_this_question(data: FormAction, form: Form) -> bool:

@@ -574,6 +574,23 @@ async def test_form_buttons_shown_before_buttons_were_stamped_still_get_a_clear_
     assert problems_of(resumed, locale) == []
 
 
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_a_form_button_of_an_unknown_action_keeps_the_form(
+    channel: str, opener: Callable[..., Chat]
+) -> None:
+    """Any form action but pick, back, skip and the draft buttons was taken for "cancel": a button of a
+    later release, or tampered data, threw the form away."""
+    chat = opener(channel, "zh-CN")
+    _kinds, products = await _farmer_form(chat)
+    asked = await chat.press(*products.find_data("f:pick:rice"))
+    answer, back = asked.find_data("f:back")
+    unknown = await chat.press(answer, Button(text="?", data=back.data.replace("f:back:", "f:zoom:")))
+    assert problems_of(unknown, "zh-CN", allowed=("old_button",)) == []
+    assert label("enroll_ask.insured_type", "zh-CN") in unknown.answers[-1].text
+    name = await chat.press(*unknown.find_data("f:pick:farmer"))
+    assert label("enroll_ask.name", "zh-CN") in name.answers[-1].text
+
+
 async def _walk_to_the_quote(chat: Chat, locale: str) -> Outcome:
     _kinds, products = await _farmer_form(chat)
     step = await chat.press(*products.find_data("f:pick:rice"))
