@@ -57,7 +57,7 @@ class FormAction(CallbackData, prefix="f"):
         return super().unpack(value)
 
 
-STAMP_KEY = 4  # characters of the form's key in a button's stamp: 64 bits of callback data are scarce
+STAMP_KEY = 4  # characters of the form's key in a button's stamp: Telegram allows 64 bytes of callback data
 
 
 class Invalid(Exception):
@@ -414,13 +414,13 @@ class FormRunner:
         io.form = form
         flow = self.flows[form.flow]
         step = flow.step(form.step)
+        before = form.turn
         if tap:
             form.turn += 1
         try:
             value = await outcome(step)
         except Invalid as problem:
-            if tap:
-                form.turn -= 1  # nothing was answered: the question's buttons still answer it
+            form.turn = before  # nothing was answered: the question's buttons still answer it
             await io.say(io.label(f"enroll_errors.{problem.code}", **problem.detail))
             await step.ask(io, form)
             await self.save(state, form)
@@ -429,6 +429,7 @@ class FormRunner:
             await self.save(state, form)
             return
         form.answers[step.name] = value
+        form.turn = before  # the next question is a new turn; a submit that is refused keeps this one
         await self.advance(io, state, form)
 
     async def advance(self, io: Io, state: FSMContext, form: Form) -> None:
@@ -436,11 +437,13 @@ class FormRunner:
         flow = self.flows[form.flow]
         following = flow.next_after(form, form.step)
         form.history.append(form.step)
-        form.turn += 1
         if following is None:
+            # The last answer: submitting asks nothing new, and a submit the backend refuses leaves the
+            # summary where it was, its "confirm" still good for another try.
             await self.save(state, form)
             await self._submit(io, state, flow, form)
             return
+        form.turn += 1
         form.step = following.name
         await self._save_and_ask(io, state, form, following)
 

@@ -26,7 +26,7 @@ from backend.chat_actions import claim_button, pay_button
 from backend.db import Database
 from backend.settings import Settings
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
-from bot.client import BackendClient, BackendUnavailable, IdentityKey
+from bot.client import BackendClient, BackendError, BackendUnavailable, IdentityKey
 from bot.server import build_embedded_app
 from messages import label, render
 from tests.backend.test_claims_reporting import cover_began, report
@@ -729,3 +729,35 @@ async def test_a_tap_telegram_no_longer_takes_an_answer_for_still_gets_its_reply
     pressed = await chat.press(*top.find_data("m:help"))
     assert pressed.text() == render("start/help", "zh-CN")
     assert len(pressed.failed_calls) == 1  # the refused answer, and nothing else
+
+
+async def test_a_refused_submit_keeps_its_confirm_button_good(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claim form stays after a refused report so the user can try "confirm" again: the summary's
+    button still answers the summary (a stamp is a question, and submitting asks none)."""
+    from tests.bot.test_claims_chat import _report_rice_loss
+    from tests.enroll_helpers import insured_in_chat
+    from tests.harness import ChatUser
+
+    grower = ChatUser(chat_client, "grower-retry", first_name="李四")
+    await insured_in_chat(grower, api, service_headers)
+    await cover_began(db, timedelta(days=5))
+    real = BackendClient.report_claim
+    refusals = [BackendError(422, "lost_more_than_insured", "")]
+
+    async def once_refused(self: BackendClient, key: IdentityKey, body: Any) -> Any:
+        if refusals:
+            raise refusals.pop()
+        return await real(self, key, body)
+
+    monkeypatch.setattr(BackendClient, "report_claim", once_refused)
+    refused = await _report_rice_loss(grower)
+    assert "报案成功" not in refused[-1].text
+    summary = [r for r in (await grower.history()) if any("确认提交" in t for t in r.button_texts())][-1:]
+    replies = await grower.tap("确认提交", summary)
+    assert "报案成功" in replies[-1].text
