@@ -10,12 +10,13 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.types import ErrorEvent
 from redis.asyncio import Redis
 
 from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
+from bot.replies import AcknowledgeTaps
 from bot.routers import claims, enroll, fallback, forms, intents, policies, start
 from messages import normalize_locale, render
 
@@ -54,6 +55,7 @@ def create_dispatcher(
     )
     context = ChatContextMiddleware(backend, default_locale)
     dispatcher.message.outer_middleware(context)
+    dispatcher.callback_query.outer_middleware(AcknowledgeTaps())  # first: before any backend call
     dispatcher.callback_query.outer_middleware(context)
     dispatcher.pre_checkout_query.outer_middleware(context)
     # Feature routers go between start and fallback, in the order they should match.
@@ -71,20 +73,23 @@ def create_dispatcher(
 
 
 async def _on_error(event: ErrorEvent, bot: Bot) -> bool:
-    """Tell the user something went wrong in their language, instead of leaving them in silence."""
+    """Tell the user something went wrong in their language, instead of leaving them in silence. A tap was
+    answered before its handler ran (``AcknowledgeTaps``); answering it again is refused by Telegram and
+    left the user with nothing at all, as did a tapped message that is gone (an ``InaccessibleMessage``
+    on Telegram, none in web chat): the apology goes to the chat, or to the user."""
     update = event.update
-    source = update.message or (update.callback_query.message if update.callback_query else None)
-    user = (
-        update.message.from_user
-        if update.message
-        else (update.callback_query.from_user if update.callback_query else None)
-    )
+    query = update.callback_query
+    user = update.message.from_user if update.message else (query.from_user if query else None)
     locale = normalize_locale(user.language_code if user else None)
     key = "common/service_unavailable" if isinstance(event.exception, BackendUnavailable) else "common/error"
     if not isinstance(event.exception, BackendUnavailable):
         log.exception("handler failed on update %s", update.update_id, exc_info=event.exception)
-    if isinstance(update.callback_query, CallbackQuery):
-        await update.callback_query.answer()
-    if isinstance(source, Message):
-        await bot.send_message(source.chat.id, render(key, locale))
+    if update.message is not None:
+        chat_id: int | None = update.message.chat.id
+    elif query is not None:
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    else:
+        chat_id = None
+    if chat_id is not None:
+        await bot.send_message(chat_id, render(key, locale))
     return True

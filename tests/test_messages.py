@@ -168,6 +168,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "claims/detail": {"claim": CLAIM},
     "claims/evidence_received": {"claim": CLAIM},
     "claims/answered": {"claim": CLAIM},
+    "claims/action_gone": {"claim": CLAIM},
     "claims/photo_received": {"count": 2},
     "enroll/quote_agricultural": {
         "quote": AGRI_QUOTE,
@@ -222,6 +223,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "liability": True,
     },
     "enroll/paid": {"started": STARTED, "policy": POLICY},
+    "enroll/already_paid": {"policy": POLICY},
     "enroll/paid_telegram": {"policy": POLICY},
     "enroll/pay_offline": {"started": STARTED},
     "enroll/invoice_description": {"started": STARTED},
@@ -654,6 +656,11 @@ def test_an_enterprise_is_asked_for_the_accident_site_address(locale: str) -> No
 
         async def say(self, text: str, markup: Any = None) -> None:
             said.append(text)
+
+        def button(self, text: str, action: str, value: str = "") -> Any:
+            from aiogram.types import InlineKeyboardButton
+
+            return InlineKeyboardButton(text=text, callback_data=f"f:{action}:{value}:")
 
     step = PlaceStep("place_name", parse_place)
     for category in ("liability", "crop"):

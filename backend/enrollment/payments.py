@@ -36,7 +36,10 @@ async def start_payment(
     issued = await policy_of_application(session=session, application_id=application.id or 0)
     if issued is not None:  # paid already: answer with the policy instead of charging twice
         return PaymentStartOut(
-            kind="instant", application_id=application.id or 0, amount_fen=application.payable_fen
+            kind="instant",
+            application_id=application.id or 0,
+            amount_fen=application.payable_fen,
+            already_paid=True,
         ), issued
     _payable(application)
     if provider == "demo":

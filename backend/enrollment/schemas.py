@@ -111,6 +111,8 @@ class PaymentStartOut(BaseModel):
     title: str | None = None
     currency: str = "CNY"
     policy: PolicyOut | None = None
+    # The application was paid before this request: nothing was charged now, no new document is sent.
+    already_paid: bool = False
 
 
 class TelegramPaymentIn(BaseModel):

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 
 from backend.claims.schemas import causes_for
 from bot.client import BackendError
@@ -19,7 +19,6 @@ from bot.forms.engine import (
     Choice,
     Flow,
     Form,
-    FormAction,
     Invalid,
     Io,
     Media,
@@ -288,26 +287,16 @@ class MediaStep(Step):
     async def ask(self, io: Io, form: Form) -> None:
         minimum = self._minimum(form)
         required = io.label("claims.photos_minimum", n=minimum) if minimum else ""
-        extra = [[self._button(io.label("claims.photos_done"), "done")]]
+        extra = [[io.button(io.label("claims.photos_done"), "pick", "done")]]
         if self._may_skip_now(form):
-            extra.append([self._button(io.label("claims.photos_skip"), "skip")])
+            extra.append([io.button(io.label("claims.photos_skip"), "pick", "skip")])
         if self.optional:
-            extra.append(
-                [
-                    InlineKeyboardButton(
-                        text=io.label("claims.later"), callback_data=FormAction(action="skip").pack()
-                    )
-                ]
-            )
+            extra.append([io.button(io.label("claims.later"), "skip")])
         later = io.label("claims.photos_later_note") if self._may_skip_now(form) else ""
         await io.say(
             io.label(f"enroll_ask.{self._question(form)}", required=required) + later,
             InlineKeyboardMarkup(inline_keyboard=[*extra, nav_row(io)]),
         )
-
-    @staticmethod
-    def _button(text: str, value: str) -> InlineKeyboardButton:
-        return InlineKeyboardButton(text=text, callback_data=FormAction(action="pick", value=value).pack())
 
     async def on_photo(self, io: Io, form: Form, media: Media) -> Any:
         ids = self._ids(form)
@@ -347,10 +336,9 @@ class MediaStep(Step):
             acked[media.album] = sent.message_id
 
     def _done_keyboard(self, io: Io) -> InlineKeyboardMarkup:
-        done = InlineKeyboardButton(
-            text=io.label("claims.photos_done"), callback_data=FormAction(action="pick", value="done").pack()
+        return InlineKeyboardMarkup(
+            inline_keyboard=[[io.button(io.label("claims.photos_done"), "pick", "done")]]
         )
-        return InlineKeyboardMarkup(inline_keyboard=[[done]])
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:
         ids = self._ids(form)

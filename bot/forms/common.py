@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 
 from backend.enrollment import validation
-from bot.forms.engine import STAY, Choice, Form, FormAction, Invalid, Io, Step, choice_keyboard, nav_row
+from bot.forms.engine import STAY, Choice, Form, Invalid, Io, Step, choice_keyboard, nav_row
 from bot.forms.parsers import MAX_PEOPLE, whole_count
 from bot.forms.steps import validated
 
@@ -72,9 +72,7 @@ class ProceedStep(Step):
 
     async def ask(self, io: Io, form: Form) -> None:
         text = await self.text(io, form)
-        button = InlineKeyboardButton(
-            text=io.label(self.proceed_label), callback_data=FormAction(action="pick", value="ok").pack()
-        )
+        button = io.button(io.label(self.proceed_label), "pick", "ok")
         await io.say(text, InlineKeyboardMarkup(inline_keyboard=[[button], nav_row(io)]))
 
     async def on_pick(self, io: Io, form: Form, value: str) -> Any:

@@ -18,7 +18,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiogram import Bot
 from aiogram.filters.callback_data import CallbackData
@@ -42,8 +42,22 @@ class FormState(StatesGroup):
 
 
 class FormAction(CallbackData, prefix="f"):
-    action: str  # pick | back | cancel | skip | page | resume | restart | discard
+    action: str  # pick | back | cancel | skip | resume | restart | discard
     value: str = ""
+    # The question the button was shown with (``Form.stamp``; empty on the draft reminder's buttons): a tap
+    # on an earlier question's button, or the second of a double tap, must not answer the question now.
+    at: str = ""
+
+    @classmethod
+    def unpack(cls, value: str) -> FormAction:
+        """Buttons shown before buttons were stamped carry two fields: they read as stamped for no
+        question, so a pick is refused as an earlier question's and "continue"/"discard" still work."""
+        if value.count(cls.__separator__) == 2:
+            value += cls.__separator__
+        return super().unpack(value)
+
+
+STAMP_KEY = 4  # characters of the form's key in a button's stamp: Telegram allows 64 bytes of callback data
 
 
 class Invalid(Exception):
@@ -79,6 +93,17 @@ class Form:
     history: list[str] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    # Counts the questions asked: a new step, or a sub-question a tap led to (the next survey question, the
+    # next level of the region picker). Re-asking after bad input keeps it, so those buttons stay good.
+    turn: int = 0
+
+    @property
+    def stamp(self) -> str:
+        """What this form's buttons carry now: which form (a prefix of its key) and which turn."""
+        return f"{self.key[:STAMP_KEY]}{self.turn:x}"
+
+    def owns(self, stamp: str) -> bool:
+        return len(stamp) > STAMP_KEY and stamp[:STAMP_KEY] == self.key[:STAMP_KEY]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +113,7 @@ class Form:
             "history": self.history,
             "cache": self.cache,
             "key": self.key,
+            "turn": self.turn,
         }
 
     @classmethod
@@ -108,6 +134,8 @@ class Io:
     state: FSMContext | None = None
     # The runner of every flow, for a submit that must send the user back to a question.
     runner: FormRunner | None = None
+    # The form being asked (set by the runner): its buttons are stamped with its turn.
+    form: Form | None = None
 
     async def say(
         self,
@@ -118,6 +146,14 @@ class Io:
 
     def t(self, key: str, **ctx: Any) -> str:
         return render(key, self.locale, **ctx)
+
+    def data(self, action: str, value: str = "") -> str:
+        """A form button's callback data, stamped with the question being asked."""
+        at = self.form.stamp if self.form is not None else ""
+        return FormAction(action=action, value=value, at=at).pack()
+
+    def button(self, text: str, action: str, value: str = "") -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=self.data(action, value))
 
     def label(self, key: str, **ctx: Any) -> str:
         return label(key, self.locale, **ctx)
@@ -208,16 +244,10 @@ STAY = Stay()
 def nav_row(io: Io, *, back: bool = True, skip: bool = False) -> list[InlineKeyboardButton]:
     row = []
     if back:
-        row.append(
-            InlineKeyboardButton(text=io.label("enroll.back"), callback_data=FormAction(action="back").pack())
-        )
+        row.append(io.button(io.label("enroll.back"), "back"))
     if skip:
-        row.append(
-            InlineKeyboardButton(text=io.label("enroll.skip"), callback_data=FormAction(action="skip").pack())
-        )
-    row.append(
-        InlineKeyboardButton(text=io.label("enroll.cancel"), callback_data=FormAction(action="cancel").pack())
-    )
+        row.append(io.button(io.label("enroll.skip"), "skip"))
+    row.append(io.button(io.label("enroll.cancel"), "cancel"))
     return row
 
 
@@ -230,10 +260,7 @@ def choice_keyboard(
     skip: bool = False,
     extra_rows: Sequence[list[InlineKeyboardButton]] = (),
 ) -> InlineKeyboardMarkup:
-    buttons = [
-        InlineKeyboardButton(text=c.label, callback_data=FormAction(action="pick", value=c.value).pack())
-        for c in choices
-    ]
+    buttons = [io.button(c.label, "pick", c.value) for c in choices]
     rows = [buttons[i : i + columns] for i in range(0, len(buttons), columns)]
     rows.extend(extra_rows)
     rows.append(nav_row(io, back=back, skip=skip))
@@ -316,19 +343,34 @@ class FormRunner:
         parked: dict[str, Any] = dict(data.get("parked") or {})
         if not parked:
             return False
-        flow = next(reversed(parked))
+        await self._bring_back(io, state, next(reversed(parked)), parked)
+        return True
+
+    async def _bring_back(self, io: Io, state: FSMContext, flow: str, parked: dict[str, Any]) -> None:
         form = Form.from_json(parked.pop(flow))
         await state.set_data({"form": form.to_json(), "parked": parked})
         await state.set_state(FormState.filling)
         await self.ask_current(io, state, form)
-        return True
 
     async def begin(
-        self, io: Io, state: FSMContext, flow_name: str, *, prepare: Prepare | None = None, **preset: Any
+        self,
+        io: Io,
+        state: FSMContext,
+        flow_name: str,
+        *,
+        prepare: Prepare | None = None,
+        intro: str | None = None,
+        **preset: Any,
     ) -> None:
+        """Begin a form, saying ``intro`` first; a form already under way is carried on instead."""
+        if await self._under_way(io, state, flow_name, preset):
+            return
+        if intro is not None:
+            await io.say(intro)
         await self.park(state)  # a form already under way is kept as a draft, not overwritten
         flow = self.flows[flow_name]
         form = Form(flow=flow_name, step="", answers=dict(preset))
+        io.form = form
         if prepare is not None:
             await prepare(io, form)
         first = flow.next_after(form, None)
@@ -339,6 +381,26 @@ class FormRunner:
         form.step = first.name
         await self._save_and_ask(io, state, form, first)
 
+    async def _under_way(self, io: Io, state: FSMContext, flow_name: str, preset: dict[str, Any]) -> bool:
+        """The same form is already being filled, or waits as a draft (the button that began it tapped
+        twice, or again on an old message; the same menu entry chosen again): carry on where the user
+        was. Beginning again parked the first copy behind a second one, and a double tap lost nothing
+        but left two drafts of one form. True when it did."""
+        data = await state.get_data()
+        current = data.get("form")
+        parked: dict[str, Any] = dict(data.get("parked") or {})
+        if _same_form(current, flow_name, preset):
+            await io.say(io.label("enroll.already_filling"))
+            await self.ask_current(io, state, Form.from_json(current))
+            return True
+        if not _same_form(parked.get(flow_name), flow_name, preset):
+            return False
+        await io.say(io.label("enroll.already_filling"))
+        await self.park(state)  # the form of another kind that was under way waits its turn instead
+        parked = dict((await state.get_data()).get("parked") or {})
+        await self._bring_back(io, state, flow_name, parked)
+        return True
+
     async def _submit(self, io: Io, state: FSMContext, flow: Flow, form: Form) -> None:
         await flow.submit(io, form)
         if await state.get_state() == FormState.parked.state:
@@ -346,21 +408,36 @@ class FormRunner:
             await io.say(*draft_reminder(io.locale))
 
     async def ask_current(self, io: Io, state: FSMContext, form: Form) -> None:
-        """Ask the current question again (a returning user, a refused skip); keep what asking cached."""
+        """Ask the current question again (a returning user, a refused skip); keep what asking cached.
+        The turn stays: the buttons the question was first shown with still answer it."""
+        io.form = form
         saved = _snapshot(form)
         await self.flows[form.flow].step(form.step).ask(io, form)
         if _snapshot(form) != saved:
             await self.save(state, form)
 
     async def handle(
-        self, io: Io, state: FSMContext, form: Form, outcome: Callable[[Step], Awaitable[Any]]
+        self,
+        io: Io,
+        state: FSMContext,
+        form: Form,
+        outcome: Callable[[Step], Awaitable[Any]],
+        *,
+        tap: bool = False,
     ) -> None:
-        """Feed one input to the current step; advance on an answer, re-ask on bad input."""
+        """Feed one input to the current step; advance on an answer, re-ask on bad input. ``tap``: the
+        input is a button of this question, so whatever it leads to is a new turn (a step that asks a
+        sub-question itself, like the next survey question, stamps it with the new turn)."""
+        io.form = form
         flow = self.flows[form.flow]
         step = flow.step(form.step)
+        before = form.turn
+        if tap:
+            form.turn += 1
         try:
             value = await outcome(step)
         except Invalid as problem:
+            form.turn = before  # nothing was answered: the question's buttons still answer it
             await io.say(io.label(f"enroll_errors.{problem.code}", **problem.detail))
             await step.ask(io, form)
             await self.save(state, form)
@@ -369,20 +446,26 @@ class FormRunner:
             await self.save(state, form)
             return
         form.answers[step.name] = value
+        form.turn = before  # the next question is a new turn; a submit that is refused keeps this one
         await self.advance(io, state, form)
 
     async def advance(self, io: Io, state: FSMContext, form: Form) -> None:
+        io.form = form
         flow = self.flows[form.flow]
         following = flow.next_after(form, form.step)
         form.history.append(form.step)
         if following is None:
+            # The last answer: submitting asks nothing new, and a submit the backend refuses leaves the
+            # summary where it was, its "confirm" still good for another try.
             await self.save(state, form)
             await self._submit(io, state, flow, form)
             return
+        form.turn += 1
         form.step = following.name
         await self._save_and_ask(io, state, form, following)
 
     async def skip(self, io: Io, state: FSMContext, form: Form) -> None:
+        io.form = form
         step = self.flows[form.flow].step(form.step)
         if not step.optional:
             await io.say(io.label("enroll_errors.not_optional"))
@@ -392,10 +475,13 @@ class FormRunner:
         await self.advance(io, state, form)
 
     async def back(self, io: Io, state: FSMContext, form: Form) -> None:
+        io.form = form
+        form.turn += 1  # whatever comes is another question (a step's own sub-question included)
         if await self.flows[form.flow].step(form.step).on_back(io, form):
             await self.save(state, form)
             return
         if not form.history:
+            await self.save(state, form)
             await self.ask_current(io, state, form)
             return
         form.step = form.history.pop()
@@ -405,11 +491,20 @@ class FormRunner:
         """Save, ask, and save again if asking changed the form: a step caches what it fetched to ask
         (the product's unit, the user's policies). A storage that serialises (Redis, the database)
         keeps only what was saved; memory storage kept the same dict, which hid this."""
+        io.form = form
         await self.save(state, form)
         saved = _snapshot(form)
         await step.ask(io, form)
         if _snapshot(form) != saved:
             await self.save(state, form)
+
+
+def _same_form(raw: Any, flow: str, preset: dict[str, Any]) -> TypeGuard[dict[str, Any]]:
+    """A stored form of this flow begun with these preset answers (the same policy, the same claim)."""
+    if not isinstance(raw, dict) or raw.get("flow") != flow:
+        return False
+    answers = raw.get("answers") or {}
+    return all(answers.get(k) == v for k, v in preset.items())
 
 
 def _snapshot(form: Form) -> str:

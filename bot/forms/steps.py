@@ -14,7 +14,6 @@ from bot.forms.engine import (
     STAY,
     Choice,
     Form,
-    FormAction,
     Invalid,
     Io,
     Media,
@@ -150,9 +149,9 @@ class RegionStep(Step):
         extra: list[list[InlineKeyboardButton]] = []
         nav: list[InlineKeyboardButton] = []
         if (page + 1) * REGION_PAGE < len(options):
-            nav.append(_pick_button(io.label("enroll.more"), "+more"))
+            nav.append(io.button(io.label("enroll.more"), "pick", "+more"))
         if state["at"] != state["start"]:
-            nav.append(_pick_button(io.label("enroll.up"), "+up"))
+            nav.append(io.button(io.label("enroll.up"), "pick", "+up"))
         if nav:
             extra.append(nav)
         # Search results carry their parents ("辽宁省 朝阳市 朝阳县 朝阳镇"): one a row, so they stay legible.
@@ -212,10 +211,6 @@ class RegionStep(Step):
         state.update(options=results, page=0)
         await self.ask(io, form)
         return STAY
-
-
-def _pick_button(text: str, value: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=FormAction(action="pick", value=value).pack())
 
 
 async def _children(io: Io, code: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from bot.forms.claim import (
     remember_policy,
 )
 from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
-from bot.keyboards import ClaimAction, MenuAction
+from bot.keyboards import ClaimAction, MenuAction, back_to_menu
 from bot.replies import reply_to_query
 from bot.routers.forms import chat_of, make_io
 from messages import label, render
@@ -123,7 +124,6 @@ def flows() -> dict[str, Flow]:
 async def report_menu(
     query: CallbackQuery, ctx: ChatContext, state: FSMContext, bot: Bot, runner: FormRunner
 ) -> None:
-    await query.answer()
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     await open_report(io, ctx, state, runner)
 
@@ -182,7 +182,6 @@ def _button(text: str, action: ClaimVerb, claim_id: int, amount: int = 0) -> Inl
 
 
 async def list_claims(query: CallbackQuery, ctx: ChatContext) -> None:
-    await query.answer()
     text, markup = await claims_list(ctx)
     await reply_to_query(query, text, markup)
 
@@ -212,6 +211,18 @@ async def claims_list(ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | Non
     return render("claims/list", locale, count=len(claims)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+# What each notice button needs of the claim to still apply: an old notice keeps its buttons after the
+# claim moved on (confirmed in "my claims", documents sent, disposal proven, closed).
+APPLIES: dict[str, Callable[[ClaimOut], bool]] = {
+    "confirm": lambda c: c.next_action == "confirm_amount",
+    "object": lambda c: c.next_action == "confirm_amount",
+    "disposal": lambda c: c.next_action == "send_disposal_proof",
+    "documents": lambda c: c.next_action == "send_documents",
+    "photos": lambda c: c.status not in CLOSED,
+}
+GONE = ("not_found", "claim_not_found")
+
+
 async def claim_action(
     query: CallbackQuery,
     callback_data: ClaimAction,
@@ -220,21 +231,20 @@ async def claim_action(
     bot: Bot,
     runner: FormRunner,
 ) -> None:
-    await query.answer()
     await ctx.ensure()
     locale = await ctx.locale()
     action, claim_id = callback_data.action, callback_data.claim_id
     try:
+        if action == "confirm":
+            await _confirm(query, ctx, locale, callback_data)
+            return
+        claim = await ctx.backend.my_claim(ctx.key, claim_id)
         if action == "view":
-            claim = await ctx.backend.my_claim(ctx.key, claim_id)
             await reply_to_query(
                 query, render("claims/detail", locale, claim=claim), claim_buttons(claim, locale)
             )
-        elif action == "confirm":
-            claim = await ctx.backend.answer_settlement(
-                ctx.key, claim_id, "confirm", None, callback_data.amount or None
-            )
-            await reply_to_query(query, render("claims/answered", locale, claim=claim))
+        elif not APPLIES[action](claim):
+            await _no_longer_applies(query, claim, locale)
         else:
             io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
             if action == "object":
@@ -243,7 +253,30 @@ async def claim_action(
                 purpose = EVIDENCE_PURPOSE.get(action, "requested")
                 await runner.begin(io, state, "evidence", claim_id=claim_id, purpose=purpose)
     except BackendError as exc:
+        if exc.code in GONE:
+            await reply_to_query(query, render("claims/not_found", locale), back_to_menu(locale))
+            return
         await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
+
+
+async def _confirm(query: CallbackQuery, ctx: ChatContext, locale: str, data: ClaimAction) -> None:
+    """R-CLM-14: the amount shown with the button is the one confirmed. A claim no longer waiting for a
+    confirmation (confirmed already, a second tap, an old notice) says so and shows where it stands."""
+    try:
+        claim = await ctx.backend.answer_settlement(
+            ctx.key, data.claim_id, "confirm", None, data.amount or None
+        )
+    except BackendError as exc:
+        if exc.code != "not_awaiting_confirmation":
+            raise
+        await _no_longer_applies(query, await ctx.backend.my_claim(ctx.key, data.claim_id), locale)
+        return
+    await reply_to_query(query, render("claims/answered", locale, claim=claim))
+
+
+async def _no_longer_applies(query: CallbackQuery, claim: ClaimOut, locale: str) -> None:
+    await reply_to_query(query, render("claims/action_gone", locale, claim=claim))
+    await reply_to_query(query, render("claims/detail", locale, claim=claim), claim_buttons(claim, locale))
 
 
 def build_router() -> Router:

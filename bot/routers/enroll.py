@@ -53,7 +53,6 @@ def flows() -> dict[str, Flow]:
 
 
 async def enroll_menu(query: CallbackQuery, ctx: ChatContext) -> None:
-    await query.answer()
     await reply_to_query(query, *choose_flow(await ctx.locale()))
 
 
@@ -78,12 +77,12 @@ async def flow_chosen(
     bot: Bot,
     runner: FormRunner,
 ) -> None:
-    await query.answer()
     await ctx.ensure()
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     preset: dict[str, Any] = {"product": LIABILITY_PRODUCT} if callback_data.flow == "enterprise" else {}
-    await io.say(io.t(f"enroll/intro_{callback_data.flow}"))
-    await runner.begin(io, state, callback_data.flow, **preset)
+    await runner.begin(
+        io, state, callback_data.flow, intro=io.t(f"enroll/intro_{callback_data.flow}"), **preset
+    )
 
 
 async def open_from_payload(
@@ -104,8 +103,7 @@ async def open_from_payload(
     if region:
         # A village code on the poster fixes the location; a township or county narrows the picker.
         preset["campaign_village" if not region.endswith("000") else "campaign_region"] = region
-    await io.say(io.t(f"enroll/intro_{flow}"))
-    await runner.begin(io, state, flow, **preset)
+    await runner.begin(io, state, flow, intro=io.t(f"enroll/intro_{flow}"), **preset)
     return True
 
 
@@ -120,7 +118,6 @@ async def pay_button(
     payment_provider: str,
     payment_provider_token: str,
 ) -> None:
-    await query.answer()
     locale = await ctx.locale()
     provider = payment_provider
     if provider == "telegram" and ctx.key.channel != TELEGRAM:
@@ -128,9 +125,14 @@ async def pay_button(
     try:
         started = await ctx.backend.start_payment(ctx.key, callback_data.application_id, provider)
     except BackendError as exc:
+        if exc.code == "not_found":  # not this user's, or gone: an old or tampered button
+            await reply_to_query(query, render("enroll/application_not_found", locale))
+            return
         await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
         return
-    if started.kind == "instant":
+    if started.already_paid:  # a second tap, or an old "pay now" notice
+        await reply_to_query(query, render("enroll/already_paid", locale, policy=started.policy))
+    elif started.kind == "instant":
         await reply_to_query(query, render("enroll/paid", locale, started=started, policy=started.policy))
     elif started.kind == "invoice":
         await bot.send_invoice(

@@ -35,7 +35,6 @@ async def unknown_input(message: Message, ctx: ChatContext) -> None:
 
 async def stale_button(query: CallbackQuery, ctx: ChatContext) -> None:
     identity = await ctx.ensure()
-    await query.answer()
     await reply_to_query(query, render("start/stale_button", identity.locale), main_menu(identity))
 
 

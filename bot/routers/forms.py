@@ -145,7 +145,6 @@ async def form_button(
     bot: Bot,
     runner: FormRunner,
 ) -> None:
-    await query.answer()
     action = callback_data.action
     if action in ("resume", "discard", "restart"):
         await _draft_button(query, action, ctx, state, bot, runner)
@@ -154,17 +153,35 @@ async def form_button(
     if not loaded:
         return
     io, form = loaded
+    if not _for_this_question(callback_data, form):
+        await io.say(io.label("enroll_errors.old_button"))
+        await runner.ask_current(io, state, form)
+        return
     if action == "pick":
-        await runner.handle(io, state, form, lambda step: step.on_pick(io, form, callback_data.value))
+        await runner.handle(
+            io, state, form, lambda step: step.on_pick(io, form, callback_data.value), tap=True
+        )
     elif action == "back":
         await runner.back(io, state, form)
     elif action == "skip":
         await runner.skip(io, state, form)
-    else:  # cancel: this form goes, parked drafts stay
+    elif action == "cancel":  # this form goes, parked drafts stay
         await close_form(state)
         identity = await ctx.ensure()
         await io.say(io.t("enroll/cancelled"), ReplyKeyboardRemove())
         await io.say(render("start/menu", identity.locale, identity=identity), main_menu(identity))
+    else:  # not one of ours (tampered, or of a later release): the form stays as it was
+        await io.say(io.label("enroll_errors.old_button"))
+        await runner.ask_current(io, state, form)
+
+
+def _for_this_question(data: FormAction, form: Form) -> bool:
+    """A button answers the question it was shown with; "cancel" ends its form from any question of it.
+    Anything else (an earlier question's button, the second tap of a double tap, a button of another
+    form) would answer the question asked now with a value meant for another one."""
+    if data.action == "cancel":
+        return form.owns(data.at)
+    return data.at == form.stamp
 
 
 async def _draft_button(

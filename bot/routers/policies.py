@@ -35,7 +35,6 @@ def policy_button(policy: PolicyOut, locale: str) -> list[InlineKeyboardButton]:
 
 
 async def list_policies(query: CallbackQuery, ctx: ChatContext) -> None:
-    await query.answer()
     text, markup = await policies_list(ctx)
     await reply_to_query(query, text, markup)
 
@@ -59,7 +58,6 @@ async def policies_list(ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | N
 
 
 async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext) -> None:
-    await query.answer()
     locale = await ctx.locale()
     try:
         policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
@@ -106,7 +104,6 @@ async def policy_facts(ctx: ChatContext, policy: PolicyOut, locale: str) -> dict
 
 
 async def send_pdf(query: CallbackQuery, callback_data: PolicyAction, ctx: ChatContext, bot: Bot) -> None:
-    await query.answer()
     locale = await ctx.locale()
     try:
         policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
@@ -223,7 +220,6 @@ async def start_endorsement(
     bot: Bot,
     runner: FormRunner,
 ) -> None:
-    await query.answer()
     try:
         policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
     except BackendError:

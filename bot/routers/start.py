@@ -68,7 +68,6 @@ async def help_command(message: Message, ctx: ChatContext) -> None:
 
 
 async def help_button(query: CallbackQuery, ctx: ChatContext) -> None:
-    await query.answer()
     locale = await ctx.locale()
     await reply_to_query(query, render("start/help", locale), back_to_menu(locale))
 
@@ -76,7 +75,6 @@ async def help_button(query: CallbackQuery, ctx: ChatContext) -> None:
 async def home_button(
     query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner, raw_state: str | None
 ) -> None:
-    await query.answer()
     draft = False
     if raw_state in (FormState.filling.state, FormState.parked.state):
         await runner.park(state)  # the form is kept as a draft
@@ -94,7 +92,6 @@ async def language_command(message: Message, ctx: ChatContext) -> None:
 
 
 async def language_button(query: CallbackQuery, ctx: ChatContext) -> None:
-    await query.answer()
     await reply_to_query(query, render("start/choose_language", await ctx.locale()), language_choice())
 
 
@@ -102,7 +99,6 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageChoice, c
     await ctx.ensure()
     identity = await ctx.backend.choose_locale(ctx.key, callback_data.locale)
     ctx.remember(identity)
-    await query.answer()
     await reply_to_query(
         query, render("start/language_set", identity.locale, identity=identity), main_menu(identity)
     )
@@ -113,7 +109,6 @@ class PhoneBinding(StatesGroup):
 
 
 async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
-    await query.answer()
     await runner.park(state)  # a form under way waits as a draft while the phone is bound
     await state.set_state(PhoneBinding.waiting_for_contact)
     locale = await ctx.locale()
