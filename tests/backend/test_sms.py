@@ -10,16 +10,22 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from backend.claims import timeline
+from backend.claims.models import Claim
 from backend.db import Database, utcnow
 from backend.outbox import service as outbox
 from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus
 from backend.outbox.schemas import DeliveryResult, Outcome
 from backend.outbox.sms import service as sms
+from backend.outbox.sms.models import SmsLink
 from backend.outbox.sms.service import SmsError
 from backend.people.directory import IdentityDirectory
+from backend.people.models import Person
 from backend.settings import Settings, unmapped_sms_templates
 from messages import LOCALES, labels_for, template_keys
 from messages.sms import VARIABLE_LIMITS, SmsTemplateError, parts, sms_template, sms_template_keys
+from tests.backend.test_claims_workflow import make_claim, paid_policy
+from tests.backend.test_enrollment_api import identity
 
 PHONE = "13812345678"
 SITE = "https://tianbao.example.com.cn"  # a realistic public address: it counts towards the length
@@ -264,3 +270,57 @@ async def test_a_stop_report_through_the_api(api: httpx.AsyncClient, service_hea
     assert answer.status_code == 200 and answer.json()["phone"] == "+8613812345678"
     bad = await api.post("/api/outbox/sms/stops", json={"phone": "12345"}, headers=service_headers)
     assert bad.status_code == 422
+
+
+# --- an insured whom no chat reaches is texted, with a link checked when opened -------------------------
+
+
+async def test_a_claim_notice_goes_by_text_when_no_chat_reaches_the_insured(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    headers, policy = await paid_policy(api, service_headers, "sms-farmer", phone="13812345678")
+    claim_id = await make_claim(db, policy, headers)
+    async with db.session() as session:
+        claim = await session.get(Claim, claim_id)
+        assert claim is not None
+        claim.identity_id = None  # reported for the farmer by the village agent
+        await timeline.tell_insured(session, claim, "survey_scheduled", dedupe="survey")
+        await session.commit()
+    [text] = [row for row in await _rows(db) if row.channel == "sms"]
+    assert text.address == "+8613812345678" and text.kind == "notice"
+    assert text.template is not None and text.template["key"] == "claim_update"
+    number, status, token = text.template["params"]
+    assert status == "查勘已预约" and number.startswith("CL") and len(token) == sms.LINK_LENGTH
+    assert f"/s/{token}" in text.text
+
+    async with db.session() as session:
+        person_id = (await session.exec(select(Person).where(Person.phone == PHONE))).one().id
+        opened = await sms.open_link(session=session, token=token, person_id=person_id)
+        assert opened == sms.LinkOpening("ok", target=f"claim:{claim_id}")
+        other = await sms.open_link(session=session, token=token, person_id=None)
+        assert other.status == "other_person" and other.phone_masked == "138****5678"
+        assert (await sms.open_link(session=session, token="x" * 10, person_id=person_id)).status == "unknown"
+        link = await session.get(SmsLink, token)
+        assert link is not None and link.opened_at is not None
+        link.expires_at = utcnow() - timedelta(seconds=1)
+        await session.commit()
+        assert (await sms.open_link(session=session, token=token, person_id=person_id)).status == "expired"
+
+
+async def test_the_bot_opens_a_link_only_for_its_own_person(
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    headers, policy = await paid_policy(api, service_headers, "link-owner", phone="13812345678")
+    async with db.session() as session:
+        person_id = (await session.exec(select(Person).where(Person.phone == PHONE))).one().id
+        assert person_id is not None
+        token = await sms.create_link(
+            session=session, days=30, person_id=person_id, target=f"policy:{policy['id']}"
+        )
+        await session.commit()
+    mine = await api.post("/api/bot/links/open", json={"token": token}, headers=headers)
+    assert mine.status_code == 200 and mine.json()["target"] == f"policy:{policy['id']}"
+    stranger = await identity(api, service_headers, "link-stranger", phone=None)
+    theirs = await api.post("/api/bot/links/open", json={"token": token}, headers=stranger)
+    assert theirs.json() == {"status": "other_person", "target": None, "phone_masked": "138****5678"}
+    assert (await api.post("/api/bot/links/open", json={"token": token})).status_code == 401
