@@ -171,10 +171,10 @@ async def unlock_user(
 
 @staff_router.get("/audit", response_model=list[AuditOut])
 async def audit_log(
-    _admin: AdminDep,
+    admin: AdminDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: str | None = None,
 ) -> list[AuditOut]:
-    rows: list[AuditLog] = await service.list_audit(session=session, limit=limit, action=action)
+    rows: list[AuditLog] = await service.list_audit(session=session, actor=admin, limit=limit, action=action)
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

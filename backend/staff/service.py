@@ -344,8 +344,15 @@ async def list_staff(*, session: AsyncSession, actor: StaffPrincipal) -> list[St
     return [user for user in users if manages(actor, user.region_codes)]
 
 
-async def list_audit(*, session: AsyncSession, limit: int = 100, action: str | None = None) -> list[AuditLog]:
+async def list_audit(
+    *, session: AsyncSession, actor: StaffPrincipal, limit: int = 100, action: str | None = None
+) -> list[AuditLog]:
+    """The audit trail as ``actor`` may see it: national staff all of it, a regional admin what the staff
+    it manages did (a county's admin must not read what staff elsewhere looked at and changed)."""
     query = select(AuditLog).order_by(col(AuditLog.id).desc()).limit(limit)
     if action:
         query = query.where(AuditLog.action == action)
+    if not actor.is_national:
+        managed = [user.id for user in await list_staff(session=session, actor=actor)]
+        query = query.where(col(AuditLog.actor_id).in_(managed))
     return list((await session.exec(query)).all())

@@ -450,3 +450,19 @@ async def test_a_regional_admin_cannot_grant_more_than_its_own_scope(
     listed = {u["id"] for u in (await api.get("/api/staff/users", headers=regional)).json()}
     assert own in listed and neighbour not in listed
     assert all(u["region_codes"] for u in (await api.get("/api/staff/users", headers=regional)).json())
+
+
+async def test_a_regional_admin_reads_only_its_own_staffs_audit_trail(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    await make_staff(api, admin_headers, "admin_dg2", role="admin", region_codes=[DONGGUAN])
+    await make_staff(api, admin_headers, "admin_zs2", role="admin", region_codes=[ZHONGSHAN])
+    dongguan = await login(api, "admin_dg2", STAFF_PASSWORD)
+    zhongshan = await login(api, "admin_zs2", STAFF_PASSWORD)
+    await make_staff(api, dongguan, "agent_dg2", region_codes=[DONGGUAN])
+    await make_staff(api, zhongshan, "agent_zs2", region_codes=[ZHONGSHAN])
+    seen = await api.get("/api/staff/audit", params={"action": "staff.create"}, headers=dongguan)
+    assert seen.status_code == 200
+    assert {row["actor"] for row in seen.json()} == {"admin_dg2"}
+    every = await api.get("/api/staff/audit", params={"action": "staff.create"}, headers=admin_headers)
+    assert {"admin", "admin_dg2", "admin_zs2"} <= {row["actor"] for row in every.json()}
