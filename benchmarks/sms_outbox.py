@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlmodel import col, func, select
 
 from backend.bootstrap import bootstrap
 from backend.db import Database
@@ -99,8 +99,8 @@ async def enqueue(db: Database, numbers: Sequence[str]) -> float:
 
 async def left(db: Database) -> int:
     async with db.session() as session:
-        query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "queued")
-        return int((await session.execute(query)).scalar_one())
+        query = select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.status) == "queued")
+        return int((await session.exec(query)).one())
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -116,14 +116,18 @@ async def run(args: argparse.Namespace) -> int:
                 numbers = phones(args.numbers)
                 enqueue_seconds = await enqueue(db, numbers)
                 worker = app.state.bot_runtime.delivery_worker(worker_id="bench")
+                worker.poll_seconds = 0.05
+
+                def stop_when_sent() -> None:
+                    if len(fake.sent) >= args.numbers:
+                        worker.stop()
+
+                worker.on_round = stop_when_sent
                 started = time.perf_counter()
-                sent = 0
-                while True:
-                    done = await worker.run_once()
-                    sent += done
-                    if not done and not await left(db):
-                        break
+                # The worker's own loop, as `tianbao worker` runs it (it claims ahead with a backlog).
+                await worker.run_forever()
                 seconds = time.perf_counter() - started
+                sent = args.numbers - await left(db)
                 await app.state.bot_runtime.close()
             finally:
                 await db.dispose()
