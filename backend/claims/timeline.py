@@ -14,6 +14,7 @@ from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.outbox.sms.service import text_person
 from backend.people.models import ChatIdentity
+from backend.people.reach import reachable_identity
 from backend.settings import get_settings
 from messages import label, normalize_locale, render
 
@@ -39,11 +40,17 @@ async def tell_insured(
     **ctx: Any,
 ) -> None:
     """Push ``claims_notice/<template>`` to the reporter's chat, in their language (every status change).
-    An insured with no chat that reaches them (reported for by an agent, or the chat was blocked) gets a
-    text with a link that opens the claim in the web chat."""
-    identity = await session.get(ChatIdentity, claim.identity_id) if claim.identity_id is not None else None
-    if identity is None or identity.stopped_at is not None:
-        await _text_insured(session, claim, template, dedupe, identity.locale if identity else None)
+    When that chat is gone (blocked, or the claim was reported for the insured by an agent) the insured's
+    own chat that reaches them gets it; with none, a text with a link that opens the claim."""
+    reporter = await session.get(ChatIdentity, claim.identity_id) if claim.identity_id is not None else None
+    policy = await session.get(Policy, claim.policy_id)
+    identity = reporter if reporter is not None and reporter.stopped_at is None else None
+    if identity is None and policy is not None and policy.person_id is not None:
+        identity = await reachable_identity(session=session, person_id=policy.person_id)
+    if identity is None:
+        if policy is not None and policy.person_id is not None:
+            locale = reporter.locale if reporter is not None else None
+            await _text_insured(session, claim, policy.person_id, template, dedupe, locale)
         return
     view = [
         {
@@ -63,16 +70,13 @@ async def tell_insured(
 
 
 async def _text_insured(
-    session: AsyncSession, claim: Claim, template: str, dedupe: str, locale: str | None
+    session: AsyncSession, claim: Claim, person_id: int, template: str, dedupe: str, locale: str | None
 ) -> None:
-    policy = await session.get(Policy, claim.policy_id)
-    if policy is None or policy.person_id is None:
-        return
     chosen = normalize_locale(locale)
     await text_person(
         session=session,
         link_days=get_settings().sms_link_days,
-        person_id=policy.person_id,
+        person_id=person_id,
         key="claim_update",
         values={"claim": claim.number, "status": label(f"sms.claim_{template}", chosen)},
         target=f"claim:{claim.id}",

@@ -20,7 +20,7 @@ from backend.outbox.sms import service as sms
 from backend.outbox.sms.models import SmsLink
 from backend.outbox.sms.service import SmsError
 from backend.people.directory import IdentityDirectory
-from backend.people.models import Person
+from backend.people.models import ChatIdentity, Person
 from backend.settings import Settings, unmapped_sms_templates
 from messages import LOCALES, labels_for, template_keys
 from messages.sms import VARIABLE_LIMITS, SmsTemplateError, parts, sms_template, sms_template_keys
@@ -284,6 +284,19 @@ async def test_a_claim_notice_goes_by_text_when_no_chat_reaches_the_insured(
         claim = await session.get(Claim, claim_id)
         assert claim is not None
         claim.identity_id = None  # reported for the farmer by the village agent
+        await timeline.tell_insured(
+            session, claim, "adjuster_assigned", dedupe="assigned", adjuster_name="李查勘"
+        )
+        await session.commit()
+    # The farmer's own chat reaches them: the notice goes there, not by text.
+    assert {row.channel for row in await _rows(db) if row.dedupe_key.startswith(f"claim-{claim_id}-")} == {
+        "webchat"
+    }
+    async with db.session() as session:
+        for chat in (await session.exec(select(ChatIdentity))).all():
+            chat.stopped_at = utcnow()  # the farmer blocked the chat
+        claim = await session.get(Claim, claim_id)
+        assert claim is not None
         await timeline.tell_insured(session, claim, "survey_scheduled", dedupe="survey")
         await session.commit()
     [text] = [row for row in await _rows(db) if row.channel == "sms"]
