@@ -102,6 +102,13 @@ def share_phone_keyboard(locale: str) -> ReplyKeyboardMarkup:
     )
 
 
+def code_keyboard(locale: str) -> InlineKeyboardMarkup:
+    """Under a code prompt or a refused code (web chat): ask for a new code, or leave for the menu."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_menu_button("phone_code", locale), _menu_button("home", locale)]]
+    )
+
+
 def remove_keyboard() -> ReplyKeyboardRemove:
     return ReplyKeyboardRemove()
 

@@ -258,6 +258,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "start/language_set": {"identity": IDENTITY},
     "start/phone_bound": {"identity": IDENTITY},
     "start/phone_refused": {"code": "phone_not_cn_mobile"},
+    "start/phone_bound_unverified": {"identity": IDENTITY},
+    "start/phone_code_sent": {"phone_masked": "138****5678", "minutes": 5},
     "webchat/file_too_large": {"limit_mb": 10},
 }
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -9,22 +13,25 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from backend.people.schemas import IdentityOut
+from backend.refusals import refusal_message
 from bot.client import BackendError
-from bot.context import ChatContext
+from bot.context import WEBCHAT, ChatContext
 from bot.forms.engine import FormRunner, FormState, close_form, draft_reminder
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
     back_to_menu,
+    code_keyboard,
     language_choice,
     main_menu,
     remove_keyboard,
     share_phone_keyboard,
 )
-from bot.replies import reply_to_query
+from bot.replies import Markup, reply_to_query
 from bot.routers import enroll
 from messages import LOCALES, label, render
 
+TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
 
 
@@ -106,25 +113,94 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageChoice, c
 
 class PhoneBinding(StatesGroup):
     waiting_for_contact = State()
+    waiting_for_code = State()  # web chat: the SMS code sent to the number in the state's ``phone``
 
 
 async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
     await runner.park(state)  # a form under way waits as a draft while the phone is bound
+    identity = await ctx.ensure()
+    if ctx.key.channel == WEBCHAT and identity.phone_masked and not identity.phone_verified:
+        # Bound but unproven: the code goes to the number already bound, nothing to type again.
+        await send_code(said_under(query), ctx, state, None)
+        return
     await state.set_state(PhoneBinding.waiting_for_contact)
-    locale = await ctx.locale()
+    locale = identity.locale
     await reply_to_query(query, render("start/phone_prompt", locale), share_phone_keyboard(locale))
 
 
 async def phone_command(message: Message, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
     await runner.park(state)
+    identity = await ctx.ensure()
+    if ctx.key.channel == WEBCHAT and identity.phone_masked and not identity.phone_verified:
+        await send_code(said_to(message), ctx, state, None)
+        return
     await state.set_state(PhoneBinding.waiting_for_contact)
-    locale = await ctx.locale()
+    locale = identity.locale
     await message.answer(render("start/phone_prompt", locale), reply_markup=share_phone_keyboard(locale))
 
 
-async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext) -> None:
-    """A typed number cannot be verified as the user's own: point at the button, keep waiting."""
+Say = Callable[[str, Markup], Awaitable[Any]]
+
+
+def said_to(message: Message) -> Say:
+    async def say(text: str, markup: Markup) -> Any:
+        return await message.answer(text, reply_markup=markup)
+
+    return say
+
+
+def said_under(query: CallbackQuery) -> Say:
+    async def say(text: str, markup: Markup) -> Any:
+        return await reply_to_query(query, text, markup)
+
+    return say
+
+
+async def send_code(say: Say, ctx: ChatContext, state: FSMContext, phone: str | None) -> bool:
+    """Web chat: text a code to ``phone`` (or the chat's bound number) and wait for it. False, with the
+    reason said, when the code was not sent (too soon, too many, no number)."""
     locale = await ctx.locale()
+    if phone is None:
+        phone = (await state.get_data()).get("phone")
+    try:
+        sent = await ctx.backend.send_phone_code(ctx.key, phone)
+    except BackendError as exc:
+        await say(refusal_message(exc.code, locale, exc.detail), code_keyboard(locale))
+        return False
+    await state.set_state(PhoneBinding.waiting_for_code)
+    await state.update_data(phone=phone)
+    text = render("start/phone_code_sent", locale, phone_masked=sent.phone_masked, minutes=sent.valid_minutes)
+    await say(text, code_keyboard(locale))
+    return True
+
+
+async def resend_code_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
+    await send_code(said_under(query), ctx, state, None)
+
+
+async def code_typed(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    """The SMS code: the right one makes this chat the number's person's (verified)."""
+    locale = await ctx.locale()
+    await ctx.ensure()
+    try:
+        identity = await ctx.backend.verify_phone_code(ctx.key, message.text or "")
+    except BackendError as exc:
+        await message.answer(
+            refusal_message(exc.code, locale, exc.detail), reply_markup=code_keyboard(locale)
+        )
+        return
+    ctx.remember(identity)
+    await bound(message, identity, state)
+
+
+async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    """Telegram: a typed number cannot be verified as the user's own: point at the button, keep waiting.
+    Web chat proves a number by its SMS code, so there a typed number is as good as the button's."""
+    locale = await ctx.locale()
+    if ctx.key.channel == WEBCHAT and message.text and TYPED_PHONE.fullmatch(message.text.strip()):
+        await ctx.ensure()
+        await send_code(said_to(message), ctx, state, message.text.strip())
+        return
     await message.answer(render("start/phone_use_button", locale), reply_markup=share_phone_keyboard(locale))
 
 
@@ -136,18 +212,33 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         await message.answer(render("start/phone_not_own", locale), reply_markup=share_phone_keyboard(locale))
         return
     await ctx.ensure()
+    webchat = ctx.key.channel == WEBCHAT
+    if webchat and await state.get_state() == PhoneBinding.waiting_for_contact.state:
+        # Binding from the menu in web chat: the number is proved by a code before anything is bound.
+        await send_code(said_to(message), ctx, state, message.contact.phone_number)
+        return
     try:
         identity = await ctx.backend.bind_phone(ctx.key, message.contact.phone_number)
     except BackendError as exc:
+        if webchat and exc.code == "phone_needs_code":
+            await message.answer(
+                refusal_message(exc.code, locale, exc.detail), reply_markup=remove_keyboard()
+            )
+            await send_code(said_to(message), ctx, state, message.contact.phone_number)
+            return
         await message.answer(
             render("start/phone_refused", locale, code=exc.code), reply_markup=share_phone_keyboard(locale)
         )
         return
     ctx.remember(identity)
+    await bound(message, identity, state)
+
+
+async def bound(message: Message, identity: IdentityOut, state: FSMContext) -> None:
+    """Say the phone is bound (and, in web chat before a code, how to prove it), then the menu."""
     draft = await close_form(state)
-    await message.answer(
-        render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
-    )
+    key = "start/phone_bound" if identity.phone_verified else "start/phone_bound_unverified"
+    await message.answer(render(key, identity.locale, identity=identity), reply_markup=remove_keyboard())
     await show_menu(message, identity)
     if draft:
         text, markup = draft_reminder(identity.locale)
@@ -174,5 +265,7 @@ def build_router() -> Router:
     router.message.register(phone_command, Command("phone"))
     router.message.register(contact_shared, F.contact, StateFilter(None, PhoneBinding.waiting_for_contact))
     router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
+    router.callback_query.register(resend_code_button, MenuAction.filter(F.action == "phone_code"))
+    router.message.register(code_typed, PhoneBinding.waiting_for_code, F.text)
     router.message.register(phone_typed_instead_of_shared, PhoneBinding.waiting_for_contact)
     return router
