@@ -12,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
+from backend.outbox.sms.schemas import LinkOut
 from backend.people.schemas import IdentityOut
 from backend.refusals import refusal_message
 from bot.client import BackendError
@@ -28,7 +29,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import enroll
+from bot.routers import claims, enroll, policies
 from messages import LOCALES, label, render
 
 TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
@@ -51,6 +52,9 @@ async def start(
     """``raw_state`` is the state aiogram read for this update, under its event isolation: asking the
     storage again would cost a Redis round trip on every /start."""
     identity = await ctx.open()
+    if command.args and command.args.startswith(LINK_PREFIX):
+        await open_link(message, ctx, state, command.args.removeprefix(LINK_PREFIX))
+        return
     if command.args:
         # A QR code (R-LIA-3): open its enrollment (a form under way is parked, not lost); an invalid
         # code says why and shows the menu.
@@ -67,6 +71,51 @@ async def start(
     if draft:
         text, markup = draft_reminder(identity.locale)
         await message.answer(text, reply_markup=markup)
+
+
+# --- a text's short link: /s/<token> opens the web chat with /start s_<token> --------------------------------
+
+LINK_PREFIX = "s_"
+
+
+async def open_link(message: Message, ctx: ChatContext, state: FSMContext, token: str) -> None:
+    """Show what the link opens, when this chat is the link's person's; for another person's link, offer
+    to prove that number here by code (then the link opens); an expired or unknown link says so."""
+    identity = await ctx.ensure()
+    locale = identity.locale
+    try:
+        opening = await ctx.backend.open_link(ctx.key, token)
+    except BackendError:
+        opening = LinkOut(status="unknown")
+    if opening.status == "ok" and opening.target:
+        await show_target(message, ctx, opening.target)
+        return
+    if opening.status == "other_person":
+        await state.set_state(PhoneBinding.waiting_for_contact)
+        await state.update_data(link_token=token)
+        text = render("start/link_other_person", locale, phone_masked=opening.phone_masked or "")
+        await message.answer(text, reply_markup=share_phone_keyboard(locale))
+        return
+    await show_menu(message, identity, f"start/link_{opening.status}")
+
+
+async def show_target(message: Message, ctx: ChatContext, target: str) -> None:
+    """The claim or policy a link names, as its "view" button shows it (gone: say so, then the menu)."""
+    locale = await ctx.locale()
+    kind, _, raw_id = target.partition(":")
+    try:
+        if kind == "claim" and raw_id.isdigit():
+            claim = await ctx.backend.my_claim(ctx.key, int(raw_id))
+            text, markup = claims.claim_detail(claim, locale)
+        elif kind == "policy" and raw_id.isdigit():
+            policy = await ctx.backend.my_policy(ctx.key, int(raw_id))
+            text, markup = await policies.policy_detail(ctx, policy, locale)
+        else:
+            raise BackendError(404, "not_found", target)
+    except BackendError:
+        await show_menu(message, await ctx.ensure(), "start/link_unknown")
+        return
+    await message.answer(text, reply_markup=markup)
 
 
 async def help_command(message: Message, ctx: ChatContext) -> None:
@@ -190,7 +239,7 @@ async def code_typed(message: Message, ctx: ChatContext, state: FSMContext) -> N
         )
         return
     ctx.remember(identity)
-    await bound(message, identity, state)
+    await bound(message, ctx, identity, state)
 
 
 async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext, state: FSMContext) -> None:
@@ -231,11 +280,13 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         )
         return
     ctx.remember(identity)
-    await bound(message, identity, state)
+    await bound(message, ctx, identity, state)
 
 
-async def bound(message: Message, identity: IdentityOut, state: FSMContext) -> None:
-    """Say the phone is bound (and, in web chat before a code, how to prove it), then the menu."""
+async def bound(message: Message, ctx: ChatContext, identity: IdentityOut, state: FSMContext) -> None:
+    """Say the phone is bound (and, in web chat before a code, how to prove it), then the menu; a text's
+    link that waited for this number opens now."""
+    token = (await state.get_data()).get("link_token")
     draft = await close_form(state)
     key = "start/phone_bound" if identity.phone_verified else "start/phone_bound_unverified"
     await message.answer(render(key, identity.locale, identity=identity), reply_markup=remove_keyboard())
@@ -243,6 +294,8 @@ async def bound(message: Message, identity: IdentityOut, state: FSMContext) -> N
     if draft:
         text, markup = draft_reminder(identity.locale)
         await message.answer(text, reply_markup=markup)
+    if token and identity.phone_verified:
+        await open_link(message, ctx, state, str(token))
 
 
 async def cancel_text(message: Message, ctx: ChatContext, state: FSMContext) -> None:

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
 
-from backend.db import Database
+from backend.claims.models import Claim
+from backend.db import Database, utcnow
+from backend.enrollment.models import Policy
 from backend.outbox.models import OutboxMessage
-from backend.people.models import ChatIdentity
+from backend.outbox.sms.models import SmsLink
+from backend.outbox.sms.service import create_link
+from backend.people.models import ChatIdentity, Person
 from backend.phone_codes.models import PhoneCode
+from tests.backend.test_claims_workflow import staff_user
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, insured_in_chat
 from tests.harness import ChatUser
 
 PHONE = "13812345678"
@@ -199,3 +206,186 @@ async def test_a_second_device_verified_by_code_joins_the_same_person(
     one, two = await identity_of(db, first.chat_id), await identity_of(db, second.chat_id)
     assert one.person_id == two.person_id is not None
     assert one.phone_verified_at is not None and two.phone_verified_at is not None
+
+
+# --- 2. per person, 3. devices, 4. the SMS link ----------------------------------------------------------
+
+
+async def agent_reports_for(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], db: Database, policy_id: int
+) -> dict[str, Any]:
+    """An agent reports the farmer's loss (collective report, R-CLM-3) and the claim is left with no chat
+    identity, as for a farmer the agent reports for who never chatted; then an adjuster is assigned, and
+    the farmer hears of it by text."""
+    async with db.session() as session:
+        policy = await session.get(Policy, policy_id)
+        assert policy is not None
+        policy.starts_at = utcnow() - timedelta(days=2)  # the loss lies inside the cover
+        await session.commit()
+    agent, _ = await staff_user(api, admin_headers, "agent_sms", "agent")
+    body = {
+        "village_code": DONGGUAN_TOWNSHIP,
+        "cause": "flood",
+        "loss_started_at": (utcnow() - timedelta(hours=5)).isoformat(),
+        "households": [{"policy_id": policy_id, "lost_quantity": "5", "estimated_amount_yuan": "3000"}],
+    }
+    made = await api.post("/api/claims/collective", headers=agent, json=body)
+    assert made.status_code == 201, made.text
+    claim: dict[str, Any] = made.json()["claims"][0]
+    async with db.session() as session:
+        stored = await session.get(Claim, claim["id"])
+        assert stored is not None
+        stored.identity_id = None
+        await session.commit()
+    _, adjuster_id = await staff_user(api, admin_headers, "adj_sms", "adjuster")
+    assigned = await api.post(
+        f"/api/claims/{claim['id']}/assign", headers=admin_headers, json={"adjuster_id": adjuster_id}
+    )
+    assert assigned.status_code == 200, assigned.text
+    return claim
+
+
+async def texted_link(db: Database, phone: str = PHONE) -> str:
+    """The short link's token in the latest notice texted to ``phone``."""
+    async with db.session() as session:
+        row = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.channel == "sms", OutboxMessage.address == "+86" + phone)
+                .where(OutboxMessage.kind == "notice")
+                .order_by(col(OutboxMessage.id).desc())
+            )
+        ).first()
+    assert row is not None, "no notice was texted"
+    found = re.search(r"/s/([A-Za-z0-9]+)", row.text)
+    assert found is not None, row.text
+    return found.group(1)
+
+
+async def test_a_second_device_verified_by_code_sees_the_persons_policy_and_an_agents_claim(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+) -> None:
+    phone_chat, laptop = ChatUser(chat_client, "phone-2"), ChatUser(chat_client, "laptop-2")
+    await bind_by_code(phone_chat, db)
+    policy = await insured_in_chat(phone_chat, api, service_headers)
+    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await bind_by_code(laptop, db)
+    replies = await laptop.tap("我的保单")
+    assert policy["number"] in " ".join(replies[-1].button_texts()), laptop.text()
+
+    claim = await agent_reports_for(api, admin_headers, db, policy["id"])
+    await laptop.say("/start")
+    replies = await laptop.tap("我的理赔")
+    assert claim["number"] in " ".join(t for r in replies for t in r.button_texts()), laptop.text()
+
+    # The claim's text to the farmer links to the claim; the link opens it in the verified chat.
+    token = await texted_link(db)
+    redirect = await chat_client.get(f"/s/{token}", follow_redirects=False)
+    assert redirect.status_code == 302 and redirect.headers["location"] == f"/chat?start=s_{token}"
+    replies = await laptop.say(f"/start s_{token}")
+    assert f"理赔 {claim['number']}" in replies[0].text, laptop.text()
+
+
+async def test_an_unverified_chat_sees_only_what_it_did_itself(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+) -> None:
+    """A chat that only typed a number nobody held sees its own policy, never an agent's claim on it."""
+    typed = ChatUser(chat_client, "typed-1")
+    policy = await insured_in_chat(typed, api, service_headers)  # bound by a typed number: unverified
+    claim = await agent_reports_for(api, admin_headers, db, policy["id"])
+    await typed.say("/start")
+    replies = await typed.tap("我的理赔")
+    assert claim["number"] not in typed.text() and not replies[-1].buttons
+
+
+async def test_a_forwarded_link_opens_nothing_in_someone_elses_chat(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+) -> None:
+    owner = ChatUser(chat_client, "owner-3")
+    await bind_by_code(owner, db)
+    policy = await insured_in_chat(owner, api, service_headers)
+    claim = await agent_reports_for(api, admin_headers, db, policy["id"])
+    token = await texted_link(db)
+    stranger = ChatUser(chat_client, "stranger-3")
+    replies = await stranger.say(f"/start s_{token}")
+    assert "这个链接是发给手机号 138****5678 的" in replies[0].text
+    assert claim["number"] not in stranger.text()
+    # A stranger who tries the owner's number gets a code texted to the owner, never the claim.
+    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    replies = await stranger.share_contact(PHONE)
+    assert "已通过短信发送到 138****5678" in replies[-1].text
+    assert "验证码不对" in (await stranger.say("000001"))[0].text or "绑定成功" not in stranger.text()
+    assert claim["number"] not in stranger.text()
+
+
+async def test_the_link_asks_for_the_number_then_opens_once_verified(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+) -> None:
+    """The farmer opens the text's link on a new phone: the chat proves the number by code, then shows the
+    claim."""
+    first = ChatUser(chat_client, "first-4")
+    await bind_by_code(first, db)
+    policy = await insured_in_chat(first, api, service_headers)
+    claim = await agent_reports_for(api, admin_headers, db, policy["id"])
+    token = await texted_link(db)
+    new_phone = ChatUser(chat_client, "new-phone-4")
+    await new_phone.say(f"/start s_{token}")
+    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await new_phone.share_contact(PHONE)
+    replies = await new_phone.say(await texted_code(db))
+    assert "绑定成功" in replies[0].text
+    assert f"理赔 {claim['number']}" in new_phone.text(), new_phone.text()
+
+
+async def test_expired_and_unknown_links_say_so_and_show_the_menu(farmer: ChatUser, db: Database) -> None:
+    await farmer.say("/start")
+    replies = await farmer.say("/start s_AAAAAAAAAA")
+    assert "没有找到这个短信链接" in replies[0].text and replies[-1].buttons
+    async with db.session() as session:
+        person = Person(phone=PHONE)
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        token = await create_link(session=session, days=1, person_id=person.id, target="claim:1")
+        link = await session.get(SmsLink, token)
+        assert link is not None
+        link.expires_at = utcnow() - timedelta(seconds=1)
+        await session.commit()
+    replies = await farmer.say(f"/start s_{token}")
+    assert "已经过期" in replies[0].text and replies[-1].buttons
+
+
+async def test_the_person_lists_their_devices_and_ends_one(
+    chat_client: httpx.AsyncClient, db: Database
+) -> None:
+    phone_chat, laptop = ChatUser(chat_client, "phone-5"), ChatUser(chat_client, "laptop-5")
+    await bind_by_code(phone_chat, db)
+    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await bind_by_code(laptop, db)
+    replies = await laptop.tap("我的设备")
+    listing = replies[-1]
+    assert listing.text.count("网页聊天") == 2 and "（本设备）" in listing.text
+    assert "****ne-5" in listing.text and "****op-5" in listing.text
+    ended = await laptop.tap("结束设备 ****ne-5")
+    assert "已结束该设备" in ended[-1].text and "****ne-5" not in ended[-1].text
+    gone = await identity_of(db, phone_chat.chat_id)
+    assert gone.person_id is None and gone.phone_verified_at is None
+    # The ended chat is asked to bind again and sees no devices of the person.
+    replies = await phone_chat.say("/start")
+    assert any("绑定手机号" in t for t in replies[-1].button_texts())
