@@ -53,6 +53,8 @@ async def start(
     storage again would cost a Redis round trip on every /start."""
     identity = await ctx.open()
     if command.args and command.args.startswith(LINK_PREFIX):
+        if raw_state is not None:
+            await runner.park(state)  # a form under way waits as a draft while the link opens
         await open_link(message, ctx, state, command.args.removeprefix(LINK_PREFIX))
         return
     if command.args:
@@ -262,7 +264,8 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         return
     await ctx.ensure()
     webchat = ctx.key.channel == WEBCHAT
-    if webchat and await state.get_state() == PhoneBinding.waiting_for_contact.state:
+    binding = (PhoneBinding.waiting_for_contact.state, PhoneBinding.waiting_for_code.state)
+    if webchat and await state.get_state() in binding:
         # Binding from the menu in web chat: the number is proved by a code before anything is bound.
         await send_code(said_to(message), ctx, state, message.contact.phone_number)
         return
@@ -316,7 +319,11 @@ def build_router() -> Router:
     router.callback_query.register(language_chosen, LanguageChoice.filter())
     router.callback_query.register(phone_button, MenuAction.filter(F.action == "phone"))
     router.message.register(phone_command, Command("phone"))
-    router.message.register(contact_shared, F.contact, StateFilter(None, PhoneBinding.waiting_for_contact))
+    router.message.register(
+        contact_shared,
+        F.contact,
+        StateFilter(None, PhoneBinding.waiting_for_contact, PhoneBinding.waiting_for_code),
+    )
     router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
     router.callback_query.register(resend_code_button, MenuAction.filter(F.action == "phone_code"))
     router.message.register(code_typed, PhoneBinding.waiting_for_code, F.text)

@@ -389,3 +389,21 @@ async def test_the_person_lists_their_devices_and_ends_one(
     # The ended chat is asked to bind again and sees no devices of the person.
     replies = await phone_chat.say("/start")
     assert any("绑定手机号" in t for t in replies[-1].button_texts())
+
+
+async def test_another_number_sent_while_a_code_is_awaited_gets_its_own_code(
+    farmer: ChatUser, db: Database
+) -> None:
+    """A mistyped number is corrected by sending the right one: the code goes there, the first one dies."""
+    await farmer.say("/start")
+    await farmer.tap("绑定手机号")
+    await farmer.share_contact("13900001111")
+    first = await texted_code(db, "13900001111")
+    assert "1分钟后再试" in (await farmer.share_contact(PHONE))[-1].text  # one code a minute per chat too
+    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    replies = await farmer.share_contact(PHONE)
+    assert "已通过短信发送到 138****5678" in replies[-1].text
+    if first != await texted_code(db):  # one chance in a million that both codes are the same
+        assert "验证码不对" in (await farmer.say(first))[0].text
+    replies = await farmer.say(await texted_code(db))
+    assert "138****5678 绑定成功" in replies[0].text
