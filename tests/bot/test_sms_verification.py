@@ -23,7 +23,7 @@ from backend.outbox.sms.service import create_link
 from backend.people.models import ChatIdentity, Person
 from backend.phone_codes.models import PhoneCode
 from tests.backend.test_claims_workflow import staff_user
-from tests.enroll_helpers import DONGGUAN_TOWNSHIP, insured_in_chat
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID, insured_in_chat
 from tests.harness import ChatUser
 
 PHONE = "13812345678"
@@ -407,3 +407,40 @@ async def test_another_number_sent_while_a_code_is_awaited_gets_its_own_code(
         assert "验证码不对" in (await farmer.say(first))[0].text
     replies = await farmer.say(await texted_code(db))
     assert "138****5678 绑定成功" in replies[0].text
+
+
+async def test_the_enrollment_phone_step_asks_for_the_code_of_a_held_number(
+    chat_client: httpx.AsyncClient, db: Database
+) -> None:
+    """The form's phone step binds a number nobody holds; a held one must be verified by code first (it
+    would have joined the holder's person before), and the form keeps its answers."""
+    owner = ChatUser(chat_client, "owner-6")
+    await bind_by_code(owner, db)
+    other = ChatUser(chat_client, "other-6")
+    await other.say("/start")
+    await other.tap("我要投保")
+    await other.tap("农户投保")
+    await other.tap("水稻")
+    await other.tap("普通农户")
+    await other.say("李四")
+    await other.say(VALID_ID)
+    replies = await other.share_contact(PHONE)
+    assert "需要先用短信验证码验证" in replies[0].text, other.text()
+    taken = await identity_of(db, other.chat_id)
+    assert taken.person_id is None and taken.phone is None
+
+
+async def test_a_typed_number_never_joins_a_person_no_chat_holds(farmer: ChatUser, db: Database) -> None:
+    """The hole: a farmer on file with no chat at all (enrolled by an agent) was joined by any web chat that
+    typed their number, and that chat saw their policies. Now it takes the code."""
+    async with db.session() as session:
+        session.add(Person(phone=PHONE, name="李四"))
+        await session.commit()
+    await farmer.say("/start")
+    replies = await farmer.share_contact(PHONE)
+    assert "需要用短信验证码证明号码是您的" in replies[0].text
+    assert (await identity_of(db, farmer.chat_id)).person_id is None
+    assert "绑定成功" in (await farmer.say(await texted_code(db)))[0].text
+    async with db.session() as session:
+        person = (await session.exec(select(Person).where(Person.phone == PHONE))).one()
+    assert (await identity_of(db, farmer.chat_id)).person_id == person.id
