@@ -29,6 +29,7 @@ from backend.inspections.models import Inspection
 from backend.outbox.models import OutboxMessage
 from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.people.models import ChatIdentity, Enterprise, Person
+from backend.phone_codes.models import PhoneCode
 from backend.products.models import LiabilityRate, Product, RiskQuestion
 from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
@@ -58,6 +59,7 @@ __all__ = [
     "PayeeException",
     "Payment",
     "Person",
+    "PhoneCode",
     "Policy",
     "Product",
     "QrCampaign",

@@ -24,6 +24,7 @@ from backend.outbox.api import router as outbox_router
 from backend.outbox.sms.api import bot_router as links_bot_router
 from backend.outbox.sms.api import router as sms_router
 from backend.people.api import router as bot_router
+from backend.phone_codes.api import router as phone_codes_router
 from backend.products.api import router as products_router
 from backend.regions.api import router as regions_router
 from backend.staff.api import auth_router, staff_router
@@ -33,6 +34,7 @@ def include_routers(app: FastAPI) -> None:
     # The chat identity routes first: every chat step resolves through them, and FastAPI tries the
     # routes in order (staff-only routers are hit by people, a few times a minute, not per message).
     app.include_router(bot_router)
+    app.include_router(phone_codes_router)
     app.include_router(auth_router)
     app.include_router(staff_router)
     app.include_router(regions_router)

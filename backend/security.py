@@ -116,3 +116,18 @@ class BotPrincipal:
     channel: str
     external_id: str
     person_id: int | None
+    # The identity proved the phone (Telegram's contact button, or an SMS code in web chat): only then does
+    # it see what belongs to its person beyond what it did itself (policies enrolled by an agent, other
+    # devices' claims). An unverified web chat binding sees its own identity's data only.
+    phone_verified: bool = False
+
+    @property
+    def person_view(self) -> int | None:
+        """The person whose data this chat sees as its own, when its binding is verified."""
+        return self.person_id if self.phone_verified else None
+
+    def sees(self, identity_id: int | None, person_id: int | None) -> bool:
+        """Whether a row made by ``identity_id`` for ``person_id`` (a policy) is this chat's to see."""
+        return identity_id == self.identity_id or (
+            self.person_view is not None and person_id == self.person_view
+        )

@@ -23,7 +23,9 @@ from backend.enrollment.schemas import (
     TelegramPaymentIn,
 )
 from backend.outbox.schemas import DeliveryResult, OutboxItem
-from backend.people.schemas import IdentityOpen, IdentityOut
+from backend.outbox.sms.schemas import LinkOut
+from backend.people.schemas import DeviceOut, IdentityOpen, IdentityOut
+from backend.phone_codes.schemas import CodeSentOut
 from bot.transport import (
     BackendReply,
     BackendTransport,
@@ -172,6 +174,30 @@ class BackendClient:
             "POST", "/api/bot/me/phone", identity=key, json={"phone_number": phone_number}
         )
         return self._remember(key, data)
+
+    async def send_phone_code(self, key: IdentityKey, phone_number: str | None = None) -> CodeSentOut:
+        """Text a one-time code to ``phone_number`` (or the chat's bound number) for this chat."""
+        data = await self._request(
+            "POST", "/api/bot/me/phone/code", identity=key, json={"phone_number": phone_number}
+        )
+        return CodeSentOut.model_validate(data)
+
+    async def verify_phone_code(self, key: IdentityKey, code: str) -> IdentityOut:
+        data = await self._request("POST", "/api/bot/me/phone/verify", identity=key, json={"code": code})
+        return self._remember(key, data)
+
+    async def devices(self, key: IdentityKey) -> list[DeviceOut]:
+        data = await self._request("GET", "/api/bot/me/devices", identity=key)
+        return [DeviceOut.model_validate(item) for item in data]
+
+    async def end_device(self, key: IdentityKey, device_id: int) -> list[DeviceOut]:
+        data = await self._request("POST", f"/api/bot/me/devices/{device_id}/end", identity=key)
+        return [DeviceOut.model_validate(item) for item in data]
+
+    async def open_link(self, key: IdentityKey, token: str) -> LinkOut:
+        """What a text's short link opens in this chat (``backend.outbox.sms.service.open_link``)."""
+        data = await self._request("POST", "/api/bot/links/open", identity=key, json={"token": token})
+        return LinkOut.model_validate(data)
 
     def _remember(self, key: IdentityKey, data: Any) -> IdentityOut:
         identity = IdentityOut.model_validate(data)
@@ -385,7 +411,11 @@ def _backend_error(response: BackendReply) -> BackendError:
     except ValueError:
         detail = response.text
     if isinstance(detail, dict):
-        return BackendError(
+        error = BackendError(
             response.status_code, str(detail.get("code", "error")), str(detail.get("message", ""))
         )
+        fields = detail.get("detail")
+        if isinstance(fields, dict):
+            error.detail = fields  # the refusal's fields (``tries_left``), for the bot's own texts
+        return error
     return BackendError(response.status_code, "error", str(detail))

@@ -17,7 +17,7 @@ from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
 from bot.replies import AcknowledgeTaps
-from bot.routers import claims, enroll, fallback, forms, intents, policies, start
+from bot.routers import claims, devices, enroll, fallback, forms, intents, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def create_dispatcher(
     # Feature routers go between start and fallback, in the order they should match.
     dispatcher.include_routers(
         start.build_router(),
+        devices.build_router(),
         intents.build_router(),  # typed "我要报案" opens the feature, also in the middle of a form
         forms.build_router(),
         enroll.build_router(),

@@ -59,9 +59,12 @@ def main_menu(identity: IdentityOut) -> InlineKeyboardMarkup:
 @lru_cache(maxsize=256)
 def _main_menu(locale: str, menu: tuple[str, ...], phone_verified: bool) -> InlineKeyboardMarkup:
     actions = list(menu)
-    # Entries that are always there (not features of their own): phone binding until done, language.
+    # Entries that are always there (not features of their own): phone binding until done (then the
+    # person's devices), language.
     if not phone_verified:
         actions.append("phone")
+    else:
+        actions.append("devices")  # a verified person sees and ends their other chats
     actions.append("language")
     buttons = [_menu_button(action, locale) for action in actions]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
@@ -99,6 +102,13 @@ def share_phone_keyboard(locale: str) -> ReplyKeyboardMarkup:
         ],
         resize_keyboard=True,
         one_time_keyboard=True,
+    )
+
+
+def code_keyboard(locale: str) -> InlineKeyboardMarkup:
+    """Under a code prompt or a refused code (web chat): ask for a new code, or leave for the menu."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_menu_button("phone_code", locale), _menu_button("home", locale)]]
     )
 
 

@@ -15,7 +15,7 @@ from backend.db import Database
 from backend.settings import Settings
 from backend.throttle import window_store
 from bot.channels.sms import SmsProvider, build_provider
-from bot.channels.sms.routes import build_callback_router, build_dev_router
+from bot.channels.sms.routes import build_callback_router, build_dev_router, build_link_router
 from bot.channels.sms.sender import SmsSender, provider_settings
 from bot.channels.telegram import build_webhook_router, make_telegram_bot
 from bot.channels.webchat import (
@@ -64,6 +64,7 @@ class BotRuntime:
         app.include_router(build_router(self.webchat))
         mount_static(app)
         app.include_router(build_callback_router(self.backend, self.settings))
+        app.include_router(build_link_router())
         if self.settings.sms_provider == "log" and self.settings.profile != "production":
             app.include_router(build_dev_router(self.settings))
         if self.telegram_bot is not None and self.settings.webhook_url:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from backend.people.schemas import IdentityOut
+from backend.people.schemas import DeviceOut, IdentityOut
 from messages import (
     DEFAULT_TIMEZONE,
     LOCALES,
@@ -137,6 +137,22 @@ CLAIM = SimpleNamespace(
     timeline=[SimpleNamespace(at=NOW, kind="reported", note="")],
 )
 
+DEVICES = [
+    DeviceOut(
+        id=1,
+        channel="webchat",
+        masked_id="****ab12",
+        last_seen_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
+        this=True,
+    ),
+    DeviceOut(
+        id=2,
+        channel="telegram",
+        masked_id="****6789",
+        last_seen_at=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        this=False,
+    ),
+]
 SAMPLES: dict[str, dict[str, Any]] = {
     "pages/dev_sms": {
         "texts": [{"at": "2026-12-02T10:00:00", "phone": "+86138****5678", "template_id": "1", "text": "x"}],
@@ -258,6 +274,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "start/language_set": {"identity": IDENTITY},
     "start/phone_bound": {"identity": IDENTITY},
     "start/phone_refused": {"code": "phone_not_cn_mobile"},
+    "start/phone_bound_unverified": {"identity": IDENTITY},
+    "start/phone_code_sent": {"phone_masked": "138****5678", "minutes": 5},
+    "start/link_other_person": {"phone_masked": "138****5678"},
+    "start/link_expired": {"identity": IDENTITY},
+    "start/link_unknown": {"identity": IDENTITY},
+    "start/devices": {"devices": DEVICES, "ended": True},
     "webchat/file_too_large": {"limit_mb": 10},
 }
 

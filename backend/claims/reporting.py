@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,11 +51,7 @@ def county_of(region_code: str) -> str:
 async def _own_policy(session: AsyncSession, principal: BotPrincipal, policy_id: int) -> ClaimContext:
     """Farmers see only their own data: a policy of another person does not exist for them."""
     policy = await session.get(Policy, policy_id)
-    owned = policy is not None and (
-        policy.identity_id == principal.identity_id
-        or (principal.person_id is not None and policy.person_id == principal.person_id)
-    )
-    if not owned or policy is None:
+    if policy is None or not principal.sees(policy.identity_id, policy.person_id):
         raise ClaimError("not_found")
     product = await session.get(Product, policy.product_code)
     assert product is not None
@@ -280,14 +277,24 @@ async def _after_report(session: AsyncSession, settings: Settings, claim: Claim)
 # --- following a claim -------------------------------------------------------------------------------------
 
 
+def _claims_of(principal: BotPrincipal) -> ColumnElement[bool]:
+    """The chat's own claims, and (a verified binding) those on its person's policies: reported on
+    another device, or for them by an agent."""
+    mine: ColumnElement[bool] = col(Claim.identity_id) == principal.identity_id
+    if principal.person_view is None:
+        return mine
+    persons = select(Policy.id).where(Policy.person_id == principal.person_view)
+    return or_(mine, col(Claim.policy_id).in_(persons))
+
+
 async def claims_for(*, session: AsyncSession, principal: BotPrincipal) -> list[Claim]:
-    query = select(Claim).where(Claim.identity_id == principal.identity_id).order_by(col(Claim.id).desc())
+    query = select(Claim).where(_claims_of(principal)).order_by(col(Claim.id).desc())
     return list((await session.exec(query)).all())
 
 
 async def claim_for(*, session: AsyncSession, principal: BotPrincipal, claim_id: int) -> Claim:
-    claim = await session.get(Claim, claim_id)
-    if claim is None or claim.identity_id != principal.identity_id:
+    claim = (await session.exec(select(Claim).where(Claim.id == claim_id, _claims_of(principal)))).first()
+    if claim is None:
         raise ClaimError("not_found")
     return claim
 

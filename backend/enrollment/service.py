@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -517,13 +518,17 @@ async def applications_for(*, session: AsyncSession, principal: BotPrincipal) ->
 
 
 async def policies_for(*, session: AsyncSession, principal: BotPrincipal) -> list[Policy]:
-    query = select(Policy).where(Policy.identity_id == principal.identity_id).order_by(col(Policy.id).desc())
+    mine: ColumnElement[bool] = col(Policy.identity_id) == principal.identity_id
+    if principal.person_view is not None:
+        mine = or_(mine, col(Policy.person_id) == principal.person_view)
+    query = select(Policy).where(mine).order_by(col(Policy.id).desc())
     return list((await session.exec(query)).all())
 
 
 async def policy_for(*, session: AsyncSession, principal: BotPrincipal, policy_id: int) -> Policy:
     policy = await session.get(Policy, policy_id)
-    if policy is None or policy.identity_id != principal.identity_id:
+    # The chat's own, or (a verified binding) its person's: enrolled on another device or by an agent.
+    if policy is None or not principal.sees(policy.identity_id, policy.person_id):
         raise EnrollmentError("not_found")
     return policy
 

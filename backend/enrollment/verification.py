@@ -245,6 +245,7 @@ async def late_entry(
         channel=identity.channel,
         external_id=identity.external_id,
         person_id=identity.person_id,
+        phone_verified=identity.phone_verified_at is not None,
     )
     evidence = await _signed_form(session, body.signed_form_document_id, actor, body.application.region_code)
     application = await submit_application(

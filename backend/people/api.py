@@ -9,7 +9,7 @@ from backend.people import service
 from backend.people.deps import BotDep, ServiceDep, service_call_of
 from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
-from backend.people.schemas import IdentityOpen, IdentityOut, LocaleIn, PhoneIn
+from backend.people.schemas import DeviceOut, IdentityOpen, IdentityOut, LocaleIn, PhoneIn
 from backend.request_deps import RequestRoute, SessionDep, json_body, service_route_openapi
 
 router = APIRouter(prefix="/api/bot", tags=["bot"])
@@ -95,3 +95,32 @@ async def bind_phone(body: PhoneIn, principal: BotDep, session: SessionDep, call
         session=session, directory=call.directory, principal=principal, raw_phone=body.phone_number
     )
     return identity_out(identity)
+
+
+def devices_out(identities: list[ChatIdentity], principal_identity_id: int) -> list[DeviceOut]:
+    return [
+        DeviceOut(
+            id=identity.id or 0,
+            channel=identity.channel,
+            masked_id=service.masked_external_id(identity.external_id),
+            last_seen_at=identity.last_seen_at,
+            this=identity.id == principal_identity_id,
+        )
+        for identity in identities
+    ]
+
+
+@router.get("/me/devices", response_model=list[DeviceOut])
+async def devices(principal: BotDep, session: SessionDep) -> list[DeviceOut]:
+    """The person's chats on every device (a verified chat; an unverified one sees itself only)."""
+    return devices_out(await service.devices(session=session, principal=principal), principal.identity_id)
+
+
+@router.post("/me/devices/{device_id}/end", response_model=list[DeviceOut])
+async def end_device(
+    device_id: int, principal: BotDep, session: SessionDep, call: ServiceDep
+) -> list[DeviceOut]:
+    await service.end_device(
+        session=session, directory=call.directory, principal=principal, device_id=device_id
+    )
+    return devices_out(await service.devices(session=session, principal=principal), principal.identity_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -25,6 +27,16 @@ class IdentityOut(BaseModel):
     phone_verified: bool
     person_id: int | None
     menu: list[str]
+
+
+class DeviceOut(BaseModel):
+    """One chat identity of the person ("my devices"): the id masked, ``this`` the asking chat."""
+
+    id: int
+    channel: str
+    masked_id: str
+    last_seen_at: datetime
+    this: bool
 
 
 class PhoneIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cache
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import bindparam, case, func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import ReturningInsert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
@@ -23,6 +24,8 @@ from messages import normalize_locale
 # Main-menu entries in display order. An entry appears only once its feature is built, so a user never
 # taps into "coming soon". Later features add their key here.
 MENU_FEATURES: tuple[str, ...] = ("enroll", "policies", "report", "claims", "help")
+
+log = logging.getLogger(__name__)
 
 _CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -66,6 +69,7 @@ async def principal_for(
         channel=record.channel,
         external_id=record.external_id,
         person_id=record.person_id,
+        phone_verified=record.phone_verified,
     )
 
 
@@ -184,19 +188,42 @@ async def choose_locale(
 async def bind_phone(
     *, session: AsyncSession, directory: IdentityDirectory, principal: BotPrincipal, raw_phone: str
 ) -> ChatIdentity:
-    """Bind a phone shared through the contact button: the person with that phone, or a new one."""
-    phone = normalize_cn_mobile(raw_phone)
+    """Bind a phone shared through the contact button: the person with that phone, or a new one.
+
+    Telegram's button proves the number is the account's own, so the binding is verified. Web chat's
+    cannot (a browser can send any number): there a number nobody holds yet is bound unverified (a new,
+    empty person), and a number a person already holds needs the SMS code (``phone_needs_code``)."""
     identity = await get_identity(session=session, principal=principal)
+    return await _bind(
+        session, directory, identity, normalize_cn_mobile(raw_phone), identity.channel in VERIFIED_CHANNELS
+    )
+
+
+async def bind_verified_phone(
+    *, session: AsyncSession, directory: IdentityDirectory, identity: ChatIdentity, phone: str
+) -> ChatIdentity:
+    """Bind a phone the chat proved it holds (the right SMS code): it joins that phone's person."""
+    return await _bind(session, directory, identity, normalize_cn_mobile(phone), True)
+
+
+async def _bind(
+    session: AsyncSession, directory: IdentityDirectory, identity: ChatIdentity, phone: str, verified: bool
+) -> ChatIdentity:
     person = (await session.exec(select(Person).where(Person.phone == phone))).first()
     detached: list[ChatIdentity] = []
     if person is None:
         person = Person(phone=phone, name=identity.first_name)
         session.add(person)
         await session.flush()
-    elif person.id != identity.person_id:
-        detached = await _claim_existing_person(session, identity, person)
+    elif person.id != identity.person_id and not verified:
+        # Never join a person on an unproven number: it would show that person's policies to a stranger.
+        raise PhoneError("phone_needs_code")
+    if verified:
+        detached = await _detach_unverified(session, identity, person)
+        identity.phone_verified_at = utcnow()
+    elif identity.phone != phone:
+        identity.phone_verified_at = None
     identity.phone = phone
-    identity.phone_verified_at = utcnow()
     identity.person_id = person.id
     await session.commit()
     await directory.cache.drop((i.channel, i.external_id) for i in [identity, *detached])
@@ -204,31 +231,65 @@ async def bind_phone(
     return identity
 
 
-# Telegram's request-contact button proves the number belongs to the account; web chat cannot prove it
-# (a browser can send any number), so a web chat identity never joins a person someone else already holds.
+# Channels whose contact sharing proves the number: Telegram's request-contact button. A web chat proves it
+# by the SMS code (``backend.phone_codes``); until then its binding is unverified.
 VERIFIED_CHANNELS = frozenset({"telegram"})
 
 
-async def _claim_existing_person(
+async def _detach_unverified(
     session: AsyncSession, identity: ChatIdentity, person: Person
 ) -> list[ChatIdentity]:
-    """Join ``identity`` to ``person``; returns the identities that lost the person to it."""
+    """A verified owner joins ``person``; the unverified identities that had bound its number lose it
+    (whoever typed the number without proving it). Other verified devices stay: they are the owner's."""
     others = (
         await session.exec(
-            select(ChatIdentity).where(ChatIdentity.person_id == person.id, ChatIdentity.id != identity.id)
+            select(ChatIdentity).where(
+                ChatIdentity.person_id == person.id,
+                ChatIdentity.id != identity.id,
+                col(ChatIdentity.phone_verified_at).is_(None),
+            )
         )
     ).all()
-    if identity.channel not in VERIFIED_CHANNELS:
-        if others:
-            raise PhoneError("phone_taken")
-        return []
-    # The verified owner wins: unverified identities that had bound this number are detached.
-    detached = [other for other in others if other.channel not in VERIFIED_CHANNELS]
-    for other in detached:
+    for other in others:
         other.person_id = None
         other.phone = None
-        other.phone_verified_at = None
-    return detached
+    return list(others)
+
+
+async def devices(*, session: AsyncSession, principal: BotPrincipal) -> list[ChatIdentity]:
+    """The chat identities of the person ("my devices"), most recently seen first. An unverified chat
+    sees only itself: it has not proved it is the person's."""
+    if principal.person_view is None:
+        return [await get_identity(session=session, principal=principal)]
+    query = (
+        select(ChatIdentity)
+        .where(ChatIdentity.person_id == principal.person_view)
+        .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
+    )
+    return list((await session.exec(query)).all())
+
+
+async def end_device(
+    *, session: AsyncSession, directory: IdentityDirectory, principal: BotPrincipal, device_id: int
+) -> None:
+    """Detach another chat of the person: it no longer sees the person's data and must verify again."""
+    target = await session.get(ChatIdentity, device_id)
+    if principal.person_view is None or target is None or target.person_id != principal.person_view:
+        raise PhoneError("not_found")
+    if target.id == principal.identity_id:
+        raise PhoneError("device_is_this")
+    target.person_id = None
+    target.phone = None
+    target.phone_verified_at = None
+    await session.commit()
+    await directory.cache.drop([(target.channel, target.external_id)])
+    # Audited in the log: the person ended their own device; no staff action to record.
+    log.info("device ended: identity %s detached by identity %s", device_id, principal.identity_id)
+
+
+def masked_external_id(external_id: str) -> str:
+    """Enough of a chat's id to tell devices apart, too little to address one."""
+    return "****" + external_id[-4:] if len(external_id) > 4 else "****"
 
 
 async def mark_stopped(

@@ -240,9 +240,7 @@ async def claim_action(
             return
         claim = await ctx.backend.my_claim(ctx.key, claim_id)
         if action == "view":
-            await reply_to_query(
-                query, render("claims/detail", locale, claim=claim), claim_buttons(claim, locale)
-            )
+            await reply_to_query(query, *claim_detail(claim, locale))
         elif not APPLIES[action](claim):
             await _no_longer_applies(query, claim, locale)
         else:
@@ -257,6 +255,11 @@ async def claim_action(
             await reply_to_query(query, render("claims/not_found", locale), back_to_menu(locale))
             return
         await reply_to_query(query, problem_text(locale, exc.code, exc.detail))
+
+
+def claim_detail(claim: ClaimOut, locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The claim as "view" shows it (a notice's button, "my claims", a text's link)."""
+    return render("claims/detail", locale, claim=claim), claim_buttons(claim, locale)
 
 
 async def _confirm(query: CallbackQuery, ctx: ChatContext, locale: str, data: ClaimAction) -> None:

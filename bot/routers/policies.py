@@ -64,6 +64,11 @@ async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: Ch
     except BackendError:
         await reply_to_query(query, render("policies/not_found", locale))
         return
+    await reply_to_query(query, *await policy_detail(ctx, policy, locale))
+
+
+async def policy_detail(ctx: ChatContext, policy: PolicyOut, locale: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The policy as "view" shows it (from "my policies", or a text's link)."""
     rows = [
         [
             InlineKeyboardButton(
@@ -83,11 +88,8 @@ async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: Ch
             )
         ],
     ]
-    await reply_to_query(
-        query,
-        render("policies/detail", locale, yuan=yuan, **await policy_facts(ctx, policy, locale)),
-        InlineKeyboardMarkup(inline_keyboard=rows),
-    )
+    text = render("policies/detail", locale, yuan=yuan, **await policy_facts(ctx, policy, locale))
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def policy_facts(ctx: ChatContext, policy: PolicyOut, locale: str) -> dict[str, Any]:

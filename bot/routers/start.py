@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
+from backend.outbox.sms.schemas import LinkOut
 from backend.people.schemas import IdentityOut
+from backend.refusals import refusal_message
 from bot.client import BackendError
-from bot.context import ChatContext
+from bot.context import WEBCHAT, ChatContext
 from bot.forms.engine import FormRunner, FormState, close_form, draft_reminder
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
     back_to_menu,
+    code_keyboard,
     language_choice,
     main_menu,
     remove_keyboard,
     share_phone_keyboard,
 )
-from bot.replies import reply_to_query
-from bot.routers import enroll
+from bot.replies import Markup, reply_to_query
+from bot.routers import claims, enroll, policies
 from messages import LOCALES, label, render
 
+TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
 
 
@@ -44,6 +52,11 @@ async def start(
     """``raw_state`` is the state aiogram read for this update, under its event isolation: asking the
     storage again would cost a Redis round trip on every /start."""
     identity = await ctx.open()
+    if command.args and command.args.startswith(LINK_PREFIX):
+        if raw_state is not None:
+            await runner.park(state)  # a form under way waits as a draft while the link opens
+        await open_link(message, ctx, state, command.args.removeprefix(LINK_PREFIX))
+        return
     if command.args:
         # A QR code (R-LIA-3): open its enrollment (a form under way is parked, not lost); an invalid
         # code says why and shows the menu.
@@ -60,6 +73,51 @@ async def start(
     if draft:
         text, markup = draft_reminder(identity.locale)
         await message.answer(text, reply_markup=markup)
+
+
+# --- a text's short link: /s/<token> opens the web chat with /start s_<token> --------------------------------
+
+LINK_PREFIX = "s_"
+
+
+async def open_link(message: Message, ctx: ChatContext, state: FSMContext, token: str) -> None:
+    """Show what the link opens, when this chat is the link's person's; for another person's link, offer
+    to prove that number here by code (then the link opens); an expired or unknown link says so."""
+    identity = await ctx.ensure()
+    locale = identity.locale
+    try:
+        opening = await ctx.backend.open_link(ctx.key, token)
+    except BackendError:
+        opening = LinkOut(status="unknown")
+    if opening.status == "ok" and opening.target:
+        await show_target(message, ctx, opening.target)
+        return
+    if opening.status == "other_person":
+        await state.set_state(PhoneBinding.waiting_for_contact)
+        await state.update_data(link_token=token)
+        text = render("start/link_other_person", locale, phone_masked=opening.phone_masked or "")
+        await message.answer(text, reply_markup=share_phone_keyboard(locale))
+        return
+    await show_menu(message, identity, f"start/link_{opening.status}")
+
+
+async def show_target(message: Message, ctx: ChatContext, target: str) -> None:
+    """The claim or policy a link names, as its "view" button shows it (gone: say so, then the menu)."""
+    locale = await ctx.locale()
+    kind, _, raw_id = target.partition(":")
+    try:
+        if kind == "claim" and raw_id.isdigit():
+            claim = await ctx.backend.my_claim(ctx.key, int(raw_id))
+            text, markup = claims.claim_detail(claim, locale)
+        elif kind == "policy" and raw_id.isdigit():
+            policy = await ctx.backend.my_policy(ctx.key, int(raw_id))
+            text, markup = await policies.policy_detail(ctx, policy, locale)
+        else:
+            raise BackendError(404, "not_found", target)
+    except BackendError:
+        await show_menu(message, await ctx.ensure(), "start/link_unknown")
+        return
+    await message.answer(text, reply_markup=markup)
 
 
 async def help_command(message: Message, ctx: ChatContext) -> None:
@@ -106,25 +164,94 @@ async def language_chosen(query: CallbackQuery, callback_data: LanguageChoice, c
 
 class PhoneBinding(StatesGroup):
     waiting_for_contact = State()
+    waiting_for_code = State()  # web chat: the SMS code sent to the number in the state's ``phone``
 
 
 async def phone_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
     await runner.park(state)  # a form under way waits as a draft while the phone is bound
+    identity = await ctx.ensure()
+    if ctx.key.channel == WEBCHAT and identity.phone_masked and not identity.phone_verified:
+        # Bound but unproven: the code goes to the number already bound, nothing to type again.
+        await send_code(said_under(query), ctx, state, None)
+        return
     await state.set_state(PhoneBinding.waiting_for_contact)
-    locale = await ctx.locale()
+    locale = identity.locale
     await reply_to_query(query, render("start/phone_prompt", locale), share_phone_keyboard(locale))
 
 
 async def phone_command(message: Message, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
     await runner.park(state)
+    identity = await ctx.ensure()
+    if ctx.key.channel == WEBCHAT and identity.phone_masked and not identity.phone_verified:
+        await send_code(said_to(message), ctx, state, None)
+        return
     await state.set_state(PhoneBinding.waiting_for_contact)
-    locale = await ctx.locale()
+    locale = identity.locale
     await message.answer(render("start/phone_prompt", locale), reply_markup=share_phone_keyboard(locale))
 
 
-async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext) -> None:
-    """A typed number cannot be verified as the user's own: point at the button, keep waiting."""
+Say = Callable[[str, Markup], Awaitable[Any]]
+
+
+def said_to(message: Message) -> Say:
+    async def say(text: str, markup: Markup) -> Any:
+        return await message.answer(text, reply_markup=markup)
+
+    return say
+
+
+def said_under(query: CallbackQuery) -> Say:
+    async def say(text: str, markup: Markup) -> Any:
+        return await reply_to_query(query, text, markup)
+
+    return say
+
+
+async def send_code(say: Say, ctx: ChatContext, state: FSMContext, phone: str | None) -> bool:
+    """Web chat: text a code to ``phone`` (or the chat's bound number) and wait for it. False, with the
+    reason said, when the code was not sent (too soon, too many, no number)."""
     locale = await ctx.locale()
+    if phone is None:
+        phone = (await state.get_data()).get("phone")
+    try:
+        sent = await ctx.backend.send_phone_code(ctx.key, phone)
+    except BackendError as exc:
+        await say(refusal_message(exc.code, locale, exc.detail), code_keyboard(locale))
+        return False
+    await state.set_state(PhoneBinding.waiting_for_code)
+    await state.update_data(phone=phone)
+    text = render("start/phone_code_sent", locale, phone_masked=sent.phone_masked, minutes=sent.valid_minutes)
+    await say(text, code_keyboard(locale))
+    return True
+
+
+async def resend_code_button(query: CallbackQuery, ctx: ChatContext, state: FSMContext) -> None:
+    await send_code(said_under(query), ctx, state, None)
+
+
+async def code_typed(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    """The SMS code: the right one makes this chat the number's person's (verified)."""
+    locale = await ctx.locale()
+    await ctx.ensure()
+    try:
+        identity = await ctx.backend.verify_phone_code(ctx.key, message.text or "")
+    except BackendError as exc:
+        await message.answer(
+            refusal_message(exc.code, locale, exc.detail), reply_markup=code_keyboard(locale)
+        )
+        return
+    ctx.remember(identity)
+    await bound(message, ctx, identity, state)
+
+
+async def phone_typed_instead_of_shared(message: Message, ctx: ChatContext, state: FSMContext) -> None:
+    """Telegram: a typed number cannot be verified as the user's own: point at the button, keep waiting.
+    Web chat proves a number by its SMS code, so there a typed number is as good as the button's."""
+    locale = await ctx.locale()
+    if ctx.key.channel == WEBCHAT and message.text and TYPED_PHONE.fullmatch(message.text.strip()):
+        await ctx.ensure()
+        await send_code(said_to(message), ctx, state, message.text.strip())
+        return
     await message.answer(render("start/phone_use_button", locale), reply_markup=share_phone_keyboard(locale))
 
 
@@ -136,22 +263,42 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         await message.answer(render("start/phone_not_own", locale), reply_markup=share_phone_keyboard(locale))
         return
     await ctx.ensure()
+    webchat = ctx.key.channel == WEBCHAT
+    binding = (PhoneBinding.waiting_for_contact.state, PhoneBinding.waiting_for_code.state)
+    if webchat and await state.get_state() in binding:
+        # Binding from the menu in web chat: the number is proved by a code before anything is bound.
+        await send_code(said_to(message), ctx, state, message.contact.phone_number)
+        return
     try:
         identity = await ctx.backend.bind_phone(ctx.key, message.contact.phone_number)
     except BackendError as exc:
+        if webchat and exc.code == "phone_needs_code":
+            await message.answer(
+                refusal_message(exc.code, locale, exc.detail), reply_markup=remove_keyboard()
+            )
+            await send_code(said_to(message), ctx, state, message.contact.phone_number)
+            return
         await message.answer(
             render("start/phone_refused", locale, code=exc.code), reply_markup=share_phone_keyboard(locale)
         )
         return
     ctx.remember(identity)
+    await bound(message, ctx, identity, state)
+
+
+async def bound(message: Message, ctx: ChatContext, identity: IdentityOut, state: FSMContext) -> None:
+    """Say the phone is bound (and, in web chat before a code, how to prove it), then the menu; a text's
+    link that waited for this number opens now."""
+    token = (await state.get_data()).get("link_token")
     draft = await close_form(state)
-    await message.answer(
-        render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
-    )
+    key = "start/phone_bound" if identity.phone_verified else "start/phone_bound_unverified"
+    await message.answer(render(key, identity.locale, identity=identity), reply_markup=remove_keyboard())
     await show_menu(message, identity)
     if draft:
         text, markup = draft_reminder(identity.locale)
         await message.answer(text, reply_markup=markup)
+    if token and identity.phone_verified:
+        await open_link(message, ctx, state, str(token))
 
 
 async def cancel_text(message: Message, ctx: ChatContext, state: FSMContext) -> None:
@@ -172,7 +319,13 @@ def build_router() -> Router:
     router.callback_query.register(language_chosen, LanguageChoice.filter())
     router.callback_query.register(phone_button, MenuAction.filter(F.action == "phone"))
     router.message.register(phone_command, Command("phone"))
-    router.message.register(contact_shared, F.contact, StateFilter(None, PhoneBinding.waiting_for_contact))
+    router.message.register(
+        contact_shared,
+        F.contact,
+        StateFilter(None, PhoneBinding.waiting_for_contact, PhoneBinding.waiting_for_code),
+    )
     router.message.register(cancel_text, F.text.in_(CANCEL_LABELS))
+    router.callback_query.register(resend_code_button, MenuAction.filter(F.action == "phone_code"))
+    router.message.register(code_typed, PhoneBinding.waiting_for_code, F.text)
     router.message.register(phone_typed_instead_of_shared, PhoneBinding.waiting_for_contact)
     return router

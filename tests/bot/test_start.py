@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from backend.db import Database
+from tests.bot.test_sms_verification import texted_code
 from tests.harness import ChatUser
 
 
@@ -57,12 +59,15 @@ async def test_language_switch_to_english_and_back(farmer: ChatUser) -> None:
     assert "已切换为中文" in replies[0].text
 
 
-async def test_phone_binding_by_contact_button(farmer: ChatUser) -> None:
+async def test_phone_binding_by_contact_button(farmer: ChatUser, db: Database) -> None:
+    """Web chat: the number from the contact button is proved by the SMS code before it is bound."""
     await farmer.say("/start")
     prompt = (await farmer.tap("绑定手机号"))[0]
     assert prompt.keyboard is not None
     assert prompt.keyboard[0][0]["request_contact"] is True
     replies = await farmer.share_contact("+86 138-1234-5678")
+    assert "验证码已通过短信发送到 138****5678" in replies[0].text
+    replies = await farmer.say(await texted_code(db))
     assert "138****5678" in replies[0].text and "绑定成功" in replies[0].text
     assert replies[0].keyboard == []  # the share-phone keyboard is removed
     menu = replies[-1]
@@ -134,26 +139,36 @@ async def test_web_chat_without_a_name_is_not_called_by_a_placeholder(chat_clien
     assert response.json()["replies"][0]["text"].startswith("Hello! This is")
 
 
-async def test_typing_a_number_while_binding_points_at_the_button(farmer: ChatUser) -> None:
+async def test_a_number_typed_while_binding_in_web_chat_gets_a_code(farmer: ChatUser, db: Database) -> None:
+    """Web chat proves a number by its code, so a typed number is as good as the button's."""
     await farmer.say("/start")
     await farmer.tap("绑定手机号")
-    replies = await farmer.say("13812345678")
-    assert "不要直接输入号码" in replies[0].text
-    assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"]
-    replies = await farmer.share_contact("13812345678")
-    assert "绑定成功" in replies[0].text
+    replies = await farmer.say("138 1234 5678")
+    assert "验证码已通过短信发送到 138****5678" in replies[0].text
+    assert "绑定成功" in (await farmer.say(await texted_code(db)))[0].text
     # Bound: typing text is ordinary input again.
     assert "没看懂" in (await farmer.say("13812345678"))[0].text
 
 
+async def test_typing_something_else_while_binding_points_at_the_button(farmer: ChatUser) -> None:
+    await farmer.say("/start")
+    await farmer.tap("绑定手机号")
+    replies = await farmer.say("我的手机")
+    assert "不要直接输入号码" in replies[0].text
+    assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"]
+
+
 async def test_web_chat_cannot_bind_a_phone_another_account_holds(chat_client: httpx.AsyncClient) -> None:
+    """Without the code, a web chat never joins the person who holds the number: it is asked for the code."""
     owner = ChatUser(chat_client, "owner-1")
     await owner.say("/start")
     assert "绑定成功" in (await owner.share_contact("13812345678"))[0].text
     intruder = ChatUser(chat_client, "intruder-1")
     await intruder.say("/start")
     replies = await intruder.share_contact("13812345678")
-    assert "已经绑定在另一个账号上" in replies[0].text
+    assert "需要用短信验证码证明号码是您的" in replies[0].text
+    replies = await intruder.say("/start")
+    assert any("绑定手机号" in t for t in replies[-1].button_texts()), "still not bound"
 
 
 async def test_start_leaves_a_half_done_step_and_shows_the_menu(farmer: ChatUser) -> None:

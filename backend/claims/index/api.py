@@ -93,10 +93,6 @@ async def my_index_status(
 ) -> TriggerStatus:
     """For the insured's own weather-index policy: no report is needed; this is the township's status."""
     policy = await session.get(Policy, policy_id)
-    owned = policy is not None and (
-        policy.identity_id == principal.identity_id
-        or (principal.person_id is not None and policy.person_id == principal.person_id)
-    )
-    if policy is None or not owned:
+    if policy is None or not principal.sees(policy.identity_id, policy.person_id):
         raise index.IndexClaimError("not_found")  # another person's policy looks like none
     return await index.policy_status(session, policy)

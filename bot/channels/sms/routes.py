@@ -8,9 +8,10 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from backend.settings import Settings
 from bot.channels.sms.log import FILE_NAME, read_log
@@ -76,6 +77,22 @@ async def _forward(call: Awaitable[object]) -> JSONResponse:
         log.warning("SMS callback not recorded: %s", exc)
         return JSONResponse({"result": 1, "errmsg": "not recorded, send again"}, status_code=503)
     return JSONResponse(CALLBACK_OK)
+
+
+LINK_TOKEN = r"^[A-Za-z0-9]{1,12}$"
+
+
+def build_link_router() -> APIRouter:
+    """``/s/<token>``, the short link in a text: it opens the web chat, which asks the backend what the
+    link opens for that chat (``/start s_<token>``); nothing is decided here, so a forwarded link opens
+    nothing in someone else's chat."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/s/{token}")
+    async def open_link(token: Annotated[str, Path(pattern=LINK_TOKEN)]) -> RedirectResponse:
+        return RedirectResponse(f"/chat?start=s_{token}", status_code=status.HTTP_302_FOUND)
+
+    return router
 
 
 def build_dev_router(settings: Settings) -> APIRouter:
