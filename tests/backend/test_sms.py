@@ -281,6 +281,8 @@ async def test_a_claim_notice_goes_by_text_when_no_chat_reaches_the_insured(
     headers, policy = await paid_policy(api, service_headers, "sms-farmer", phone="13812345678")
     claim_id = await make_claim(db, policy, headers)
     async with db.session() as session:
+        for chat in (await session.exec(select(ChatIdentity))).all():
+            chat.phone_verified_at = utcnow()  # the farmer's chat proved the number
         claim = await session.get(Claim, claim_id)
         assert claim is not None
         claim.identity_id = None  # reported for the farmer by the village agent

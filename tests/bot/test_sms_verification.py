@@ -237,6 +237,14 @@ async def agent_reports_for(
         assert stored is not None
         stored.identity_id = None
         await session.commit()
+        # No chat of the farmer reaches them (each was blocked): the notice goes by text. (/start in a
+        # chat clears the block again.)
+        insured = await session.get(Policy, policy_id)
+        assert insured is not None
+        chats = await session.exec(select(ChatIdentity).where(ChatIdentity.person_id == insured.person_id))
+        for chat in chats.all():
+            chat.stopped_at = utcnow()
+        await session.commit()
     _, adjuster_id = await staff_user(api, admin_headers, "adj_sms", "adjuster")
     assigned = await api.post(
         f"/api/claims/{claim['id']}/assign", headers=admin_headers, json={"adjuster_id": adjuster_id}
