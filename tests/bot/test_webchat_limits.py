@@ -46,7 +46,7 @@ from messages import render
 from scheduler.registry import JOBS
 from scheduler.runner import SchedulerRunner
 from tests.conftest import REDIS_URL, integration_unavailable
-from tests.harness import ChatUser
+from tests.harness import ChatUser, with_sessions
 from tests.images import bomb_png, jpeg, png, truncated_jpeg
 
 TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
@@ -68,7 +68,7 @@ def app_with(settings: Settings, db: Database, **limits: Any) -> FastAPI:
 def client_of(app: FastAPI, address: str = "203.0.113.7") -> httpx.AsyncClient:
     """A browser at ``address`` (the connection's address is what the limits count)."""
     transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return with_sessions(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
 
 
 @pytest.fixture

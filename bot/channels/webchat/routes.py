@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import mimetypes
+import secrets
+import time
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Update
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,6 +23,7 @@ from backend.files import content_disposition
 from backend.images import video_type_of
 from backend.throttle import MemoryAttemptStore, client_ip
 from bot.channels.webchat import updates
+from bot.channels.webchat.access import COOKIE_NAME, ChatGrant, WebChatSessions, new_chat_id
 from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
 from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage, numeric_id
@@ -74,6 +77,11 @@ class MessagesOut(BaseModel):
     messages: list[WebChatMessageOut]
 
 
+class ChatOut(BaseModel):
+    chat_id: str
+    new: bool = Field(description="the server made this chat now (the page starts it with /start)")
+
+
 def _out(messages: list[WebChatMessage]) -> list[WebChatMessageOut]:
     return [WebChatMessageOut(**m.to_json()) for m in messages]
 
@@ -98,6 +106,7 @@ class WebChatChannel:
         *,
         limits: WebChatLimits,
         guard: WebChatGuard | None = None,
+        sessions: WebChatSessions | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
@@ -105,6 +114,8 @@ class WebChatChannel:
         self.limits = limits
         self.guard = guard if guard is not None else WebChatGuard(MemoryAttemptStore(), limits)
         self.max_upload_bytes = limits.max_upload_bytes
+        # Without the settings' secret (a benchmark's bare channel), sessions last as long as the process.
+        self.sessions = sessions if sessions is not None else WebChatSessions(secrets.token_urlsafe(32))
 
     async def feed(self, chat_id: str, update: Update, first_name: str | None = None) -> list[WebChatMessage]:
         with capture_replies(chat_id) as replies:
@@ -253,12 +264,59 @@ def request_locale(request: Request, explicit: str | None = None) -> str:
     return normalize_locale(explicit or request.headers.get("accept-language"))
 
 
+def set_session_cookie(response: Response, request: Request, sessions: WebChatSessions, chat_id: str) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (no other site's form posts with it), Secure over
+    https (a proxy's ``X-Forwarded-Proto`` counts where uvicorn trusts the proxy)."""
+    response.set_cookie(
+        COOKIE_NAME,
+        sessions.issue(chat_id),
+        max_age=sessions.max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def session_of(request: Request, sessions: WebChatSessions) -> ChatGrant | None:
+    return sessions.read(request.cookies.get(COOKIE_NAME))
+
+
 def build_router(channel: WebChatChannel) -> APIRouter:
     router = APIRouter(tags=["webchat"])
     page_env = Environment(loader=FileSystemLoader(str(PAGE_DIR)), autoescape=select_autoescape(["html"]))
+    sessions = channel.sessions
+
+    def checked(request: Request, chat_id: str) -> ChatGrant:
+        """The request's session names this chat, else 403 in the user's language: the chat id in the
+        address is no key."""
+        grant = session_of(request, sessions)
+        if grant is None or grant.chat_id != chat_id:
+            raise refusal(status.HTTP_403_FORBIDDEN, "session_required", request_locale(request))
+        return grant
+
+    async def chat_session(chat_id: ChatId, request: Request, response: Response) -> ChatGrant:
+        """Every chat route's guard; renews the cookie (at most daily) so a chat in use never lapses."""
+        grant = checked(request, chat_id)
+        if grant.due_for_renewal(time.time()):
+            set_session_cookie(response, request, sessions, chat_id)
+        return grant
+
+    # A default, not an Annotated alias: the module's postponed annotations are resolved at module level.
+    session = Depends(chat_session)
+
+    @router.post("/webchat/api/chats", response_model=ChatOut)
+    async def open_chat(request: Request, response: Response) -> ChatOut:
+        """The browser's chat: the one its session names, else a new one the server picks."""
+        grant = session_of(request, sessions)
+        chat_id, new = (grant.chat_id, False) if grant is not None else (new_chat_id(), True)
+        set_session_cookie(response, request, sessions, chat_id)
+        return ChatOut(chat_id=chat_id, new=new)
 
     @router.post("/webchat/api/{chat_id}/messages", response_model=RepliesOut)
-    async def post_message(chat_id: ChatId, body: WebChatInput, request: Request) -> RepliesOut:
+    async def post_message(
+        chat_id: ChatId, body: WebChatInput, request: Request, _: ChatGrant = session
+    ) -> RepliesOut:
         locale = request_locale(request, body.language_code)
         replies = await channel.handle_input(chat_id, body, address=client_ip(request), locale=locale)
         return RepliesOut(replies=_out(replies))
@@ -268,6 +326,7 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         chat_id: ChatId,
         request: Request,
         file: Annotated[UploadFile, File()],
+        _: ChatGrant = session,
         caption: Annotated[str | None, Form(max_length=1024)] = None,
         language_code: Annotated[str | None, Form(max_length=16)] = None,
     ) -> RepliesOut:
@@ -278,11 +337,13 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         return RepliesOut(replies=_out(replies))
 
     @router.get("/webchat/api/{chat_id}/messages", response_model=MessagesOut)
-    async def get_messages(chat_id: ChatId, after: Annotated[int, Query(ge=0)] = 0) -> MessagesOut:
+    async def get_messages(
+        chat_id: ChatId, _: ChatGrant = session, after: Annotated[int, Query(ge=0)] = 0
+    ) -> MessagesOut:
         return MessagesOut(messages=_out(await channel.session.store.after(chat_id, after)))
 
     @router.get("/webchat/files/{chat_id}/{token}")
-    async def get_file(chat_id: ChatId, token: str) -> Response:
+    async def get_file(chat_id: ChatId, token: str, _: ChatGrant = session) -> Response:
         found = await channel.session.files.load(chat_id, token)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
@@ -290,10 +351,22 @@ def build_router(channel: WebChatChannel) -> APIRouter:
 
     @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:
+        """The page, with its chat: the session's, else a new one (its cookie set here, so the first
+        message needs no extra round trip on a slow network)."""
         locale = request_locale(request, lang)
+        grant = session_of(request, sessions)
+        chat_id, new = (grant.chat_id, False) if grant is not None else (new_chat_id(), True)
         template = page_env.get_template("chat.html")
-        page = template.render(labels=labels_for("webchat", locale), lang=locale, static_base="/chat/static")
-        return HTMLResponse(page)
+        page = template.render(
+            labels=labels_for("webchat", locale),
+            lang=locale,
+            static_base="/chat/static",
+            chat_id=chat_id,
+            chat_new=new,
+        )
+        response = HTMLResponse(page, headers={"cache-control": "no-store"})
+        set_session_cookie(response, request, sessions, chat_id)
+        return response
 
     return router
 

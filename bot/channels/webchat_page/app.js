@@ -74,18 +74,6 @@
     },
   };
 
-  function randomChatId() {
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
-    var hex = "";
-    for (var j = 0; j < bytes.length; j++) hex += (bytes[j] < 16 ? "0" : "") + bytes[j].toString(16);
-    return "w" + hex;
-  }
-
   // ------------------------------------------------------------------ DOM
   function $(id) {
     return document.getElementById(id);
@@ -844,6 +832,7 @@
           } catch (e) {
             data = null;
           }
+          if (res.status === 403) sessionLost();
           if (!res.ok) throw new ApiError("http", res.status, data && data.detail);
           if (data === null) throw new ApiError("http", res.status, "bad json");
           return data;
@@ -852,6 +841,27 @@
       function () {
         clearTimeout(timer);
         throw new ApiError("network");
+      }
+    );
+  }
+
+  /** The session no longer names this chat (cookie cleared or lapsed): ask the server for the
+   *  browser's chat and reload into it; at most once a minute, so a browser refusing cookies shows
+   *  the server's reason instead of reloading for ever. */
+  var sessionRecovering = false;
+
+  function sessionLost() {
+    if (sessionRecovering) return;
+    var last = Number(store.get("session_reload") || 0);
+    if (Date.now() - last < 60000) return;
+    sessionRecovering = true;
+    store.set("session_reload", String(Date.now()));
+    fetch(API + "/chats", { method: "POST", credentials: "same-origin", cache: "no-store" }).then(
+      function () {
+        window.location.reload();
+      },
+      function () {
+        sessionRecovering = false;
       }
     );
   }
@@ -1172,6 +1182,7 @@
           } catch (e) {
             data = null;
           }
+          if (xhr.status === 403) sessionLost();
           if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
           else reject(new ApiError("http", xhr.status, data && data.detail));
         };
@@ -1214,9 +1225,6 @@
     return request("GET", chatUrl("/messages?after=" + encodeURIComponent(String(after))), undefined, GET_TIMEOUT_MS)
       .then(function (data) {
         return (data && data.messages) || [];
-      }, function (err) {
-        if (err.kind === "http" && err.status === 404) return []; // chat not created yet
-        throw err;
       });
   }
 
@@ -1303,10 +1311,12 @@
     applyStaticLabels();
     setStatus("connecting");
 
-    var stored = store.get("chat_id");
-    var isNew = !(stored && CHAT_ID_RE.test(stored));
-    state.chatId = isNew ? randomChatId() : stored;
-    if (isNew) store.set("chat_id", state.chatId);
+    // The server names the page's chat (its session cookie, HttpOnly, came with the page): a chat id
+    // picked here would open nothing.
+    var given = String(CFG.chat_id || "");
+    var isNew = CFG.chat_new === true;
+    state.chatId = CHAT_ID_RE.test(given) ? given : "";
+    store.set("chat_id", state.chatId);
 
     // Deep link: /chat?start=PAYLOAD -> "/start PAYLOAD", once; strip it from the URL first.
     var startPayload = null;
