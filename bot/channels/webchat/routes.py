@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import secrets
 import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -26,10 +29,19 @@ from bot.channels.webchat import updates
 from bot.channels.webchat.access import COOKIE_NAME, ChatGrant, WebChatSessions, new_chat_id
 from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
-from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage, numeric_id
+from bot.channels.webchat.store import (
+    CHAT_ID_PATTERN,
+    CLIENT_ID_PATTERN,
+    StoredFile,
+    WebChatMessage,
+    numeric_id,
+)
 from messages import labels_for, normalize_locale, render
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "webchat_page"
+# How long a resend waits for the answer another process is giving to the same input.
+IN_PROGRESS_WAIT_SECONDS = 30.0
+IN_PROGRESS_POLL_SECONDS = 0.25
 ChatId = Annotated[str, PathParam(pattern=CHAT_ID_PATTERN, min_length=1, max_length=64)]
 
 
@@ -48,6 +60,11 @@ class WebChatInput(BaseModel):
     contact: ContactIn | None = None
     location: LocationIn | None = None
     message_id: int | None = Field(default=None, description="the message whose button was tapped")
+    client_id: str | None = Field(
+        default=None,
+        pattern=CLIENT_ID_PATTERN,
+        description="the page's id of this input: a resend with it is answered, never run twice",
+    )
     first_name: str | None = Field(default=None, max_length=64)
     language_code: str | None = Field(default=None, max_length=16)
 
@@ -116,6 +133,47 @@ class WebChatChannel:
         self.max_upload_bytes = limits.max_upload_bytes
         # Without the settings' secret (a benchmark's bare channel), sessions last as long as the process.
         self.sessions = sessions if sessions is not None else WebChatSessions(secrets.token_urlsafe(32))
+        # One input of a chat at a time in this process, so a resend waits for the first try's answer.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, chat_id: str) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def once(
+        self,
+        chat_id: str,
+        client_id: str | None,
+        locale: str,
+        run: Callable[[], Awaitable[list[WebChatMessage]]],
+    ) -> list[WebChatMessage]:
+        """Run an input once per client id: a resend (the answer was lost on a flaky network) gets the
+        first run's replies again, as they are now, and never reaches the dispatcher."""
+        if client_id is None:  # an API client that does not resend
+            return await run()
+        store = self.session.store
+        async with self._lock(chat_id):
+            waited = 0.0
+            while (seen := await store.claim_input(chat_id, client_id)) is not None:
+                if seen.reply_ids is not None:
+                    return await self._replies(chat_id, seen.reply_ids)
+                if waited >= IN_PROGRESS_WAIT_SECONDS:  # another process is still at it
+                    raise refusal(status.HTTP_409_CONFLICT, "input_in_progress", locale)
+                await asyncio.sleep(IN_PROGRESS_POLL_SECONDS)
+                waited += IN_PROGRESS_POLL_SECONDS
+            try:
+                replies = await run()
+            except BaseException:
+                await store.release_input(chat_id, client_id)  # refused or failed: a retry runs it
+                raise
+            await store.finish_input(chat_id, client_id, [reply.id for reply in replies])
+            return replies
+
+    async def _replies(self, chat_id: str, reply_ids: Sequence[int]) -> list[WebChatMessage]:
+        found = [await self.session.store.get(chat_id, number) for number in reply_ids]
+        return [message for message in found if message is not None]
 
     async def feed(self, chat_id: str, update: Update, first_name: str | None = None) -> list[WebChatMessage]:
         with capture_replies(chat_id) as replies:
@@ -136,7 +194,11 @@ class WebChatChannel:
     async def handle_input(
         self, chat_id: str, body: WebChatInput, *, address: str | None = None, locale: str | None = None
     ) -> list[WebChatMessage]:
-        await self.admit(chat_id, address, locale or normalize_locale(body.language_code))
+        locale = locale or normalize_locale(body.language_code)
+        await self.admit(chat_id, address, locale)
+        return await self.once(chat_id, body.client_id, locale, lambda: self._run_input(chat_id, body))
+
+    async def _run_input(self, chat_id: str, body: WebChatInput) -> list[WebChatMessage]:
         number = self.session.register_chat(chat_id)
         who: dict[str, Any] = {
             "first_name": body.first_name,
@@ -173,10 +235,26 @@ class WebChatChannel:
         language_code: str | None,
         *,
         address: str | None = None,
+        client_id: str | None = None,
     ) -> list[WebChatMessage]:
         """Refused, with nothing written, unless the current question takes this kind of file, the
         file decodes, and the chat's and the address's upload limits have room for it."""
         await self.admit(chat_id, address, locale)
+
+        async def run() -> list[WebChatMessage]:
+            return await self._run_photo(chat_id, upload, caption, locale, language_code, address)
+
+        return await self.once(chat_id, client_id, locale, run)
+
+    async def _run_photo(
+        self,
+        chat_id: str,
+        upload: UploadFile,
+        caption: str | None,
+        locale: str,
+        language_code: str | None,
+        address: str | None,
+    ) -> list[WebChatMessage]:
         data = await self._read_limited(upload, locale)
         number = numeric_id(chat_id)
         wanted = await self.media_wanted(number)
@@ -329,10 +407,11 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         _: ChatGrant = session,
         caption: Annotated[str | None, Form(max_length=1024)] = None,
         language_code: Annotated[str | None, Form(max_length=16)] = None,
+        client_id: Annotated[str | None, Form(pattern=CLIENT_ID_PATTERN)] = None,
     ) -> RepliesOut:
         locale = request_locale(request, language_code)
         replies = await channel.handle_photo(
-            chat_id, file, caption, locale, language_code, address=client_ip(request)
+            chat_id, file, caption, locale, language_code, address=client_ip(request), client_id=client_id
         )
         return RepliesOut(replies=_out(replies))
 

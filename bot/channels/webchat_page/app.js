@@ -74,6 +74,21 @@
     },
   };
 
+  /** The id of one input (22 random URL-safe characters): a resend after a dropped connection
+   *  carries the same one, and the server answers it again instead of running it twice. */
+  function newClientId() {
+    var alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    var bytes = new Uint8Array(22);
+    if (window.crypto && window.crypto.getRandomValues) {
+      window.crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    var id = "";
+    for (var j = 0; j < bytes.length; j++) id += alphabet.charAt(bytes[j] & 63);
+    return id;
+  }
+
   // ------------------------------------------------------------------ DOM
   function $(id) {
     return document.getElementById(id);
@@ -633,6 +648,7 @@
     var data = log.map(function (e) {
       return {
         k: e.k,
+        cid: e.cid,
         after: e.after,
         kind: e.kind,
         text: e.text,
@@ -671,6 +687,7 @@
     localSeq++;
     var entry = {
       k: Date.now().toString(36) + "-" + localSeq,
+      cid: newClientId(),
       after: state.highestId,
       kind: kind,
       text: text,
@@ -722,13 +739,17 @@
       bubble.appendChild(body);
     }
     row.appendChild(bubble);
+    if (entry.status === "sending" || entry.status === "sent") {
+      var line = el("div", "state", t(entry.status === "sent" ? "msg_sent" : "msg_sending"));
+      row.appendChild(line);
+    }
     if (entry.status === "failed") {
       var fail = el("div", "fail");
       fail.appendChild(el("span", "fail-icon", "!")).setAttribute("aria-hidden", "true");
       var failText = entry.reason || (entry.error ? t(entry.error, { max_mb: maxMb() }) : t("not_sent"));
       fail.appendChild(el("span", "fail-text", failText));
       if (entry.retry) {
-        var again = el("button", "retry-btn", t("retry"));
+        var again = el("button", "retry-btn", t("msg_failed_retry"));
         again.type = "button";
         again.addEventListener("click", function () {
           entry.retry();
@@ -929,12 +950,16 @@
     var job;
     if (entry.file) {
       entry.progress = 0;
-      job = uploadPhoto(entry.file, function (fraction) {
+      if (!entry.cid) entry.cid = newClientId();
+      job = uploadPhoto(entry.file, entry.cid, function (fraction) {
         entry.progress = fraction;
         if (entry.progressFill) entry.progressFill.style.width = Math.round(fraction * 100) + "%";
       });
     } else {
-      job = postInput(JSON.parse(JSON.stringify(entry.payload)));
+      var payload = JSON.parse(JSON.stringify(entry.payload));
+      if (!entry.cid) entry.cid = newClientId(); // an entry saved by an older page
+      payload.client_id = entry.cid; // the same on every retry: the server runs it once
+      job = postInput(payload);
     }
     job.then(
       function () {
@@ -950,28 +975,30 @@
   }
 
   /** Commands the page sends on its own (/start): no bubble; a banner offers a retry. */
-  function sendSilent(text) {
-    return postInput({ text: text }).then(noop, function (err) {
+  function sendSilent(text, clientId) {
+    var cid = clientId || newClientId();
+    return postInput({ text: text, client_id: cid }).then(noop, function (err) {
       if (err.kind === "network") noteNetworkTrouble();
       showBanner(errorText(err), {
         label: t("retry"),
         run: function () {
-          sendSilent(text);
+          sendSilent(text, cid);
         },
       }, true);
     });
   }
 
   /** An inline-button tap; message_id tells the server which message's button it was. */
-  function sendCallback(data, messageId) {
-    var payload = { callback_data: data };
+  function sendCallback(data, messageId, clientId) {
+    var cid = clientId || newClientId(); // a retry of this tap is the same tap
+    var payload = { callback_data: data, client_id: cid };
     if (/^\d+$/.test(String(messageId || ""))) payload.message_id = Number(messageId);
     return postInput(payload).then(noop, function (err) {
       if (err.kind === "network") noteNetworkTrouble();
       showBanner(errorText(err), {
         label: t("retry"),
         run: function () {
-          sendCallback(data, messageId);
+          sendCallback(data, messageId, cid);
         },
       }, true);
     });
@@ -1159,7 +1186,7 @@
     deliverEntry(entry);
   }
 
-  function uploadPhoto(file, onProgress) {
+  function uploadPhoto(file, clientId, onProgress) {
     setPending(1);
     var job = chain.then(function () {
       return new Promise(function (resolve, reject) {
@@ -1167,6 +1194,7 @@
         form.append("file", file, file.name || "photo.jpg");
         var xhr = new XMLHttpRequest();
         form.append("language_code", languageCode());
+        form.append("client_id", clientId);
         xhr.open("POST", chatUrl("/photos"));
         xhr.timeout = UPLOAD_TIMEOUT_MS;
         xhr.setRequestHeader("Accept", "application/json");
