@@ -19,8 +19,8 @@ from backend.settings import Settings
 from bot.channels.webchat.store import (
     INPUTS_KEPT,
     MemoryWebChatStore,
-    SeenInput,
     RedisWebChatStore,
+    SeenInput,
     WebChatFiles,
     WebChatFileStore,
     WebChatMessage,
