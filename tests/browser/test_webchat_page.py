@@ -304,3 +304,26 @@ def test_a_photo_no_question_asked_for_shows_why_it_was_not_kept(
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert "没有保存" in page.locator(".msg.user[data-status='failed'] .fail-text").inner_text()
+
+
+def test_new_messages_arrive_by_server_sent_events_and_another_chat_stays_closed(
+    server: str, page: Any
+) -> None:
+    page.goto(f"{server}/chat")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("TianbaoChat.transport() === 'sse'")
+    chat_id = page.evaluate("TianbaoChat.chatId()")
+    assert re.fullmatch(r"w[0-9a-f]{32}", chat_id), "the server picked the chat"
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/messages?after=" in r.url else None)
+    count = len(_bot_ids(page))
+    # Said outside the page (as the delivery worker would): only the stream can bring it.
+    said = page.request.post(
+        f"{server}/webchat/api/{chat_id}/messages", data={"text": "/start", "client_id": "outside-0000000001"}
+    )
+    assert said.ok
+    page.wait_for_function("n => document.querySelectorAll('.msg.bot[data-id]').length > n", arg=count)
+    assert not polls, f"the page polled while its stream was live: {polls}"
+    # The page's cookie opens its own chat only.
+    other = page.request.get(f"{server}/webchat/api/w{'0' * 32}/messages")
+    assert other.status == 403

@@ -16,7 +16,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Update
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, model_validator
@@ -27,6 +27,7 @@ from backend.images import video_type_of
 from backend.throttle import MemoryAttemptStore, client_ip
 from bot.channels.webchat import updates
 from bot.channels.webchat.access import COOKIE_NAME, ChatGrant, WebChatSessions, new_chat_id
+from bot.channels.webchat.events import chat_stream
 from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
 from bot.channels.webchat.store import (
@@ -420,6 +421,22 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         chat_id: ChatId, _: ChatGrant = session, after: Annotated[int, Query(ge=0)] = 0
     ) -> MessagesOut:
         return MessagesOut(messages=_out(await channel.session.store.after(chat_id, after)))
+
+    @router.get("/webchat/api/{chat_id}/events", include_in_schema=False)
+    async def get_events(
+        chat_id: ChatId,
+        request: Request,
+        _: ChatGrant = session,
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> StreamingResponse:
+        """New messages as server-sent events; a reconnect's Last-Event-ID resumes after that number."""
+        resume = request.headers.get("last-event-id", "")
+        start = max(after, int(resume)) if resume.isdigit() else after
+        stream = chat_stream(
+            channel.session.store, channel.session.events, chat_id, start, request.is_disconnected
+        )
+        headers = {"cache-control": "no-store", "x-accel-buffering": "no"}  # nginx: pass it through
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
     @router.get("/webchat/files/{chat_id}/{token}")
     async def get_file(chat_id: ChatId, token: str, _: ChatGrant = session) -> Response:

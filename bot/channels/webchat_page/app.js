@@ -264,6 +264,10 @@
     unread: 0,
     pollTimer: null,
     polling: false,
+    stream: null, // the EventSource while one is open or reconnecting
+    streaming: false, // the stream is live: polling rests
+    streamFailures: 0,
+    streamWatchdog: null,
     pollFailures: 0,
     started: false,
     online: null,
@@ -1235,9 +1239,82 @@
     );
   }
 
+  // -------------------------------------------------------------- server-sent events
+  var STREAM_SILENCE_MS = 40000; // the server pings every 15 s: silence this long is a dead stream
+  var STREAM_MAX_FAILURES = 4; // then this page polls for good (a proxy that cannot stream)
+
+  function streamUrl() {
+    return chatUrl("/events?after=" + encodeURIComponent(String(state.highestId)));
+  }
+
+  function watchStream() {
+    clearTimeout(state.streamWatchdog);
+    state.streamWatchdog = setTimeout(function () {
+      streamFailed(true); // open but silent: a buffering proxy, or a half-dead connection
+    }, STREAM_SILENCE_MS);
+  }
+
+  /** New messages by EventSource; polling stays the fallback while the stream is not live. */
+  function startStream() {
+    if (typeof window.EventSource !== "function" || state.stream || !state.chatId) return;
+    if (state.streamFailures >= STREAM_MAX_FAILURES) return;
+    var es;
+    try {
+      es = new EventSource(streamUrl());
+    } catch (e) {
+      state.streamFailures = STREAM_MAX_FAILURES;
+      return;
+    }
+    state.stream = es;
+    es.addEventListener("open", function () {
+      state.streaming = true;
+      state.pollFailures = 0;
+      setStatus("online");
+      clearTimeout(state.pollTimer); // the stream carries the news now
+      watchStream();
+    });
+    es.addEventListener("message", function (ev) {
+      watchStream();
+      state.streamFailures = 0;
+      var msg = null;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        msg = null;
+      }
+      if (msg) applyMessages([msg], false);
+    });
+    es.addEventListener("ping", function () {
+      watchStream();
+      state.streamFailures = 0;
+    });
+    es.addEventListener("error", function () {
+      streamFailed(es.readyState === 2); // 2: CLOSED (refused, or not an event stream)
+    });
+  }
+
+  function streamFailed(closed) {
+    var wasLive = state.streaming;
+    state.streaming = false;
+    clearTimeout(state.streamWatchdog);
+    if (wasLive || closed) state.streamFailures++;
+    if (closed && state.stream) {
+      state.stream.close();
+      state.stream = null;
+      // EventSource gave up: try a fresh one later, from the highest message seen meanwhile.
+      setTimeout(startStream, Math.min(POLL_MAX_MS, 2000 * Math.pow(2, state.streamFailures)));
+    }
+    if (state.streamFailures >= STREAM_MAX_FAILURES && state.stream) {
+      state.stream.close();
+      state.stream = null;
+    }
+    pollSoon(0); // polling covers the gap (and is the fallback for good after repeated failures)
+  }
+
   // -------------------------------------------------------------- polling
   function pollSoon(delay) {
     clearTimeout(state.pollTimer);
+    if (state.streaming && delay > 0) return; // the live stream brings new messages
     state.pollTimer = setTimeout(poll, Math.max(0, delay));
   }
 
@@ -1271,7 +1348,7 @@
       }
     ).then(function () {
       state.polling = false;
-      pollSoon(nextPollDelay());
+      if (!state.streaming) pollSoon(nextPollDelay());
     });
   }
 
@@ -1400,6 +1477,7 @@
       state.started = true;
       document.body.setAttribute("data-ready", "1");
       pollSoon(history.ok ? POLL_MS : nextPollDelay());
+      startStream();
     });
   }
 
@@ -1408,6 +1486,9 @@
     safeUrl: safeUrl,
     chatId: function () {
       return state.chatId;
+    },
+    transport: function () {
+      return state.streaming ? "sse" : "polling";
     },
   };
 
