@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from bot.channels.webchat.store import WebChatMessage, WebChatStore
@@ -71,7 +71,7 @@ async def chat_stream(
     catch_up: float = CATCH_UP_SECONDS,
     ping: float = PING_SECONDS,
     lifetime: float = LIFETIME_SECONDS,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The chat's events after message ``after``, until the client goes or the lifetime ends."""
     last_id = after
     yield f"retry: {RETRY_MS}\n\n"
