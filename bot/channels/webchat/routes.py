@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import mimetypes
 import secrets
 import time
@@ -445,6 +446,16 @@ def build_router(channel: WebChatChannel) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
         return file_response(found)
 
+    @router.get("/chat/manifest.webmanifest", include_in_schema=False)
+    async def manifest(request: Request, lang: str | None = None) -> Response:
+        """ "Add to home screen": the chat as an app, named in the page's language, icons served by us."""
+        locale = request_locale(request, lang)
+        return Response(
+            json.dumps(web_manifest(locale), ensure_ascii=False),
+            media_type="application/manifest+json",
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
     @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:
         """The page, with its chat: the session's, else a new one (its cookie set here, so the first
@@ -465,6 +476,26 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         return response
 
     return router
+
+
+def web_manifest(locale: str) -> dict[str, Any]:
+    labels = labels_for("webchat", locale)
+    static = "/chat/static"
+    return {
+        "name": labels["app_name"],
+        "short_name": labels["app_short_name"],
+        "lang": locale,
+        "start_url": f"/chat?lang={locale}",
+        "scope": "/chat",
+        "display": "standalone",
+        "background_color": "#eef3ef",
+        "theme_color": "#0f766e",
+        "icons": [
+            {"src": f"{static}/icon.svg", "sizes": "any", "type": "image/svg+xml"},
+            {"src": f"{static}/icon-192.png", "sizes": "192x192", "type": "image/png"},
+            {"src": f"{static}/icon-512.png", "sizes": "512x512", "type": "image/png"},
+        ],
+    }
 
 
 def mount_static(app: Any) -> None:
