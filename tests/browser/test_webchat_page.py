@@ -327,3 +327,104 @@ def test_new_messages_arrive_by_server_sent_events_and_another_chat_stays_closed
     # The page's cookie opens its own chat only.
     other = page.request.get(f"{server}/webchat/api/w{'0' * 32}/messages")
     assert other.status == 403
+
+
+PAGE_BUDGET_BYTES = 200 * 1024
+SLOW_3G = {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
+
+
+def _same_origin(server: str, url: str) -> bool:
+    return url.startswith(f"{server}/") or url.startswith(("data:", "blob:"))
+
+
+def test_the_first_message_costs_under_200_kb_and_nothing_leaves_the_origin(
+    server: str, browser: Any
+) -> None:
+    """What a farmer's phone downloads before the bot's first bubble, and that every request
+    (fonts, scripts, icons, the manifest) is ours: WeChat's browser and slow networks (issue 12)."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2)
+    context.set_default_timeout(REPLY_TIMEOUT_MS)
+    pg = context.new_page()
+    requests: list[Any] = []
+    finished: list[Any] = []
+    pg.on("request", lambda r: requests.append(r))
+    pg.on("requestfinished", lambda r: finished.append(r))
+    try:
+        pg.goto(f"{server}/chat")
+        pg.locator(".msg.bot[data-id]").first.wait_for(state="visible")
+        before_first = list(finished)
+        total = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in before_first)
+        assert total < PAGE_BUDGET_BYTES, (
+            f"{total} bytes before the first message: {[r.url for r in before_first]}"
+        )
+        assert any(r.url.endswith("/app.js") for r in before_first), "the measure includes the page's script"
+        pg.wait_for_timeout(1500)  # the manifest, the icons, the event stream
+        external = [r.url for r in requests if not _same_origin(server, r.url)]
+        assert not external, f"requests to other origins: {external}"
+        # Headless Chromium fetches a manifest only to install the app: fetch what the page links.
+        linked = pg.evaluate("document.querySelector('link[rel=manifest]').href")
+        assert _same_origin(server, linked) and pg.request.get(linked).ok
+        print(f"transferred before the first message: {total} bytes in {len(before_first)} responses")
+        _no_horizontal_scroll(pg)
+    finally:
+        context.close()
+
+
+def _tap(pg: Any, label: str) -> None:
+    pg.locator(".msg.bot button.ikb-btn:not([disabled])", has_text=label).last.click()
+
+
+def test_slow_3g_with_an_answer_lost_mid_form_retries_and_nothing_is_submitted_twice(
+    server: str, browser: Any
+) -> None:
+    """Slow 3G (400 kbps, 400 ms), and the answer to one form input lost after the server took it:
+    the bubble says it failed, the user taps retry, the same input id gets the same answer, and the
+    form goes on with the question asked once."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2, has_touch=True)
+    context.set_default_timeout(60_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    cdp = context.new_cdp_session(pg)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", SLOW_3G)
+    lost: list[str] = []
+
+    def lose_one_answer(route: Any) -> None:
+        request = route.request
+        if request.method == "POST" and not lost and "李四" in (request.post_data or ""):
+            route.fetch()  # the server gets the input and answers ...
+            lost.append(str(request.post_data_json["client_id"]))
+            route.abort("connectionreset")  # ... and the answer never reaches the phone
+            return
+        route.continue_()
+
+    pg.route(re.compile(r".*/webchat/api/[^/]+/messages$"), lose_one_answer)
+    try:
+        pg.goto(f"{server}/chat")
+        for label in ("我要投保", "农户投保", "水稻", "普通农户"):
+            _tap(pg, label)
+            pg.wait_for_timeout(200)
+        pg.locator(".msg.bot[data-id]", has_text="姓名").last.wait_for(state="visible")
+        pg.fill("#composer-input", "李四")
+        pg.click("#send-btn")
+        retry = pg.locator(".msg.user[data-status='failed'] .retry-btn")
+        retry.wait_for(state="visible")
+        assert lost and len(lost[0]) >= 16, "the page gave the input a client id"
+        retry.click()
+        question = pg.locator(".msg.bot[data-id]", has_text="身份证")
+        question.first.wait_for(state="visible")
+        pg.locator(".msg.user[data-status='sent']", has_text="李四").wait_for(state="visible")
+        assert pg.locator(".msg.user", has_text="李四").count() == 1
+        assert question.count() == 1, "the name was taken once: the next question asked once"
+        chat_id = pg.evaluate("TianbaoChat.chatId()")
+        history = pg.request.get(f"{server}/webchat/api/{chat_id}/messages").json()["messages"]
+        assert sum("身份证" in m["text"] for m in history) == 1, "the server ran the input once"
+        # The form goes on from there.
+        pg.fill("#composer-input", "11010519491231002X")
+        pg.click("#send-btn")
+        pg.locator(".msg.user[data-status='sent']", has_text="11010519491231002X").wait_for(state="visible")
+        pg.locator(".msg.bot[data-id]", has_text="手机").last.wait_for(state="visible")
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
