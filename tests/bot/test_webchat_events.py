@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from bot.channels.webchat.events import ChatEvents, chat_stream
 from bot.channels.webchat.store import MemoryWebChatStore, WebChatMessage
+from tests.harness import ChatUser
 
 CHAT = "events-chat"
 
@@ -86,3 +87,22 @@ async def test_the_events_route_needs_the_chats_session(embedded: FastAPI) -> No
         response = await stranger.get("/webchat/api/farmer-wang/events", headers={"Accept-Language": "en"})
     assert response.status_code == 403
     assert response.json()["detail"]["code"] == "session_required"
+
+
+async def test_the_events_route_resumes_after_the_last_event_id(embedded: FastAPI, farmer: ChatUser) -> None:
+    embedded.state.bot_runtime.webchat.stream_lifetime = 0.2  # a short stream: the client reads it whole
+    await farmer.say("/start")
+    await farmer.say("/start")
+    numbers = [m.id for m in await farmer.history()]
+    assert len(numbers) >= 2
+    resumed = await farmer.client.get(
+        f"/webchat/api/{farmer.chat_id}/events", headers={"Last-Event-ID": str(numbers[0])}
+    )
+    assert resumed.status_code == 200
+    assert resumed.headers["content-type"].startswith("text/event-stream")
+    sent = [json.loads(line[6:])["id"] for line in resumed.text.splitlines() if line.startswith("data: {")]
+    assert sent == numbers[1:], "everything after the last event id, nothing before"
+    from_query = await farmer.client.get(
+        f"/webchat/api/{farmer.chat_id}/events", params={"after": numbers[-1]}
+    )
+    assert "data: {" not in from_query.text

@@ -87,8 +87,9 @@ async def chat_stream(
             yield chunk
         started = last_write = time.monotonic()
         while time.monotonic() - started < lifetime and not await disconnected():
+            left = lifetime - (time.monotonic() - started)
             try:
-                woken: WebChatMessage | None = await asyncio.wait_for(queue.get(), catch_up)
+                woken: WebChatMessage | None = await asyncio.wait_for(queue.get(), min(catch_up, left))
             except TimeoutError:
                 woken = None
             if woken is not None and woken.id <= last_id:  # an edit of a message the page has

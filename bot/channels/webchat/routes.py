@@ -28,7 +28,7 @@ from backend.images import video_type_of
 from backend.throttle import MemoryAttemptStore, client_ip
 from bot.channels.webchat import updates
 from bot.channels.webchat.access import COOKIE_NAME, ChatGrant, WebChatSessions, new_chat_id
-from bot.channels.webchat.events import chat_stream
+from bot.channels.webchat.events import LIFETIME_SECONDS, chat_stream
 from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
 from bot.channels.webchat.store import (
@@ -135,6 +135,7 @@ class WebChatChannel:
         self.max_upload_bytes = limits.max_upload_bytes
         # Without the settings' secret (a benchmark's bare channel), sessions last as long as the process.
         self.sessions = sessions if sessions is not None else WebChatSessions(secrets.token_urlsafe(32))
+        self.stream_lifetime = LIFETIME_SECONDS  # an event stream's; the browser reconnects after it
         # One input of a chat at a time in this process, so a resend waits for the first try's answer.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -434,7 +435,12 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         resume = request.headers.get("last-event-id", "")
         start = max(after, int(resume)) if resume.isdigit() else after
         stream = chat_stream(
-            channel.session.store, channel.session.events, chat_id, start, request.is_disconnected
+            channel.session.store,
+            channel.session.events,
+            chat_id,
+            start,
+            request.is_disconnected,
+            lifetime=channel.stream_lifetime,
         )
         headers = {"cache-control": "no-store", "x-accel-buffering": "no"}  # nginx: pass it through
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
