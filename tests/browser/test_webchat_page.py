@@ -428,3 +428,21 @@ def test_slow_3g_with_an_answer_lost_mid_form_retries_and_nothing_is_submitted_t
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_a_page_whose_session_went_moves_to_the_browsers_new_chat(server: str, page: Any) -> None:
+    """Cookies cleared (or the session lapsed) while the page is open: the server refuses the old chat,
+    and the page reloads into the chat the server gives this browser, which starts afresh."""
+    page.goto(f"{server}/chat")
+    page.wait_for_selector("body[data-ready='1']")
+    page.locator(".msg.bot[data-id]").first.wait_for(state="visible")
+    old = page.evaluate("TianbaoChat.chatId()")
+    page.context.clear_cookies()
+    with page.expect_navigation():
+        page.fill("#composer-input", "你好")
+        page.click("#send-btn")
+    page.wait_for_selector("body[data-ready='1']")
+    new = page.evaluate("TianbaoChat.chatId()")
+    assert new != old and re.fullmatch(r"w[0-9a-f]{32}", new)
+    page.locator(".msg.bot[data-id]").first.wait_for(state="visible")  # the new chat's /start
+    assert page.locator(".msg.user").count() == 0, "nothing of the old chat is shown in the new one"
