@@ -25,6 +25,7 @@ from bot.channels.webchat import (
     WebChatSession,
     WebChatStore,
 )
+from bot.channels.webchat.access import WebChatSessions
 from bot.channels.webchat.limits import WebChatGuard, WebChatLimits
 from bot.channels.webchat.routes import WebChatChannel, build_router, mount_static
 from bot.channels.webchat.session import WEBCHAT_BOT_TOKEN
@@ -178,7 +179,8 @@ def build_runtime(
     # The limits' counts: in Redis with the transcripts when configured (every bot replica counts
     # the same chats and addresses), in this process otherwise.
     guard = WebChatGuard(window_store(stores.redis), limits)
-    channel = WebChatChannel(dispatcher, webchat_bot, session, limits=limits, guard=guard)
+    sessions = WebChatSessions(settings.secret_key)  # the page's cookie: a chat id alone grants nothing
+    channel = WebChatChannel(dispatcher, webchat_bot, session, limits=limits, guard=guard, sessions=sessions)
     use_telegram = settings.telegram_enabled if with_telegram is None else with_telegram
     telegram_bot = make_telegram_bot(settings) if use_telegram else None
     health = TelegramHealth(enabled=telegram_bot is not None)

@@ -8,7 +8,8 @@ session and the dispatcher only see the store protocols.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,11 +19,15 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.chatstore.keys import sql_inputs_key
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.db import utcnow
 from bot.channels.webchat.store import (
+    SeenInput,
     StoredFile,
     WebChatMessage,
+    claim_in,
+    done_mark,
     is_valid_chat_id,
     is_valid_file_token,
     new_file_token,
@@ -76,6 +81,46 @@ class SqlWebChatStore:
                 )
             )
         return replace(message, id=int(number))
+
+    async def claim_input(self, chat_id: str, client_id: str) -> SeenInput | None:
+        """In one transaction on the chat's marks row: the write of its (do-nothing) insert takes
+        SQLite's write lock, and PostgreSQL's row lock is ``FOR UPDATE``, so two resends never both
+        claim."""
+        key = sql_inputs_key(chat_id)
+        async with self.engine.begin() as conn:
+            blank = _upsert(self.engine, _STATE).values(key=key, state=None, data={"marks": {}})
+            await conn.execute(blank.on_conflict_do_nothing(index_elements=["key"]))
+            query = select(_STATE.c.data).where(_STATE.c.key == key).with_for_update()
+            data = (await conn.execute(query)).scalar_one()
+            marks: dict[str, str] = dict(data.get("marks", {}))  # JSON objects keep insertion order
+            seen = claim_in(marks, client_id, time.time())
+            if seen is None:
+                await conn.execute(
+                    update(_STATE)
+                    .where(_STATE.c.key == key)
+                    .values(data={"marks": marks}, updated_at=utcnow())
+                )
+            return seen
+
+    async def finish_input(self, chat_id: str, client_id: str, reply_ids: Sequence[int]) -> None:
+        await self._mark(chat_id, client_id, done_mark(reply_ids))
+
+    async def release_input(self, chat_id: str, client_id: str) -> None:
+        await self._mark(chat_id, client_id, None)
+
+    async def _mark(self, chat_id: str, client_id: str, mark: str | None) -> None:
+        key = sql_inputs_key(chat_id)
+        async with self.engine.begin() as conn:
+            query = select(_STATE.c.data).where(_STATE.c.key == key).with_for_update()
+            data = (await conn.execute(query)).scalar_one_or_none()
+            marks: dict[str, str] = dict((data or {}).get("marks", {}))
+            if client_id not in marks:
+                return
+            if mark is None:
+                del marks[client_id]
+            else:
+                marks[client_id] = mark
+            await conn.execute(update(_STATE).where(_STATE.c.key == key).values(data={"marks": marks}))
 
     async def exists(self, chat_id: str) -> bool:
         query = select(_THREAD.c.chat_id).where(_THREAD.c.chat_id == chat_id)

@@ -17,7 +17,7 @@ from backend.bootstrap import bootstrap
 from backend.db import Database
 from backend.people.directory import IdentityDirectory
 from backend.settings import Settings
-from tests.harness import ChatUser
+from tests.harness import ChatUser, with_sessions
 
 ADMIN_PASSWORD = "chief-of-staff-test-2026"
 # A password the staff password rule accepts, for staff accounts the tests make (never their username).
@@ -143,7 +143,9 @@ async def embedded(settings: Settings, db: Database):
 async def chat_client(embedded) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=embedded)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+        # Signed in to whichever chat a request names, as its own browser would be (tests/harness.py);
+        # tests of the refusal use a client of their own.
+        yield with_sessions(client)
 
 
 @pytest.fixture

@@ -5,10 +5,55 @@ A test talks as a user would (text, button taps, shared contact) and asserts wha
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from bot.channels.webchat.access import COOKIE_NAME, WebChatSessions
+
+# The chat a web chat request is for (its session cookie must name it).
+_CHAT_PATH = re.compile(r"^/webchat/(?:api|files)/([A-Za-z0-9_-]{1,64})/")
+_HOOKED = "_tianbao_webchat_sessions"
+
+
+def default_secret_key() -> str:
+    """The secret every test app and test server is built with (``tests/conftest.py``)."""
+    from tests.conftest import SECRET_KEY  # here, not at import: conftest imports this module
+
+    return SECRET_KEY
+
+
+def session_hook(secret_key: str | None = None) -> Callable[[httpx.Request], Awaitable[None]]:
+    """An httpx request hook that gives each web chat request the session of the chat in its path,
+    as the browser that the server gave that chat would: tests name their chats ("farmer-wang"),
+    the server never would, so the harness signs their sessions with the test secret."""
+    sessions = WebChatSessions(secret_key or default_secret_key())
+
+    async def add_session(request: httpx.Request) -> None:
+        found = _CHAT_PATH.match(request.url.path)
+        if found is None:
+            return
+        others = [
+            part.strip()
+            for part in request.headers.get("cookie", "").split(";")
+            if part.strip() and not part.strip().startswith(f"{COOKIE_NAME}=")
+        ]
+        request.headers["cookie"] = "; ".join([*others, f"{COOKIE_NAME}={sessions.issue(found.group(1))}"])
+
+    return add_session
+
+
+def with_sessions(client: httpx.AsyncClient, secret_key: str | None = None) -> httpx.AsyncClient:
+    """Install ``session_hook`` on a client once (every ChatUser of the client shares it)."""
+    if not getattr(client, _HOOKED, False):
+        hooks = client.event_hooks
+        hooks["request"] = [*hooks.get("request", []), session_hook(secret_key)]
+        client.event_hooks = hooks
+        setattr(client, _HOOKED, True)
+    return client
 
 
 @dataclass
@@ -42,8 +87,10 @@ class ChatUser:
         *,
         language_code: str = "zh-CN",
         first_name: str = "王大明",
+        secret_key: str | None = None,
     ) -> None:
-        self.client = client
+        # The client carries the chat's session from now on, raw requests of the test included.
+        self.client = with_sessions(client, secret_key)
         self.chat_id = chat_id
         self.language_code = language_code
         self.first_name = first_name

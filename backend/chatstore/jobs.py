@@ -34,7 +34,9 @@ from backend.chatstore.keys import (
     WEBCHAT_CHANNEL,
     activity_key,
     files_folder,
+    input_keys,
     redis_state_keys,
+    sql_inputs_key,
     sql_state_key,
     transcript_keys,
 )
@@ -113,7 +115,8 @@ async def _expire_sql_batch(session: AsyncSession, cutoff: datetime, batch_size:
     if chats:
         await session.execute(delete(_MESSAGE).where(_MESSAGE.c.chat_id.in_(chats)))
         await session.execute(delete(_FILE).where(_FILE.c.chat_id.in_(chats)))
-        await session.execute(delete(_STATE).where(_STATE.c.key.in_([sql_state_key(c) for c in chats])))
+        states = [key for c in chats for key in (sql_state_key(c), sql_inputs_key(c))]
+        await session.execute(delete(_STATE).where(_STATE.c.key.in_(states)))
     return chats
 
 
@@ -143,7 +146,8 @@ async def _delete_identities(session: AsyncSession, chats: Sequence[str]) -> int
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-# KEYS[1]: the activity set; then 5 keys a chat (seq, ids, msgs, FSM state, FSM data). ARGV[1]: the
+# KEYS[1]: the activity set; then 7 keys a chat (seq, ids, msgs, FSM state, FSM data, input marks and
+# their order). ARGV[1]: the
 # cutoff (Unix seconds); then per chat its id and 1 to delete it (anonymous) or 0 to keep it (bound).
 # A chat that spoke since it was picked (its score moved past the cutoff) is left alone, atomically.
 # Bound chats leave the set too (they are kept; their next message puts them back): the next run
@@ -156,8 +160,8 @@ for i = 2, #ARGV, 2 do
   if score and tonumber(score) <= tonumber(ARGV[1]) then
     redis.call('ZREM', KEYS[1], chat)
     if ARGV[i + 1] == '1' then
-      local base = (i / 2 - 1) * 5 + 1
-      for k = 1, 5 do redis.call('DEL', KEYS[base + k]) end
+      local base = (i / 2 - 1) * 7 + 1
+      for k = 1, 7 do redis.call('DEL', KEYS[base + k]) end
       table.insert(deleted, chat)
     end
   end
@@ -186,7 +190,7 @@ async def _expire_redis(
         keys: list[str] = [active]
         args: list[str | int] = [int(cutoff.timestamp())]
         for chat in picked:
-            keys.extend([*transcript_keys(chat, prefix), *redis_state_keys(chat)])
+            keys.extend([*transcript_keys(chat, prefix), *redis_state_keys(chat), *input_keys(chat, prefix)])
             args.extend([chat, 0 if chat in bound else 1])
         deleted = [d.decode() if isinstance(d, bytes) else str(d) for d in await script(keys=keys, args=args)]
         if files_root is not None:

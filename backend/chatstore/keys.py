@@ -29,6 +29,19 @@ def transcript_keys(chat_id: str, prefix: str = REDIS_PREFIX) -> tuple[str, str,
     return f"{base}:seq", f"{base}:ids", f"{base}:msgs"
 
 
+def input_keys(chat_id: str, prefix: str = REDIS_PREFIX) -> tuple[str, str]:
+    """The Redis marks of the chat's inputs by client id (answered with which messages, or running),
+    and their order (the oldest are forgotten first)."""
+    base = f"{prefix}:webchat:{chat_id}"
+    return f"{base}:inputs", f"{base}:inputs-order"
+
+
+def sql_inputs_key(chat_id: str) -> str:
+    """The chat's input marks in ``conversation_state`` (no table of their own: no migration, and
+    they go with the chat's conversation)."""
+    return f"webchat-inputs:{chat_id}"
+
+
 def activity_key(prefix: str = REDIS_PREFIX) -> str:
     """A sorted set of every Redis-kept web chat, scored by the time (Unix seconds) of its last message:
     the expiry finds idle chats here without scanning the keyspace."""

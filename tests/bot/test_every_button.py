@@ -33,6 +33,7 @@ from tests.backend.test_claims_reporting import cover_began, report
 from tests.conftest import SERVICE_TOKEN
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID
 from tests.fakes.telegram_server import FakeTelegramServer
+from tests.harness import with_sessions
 
 PHONE = "13812345678"
 WEBHOOK_SECRET = "every-button-secret"
@@ -318,7 +319,7 @@ async def both_app(settings: Settings, db: Database, telegram: FakeTelegramServe
 async def client(both_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=both_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+        yield with_sessions(http)  # each web chat signed in, as its browser would be (tests/harness.py)
 
 
 @pytest.fixture

@@ -28,8 +28,10 @@ from backend.chatstore.keys import (
     WEBCHAT_BOT_ID,
     activity_key,
     files_folder,
+    input_keys,
     numeric_id,
     redis_state_keys,
+    sql_inputs_key,
     sql_state_key,
     transcript_keys,
 )
@@ -46,7 +48,7 @@ from messages import render
 from scheduler.registry import JOBS
 from scheduler.runner import SchedulerRunner
 from tests.conftest import REDIS_URL, integration_unavailable
-from tests.harness import ChatUser
+from tests.harness import ChatUser, with_sessions
 from tests.images import bomb_png, jpeg, png, truncated_jpeg
 
 TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
@@ -68,7 +70,7 @@ def app_with(settings: Settings, db: Database, **limits: Any) -> FastAPI:
 def client_of(app: FastAPI, address: str = "203.0.113.7") -> httpx.AsyncClient:
     """A browser at ``address`` (the connection's address is what the limits count)."""
     transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return with_sessions(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
 
 
 @pytest.fixture
@@ -363,6 +365,7 @@ async def _chat_rows(db: Database, chat_id: str) -> dict[str, int]:
         "messages": await count(db, WebChatRecord, WebChatRecord.chat_id == chat_id),
         "files": await count(db, WebChatFileRecord, WebChatFileRecord.chat_id == chat_id),
         "state": await count(db, ConversationState, ConversationState.key == sql_state_key(chat_id)),
+        "inputs": await count(db, ConversationState, ConversationState.key == sql_inputs_key(chat_id)),
         "identity": await count(db, ChatIdentity, ChatIdentity.external_id == chat_id),
     }
 
@@ -373,6 +376,8 @@ async def test_the_hourly_job_expires_idle_anonymous_chats_with_their_files_and_
     idle, bound, recent = (ChatUser(chat_client, name) for name in ("idle-anon", "idle-bound", "recent-anon"))
     for user in (idle, bound, recent):
         await user.say("/start")
+        remembered = {"text": "/start", "client_id": f"hello-{user.chat_id}-0000000000"}
+        assert (await chat_client.post(f"/webchat/api/{user.chat_id}/messages", json=remembered)).is_success
     await bound.share_contact("13812345678")
     for user in (idle, bound, recent):
         await ask_for_a_photo(embedded, user.chat_id)  # FSM state in the database
@@ -387,7 +392,10 @@ async def test_the_hourly_job_expires_idle_anonymous_chats_with_their_files_and_
         )
         assert owner.scalars().one().person_id is not None, "sharing the phone bound a person"
     before = {user.chat_id: await _chat_rows(db, user.chat_id) for user in (idle, bound, recent)}
-    assert all(rows["files"] == 1 and rows["state"] == 1 and rows["messages"] > 0 for rows in before.values())
+    assert all(
+        rows["files"] == 1 and rows["state"] == rows["inputs"] == 1 and rows["messages"] > 0
+        for rows in before.values()
+    )
 
     job = next(spec for spec in JOBS if spec.id == "webchat-expiry")
     assert isinstance(job.trigger, IntervalTrigger) and job.trigger.interval == timedelta(hours=1)
@@ -466,6 +474,8 @@ async def test_expiry_of_the_redis_layout_deletes_keys_and_files_of_idle_anonymo
     fsm = RedisStorage(redis=redis_client)  # aiogram's, as the bot's dispatcher keeps state in Redis
     for chat in (idle, bound, recent):
         await store.append(chat, WebChatMessage(0, "欢迎"))
+        assert await store.claim_input(chat, "input-000000000001") is None  # a client id remembered
+        await store.finish_input(chat, "input-000000000001", [1])
         await files.save(chat, "loss.png", png())
         number = numeric_id(chat)
         key = StorageKey(bot_id=WEBCHAT_BOT_ID, chat_id=number, user_id=number)
@@ -493,6 +503,8 @@ async def test_expiry_of_the_redis_layout_deletes_keys_and_files_of_idle_anonymo
         assert report.chats == 1 and report.identities == 1
         assert not await redis_client.exists(*transcript_keys(idle, prefix))
         assert not await redis_client.exists(*redis_state_keys(idle))
+        assert not await redis_client.exists(*input_keys(idle, prefix))
+        assert await redis_client.exists(*input_keys(bound, prefix)) == 2
         assert await redis_client.exists(*redis_state_keys(bound), *redis_state_keys(recent)) == 4
         assert not files_folder(tmp_path / "webchat", idle).exists()
         for kept in (bound, recent):

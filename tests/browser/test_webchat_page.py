@@ -304,3 +304,145 @@ def test_a_photo_no_question_asked_for_shows_why_it_was_not_kept(
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert "没有保存" in page.locator(".msg.user[data-status='failed'] .fail-text").inner_text()
+
+
+def test_new_messages_arrive_by_server_sent_events_and_another_chat_stays_closed(
+    server: str, page: Any
+) -> None:
+    page.goto(f"{server}/chat")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("TianbaoChat.transport() === 'sse'")
+    chat_id = page.evaluate("TianbaoChat.chatId()")
+    assert re.fullmatch(r"w[0-9a-f]{32}", chat_id), "the server picked the chat"
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/messages?after=" in r.url else None)
+    count = len(_bot_ids(page))
+    # Said outside the page (as the delivery worker would): only the stream can bring it.
+    said = page.request.post(
+        f"{server}/webchat/api/{chat_id}/messages", data={"text": "/start", "client_id": "outside-0000000001"}
+    )
+    assert said.ok
+    page.wait_for_function("n => document.querySelectorAll('.msg.bot[data-id]').length > n", arg=count)
+    assert not polls, f"the page polled while its stream was live: {polls}"
+    # The page's cookie opens its own chat only.
+    other = page.request.get(f"{server}/webchat/api/w{'0' * 32}/messages")
+    assert other.status == 403
+
+
+PAGE_BUDGET_BYTES = 200 * 1024
+SLOW_3G = {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
+
+
+def _same_origin(server: str, url: str) -> bool:
+    return url.startswith(f"{server}/") or url.startswith(("data:", "blob:"))
+
+
+def test_the_first_message_costs_under_200_kb_and_nothing_leaves_the_origin(
+    server: str, browser: Any
+) -> None:
+    """What a farmer's phone downloads before the bot's first bubble, and that every request
+    (fonts, scripts, icons, the manifest) is ours: WeChat's browser and slow networks (issue 12)."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2)
+    context.set_default_timeout(REPLY_TIMEOUT_MS)
+    pg = context.new_page()
+    requests: list[Any] = []
+    finished: list[Any] = []
+    pg.on("request", lambda r: requests.append(r))
+    pg.on("requestfinished", lambda r: finished.append(r))
+    try:
+        pg.goto(f"{server}/chat")
+        pg.locator(".msg.bot[data-id]").first.wait_for(state="visible")
+        before_first = list(finished)
+        total = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in before_first)
+        assert total < PAGE_BUDGET_BYTES, (
+            f"{total} bytes before the first message: {[r.url for r in before_first]}"
+        )
+        assert any(r.url.endswith("/app.js") for r in before_first), "the measure includes the page's script"
+        pg.wait_for_timeout(1500)  # the manifest, the icons, the event stream
+        external = [r.url for r in requests if not _same_origin(server, r.url)]
+        assert not external, f"requests to other origins: {external}"
+        # Headless Chromium fetches a manifest only to install the app: fetch what the page links.
+        linked = pg.evaluate("document.querySelector('link[rel=manifest]').href")
+        assert _same_origin(server, linked) and pg.request.get(linked).ok
+        print(f"transferred before the first message: {total} bytes in {len(before_first)} responses")
+        _no_horizontal_scroll(pg)
+    finally:
+        context.close()
+
+
+def _tap(pg: Any, label: str) -> None:
+    pg.locator(".msg.bot button.ikb-btn:not([disabled])", has_text=label).last.click()
+
+
+def test_slow_3g_with_an_answer_lost_mid_form_retries_and_nothing_is_submitted_twice(
+    server: str, browser: Any
+) -> None:
+    """Slow 3G (400 kbps, 400 ms), and the answer to one form input lost after the server took it:
+    the bubble says it failed, the user taps retry, the same input id gets the same answer, and the
+    form goes on with the question asked once."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2, has_touch=True)
+    context.set_default_timeout(60_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    cdp = context.new_cdp_session(pg)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", SLOW_3G)
+    lost: list[str] = []
+
+    def lose_one_answer(route: Any) -> None:
+        request = route.request
+        if request.method == "POST" and not lost and "李四" in (request.post_data or ""):
+            route.fetch()  # the server gets the input and answers ...
+            lost.append(str(request.post_data_json["client_id"]))
+            route.abort("connectionreset")  # ... and the answer never reaches the phone
+            return
+        route.continue_()
+
+    pg.route(re.compile(r".*/webchat/api/[^/]+/messages$"), lose_one_answer)
+    try:
+        pg.goto(f"{server}/chat")
+        for label in ("我要投保", "农户投保", "水稻", "普通农户"):
+            _tap(pg, label)
+            pg.wait_for_timeout(200)
+        pg.locator(".msg.bot[data-id]", has_text="姓名").last.wait_for(state="visible")
+        pg.fill("#composer-input", "李四")
+        pg.click("#send-btn")
+        retry = pg.locator(".msg.user[data-status='failed'] .retry-btn")
+        retry.wait_for(state="visible")
+        assert lost and len(lost[0]) >= 16, "the page gave the input a client id"
+        retry.click()
+        question = pg.locator(".msg.bot[data-id]", has_text="身份证")
+        question.first.wait_for(state="visible")
+        pg.locator(".msg.user[data-status='sent']", has_text="李四").wait_for(state="visible")
+        assert pg.locator(".msg.user", has_text="李四").count() == 1
+        assert question.count() == 1, "the name was taken once: the next question asked once"
+        chat_id = pg.evaluate("TianbaoChat.chatId()")
+        history = pg.request.get(f"{server}/webchat/api/{chat_id}/messages").json()["messages"]
+        assert sum("身份证" in m["text"] for m in history) == 1, "the server ran the input once"
+        # The form goes on from there.
+        pg.fill("#composer-input", "11010519491231002X")
+        pg.click("#send-btn")
+        pg.locator(".msg.user[data-status='sent']", has_text="11010519491231002X").wait_for(state="visible")
+        pg.locator(".msg.bot[data-id]", has_text="手机").last.wait_for(state="visible")
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_a_page_whose_session_went_moves_to_the_browsers_new_chat(server: str, page: Any) -> None:
+    """Cookies cleared (or the session lapsed) while the page is open: the server refuses the old chat,
+    and the page reloads into the chat the server gives this browser, which starts afresh."""
+    page.goto(f"{server}/chat")
+    page.wait_for_selector("body[data-ready='1']")
+    page.locator(".msg.bot[data-id]").first.wait_for(state="visible")
+    old = page.evaluate("TianbaoChat.chatId()")
+    page.context.clear_cookies()
+    with page.expect_navigation():
+        page.fill("#composer-input", "你好")
+        page.click("#send-btn")
+    page.wait_for_selector("body[data-ready='1']")
+    new = page.evaluate("TianbaoChat.chatId()")
+    assert new != old and re.fullmatch(r"w[0-9a-f]{32}", new)
+    page.locator(".msg.bot[data-id]").first.wait_for(state="visible")  # the new chat's /start
+    assert page.locator(".msg.user").count() == 0, "nothing of the old chat is shown in the new one"

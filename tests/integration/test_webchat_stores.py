@@ -17,8 +17,10 @@ from sqlalchemy import text
 from backend.db import Database
 from backend.settings import Settings
 from bot.channels.webchat.store import (
+    INPUTS_KEPT,
     MemoryWebChatStore,
     RedisWebChatStore,
+    SeenInput,
     WebChatFiles,
     WebChatFileStore,
     WebChatMessage,
@@ -143,6 +145,37 @@ async def test_concurrent_appends_get_distinct_ids_and_keep_the_bound(store: Web
     stored = await asyncio.gather(*(store.append(CHAT, WebChatMessage(0, f"m{n}")) for n in range(20)))
     assert sorted(m.id for m in stored) == list(range(1, 21))
     assert [m.id for m in await store.after(CHAT, 0)] == list(range(16, 21))
+
+
+async def test_an_input_is_claimed_once_and_answered_with_its_replies(store: WebChatStore) -> None:
+    """A resend after a dropped connection (issue 12): seen while running, then answered."""
+    client_id = "c" * 20
+    assert await store.claim_input(CHAT, client_id) is None  # the first try holds the claim
+    assert await store.claim_input(CHAT, client_id) == SeenInput(None)  # a resend while it runs
+    assert await store.claim_input("other-chat", client_id) is None  # per chat
+    await store.finish_input(CHAT, client_id, [3, 4])
+    assert await store.claim_input(CHAT, client_id) == SeenInput((3, 4))
+    await store.finish_input(CHAT, "never-claimed-0000", [1])
+    assert await store.claim_input(CHAT, "never-claimed-0000") is None, "finishing claims nothing"
+
+
+async def test_a_failed_input_is_released_so_a_retry_runs_it(store: WebChatStore) -> None:
+    client_id = "r" * 20
+    assert await store.claim_input(CHAT, client_id) is None
+    await store.release_input(CHAT, client_id)
+    assert await store.claim_input(CHAT, client_id) is None
+    await store.finish_input(CHAT, client_id, [])
+    assert await store.claim_input(CHAT, client_id) == SeenInput(())  # answered with nothing
+
+
+async def test_a_chat_remembers_a_bounded_number_of_inputs(store: WebChatStore) -> None:
+    ids = [f"input-{n:012d}" for n in range(INPUTS_KEPT + 3)]
+    for n, client_id in enumerate(ids):
+        assert await store.claim_input(CHAT, client_id) is None
+        await store.finish_input(CHAT, client_id, [n])
+    assert await store.claim_input(CHAT, ids[-1]) == SeenInput((len(ids) - 1,))
+    assert await store.claim_input(CHAT, ids[3]) == SeenInput((3,))
+    assert await store.claim_input(CHAT, ids[0]) is None, "the oldest are forgotten"
 
 
 async def test_redis_history_expires_when_the_chat_goes_idle(redis_url: str) -> None:

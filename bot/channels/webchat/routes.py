@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import mimetypes
+import secrets
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Update
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, model_validator
@@ -21,12 +27,23 @@ from backend.files import content_disposition
 from backend.images import video_type_of
 from backend.throttle import MemoryAttemptStore, client_ip
 from bot.channels.webchat import updates
+from bot.channels.webchat.access import COOKIE_NAME, ChatGrant, WebChatSessions, new_chat_id
+from bot.channels.webchat.events import LIFETIME_SECONDS, chat_stream
 from bot.channels.webchat.limits import LimitExceeded, WebChatGuard, WebChatLimits
 from bot.channels.webchat.session import WebChatSession, capture_replies
-from bot.channels.webchat.store import CHAT_ID_PATTERN, StoredFile, WebChatMessage, numeric_id
+from bot.channels.webchat.store import (
+    CHAT_ID_PATTERN,
+    CLIENT_ID_PATTERN,
+    StoredFile,
+    WebChatMessage,
+    numeric_id,
+)
 from messages import labels_for, normalize_locale, render
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "webchat_page"
+# How long a resend waits for the answer another process is giving to the same input.
+IN_PROGRESS_WAIT_SECONDS = 30.0
+IN_PROGRESS_POLL_SECONDS = 0.25
 ChatId = Annotated[str, PathParam(pattern=CHAT_ID_PATTERN, min_length=1, max_length=64)]
 
 
@@ -45,6 +62,11 @@ class WebChatInput(BaseModel):
     contact: ContactIn | None = None
     location: LocationIn | None = None
     message_id: int | None = Field(default=None, description="the message whose button was tapped")
+    client_id: str | None = Field(
+        default=None,
+        pattern=CLIENT_ID_PATTERN,
+        description="the page's id of this input: a resend with it is answered, never run twice",
+    )
     first_name: str | None = Field(default=None, max_length=64)
     language_code: str | None = Field(default=None, max_length=16)
 
@@ -74,6 +96,11 @@ class MessagesOut(BaseModel):
     messages: list[WebChatMessageOut]
 
 
+class ChatOut(BaseModel):
+    chat_id: str
+    new: bool = Field(description="the server made this chat now (the page starts it with /start)")
+
+
 def _out(messages: list[WebChatMessage]) -> list[WebChatMessageOut]:
     return [WebChatMessageOut(**m.to_json()) for m in messages]
 
@@ -98,6 +125,7 @@ class WebChatChannel:
         *,
         limits: WebChatLimits,
         guard: WebChatGuard | None = None,
+        sessions: WebChatSessions | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
@@ -105,6 +133,50 @@ class WebChatChannel:
         self.limits = limits
         self.guard = guard if guard is not None else WebChatGuard(MemoryAttemptStore(), limits)
         self.max_upload_bytes = limits.max_upload_bytes
+        # Without the settings' secret (a benchmark's bare channel), sessions last as long as the process.
+        self.sessions = sessions if sessions is not None else WebChatSessions(secrets.token_urlsafe(32))
+        self.stream_lifetime = LIFETIME_SECONDS  # an event stream's; the browser reconnects after it
+        # One input of a chat at a time in this process, so a resend waits for the first try's answer.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, chat_id: str) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def once(
+        self,
+        chat_id: str,
+        client_id: str | None,
+        locale: str,
+        run: Callable[[], Awaitable[list[WebChatMessage]]],
+    ) -> list[WebChatMessage]:
+        """Run an input once per client id: a resend (the answer was lost on a flaky network) gets the
+        first run's replies again, as they are now, and never reaches the dispatcher."""
+        if client_id is None:  # an API client that does not resend
+            return await run()
+        store = self.session.store
+        async with self._lock(chat_id):
+            waited = 0.0
+            while (seen := await store.claim_input(chat_id, client_id)) is not None:
+                if seen.reply_ids is not None:
+                    return await self._replies(chat_id, seen.reply_ids)
+                if waited >= IN_PROGRESS_WAIT_SECONDS:  # another process is still at it
+                    raise refusal(status.HTTP_409_CONFLICT, "input_in_progress", locale)
+                await asyncio.sleep(IN_PROGRESS_POLL_SECONDS)
+                waited += IN_PROGRESS_POLL_SECONDS
+            try:
+                replies = await run()
+            except BaseException:
+                await store.release_input(chat_id, client_id)  # refused or failed: a retry runs it
+                raise
+            await store.finish_input(chat_id, client_id, [reply.id for reply in replies])
+            return replies
+
+    async def _replies(self, chat_id: str, reply_ids: Sequence[int]) -> list[WebChatMessage]:
+        found = [await self.session.store.get(chat_id, number) for number in reply_ids]
+        return [message for message in found if message is not None]
 
     async def feed(self, chat_id: str, update: Update, first_name: str | None = None) -> list[WebChatMessage]:
         with capture_replies(chat_id) as replies:
@@ -125,7 +197,11 @@ class WebChatChannel:
     async def handle_input(
         self, chat_id: str, body: WebChatInput, *, address: str | None = None, locale: str | None = None
     ) -> list[WebChatMessage]:
-        await self.admit(chat_id, address, locale or normalize_locale(body.language_code))
+        locale = locale or normalize_locale(body.language_code)
+        await self.admit(chat_id, address, locale)
+        return await self.once(chat_id, body.client_id, locale, lambda: self._run_input(chat_id, body))
+
+    async def _run_input(self, chat_id: str, body: WebChatInput) -> list[WebChatMessage]:
         number = self.session.register_chat(chat_id)
         who: dict[str, Any] = {
             "first_name": body.first_name,
@@ -162,10 +238,26 @@ class WebChatChannel:
         language_code: str | None,
         *,
         address: str | None = None,
+        client_id: str | None = None,
     ) -> list[WebChatMessage]:
         """Refused, with nothing written, unless the current question takes this kind of file, the
         file decodes, and the chat's and the address's upload limits have room for it."""
         await self.admit(chat_id, address, locale)
+
+        async def run() -> list[WebChatMessage]:
+            return await self._run_photo(chat_id, upload, caption, locale, language_code, address)
+
+        return await self.once(chat_id, client_id, locale, run)
+
+    async def _run_photo(
+        self,
+        chat_id: str,
+        upload: UploadFile,
+        caption: str | None,
+        locale: str,
+        language_code: str | None,
+        address: str | None,
+    ) -> list[WebChatMessage]:
         data = await self._read_limited(upload, locale)
         number = numeric_id(chat_id)
         wanted = await self.media_wanted(number)
@@ -253,12 +345,59 @@ def request_locale(request: Request, explicit: str | None = None) -> str:
     return normalize_locale(explicit or request.headers.get("accept-language"))
 
 
+def set_session_cookie(response: Response, request: Request, sessions: WebChatSessions, chat_id: str) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (no other site's form posts with it), Secure over
+    https (a proxy's ``X-Forwarded-Proto`` counts where uvicorn trusts the proxy)."""
+    response.set_cookie(
+        COOKIE_NAME,
+        sessions.issue(chat_id),
+        max_age=sessions.max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def session_of(request: Request, sessions: WebChatSessions) -> ChatGrant | None:
+    return sessions.read(request.cookies.get(COOKIE_NAME))
+
+
 def build_router(channel: WebChatChannel) -> APIRouter:
     router = APIRouter(tags=["webchat"])
     page_env = Environment(loader=FileSystemLoader(str(PAGE_DIR)), autoescape=select_autoescape(["html"]))
+    sessions = channel.sessions
+
+    def checked(request: Request, chat_id: str) -> ChatGrant:
+        """The request's session names this chat, else 403 in the user's language: the chat id in the
+        address is no key."""
+        grant = session_of(request, sessions)
+        if grant is None or grant.chat_id != chat_id:
+            raise refusal(status.HTTP_403_FORBIDDEN, "session_required", request_locale(request))
+        return grant
+
+    async def chat_session(chat_id: ChatId, request: Request, response: Response) -> ChatGrant:
+        """Every chat route's guard; renews the cookie (at most daily) so a chat in use never lapses."""
+        grant = checked(request, chat_id)
+        if grant.due_for_renewal(time.time()):
+            set_session_cookie(response, request, sessions, chat_id)
+        return grant
+
+    # A default, not an Annotated alias: the module's postponed annotations are resolved at module level.
+    session = Depends(chat_session)
+
+    @router.post("/webchat/api/chats", response_model=ChatOut)
+    async def open_chat(request: Request, response: Response) -> ChatOut:
+        """The browser's chat: the one its session names, else a new one the server picks."""
+        grant = session_of(request, sessions)
+        chat_id, new = (grant.chat_id, False) if grant is not None else (new_chat_id(), True)
+        set_session_cookie(response, request, sessions, chat_id)
+        return ChatOut(chat_id=chat_id, new=new)
 
     @router.post("/webchat/api/{chat_id}/messages", response_model=RepliesOut)
-    async def post_message(chat_id: ChatId, body: WebChatInput, request: Request) -> RepliesOut:
+    async def post_message(
+        chat_id: ChatId, body: WebChatInput, request: Request, _: ChatGrant = session
+    ) -> RepliesOut:
         locale = request_locale(request, body.language_code)
         replies = await channel.handle_input(chat_id, body, address=client_ip(request), locale=locale)
         return RepliesOut(replies=_out(replies))
@@ -268,34 +407,101 @@ def build_router(channel: WebChatChannel) -> APIRouter:
         chat_id: ChatId,
         request: Request,
         file: Annotated[UploadFile, File()],
+        _: ChatGrant = session,
         caption: Annotated[str | None, Form(max_length=1024)] = None,
         language_code: Annotated[str | None, Form(max_length=16)] = None,
+        client_id: Annotated[str | None, Form(pattern=CLIENT_ID_PATTERN)] = None,
     ) -> RepliesOut:
         locale = request_locale(request, language_code)
         replies = await channel.handle_photo(
-            chat_id, file, caption, locale, language_code, address=client_ip(request)
+            chat_id, file, caption, locale, language_code, address=client_ip(request), client_id=client_id
         )
         return RepliesOut(replies=_out(replies))
 
     @router.get("/webchat/api/{chat_id}/messages", response_model=MessagesOut)
-    async def get_messages(chat_id: ChatId, after: Annotated[int, Query(ge=0)] = 0) -> MessagesOut:
+    async def get_messages(
+        chat_id: ChatId, _: ChatGrant = session, after: Annotated[int, Query(ge=0)] = 0
+    ) -> MessagesOut:
         return MessagesOut(messages=_out(await channel.session.store.after(chat_id, after)))
 
+    @router.get("/webchat/api/{chat_id}/events", include_in_schema=False)
+    async def get_events(
+        chat_id: ChatId,
+        request: Request,
+        _: ChatGrant = session,
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> StreamingResponse:
+        """New messages as server-sent events; a reconnect's Last-Event-ID resumes after that number."""
+        resume = request.headers.get("last-event-id", "")
+        start = max(after, int(resume)) if resume.isdigit() else after
+        stream = chat_stream(
+            channel.session.store,
+            channel.session.events,
+            chat_id,
+            start,
+            request.is_disconnected,
+            lifetime=channel.stream_lifetime,
+        )
+        headers = {"cache-control": "no-store", "x-accel-buffering": "no"}  # nginx: pass it through
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
     @router.get("/webchat/files/{chat_id}/{token}")
-    async def get_file(chat_id: ChatId, token: str) -> Response:
+    async def get_file(chat_id: ChatId, token: str, _: ChatGrant = session) -> Response:
         found = await channel.session.files.load(chat_id, token)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
         return file_response(found)
 
+    @router.get("/chat/manifest.webmanifest", include_in_schema=False)
+    async def manifest(request: Request, lang: str | None = None) -> Response:
+        """ "Add to home screen": the chat as an app, named in the page's language, icons served by us."""
+        locale = request_locale(request, lang)
+        return Response(
+            json.dumps(web_manifest(locale), ensure_ascii=False),
+            media_type="application/manifest+json",
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
     @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:
+        """The page, with its chat: the session's, else a new one (its cookie set here, so the first
+        message needs no extra round trip on a slow network)."""
         locale = request_locale(request, lang)
+        grant = session_of(request, sessions)
+        chat_id, new = (grant.chat_id, False) if grant is not None else (new_chat_id(), True)
         template = page_env.get_template("chat.html")
-        page = template.render(labels=labels_for("webchat", locale), lang=locale, static_base="/chat/static")
-        return HTMLResponse(page)
+        page = template.render(
+            labels=labels_for("webchat", locale),
+            lang=locale,
+            static_base="/chat/static",
+            chat_id=chat_id,
+            chat_new=new,
+        )
+        response = HTMLResponse(page, headers={"cache-control": "no-store"})
+        set_session_cookie(response, request, sessions, chat_id)
+        return response
 
     return router
+
+
+def web_manifest(locale: str) -> dict[str, Any]:
+    labels = labels_for("webchat", locale)
+    static = "/chat/static"
+    return {
+        "name": labels["app_name"],
+        "short_name": labels["app_short_name"],
+        "lang": locale,
+        "start_url": f"/chat?lang={locale}",
+        "scope": "/chat",
+        "display": "standalone",
+        "background_color": "#eef3ef",
+        "theme_color": "#0f766e",
+        "icons": [
+            {"src": f"{static}/icon.svg", "sizes": "any", "type": "image/svg+xml"},
+            {"src": f"{static}/icon-192.png", "sizes": "192x192", "type": "image/png"},
+            {"src": f"{static}/icon-512.png", "sizes": "512x512", "type": "image/png"},
+        ],
+    }
 
 
 def mount_static(app: Any) -> None:

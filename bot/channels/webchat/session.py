@@ -29,6 +29,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.channels.webchat.events import ChatEvents
 from bot.channels.webchat.store import WebChatFileStore, WebChatMessage, WebChatStore, file_url, numeric_id
 
 WEBCHAT_BOT_TOKEN = "1:webchat"
@@ -76,6 +77,7 @@ class WebChatSession(BaseSession):
         self.store = store
         self.files = files
         self.bot_username = bot_username
+        self.events = ChatEvents()  # the chat pages' event streams open in this process
         # Reverse of numeric_id() for chats seen in this process: handlers answer to int chat ids.
         self._chat_ids: dict[int, str] = {}
         self._handlers: dict[type[TelegramMethod[Any]], Handler] = {
@@ -217,6 +219,7 @@ class WebChatSession(BaseSession):
     # --- helpers ------------------------------------------------------------------------------------
     async def _append(self, chat: str, message: WebChatMessage) -> WebChatMessage:
         stored = await self.store.append(chat, message)
+        self.events.publish(chat, stored)
         capture = _capture.get()
         if capture is not None:
             capture.record(chat, stored)
@@ -224,6 +227,7 @@ class WebChatSession(BaseSession):
 
     async def _replace(self, chat: str, message: WebChatMessage) -> None:
         await self.store.replace(chat, message)
+        self.events.publish(chat, message)
         capture = _capture.get()
         if capture is not None:
             capture.record(chat, message)

@@ -7,7 +7,8 @@ import json
 import re
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,10 +16,14 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 # The key layout is backend/chatstore/keys.py, shared with the expiry job; numeric_id is named here too.
-from backend.chatstore.keys import activity_key, files_folder, transcript_keys
+from backend.chatstore.keys import activity_key, files_folder, input_keys, transcript_keys
 from backend.chatstore.keys import numeric_id as numeric_id
 
 CHAT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The id the page gives each input (a text, a tap, a photo ...), so a resend is answered, not re-run.
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+INPUTS_KEPT = 200  # client ids remembered per chat: far more than a page ever has unanswered
+PENDING_SECONDS = 120  # a claim older than this was a process that died mid-input: taken over
 _CHAT_ID = re.compile(CHAT_ID_PATTERN)
 _FILE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -51,6 +56,44 @@ class WebChatMessage:
 _MESSAGE_FIELDS = tuple(f.name for f in fields(WebChatMessage))
 
 
+@dataclass(frozen=True)
+class SeenInput:
+    """An input whose client id the chat has seen: answered (with these messages) or still running."""
+
+    reply_ids: tuple[int, ...] | None  # None: another request is handling it now
+
+
+def pending_mark(now: float) -> str:
+    return f"p:{now:.3f}"
+
+
+def done_mark(reply_ids: Sequence[int]) -> str:
+    return "d:" + ",".join(str(i) for i in reply_ids)
+
+
+def read_mark(mark: str, now: float) -> SeenInput | None:
+    """What a stored mark says; None for a stale claim, which the caller takes over."""
+    if mark.startswith("d:"):
+        return SeenInput(tuple(int(i) for i in mark[2:].split(",") if i))
+    if mark.startswith("p:") and now - float(mark[2:]) < PENDING_SECONDS:
+        return SeenInput(None)
+    return None
+
+
+def claim_in(marks: dict[str, str], client_id: str, now: float, kept: int = INPUTS_KEPT) -> SeenInput | None:
+    """Claim ``client_id`` in an insertion-ordered dict of marks (the memory and SQL stores), keeping
+    the newest ``kept``; the seen input, or None when the caller now holds the claim."""
+    current = marks.get(client_id)
+    seen = read_mark(current, now) if current is not None else None
+    if seen is not None:
+        return seen
+    marks.pop(client_id, None)
+    marks[client_id] = pending_mark(now)
+    for old in list(marks)[: max(0, len(marks) - kept)]:
+        del marks[old]
+    return None
+
+
 class WebChatStore(Protocol):
     async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage: ...
 
@@ -64,12 +107,35 @@ class WebChatStore(Protocol):
 
     async def after(self, chat_id: str, after_id: int, limit: int = 200) -> list[WebChatMessage]: ...
 
+    async def claim_input(self, chat_id: str, client_id: str) -> SeenInput | None:
+        """Atomically: the input seen before (answered, or being handled), or None: the caller holds
+        the claim and must ``finish_input`` or ``release_input``."""
+        ...
+
+    async def finish_input(self, chat_id: str, client_id: str, reply_ids: Sequence[int]) -> None: ...
+
+    async def release_input(self, chat_id: str, client_id: str) -> None:
+        """The input failed before it was answered: a resend runs it again."""
+        ...
+
 
 class MemoryWebChatStore:
     def __init__(self, history_limit: int = 500) -> None:
         self.history_limit = history_limit
         self._chats: dict[str, deque[WebChatMessage]] = {}
         self._counters: dict[str, int] = {}
+        self._inputs: dict[str, OrderedDict[str, str]] = {}
+
+    async def claim_input(self, chat_id: str, client_id: str) -> SeenInput | None:
+        return claim_in(self._inputs.setdefault(chat_id, OrderedDict()), client_id, time.time())
+
+    async def finish_input(self, chat_id: str, client_id: str, reply_ids: Sequence[int]) -> None:
+        marks = self._inputs.get(chat_id)
+        if marks is not None and client_id in marks:
+            marks[client_id] = done_mark(reply_ids)
+
+    async def release_input(self, chat_id: str, client_id: str) -> None:
+        self._inputs.get(chat_id, OrderedDict()).pop(client_id, None)
 
     async def append(self, chat_id: str, message: WebChatMessage) -> WebChatMessage:
         next_id = self._counters.get(chat_id, 0) + 1
@@ -124,6 +190,24 @@ return id
 """
 
 
+# KEYS: the marks hash, the order list. ARGV: client id, now, kept, stale after (s), TTL (s).
+# The mark seen (answered, or pending and fresh), else claims it (nil); trims the oldest past ``kept``.
+_CLAIM_SCRIPT = """
+local mark = redis.call('HGET', KEYS[1], ARGV[1])
+if mark then
+  if string.sub(mark, 1, 2) == 'd:' then return mark end
+  if tonumber(ARGV[2]) - tonumber(string.sub(mark, 3)) < tonumber(ARGV[4]) then return mark end
+else
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], 'p:' .. ARGV[2])
+local excess = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[3])
+for i = 1, excess do redis.call('HDEL', KEYS[1], redis.call('LPOP', KEYS[2])) end
+for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return false
+"""
+
+
 class RedisWebChatStore:
     """Messages in a hash keyed by id, ordered by a sorted set; keys expire after ``ttl_days`` idle."""
 
@@ -135,6 +219,29 @@ class RedisWebChatStore:
         self.ttl_seconds = ttl_days * 86400
         self.prefix = prefix
         self._append_script = redis.register_script(_APPEND_SCRIPT)
+        self._claim_script = redis.register_script(_CLAIM_SCRIPT)
+
+    async def claim_input(self, chat_id: str, client_id: str) -> SeenInput | None:
+        now = time.time()
+        args: list[str | int | float] = [
+            client_id,
+            f"{now:.3f}",
+            INPUTS_KEPT,
+            PENDING_SECONDS,
+            self.ttl_seconds,
+        ]
+        mark = await self._claim_script(keys=list(input_keys(chat_id, self.prefix)), args=args)
+        if mark is None:
+            return None
+        return read_mark(mark.decode() if isinstance(mark, bytes) else str(mark), now)
+
+    async def finish_input(self, chat_id: str, client_id: str, reply_ids: Sequence[int]) -> None:
+        marks = input_keys(chat_id, self.prefix)[0]
+        if await self.redis.hexists(marks, client_id):  # not trimmed meanwhile
+            await self.redis.hset(marks, client_id, done_mark(reply_ids))
+
+    async def release_input(self, chat_id: str, client_id: str) -> None:
+        await self.redis.hdel(input_keys(chat_id, self.prefix)[0], client_id)
 
     def _keys(self, chat_id: str) -> tuple[str, str, str]:
         return transcript_keys(chat_id, self.prefix)

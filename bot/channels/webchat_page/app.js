@@ -74,16 +74,19 @@
     },
   };
 
-  function randomChatId() {
-    var bytes = new Uint8Array(16);
+  /** The id of one input (22 random URL-safe characters): a resend after a dropped connection
+   *  carries the same one, and the server answers it again instead of running it twice. */
+  function newClientId() {
+    var alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    var bytes = new Uint8Array(22);
     if (window.crypto && window.crypto.getRandomValues) {
       window.crypto.getRandomValues(bytes);
     } else {
       for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
     }
-    var hex = "";
-    for (var j = 0; j < bytes.length; j++) hex += (bytes[j] < 16 ? "0" : "") + bytes[j].toString(16);
-    return "w" + hex;
+    var id = "";
+    for (var j = 0; j < bytes.length; j++) id += alphabet.charAt(bytes[j] & 63);
+    return id;
   }
 
   // ------------------------------------------------------------------ DOM
@@ -261,6 +264,10 @@
     unread: 0,
     pollTimer: null,
     polling: false,
+    stream: null, // the EventSource while one is open or reconnecting
+    streaming: false, // the stream is live: polling rests
+    streamFailures: 0,
+    streamWatchdog: null,
     pollFailures: 0,
     started: false,
     online: null,
@@ -645,6 +652,7 @@
     var data = log.map(function (e) {
       return {
         k: e.k,
+        cid: e.cid,
         after: e.after,
         kind: e.kind,
         text: e.text,
@@ -683,6 +691,7 @@
     localSeq++;
     var entry = {
       k: Date.now().toString(36) + "-" + localSeq,
+      cid: newClientId(),
       after: state.highestId,
       kind: kind,
       text: text,
@@ -734,13 +743,17 @@
       bubble.appendChild(body);
     }
     row.appendChild(bubble);
+    if (entry.status === "sending" || entry.status === "sent") {
+      var line = el("div", "state", t(entry.status === "sent" ? "msg_sent" : "msg_sending"));
+      row.appendChild(line);
+    }
     if (entry.status === "failed") {
       var fail = el("div", "fail");
       fail.appendChild(el("span", "fail-icon", "!")).setAttribute("aria-hidden", "true");
       var failText = entry.reason || (entry.error ? t(entry.error, { max_mb: maxMb() }) : t("not_sent"));
       fail.appendChild(el("span", "fail-text", failText));
       if (entry.retry) {
-        var again = el("button", "retry-btn", t("retry"));
+        var again = el("button", "retry-btn", t("msg_failed_retry"));
         again.type = "button";
         again.addEventListener("click", function () {
           entry.retry();
@@ -844,6 +857,7 @@
           } catch (e) {
             data = null;
           }
+          if (res.status === 403) sessionLost();
           if (!res.ok) throw new ApiError("http", res.status, data && data.detail);
           if (data === null) throw new ApiError("http", res.status, "bad json");
           return data;
@@ -852,6 +866,27 @@
       function () {
         clearTimeout(timer);
         throw new ApiError("network");
+      }
+    );
+  }
+
+  /** The session no longer names this chat (cookie cleared or lapsed): ask the server for the
+   *  browser's chat and reload into it; at most once a minute, so a browser refusing cookies shows
+   *  the server's reason instead of reloading for ever. */
+  var sessionRecovering = false;
+
+  function sessionLost() {
+    if (sessionRecovering) return;
+    var last = Number(store.get("session_reload") || 0);
+    if (Date.now() - last < 60000) return;
+    sessionRecovering = true;
+    store.set("session_reload", String(Date.now()));
+    fetch(API + "/chats", { method: "POST", credentials: "same-origin", cache: "no-store" }).then(
+      function () {
+        window.location.reload();
+      },
+      function () {
+        sessionRecovering = false;
       }
     );
   }
@@ -919,12 +954,16 @@
     var job;
     if (entry.file) {
       entry.progress = 0;
-      job = uploadPhoto(entry.file, function (fraction) {
+      if (!entry.cid) entry.cid = newClientId();
+      job = uploadPhoto(entry.file, entry.cid, function (fraction) {
         entry.progress = fraction;
         if (entry.progressFill) entry.progressFill.style.width = Math.round(fraction * 100) + "%";
       });
     } else {
-      job = postInput(JSON.parse(JSON.stringify(entry.payload)));
+      var payload = JSON.parse(JSON.stringify(entry.payload));
+      if (!entry.cid) entry.cid = newClientId(); // an entry saved by an older page
+      payload.client_id = entry.cid; // the same on every retry: the server runs it once
+      job = postInput(payload);
     }
     job.then(
       function () {
@@ -940,28 +979,30 @@
   }
 
   /** Commands the page sends on its own (/start): no bubble; a banner offers a retry. */
-  function sendSilent(text) {
-    return postInput({ text: text }).then(noop, function (err) {
+  function sendSilent(text, clientId) {
+    var cid = clientId || newClientId();
+    return postInput({ text: text, client_id: cid }).then(noop, function (err) {
       if (err.kind === "network") noteNetworkTrouble();
       showBanner(errorText(err), {
         label: t("retry"),
         run: function () {
-          sendSilent(text);
+          sendSilent(text, cid);
         },
       }, true);
     });
   }
 
   /** An inline-button tap; message_id tells the server which message's button it was. */
-  function sendCallback(data, messageId) {
-    var payload = { callback_data: data };
+  function sendCallback(data, messageId, clientId) {
+    var cid = clientId || newClientId(); // a retry of this tap is the same tap
+    var payload = { callback_data: data, client_id: cid };
     if (/^\d+$/.test(String(messageId || ""))) payload.message_id = Number(messageId);
     return postInput(payload).then(noop, function (err) {
       if (err.kind === "network") noteNetworkTrouble();
       showBanner(errorText(err), {
         label: t("retry"),
         run: function () {
-          sendCallback(data, messageId);
+          sendCallback(data, messageId, cid);
         },
       }, true);
     });
@@ -1149,7 +1190,7 @@
     deliverEntry(entry);
   }
 
-  function uploadPhoto(file, onProgress) {
+  function uploadPhoto(file, clientId, onProgress) {
     setPending(1);
     var job = chain.then(function () {
       return new Promise(function (resolve, reject) {
@@ -1157,6 +1198,7 @@
         form.append("file", file, file.name || "photo.jpg");
         var xhr = new XMLHttpRequest();
         form.append("language_code", languageCode());
+        form.append("client_id", clientId);
         xhr.open("POST", chatUrl("/photos"));
         xhr.timeout = UPLOAD_TIMEOUT_MS;
         xhr.setRequestHeader("Accept", "application/json");
@@ -1172,6 +1214,7 @@
           } catch (e) {
             data = null;
           }
+          if (xhr.status === 403) sessionLost();
           if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
           else reject(new ApiError("http", xhr.status, data && data.detail));
         };
@@ -1196,9 +1239,82 @@
     );
   }
 
+  // -------------------------------------------------------------- server-sent events
+  var STREAM_SILENCE_MS = 40000; // the server pings every 15 s: silence this long is a dead stream
+  var STREAM_MAX_FAILURES = 4; // then this page polls for good (a proxy that cannot stream)
+
+  function streamUrl() {
+    return chatUrl("/events?after=" + encodeURIComponent(String(state.highestId)));
+  }
+
+  function watchStream() {
+    clearTimeout(state.streamWatchdog);
+    state.streamWatchdog = setTimeout(function () {
+      streamFailed(true); // open but silent: a buffering proxy, or a half-dead connection
+    }, STREAM_SILENCE_MS);
+  }
+
+  /** New messages by EventSource; polling stays the fallback while the stream is not live. */
+  function startStream() {
+    if (typeof window.EventSource !== "function" || state.stream || !state.chatId) return;
+    if (state.streamFailures >= STREAM_MAX_FAILURES) return;
+    var es;
+    try {
+      es = new EventSource(streamUrl());
+    } catch (e) {
+      state.streamFailures = STREAM_MAX_FAILURES;
+      return;
+    }
+    state.stream = es;
+    es.addEventListener("open", function () {
+      state.streaming = true;
+      state.pollFailures = 0;
+      setStatus("online");
+      clearTimeout(state.pollTimer); // the stream carries the news now
+      watchStream();
+    });
+    es.addEventListener("message", function (ev) {
+      watchStream();
+      state.streamFailures = 0;
+      var msg = null;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        msg = null;
+      }
+      if (msg) applyMessages([msg], false);
+    });
+    es.addEventListener("ping", function () {
+      watchStream();
+      state.streamFailures = 0;
+    });
+    es.addEventListener("error", function () {
+      streamFailed(es.readyState === 2); // 2: CLOSED (refused, or not an event stream)
+    });
+  }
+
+  function streamFailed(closed) {
+    var wasLive = state.streaming;
+    state.streaming = false;
+    clearTimeout(state.streamWatchdog);
+    if (wasLive || closed) state.streamFailures++;
+    if (closed && state.stream) {
+      state.stream.close();
+      state.stream = null;
+      // EventSource gave up: try a fresh one later, from the highest message seen meanwhile.
+      setTimeout(startStream, Math.min(POLL_MAX_MS, 2000 * Math.pow(2, state.streamFailures)));
+    }
+    if (state.streamFailures >= STREAM_MAX_FAILURES && state.stream) {
+      state.stream.close();
+      state.stream = null;
+    }
+    pollSoon(0); // polling covers the gap (and is the fallback for good after repeated failures)
+  }
+
   // -------------------------------------------------------------- polling
   function pollSoon(delay) {
     clearTimeout(state.pollTimer);
+    if (state.streaming && delay > 0) return; // the live stream brings new messages
     state.pollTimer = setTimeout(poll, Math.max(0, delay));
   }
 
@@ -1214,9 +1330,6 @@
     return request("GET", chatUrl("/messages?after=" + encodeURIComponent(String(after))), undefined, GET_TIMEOUT_MS)
       .then(function (data) {
         return (data && data.messages) || [];
-      }, function (err) {
-        if (err.kind === "http" && err.status === 404) return []; // chat not created yet
-        throw err;
       });
   }
 
@@ -1235,7 +1348,7 @@
       }
     ).then(function () {
       state.polling = false;
-      pollSoon(nextPollDelay());
+      if (!state.streaming) pollSoon(nextPollDelay());
     });
   }
 
@@ -1303,10 +1416,12 @@
     applyStaticLabels();
     setStatus("connecting");
 
-    var stored = store.get("chat_id");
-    var isNew = !(stored && CHAT_ID_RE.test(stored));
-    state.chatId = isNew ? randomChatId() : stored;
-    if (isNew) store.set("chat_id", state.chatId);
+    // The server names the page's chat (its session cookie, HttpOnly, came with the page): a chat id
+    // picked here would open nothing.
+    var given = String(CFG.chat_id || "");
+    var isNew = CFG.chat_new === true;
+    state.chatId = CHAT_ID_RE.test(given) ? given : "";
+    store.set("chat_id", state.chatId);
 
     // Deep link: /chat?start=PAYLOAD -> "/start PAYLOAD", once; strip it from the URL first.
     var startPayload = null;
@@ -1362,6 +1477,7 @@
       state.started = true;
       document.body.setAttribute("data-ready", "1");
       pollSoon(history.ok ? POLL_MS : nextPollDelay());
+      startStream();
     });
   }
 
@@ -1370,6 +1486,9 @@
     safeUrl: safeUrl,
     chatId: function () {
       return state.chatId;
+    },
+    transport: function () {
+      return state.streaming ? "sse" : "polling";
     },
   };
 
