@@ -179,40 +179,26 @@ class DeliveryWorker:
 
     async def run_forever(self) -> None:
         log.info("delivery worker %s started for %s", self.worker_id, sorted(self.senders))
-        # With a backlog (the last claim came back full) the next batch is claimed while this one goes
-        # out, so a fan-out never waits for a claim between rounds. Its messages are sent only after
-        # this round ends, so each chat's order and the crash bound stay as they are.
-        ahead: asyncio.Task[list[OutboxItem]] | None = None
         while not self._stopping.is_set():
-            handled = 0
             try:
-                claimed, ahead = ahead, None
-                items = await (claimed if claimed is not None else self._claim())
-                if len(items) >= self.batch_size:
-                    ahead = asyncio.create_task(self._claim())
-                handled = await self._deliver(items)
+                handled = await self.run_once()
                 if self.on_round is not None:
                     self.on_round()
             except BackendUnavailable as exc:
                 log.warning("delivery: backend unavailable: %s", exc)
+                handled = 0
             except Exception:
                 log.exception("delivery batch failed")
+                handled = 0
             if not handled:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
-        if ahead is not None:
-            ahead.cancel()  # a claim already made is held until its lease ends, then handed on
-
-    async def _claim(self) -> list[OutboxItem]:
-        return await self.backend.claim_outbox(
-            worker_id=self.worker_id, limit=self.batch_size, channels=sorted(self.senders)
-        )
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were claimed."""
-        return await self._deliver(await self._claim())
-
-    async def _deliver(self, items: list[OutboxItem]) -> int:
+        items = await self.backend.claim_outbox(
+            worker_id=self.worker_id, limit=self.batch_size, channels=sorted(self.senders)
+        )
         if not items:
             return 0
         async with Reporter(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -183,75 +182,3 @@ async def test_a_message_whose_lease_is_nearly_over_is_left_for_the_next_claiman
     backend = ScriptedBackend(items)
     await _worker(backend, ScriptedSender(backend)).run_once()
     assert backend.events == [("send", 1), ("acked", 1)]
-
-
-class BatchedBackend(ScriptedBackend):
-    """Hands out ``batches`` one claim at a time (a backlog); a claim can be made to fail first."""
-
-    def __init__(self, batches: list[list[OutboxItem]], *, claim_failures: int = 0) -> None:
-        super().__init__([])
-        self.batches = batches
-        self.claim_failures = claim_failures
-
-    async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:
-        self.events.append(("claim", len(self.batches)))
-        if self.claim_failures:
-            self.claim_failures -= 1
-            raise BackendUnavailable("503 from /api/outbox/claim")
-        return self.batches.pop(0) if self.batches else []
-
-
-async def _run_until_empty(worker: DeliveryWorker, backend: BatchedBackend, expected: int) -> None:
-    def stop_when_all_acked() -> None:
-        if sum(1 for kind, _ in backend.events if kind == "acked") >= expected:
-            worker.stop()
-
-    worker.on_round = stop_when_all_acked
-    await asyncio.wait_for(worker.run_forever(), timeout=5)
-
-
-async def test_with_a_backlog_the_next_batch_is_claimed_while_this_one_goes_out() -> None:
-    first = [_item(n, str(7_000 + n)) for n in range(1, 4)]
-    second = [_item(n, str(7_000 + n - 3)) for n in range(4, 7)]  # the same three chats again
-    backend = BatchedBackend([first, second])
-    worker = DeliveryWorker(
-        backend,  # type: ignore[arg-type]
-        {"telegram": ScriptedSender(backend)},
-        worker_id="ahead",
-        batch_size=3,
-        poll_seconds=0.01,
-        report_retry_seconds=0.01,
-    )
-    await _run_until_empty(worker, backend, expected=6)
-    events = backend.events
-    second_claim = [i for i, (kind, _) in enumerate(events) if kind == "claim"][1]
-    last_ack_of_first = max(events.index(("acked", item.id)) for item in first)
-    first_send_of_second = min(events.index(("send", item.id)) for item in second)
-    assert second_claim < last_ack_of_first  # claimed ahead, while the first batch was out
-    assert last_ack_of_first < first_send_of_second  # but sent only after it: each chat's order holds
-
-
-async def test_a_claim_that_fails_ahead_is_tried_again() -> None:
-    batch = [_item(n, str(7_000 + n)) for n in range(1, 3)]
-    backend = BatchedBackend([batch, [_item(3, "7001")]], claim_failures=0)
-    worker = DeliveryWorker(
-        backend,  # type: ignore[arg-type]
-        {"telegram": ScriptedSender(backend)},
-        worker_id="ahead",
-        batch_size=2,
-        poll_seconds=0.01,
-        report_retry_seconds=0.01,
-    )
-    original = backend.claim_outbox
-    calls = 0
-
-    async def flaky(**kwargs: Any) -> list[OutboxItem]:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the claim made ahead
-            raise BackendUnavailable("503")
-        return await original(**kwargs)
-
-    backend.claim_outbox = flaky  # type: ignore[method-assign]
-    await _run_until_empty(worker, backend, expected=3)
-    assert calls >= 3
