@@ -121,6 +121,16 @@ def sms_template_keys(locale: str) -> list[str]:
     return sorted(_templates(locale))
 
 
+def provider_registrations(site: str, locales: tuple[str, ...] = ("zh-CN", "en")) -> list[tuple[str, str]]:
+    """``(template id key, text to register)`` for every template: what a deployment registers with the
+    provider, and maps in ``TIANBAO_SMS_TEMPLATE_IDS``."""
+    return [
+        (template_id_key(key, locale), sms_template(key, locale).provider_text(site))
+        for locale in locales
+        for key in sms_template_keys(locale)
+    ]
+
+
 def template_id_key(key: str, locale: str) -> str:
     """How settings name a template's provider id (``TIANBAO_SMS_TEMPLATE_IDS``): ``zh-CN/otp``."""
     return f"{locale}/{key}"

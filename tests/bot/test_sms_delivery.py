@@ -16,8 +16,7 @@ from backend.outbox.models import OutboxMessage
 from backend.outbox.sms import service as sms
 from backend.settings import Settings
 from bot.server import build_embedded_app
-from messages import LOCALES
-from messages.sms import sms_template, sms_template_keys, template_id_key
+from messages.sms import provider_registrations
 from tests.fakes.tencent_sms import FakeTencentSms, SmsTemplate
 
 PHONE = "13812345678"
@@ -25,12 +24,9 @@ PHONE = "13812345678"
 
 def registered(site: str) -> tuple[list[SmsTemplate], dict[str, str]]:
     """Every template as a deployment registers it with the provider, and the ids it was given."""
-    templates, ids = [], {}
-    every = [(locale, key) for locale in LOCALES for key in sms_template_keys(locale)]
-    for n, (locale, key) in enumerate(every, start=100):
-        templates.append(SmsTemplate(template_id=str(n), text=sms_template(key, locale).provider_text(site)))
-        ids[template_id_key(key, locale)] = str(n)
-    return templates, ids
+    registrations = provider_registrations(site)
+    ids = {key: str(n) for n, (key, _text) in enumerate(registrations, start=100)}
+    return [SmsTemplate(template_id=ids[key], text=text) for key, text in registrations], ids
 
 
 @pytest.fixture

@@ -29,20 +29,26 @@ from tests.harness import ChatUser
 PHONE = "13812345678"
 
 
-async def texted_code(db: Database, phone: str = PHONE) -> str:
-    """The latest one-time code texted to ``phone``, as the farmer reads it on their phone."""
+async def latest_text(db: Database, phone: str, kind: str) -> str:
+    """The latest text of ``kind`` (otp, notice) to ``phone``, as the farmer reads it on their phone."""
     async with db.session() as session:
         row = (
             await session.exec(
                 select(OutboxMessage)
                 .where(OutboxMessage.channel == "sms", OutboxMessage.address == "+86" + phone)
-                .where(OutboxMessage.kind == "otp")
+                .where(OutboxMessage.kind == kind)
                 .order_by(col(OutboxMessage.id).desc())
             )
         ).first()
-    assert row is not None, "no code was texted"
-    found = re.search(r"\d{6}", row.text)
-    assert found is not None, row.text
+    assert row is not None, f"no {kind} was texted"
+    return row.text
+
+
+async def texted_code(db: Database, phone: str = PHONE) -> str:
+    """The latest one-time code texted to ``phone``."""
+    text = await latest_text(db, phone, "otp")
+    found = re.search(r"\d{6}", text)
+    assert found is not None, text
     return found.group(0)
 
 
@@ -255,18 +261,9 @@ async def agent_reports_for(
 
 async def texted_link(db: Database, phone: str = PHONE) -> str:
     """The short link's token in the latest notice texted to ``phone``."""
-    async with db.session() as session:
-        row = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.channel == "sms", OutboxMessage.address == "+86" + phone)
-                .where(OutboxMessage.kind == "notice")
-                .order_by(col(OutboxMessage.id).desc())
-            )
-        ).first()
-    assert row is not None, "no notice was texted"
-    found = re.search(r"/s/([A-Za-z0-9]+)", row.text)
-    assert found is not None, row.text
+    text = await latest_text(db, phone, "notice")
+    found = re.search(r"/s/([A-Za-z0-9]+)", text)
+    assert found is not None, text
     return found.group(1)
 
 
