@@ -1,7 +1,7 @@
 """SMS fan-out: N numbers through the real Tencent adapter against the fake Tencent SMS API on loopback.
 
     python -m benchmarks.sms_fanout [--numbers N] [--rate R] [--scenario bulk|personal|both]
-                                    [--senders S] [--batch B]
+                                    [--senders S] [--batch B] [--workers W [--redis-url URL]]
 
 The fake enforces the provider's overall rate (``R`` numbers/s, one second's worth of burst): a call
 beyond it answers ``RequestLimitExceeded``. The adapter paces itself to the same ``R`` with its token
@@ -11,6 +11,11 @@ bucket. Two workloads, as the delivery worker will produce them:
   senders at once sharing one provider; the adapter splits each batch into calls of R/4 numbers.
 * ``personal``: a different text per number (a claim notice with its case number): one number per
   batch and per call, ``S`` x 25 batches in flight.
+
+``--workers W`` runs W provider objects, as W delivery workers would, each with S senders, taking from one
+queue. With ``--redis-url`` they pace against one bucket in Redis (``RedisNumberPacer``, the deployed
+behaviour when ``TIANBAO_REDIS_URL`` is set), and the same run repeats the bulk workload with each worker's
+own bucket, the baseline: W workers each at the full rate, which the provider refuses.
 
 Printed: achieved rate as the client saw it and as the fake saw it (first to last accepted text), the
 share of the configured rate (aim: >= 95 %; the lower of the client's rate and the fake's sustained
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import os
 import platform
 import subprocess
@@ -34,8 +40,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 
+from redis.asyncio import Redis
+
 from backend.outbox.schemas import Outcome
-from bot.channels.sms import SmsBatch, SmsProviderSettings, SmsResult, TencentSmsProvider
+from bot.channels.sms import RedisNumberPacer, SmsBatch, SmsProviderSettings, SmsResult, TencentSmsProvider
 from tests.fakes.tencent_sms import FakeTencentSms, FrequencyLimits
 
 AIM_SHARE = 0.95
@@ -130,11 +138,34 @@ def max_in_window(times: Sequence[float], window: float = 1.0) -> int:
     )
 
 
-async def run(scenario: str, count: int, rate: float, senders: int, batch_size: int) -> Figures:
+def worker_pacer(settings: SmsProviderSettings, redis_url: str, key: str) -> RedisNumberPacer | None:
+    if not redis_url:
+        return None
+    return RedisNumberPacer(
+        Redis.from_url(redis_url), settings.rate_per_second, burst=settings.numbers_per_call, key=key
+    )
+
+
+async def run(
+    scenario: str,
+    count: int,
+    rate: float,
+    senders: int,
+    batch_size: int,
+    *,
+    workers: int = 1,
+    redis_url: str = "",
+) -> Figures:
     # Every number is distinct, so the per-number limits never bite; they stay on as in production.
     async with FakeTencentSms(numbers_per_second=rate, frequency=FrequencyLimits()) as fake:
         settings = SmsProviderSettings(**fake.settings_values(rate_per_second=rate))
-        async with TencentSmsProvider(settings) as provider:
+        key = f"tianbao:bench-sms-pacer:{time.time_ns()}"  # a fresh shared bucket for this run
+        providers = [
+            TencentSmsProvider(settings, pacer=worker_pacer(settings, redis_url, key)) for _ in range(workers)
+        ]
+        async with contextlib.AsyncExitStack() as stack:
+            for provider in providers:
+                await stack.enter_async_context(provider)
             numbers = phones(count)
             batches = bulk_batches(numbers, batch_size) if scenario == "bulk" else personal_batches(numbers)
             queue: asyncio.Queue[SmsBatch] = asyncio.Queue()
@@ -143,15 +174,18 @@ async def run(scenario: str, count: int, rate: float, senders: int, batch_size: 
             tasks = senders if scenario == "bulk" else senders * 25
             results: list[SmsResult] = []
             started = time.monotonic()
-            await asyncio.gather(*(drain(provider, queue, results) for _ in range(tasks)))
+            await asyncio.gather(
+                *(drain(provider, queue, results) for provider in providers for _ in range(tasks))
+            )
             client_seconds = time.monotonic() - started
         sent_at = [sms.at for sms in fake.sent]
         other: dict[str, int] = {}
         for result in results:
             if result.outcome is not Outcome.SENT:
                 other[result.code] = other.get(result.code, 0) + 1
+        shared = "one Redis bucket" if redis_url else "a bucket each"
         return Figures(
-            scenario=scenario,
+            scenario=scenario if workers == 1 else f"{scenario}, {workers} workers, {shared}",
             numbers=count,
             sent=sum(1 for r in results if r.outcome is Outcome.SENT),
             other=other,
@@ -159,7 +193,7 @@ async def run(scenario: str, count: int, rate: float, senders: int, batch_size: 
             refused_calls=sum(1 for call in fake.calls if call.error_code is not None or call.status != 200),
             client_seconds=client_seconds,
             provider_seconds=(max(sent_at) - min(sent_at)) if sent_at else 0.0,
-            burst=min(provider.numbers_per_call, len(sent_at)),
+            burst=min(providers[0].numbers_per_call, len(sent_at)),
             max_in_one_second=max_in_window(sent_at),
             texted_twice=len(fake.numbers_texted_twice()),
             rate=rate,
@@ -205,9 +239,21 @@ async def main_async(args: argparse.Namespace) -> int:
     scenarios = ("bulk", "personal") if args.scenario == "both" else (args.scenario,)
     all_met = True
     for scenario in scenarios:
-        figures = await run(scenario, args.numbers, args.rate, args.senders, args.batch)
+        figures = await run(
+            scenario,
+            args.numbers,
+            args.rate,
+            args.senders,
+            args.batch,
+            workers=args.workers,
+            redis_url=args.redis_url,
+        )
         print(report(figures))
         all_met &= figures.met
+    if args.workers > 1 and args.redis_url:
+        print("baseline: the same bulk workload, each worker pacing alone at the full rate")
+        baseline = await run("bulk", args.numbers, args.rate, args.senders, args.batch, workers=args.workers)
+        print(report(baseline))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     return 0 if all_met else 1
 
@@ -221,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=("bulk", "personal", "both"), default="both")
     parser.add_argument("--senders", type=int, default=4, help="concurrent senders sharing the provider")
     parser.add_argument("--batch", type=int, default=200, help="numbers per batch in the bulk scenario")
+    parser.add_argument("--workers", type=int, default=1, help="delivery workers, each its own provider")
+    parser.add_argument("--redis-url", default="", help="share the pacer among the workers through Redis")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -6,8 +6,10 @@ machine) or ``tencent`` (Tencent Cloud SMS, ``tencent.py``).
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from bot.channels.sms.log import LoggedSms, LogSmsProvider, read_log
-from bot.channels.sms.pacing import NumberPacer
+from bot.channels.sms.pacing import NumberPacer, RedisNumberPacer
 from bot.channels.sms.provider import (
     MAX_NUMBERS_PER_CALL,
     SmsBatch,
@@ -35,6 +37,7 @@ __all__ = [
     "LogSmsProvider",
     "LoggedSms",
     "NumberPacer",
+    "RedisNumberPacer",
     "SmsBatch",
     "SmsCallbackError",
     "SmsProvider",
@@ -56,5 +59,13 @@ __all__ = [
 
 def build_provider(settings: SmsProviderSettings) -> SmsProvider:
     if settings.provider == "tencent":
-        return TencentSmsProvider(settings)
+        return TencentSmsProvider(settings, pacer=shared_pacer(settings))
     return LogSmsProvider(directory=settings.log_dir, ring_size=settings.log_ring_size)
+
+
+def shared_pacer(settings: SmsProviderSettings) -> RedisNumberPacer | None:
+    """With Redis, every worker paces against one bucket: the provider's rate is the account's."""
+    if not settings.redis_url:
+        return None
+    redis = Redis.from_url(settings.redis_url)
+    return RedisNumberPacer(redis, settings.rate_per_second, burst=settings.numbers_per_call)

@@ -199,8 +199,10 @@ class SmsProviderSettings(BaseModel):
     endpoint: str = "https://sms.tencentcloudapi.com"
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_numbers_per_call: int = Field(default=MAX_NUMBERS_PER_CALL, ge=1, le=MAX_NUMBERS_PER_CALL)
-    # Numbers per second this process sends (the account's contracted rate, shared by all workers).
+    # Numbers per second the account may send (its contracted rate): one bucket for every worker when
+    # ``redis_url`` is set (``RedisNumberPacer``), else this process's own.
     rate_per_second: float = Field(default=200.0, gt=0)
+    redis_url: str = ""
     # One call spends at most this share of a second's budget, so calls stay small and regular and network
     # jitter never makes the provider see more than its rate in any one-second window.
     burst_seconds: float = Field(default=0.25, gt=0, le=1.0)

@@ -22,6 +22,7 @@ def provider_settings(settings: Settings) -> SmsProviderSettings:
         region=settings.tencent_sms_region,
         endpoint=settings.tencent_sms_endpoint,
         rate_per_second=settings.sms_rate_per_second,
+        redis_url=settings.redis_url,
         log_dir=settings.var_dir,
     )
 

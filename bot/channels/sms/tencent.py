@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from backend.outbox.schemas import Outcome
 from bot.channels.sms import tc3
-from bot.channels.sms.pacing import NumberPacer
+from bot.channels.sms.pacing import NumberPacer, Pacer
 from bot.channels.sms.provider import (
     SmsBatch,
     SmsProviderSettings,
@@ -195,7 +195,7 @@ class TencentSmsProvider:
         *,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
-        pacer: NumberPacer | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         if not (settings.secret_id and settings.secret_key.get_secret_value() and settings.sdk_app_id):
             raise ValueError("the tencent SMS provider needs secret_id, secret_key and sdk_app_id")
@@ -206,7 +206,7 @@ class TencentSmsProvider:
         self._own_client = client is None
         self._clock = clock
         self.numbers_per_call = settings.numbers_per_call
-        self.pacer = pacer or NumberPacer(settings.rate_per_second, burst=self.numbers_per_call)
+        self.pacer: Pacer = pacer or NumberPacer(settings.rate_per_second, burst=self.numbers_per_call)
         self._held_until = 0.0  # monotonic
         self._held_code = ""
         self._held_message = ""
@@ -221,6 +221,7 @@ class TencentSmsProvider:
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+        await self.pacer.aclose()
 
     async def send(self, batch: SmsBatch) -> list[SmsResult]:
         chunks = [
