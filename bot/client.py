@@ -24,7 +24,7 @@ from backend.enrollment.schemas import (
 )
 from backend.outbox.schemas import DeliveryResult, OutboxItem
 from backend.outbox.sms.schemas import LinkOut
-from backend.people.schemas import DeviceOut, IdentityOpen, IdentityOut
+from backend.people.schemas import DeviceEndedOut, DeviceOut, IdentityOpen, IdentityOut
 from backend.phone_codes.schemas import CodeSentOut
 from bot.transport import (
     BackendReply,
@@ -190,9 +190,9 @@ class BackendClient:
         data = await self._request("GET", "/api/bot/me/devices", identity=key)
         return [DeviceOut.model_validate(item) for item in data]
 
-    async def end_device(self, key: IdentityKey, device_id: int) -> list[DeviceOut]:
+    async def end_device(self, key: IdentityKey, device_id: int) -> DeviceEndedOut:
         data = await self._request("POST", f"/api/bot/me/devices/{device_id}/end", identity=key)
-        return [DeviceOut.model_validate(item) for item in data]
+        return DeviceEndedOut.model_validate(data)
 
     async def open_link(self, key: IdentityKey, token: str) -> LinkOut:
         """What a text's short link opens in this chat (``backend.outbox.sms.service.open_link``)."""

@@ -181,6 +181,7 @@ def build_runtime(
     guard = WebChatGuard(window_store(stores.redis), limits)
     sessions = WebChatSessions(settings.secret_key)  # the page's cookie: a chat id alone grants nothing
     channel = WebChatChannel(dispatcher, webchat_bot, session, limits=limits, guard=guard, sessions=sessions)
+    dispatcher["erase_webchat"] = channel.erase_chat  # "my devices" ends a web chat from any channel
     use_telegram = settings.telegram_enabled if with_telegram is None else with_telegram
     telegram_bot = make_telegram_bot(settings) if use_telegram else None
     health = TelegramHealth(enabled=telegram_bot is not None)

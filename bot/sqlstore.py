@@ -156,6 +156,12 @@ class SqlWebChatStore:
             rows = (await conn.execute(query)).all()
         return [WebChatMessage.from_json({"id": number, **body}) for number, body in rows]
 
+    async def erase(self, chat_id: str) -> None:
+        """The messages and input marks go; the thread row (the numbering) stays."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(_MESSAGE).where(_MESSAGE.c.chat_id == chat_id))
+            await conn.execute(delete(_STATE).where(_STATE.c.key == sql_inputs_key(chat_id)))
+
 
 class SqlWebChatFiles:
     """Web chat files in ``webchat_file``: the PDFs and photos of a chat survive with its transcript."""
@@ -183,6 +189,10 @@ class SqlWebChatFiles:
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else StoredFile(chat_id=row.chat_id, name=row.name, data=bytes(row.data))
+
+    async def erase(self, chat_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(_FILE).where(_FILE.c.chat_id == chat_id))
 
 
 class SqlStorage(BaseStorage):

@@ -9,7 +9,7 @@ from backend.people import service
 from backend.people.deps import BotDep, ServiceDep, service_call_of
 from backend.people.directory import IdentityRecord
 from backend.people.models import ChatIdentity
-from backend.people.schemas import DeviceOut, IdentityOpen, IdentityOut, LocaleIn, PhoneIn
+from backend.people.schemas import DeviceEndedOut, DeviceOut, IdentityOpen, IdentityOut, LocaleIn, PhoneIn
 from backend.request_deps import RequestRoute, SessionDep, json_body, service_route_openapi
 
 router = APIRouter(prefix="/api/bot", tags=["bot"])
@@ -116,11 +116,16 @@ async def devices(principal: BotDep, session: SessionDep) -> list[DeviceOut]:
     return devices_out(await service.devices(session=session, principal=principal), principal.identity_id)
 
 
-@router.post("/me/devices/{device_id}/end", response_model=list[DeviceOut])
+@router.post("/me/devices/{device_id}/end", response_model=DeviceEndedOut)
 async def end_device(
     device_id: int, principal: BotDep, session: SessionDep, call: ServiceDep
-) -> list[DeviceOut]:
-    await service.end_device(
+) -> DeviceEndedOut:
+    ended = await service.end_device(
         session=session, directory=call.directory, principal=principal, device_id=device_id
     )
-    return devices_out(await service.devices(session=session, principal=principal), principal.identity_id)
+    devices = await service.devices(session=session, principal=principal)
+    return DeviceEndedOut(
+        devices=devices_out(devices, principal.identity_id),
+        ended_channel=ended.channel,
+        ended_external_id=ended.external_id,
+    )

@@ -39,6 +39,15 @@ class DeviceOut(BaseModel):
     this: bool
 
 
+class DeviceEndedOut(BaseModel):
+    """The person's devices after one was ended, and the ended chat's address for the bot, which erases
+    a web chat's transcript (the service-token API only; never shown to a user)."""
+
+    devices: list[DeviceOut]
+    ended_channel: str
+    ended_external_id: str
+
+
 class PhoneIn(BaseModel):
     phone_number: str = Field(min_length=3, max_length=32)
 

@@ -3,6 +3,8 @@ and ending one (it no longer sees the person's data until it verifies the number
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -10,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from backend.people.schemas import DeviceOut
 from backend.refusals import refusal_message
 from bot.client import BackendError
-from bot.context import ChatContext
+from bot.context import WEBCHAT, ChatContext
 from bot.keyboards import MenuAction
 from bot.replies import reply_to_query
 from messages import label, render
@@ -48,16 +50,23 @@ async def list_devices(query: CallbackQuery, ctx: ChatContext) -> None:
     )
 
 
-async def end_device(query: CallbackQuery, callback_data: DeviceAction, ctx: ChatContext) -> None:
+async def end_device(
+    query: CallbackQuery,
+    callback_data: DeviceAction,
+    ctx: ChatContext,
+    erase_webchat: Callable[[str], Awaitable[None]],
+) -> None:
     await ctx.ensure()
     locale = await ctx.locale()
     try:
-        devices = await ctx.backend.end_device(ctx.key, callback_data.device_id)
+        ended = await ctx.backend.end_device(ctx.key, callback_data.device_id)
     except BackendError as exc:
         await reply_to_query(query, refusal_message(exc.code, locale, exc.detail), devices_markup([], locale))
         return
-    text = render("start/devices", locale, devices=devices, ended=True)
-    await reply_to_query(query, text, devices_markup(devices, locale))
+    if ended.ended_channel == WEBCHAT:
+        await erase_webchat(ended.ended_external_id)
+    text = render("start/devices", locale, devices=ended.devices, ended=True)
+    await reply_to_query(query, text, devices_markup(ended.devices, locale))
 
 
 def build_router() -> Router:

@@ -123,6 +123,21 @@ async def test_a_chat_exists_once_the_bot_has_said_something_in_it(store: WebCha
     assert await store.exists(CHAT) and not await store.exists("other-chat")
 
 
+async def test_an_erased_chat_forgets_its_messages_and_inputs_but_numbers_on(store: WebChatStore) -> None:
+    """Ending a device erases its web chat: nothing of before can be read or answered again, and the
+    next message is numbered after the last (the page shows what comes after what it has seen)."""
+    await store.append(CHAT, _message("保单 PL1"))
+    await store.append(CHAT, _message("理赔 CL1"))
+    await store.append("other-chat", _message("x"))
+    assert await store.claim_input(CHAT, "c-1") is None
+    await store.finish_input(CHAT, "c-1", [2])
+    await store.erase(CHAT)
+    assert await store.after(CHAT, 0) == [] and await store.get(CHAT, 1) is None
+    assert await store.claim_input(CHAT, "c-1") is None  # a resend of an old input runs afresh
+    assert (await store.append(CHAT, _message("您好"))).id == 3
+    assert [m.text for m in await store.after("other-chat", 0)] == ["x"]
+
+
 async def test_an_edit_replaces_the_message_in_place(store: WebChatStore) -> None:
     sent = await store.append(CHAT, _message("old"))
     edited = WebChatMessage(sent.id, "new", edited=True)
@@ -222,6 +237,15 @@ async def test_files_are_found_by_their_chat_and_token_only(files: WebChatFileSt
     by_token = await files.load_token(token)
     assert by_token is not None and by_token.chat_id == CHAT
     assert await files.load_token("A" * 24) is None
+
+
+async def test_an_erased_chat_loses_its_files_only(files: WebChatFileStore) -> None:
+    mine = await files.save(CHAT, "电子保单.pdf", b"%PDF-1.7 mine")
+    theirs = await files.save("other-chat", "电子保单.pdf", b"%PDF-1.7 theirs")
+    await files.erase(CHAT)
+    await files.erase("../..")  # a name that would walk out of the folder erases nothing
+    assert await files.load(CHAT, mine) is None and await files.load_token(mine) is None
+    assert await files.load("other-chat", theirs) is not None
 
 
 @pytest.fixture

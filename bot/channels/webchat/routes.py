@@ -139,6 +139,14 @@ class WebChatChannel:
         # One input of a chat at a time in this process, so a resend waits for the first try's answer.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    async def erase_chat(self, chat_id: str) -> None:
+        """Ending the chat's device: what its browser could still read (the transcript, its files, an
+        unfinished form) is deleted; the session cookie then names an empty chat bound to no one."""
+        await self.session.store.erase(chat_id)
+        await self.session.files.erase(chat_id)
+        number = numeric_id(chat_id)
+        await self.dispatcher.fsm.get_context(self.bot, chat_id=number, user_id=number).clear()
+
     def _lock(self, chat_id: str) -> asyncio.Lock:
         lock = self._locks.get(chat_id)
         if lock is None:

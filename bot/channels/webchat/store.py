@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
+import shutil
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -118,6 +120,11 @@ class WebChatStore(Protocol):
         """The input failed before it was answered: a resend runs it again."""
         ...
 
+    async def erase(self, chat_id: str) -> None:
+        """Forget the chat's messages and inputs (its device was ended). The numbering goes on, so the
+        page, which shows what comes after the highest id it has seen, still shows what comes next."""
+        ...
+
 
 class MemoryWebChatStore:
     def __init__(self, history_limit: int = 500) -> None:
@@ -164,6 +171,10 @@ class MemoryWebChatStore:
 
     async def after(self, chat_id: str, after_id: int, limit: int = 200) -> list[WebChatMessage]:
         return [m for m in self._chats.get(chat_id, ()) if m.id > after_id][:limit]
+
+    async def erase(self, chat_id: str) -> None:
+        self._chats.pop(chat_id, None)
+        self._inputs.pop(chat_id, None)
 
 
 # KEYS: seq, ids, msgs, activity. ARGV: the message JSON after its id (", ..."), TTL seconds, history
@@ -278,6 +289,10 @@ class RedisWebChatStore:
         raws = await self.redis.hmget(msgs_key, [str(i.decode() if isinstance(i, bytes) else i) for i in ids])
         return [WebChatMessage.from_json(json.loads(raw)) for raw in raws if raw]
 
+    async def erase(self, chat_id: str) -> None:
+        _seq, ids, msgs = self._keys(chat_id)
+        await self.redis.delete(ids, msgs, *input_keys(chat_id, self.prefix))
+
 
 @dataclass(frozen=True)
 class StoredFile:
@@ -310,6 +325,10 @@ class WebChatFileStore(Protocol):
         """A file by its token alone (getFile and re-sending by file id name no chat)."""
         ...
 
+    async def erase(self, chat_id: str) -> None:
+        """Delete every file of the chat (its device was ended)."""
+        ...
+
 
 class WebChatFiles:
     """Files on disk under ``var/webchat/<chat>/<token>``: the Redis layout, where bot replicas and
@@ -336,6 +355,10 @@ class WebChatFiles:
             return None
         matches = list(self.root.glob(f"*/{token}"))
         return self._read(matches[0]) if matches else None
+
+    async def erase(self, chat_id: str) -> None:
+        if is_valid_chat_id(chat_id):  # a name that never walks out of the files folder
+            await asyncio.to_thread(shutil.rmtree, files_folder(self.root, chat_id), True)
 
     @staticmethod
     def _read(path: Path) -> StoredFile | None:
