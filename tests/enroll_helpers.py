@@ -80,7 +80,7 @@ async def insured_in_chat(
     import secrets
 
     await user.say("/start")
-    await user.share_contact("13812345678")
+    await user.share_proved_contact("13812345678")
     headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{user.chat_id}"}
     body = {
         "idempotency_key": secrets.token_urlsafe(12),

@@ -5,14 +5,21 @@ A test talks as a user would (text, button taps, shared contact) and asserts wha
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlmodel import col, select
 
+from backend.db import Database
+from backend.outbox.models import OutboxMessage
+from backend.phone_codes.models import PhoneCode
 from bot.channels.webchat.access import COOKIE_NAME, WebChatSessions
+from bot.forms.steps import cn_mobile_digits
 
 # The chat a web chat request is for (its session cookie must name it).
 _CHAT_PATH = re.compile(r"^/webchat/(?:api|files)/([A-Za-z0-9_-]{1,64})/")
@@ -77,6 +84,45 @@ class Reply:
         raise AssertionError(f"no button containing {text_part!r} in {self.button_texts()}")
 
 
+async def latest_text(db: Database, phone: str, kind: str) -> str:
+    """The latest text of ``kind`` (otp, notice) to ``phone``, as the farmer reads it on their phone."""
+    async with db.session() as session:
+        row = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.channel == "sms", OutboxMessage.address == "+86" + phone)
+                .where(OutboxMessage.kind == kind)
+                .order_by(col(OutboxMessage.id).desc())
+            )
+        ).first()
+    assert row is not None, f"no {kind} was texted"
+    return row.text
+
+
+async def texted_code(db: Database, phone: str) -> str:
+    """The latest one-time code texted to ``phone``."""
+    text = await latest_text(db, phone, "otp")
+    found = re.search(r"\d{6}", text)
+    assert found is not None, text
+    return found.group(0)
+
+
+async def age_phone_codes(db: Database, by: timedelta) -> None:
+    """Move time: the stored codes were sent ``by`` earlier (the outbox rows too, for the per-number count)."""
+    async with db.session() as session:
+        for code in (await session.exec(select(PhoneCode))).all():
+            code.created_at -= by
+            code.expires_at -= by
+        for text in (await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "otp"))).all():
+            text.created_at -= by
+        await session.commit()
+
+
+def asks_for_code(text: str) -> bool:
+    """The reply asks for the texted code (start/phone_code_sent, enroll/phone_code_wait)."""
+    return any(words in text for words in ("6 位", "6-digit", "6 digits"))
+
+
 class ChatUser:
     """One person in web chat."""
 
@@ -119,6 +165,38 @@ class ChatUser:
 
     async def share_contact(self, phone: str) -> list[Reply]:
         return await self._post({"contact": {"phone_number": phone}})
+
+    async def share_proved_contact(self, phone: str) -> list[Reply]:
+        """Share the number, then type the code texted to it, as the farmer reads it on their phone
+        (web chat proves a number by its code, unless this chat proved it before)."""
+        replies = await self.share_contact(phone)
+        if not asks_for_code(replies[-1].text):
+            return replies
+        digits = cn_mobile_digits(phone)
+        database = self.database()
+        if database is None:
+            return await self.say(await self.code_on_dev_page(digits))
+        return await self.say(await texted_code(database, digits))
+
+    async def code_on_dev_page(self, phone: str) -> str:
+        """The code as ``/dev/sms`` shows it (a server in another process, its worker texting through
+        the log provider): the newest line for the masked number."""
+        masked = f"{phone[:3]}****{phone[-4:]}"
+        for _ in range(100):
+            page = (await self.client.get("/dev/sms")).text
+            for line in page.split("<li>"):
+                found = re.search(r"\d{6}", line.split("</small>")[-1]) if masked in line else None
+                if found:
+                    return found.group(0)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no code for {masked} on /dev/sms")
+
+    def database(self) -> Database | None:
+        """The database of the in-process app this chat talks to, where its texts wait in the outbox
+        (None for a server in another process)."""
+        app = getattr(self.client._transport, "app", None)
+        db = getattr(getattr(app, "state", None), "db", None)
+        return db if isinstance(db, Database) else None
 
     async def share_location(self, latitude: float, longitude: float) -> list[Reply]:
         return await self._post({"location": {"latitude": latitude, "longitude": longitude}})

@@ -100,7 +100,7 @@ async def _enroll_to_the_quantity_question(user: ChatUser, phone: str) -> list[R
     await user.tap("普通农户")
     await user.say("李四")
     await user.say(VALID_ID)
-    return await user.share_contact(phone)
+    return await user.share_proved_contact(phone)
 
 
 async def _paid_policy_pdf(user: ChatUser) -> Reply:

@@ -12,9 +12,8 @@ from backend.db import utcnow
 from backend.enrollment.models import Policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
-from backend.outbox.sms.service import text_person
+from backend.outbox.sms.service import notify_person
 from backend.people.models import ChatIdentity
-from backend.people.reach import reachable_identity
 from backend.settings import get_settings
 from messages import label, normalize_locale, render
 
@@ -44,42 +43,34 @@ async def tell_insured(
     own chat that reaches them gets it; with none, a text with a link that opens the claim."""
     reporter = await session.get(ChatIdentity, claim.identity_id) if claim.identity_id is not None else None
     policy = await session.get(Policy, claim.policy_id)
-    identity = reporter if reporter is not None and reporter.stopped_at is None else None
-    if identity is None and policy is not None and policy.person_id is not None:
-        identity = await reachable_identity(session=session, person_id=policy.person_id)
-    if identity is None:
-        if policy is not None and policy.person_id is not None:
-            locale = reporter.locale if reporter is not None else None
-            await _text_insured(session, claim, policy.person_id, template, dedupe, locale)
-        return
-    view = [
-        {
-            "text": render("claims_notice/view_button", identity.locale, ext="txt"),
-            "callback_data": claim_button("view", claim.id),
-        }
-    ]
-    await enqueue_for_identity(
-        session=session,
-        identity=identity,
-        dedupe_key=f"claim-{claim.id}-{dedupe}",
-        priority=Priority.NOTICE,
-        text=render(f"claims_notice/{template}", identity.locale, claim=claim, **ctx),
-        buttons=[*(buttons or []), view],
-        attachments=attachments,
-    )
+    dedupe_key = f"claim-{claim.id}-{dedupe}"
 
+    async def in_chat(identity: ChatIdentity) -> None:
+        view = [
+            {
+                "text": render("claims_notice/view_button", identity.locale, ext="txt"),
+                "callback_data": claim_button("view", claim.id),
+            }
+        ]
+        await enqueue_for_identity(
+            session=session,
+            identity=identity,
+            dedupe_key=dedupe_key,
+            priority=Priority.NOTICE,
+            text=render(f"claims_notice/{template}", identity.locale, claim=claim, **ctx),
+            buttons=[*(buttons or []), view],
+            attachments=attachments,
+        )
 
-async def _text_insured(
-    session: AsyncSession, claim: Claim, person_id: int, template: str, dedupe: str, locale: str | None
-) -> None:
-    chosen = normalize_locale(locale)
-    await text_person(
+    locale = normalize_locale(reporter.locale if reporter is not None else None)
+    await notify_person(
         session=session,
-        link_days=get_settings().sms_link_days,
-        person_id=person_id,
-        key="claim_update",
-        values={"claim": claim.number, "status": label(f"sms.claim_{template}", chosen)},
+        person_id=policy.person_id if policy is not None else None,
+        preferred=reporter,
+        chat=in_chat,
+        sms_key="claim_update",
+        sms_values={"claim": claim.number, "status": label(f"sms.claim_{template}", locale)},
         target=f"claim:{claim.id}",
-        dedupe_key=f"claim-{claim.id}-{dedupe}",
-        locale=chosen,
+        dedupe_key=dedupe_key,
+        link_days=get_settings().sms_link_days,
     )

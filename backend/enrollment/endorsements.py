@@ -20,10 +20,12 @@ from backend.enrollment.service import EnrollmentError, _number, _phone, _valida
 from backend.enrollment.verification import scoped_policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
+from backend.outbox.sms.service import notify_person
 from backend.people.models import ChatIdentity
 from backend.products import pricing
 from backend.products.models import Product
 from backend.security import BotPrincipal, StaffPrincipal
+from backend.settings import get_settings
 from backend.staff.service import record_audit
 from messages import render
 
@@ -212,7 +214,8 @@ async def _notify_decision(
     endorsement: Endorsement,
     document_id: int | None,
 ) -> None:
-    locale = identity.locale
+    """The decision to the chat that asked; when it has blocked us, to the insured's chat that reaches
+    them, else a text with a link to the policy."""
     attachments = (
         [
             {
@@ -224,18 +227,33 @@ async def _notify_decision(
         if document_id
         else []
     )
-    await enqueue_for_identity(
+    dedupe_key = f"endorsement-{endorsement.id}-{endorsement.status}"
+
+    async def in_chat(chat: ChatIdentity) -> None:
+        await enqueue_for_identity(
+            session=session,
+            identity=chat,
+            dedupe_key=dedupe_key,
+            priority=Priority.NOTICE,
+            attachments=attachments,
+            text=render(
+                "enroll/endorsement_decided",
+                chat.locale,
+                policy=policy,
+                endorsement=endorsement,
+                old_masked=mask_value(endorsement.field, endorsement.old_value),
+                new_masked=mask_value(endorsement.field, endorsement.new_value),
+            ),
+        )
+
+    await notify_person(
         session=session,
-        identity=identity,
-        dedupe_key=f"endorsement-{endorsement.id}-{endorsement.status}",
-        priority=Priority.NOTICE,
-        attachments=attachments,
-        text=render(
-            "enroll/endorsement_decided",
-            locale,
-            policy=policy,
-            endorsement=endorsement,
-            old_masked=mask_value(endorsement.field, endorsement.old_value),
-            new_masked=mask_value(endorsement.field, endorsement.new_value),
-        ),
+        person_id=policy.person_id,
+        preferred=identity,
+        chat=in_chat,
+        sms_key="policy_update",
+        sms_values={"policy": policy.number},
+        target=f"policy:{policy.id}",
+        dedupe_key=dedupe_key,
+        link_days=get_settings().sms_link_days,
     )

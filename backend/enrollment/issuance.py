@@ -18,9 +18,11 @@ from backend.enrollment.service import FIRST_INSPECTION_DUE, POLICY_TERM, Enroll
 from backend.inspections.models import Inspection
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
+from backend.outbox.sms.service import notify_person
 from backend.people.models import ChatIdentity
 from backend.products.models import Product, ProductKind
 from backend.regions.models import Region
+from backend.settings import get_settings
 from messages import render
 
 INSURER_NAME_KEY = "enroll/insurer_name"
@@ -143,26 +145,42 @@ async def store_policy_document(
 async def _notify_issued(
     session: AsyncSession, identity: ChatIdentity, policy: Policy, product: Product, document_id: int
 ) -> None:
-    locale = identity.locale
-    await enqueue_for_identity(
+    """The e-policy to the chat that applied; when that chat has blocked us (a payment confirmed days
+    later by staff), to the insured's chat that reaches them, else a text with a link to the policy."""
+    demo = await paid_by_demo(session, policy.application_id)
+
+    async def in_chat(chat: ChatIdentity) -> None:
+        await enqueue_for_identity(
+            session=session,
+            identity=chat,
+            dedupe_key=f"policy-{policy.id}-issued",
+            priority=Priority.REPLY,
+            text=render(
+                "enroll/policy_issued",
+                chat.locale,
+                policy=policy,
+                product_name=_name(product, chat.locale),
+                demo=demo,
+            ),
+            attachments=[
+                {
+                    "kind": "document",
+                    "name": f"{policy.number}.pdf",
+                    "url": f"/api/outbox/documents/{document_id}",
+                }
+            ],
+        )
+
+    await notify_person(
         session=session,
-        identity=identity,
+        person_id=policy.person_id,
+        preferred=identity,
+        chat=in_chat,
+        sms_key="policy_issued",
+        sms_values={"policy": policy.number},
+        target=f"policy:{policy.id}",
         dedupe_key=f"policy-{policy.id}-issued",
-        priority=Priority.REPLY,
-        text=render(
-            "enroll/policy_issued",
-            locale,
-            policy=policy,
-            product_name=_name(product, locale),
-            demo=await paid_by_demo(session, policy.application_id),
-        ),
-        attachments=[
-            {
-                "kind": "document",
-                "name": f"{policy.number}.pdf",
-                "url": f"/api/outbox/documents/{document_id}",
-            }
-        ],
+        link_days=get_settings().sms_link_days,
     )
 
 

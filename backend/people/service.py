@@ -191,38 +191,36 @@ async def bind_phone(
     """Bind a phone shared through the contact button: the person with that phone, or a new one.
 
     Telegram's button proves the number is the account's own, so the binding is verified. Web chat's
-    cannot (a browser can send any number): there a number nobody holds yet is bound unverified (a new,
-    empty person), and a number a person already holds needs the SMS code (``phone_needs_code``)."""
+    cannot (a browser can send any number): there every number needs the SMS code (``phone_needs_code``)
+    unless the chat already proved this very number. Refusing new numbers too means the answer never
+    tells a stranger whether a number is registered."""
     identity = await get_identity(session=session, principal=principal)
-    return await _bind(
-        session, directory, identity, normalize_cn_mobile(raw_phone), identity.channel in VERIFIED_CHANNELS
-    )
+    phone = normalize_cn_mobile(raw_phone)
+    if identity.channel not in VERIFIED_CHANNELS:
+        if identity.phone != phone or identity.phone_verified_at is None or identity.person_id is None:
+            raise PhoneError("phone_needs_code")
+        return identity
+    return await _bind(session, directory, identity, phone)
 
 
 async def bind_verified_phone(
     *, session: AsyncSession, directory: IdentityDirectory, identity: ChatIdentity, phone: str
 ) -> ChatIdentity:
     """Bind a phone the chat proved it holds (the right SMS code): it joins that phone's person."""
-    return await _bind(session, directory, identity, normalize_cn_mobile(phone), True)
+    return await _bind(session, directory, identity, normalize_cn_mobile(phone))
 
 
 async def _bind(
-    session: AsyncSession, directory: IdentityDirectory, identity: ChatIdentity, phone: str, verified: bool
+    session: AsyncSession, directory: IdentityDirectory, identity: ChatIdentity, phone: str
 ) -> ChatIdentity:
+    """Join the proved number's person (a new one for a number nobody holds)."""
     person = (await session.exec(select(Person).where(Person.phone == phone))).first()
-    detached: list[ChatIdentity] = []
     if person is None:
         person = Person(phone=phone, name=identity.first_name)
         session.add(person)
         await session.flush()
-    elif person.id != identity.person_id and not verified:
-        # Never join a person on an unproven number: it would show that person's policies to a stranger.
-        raise PhoneError("phone_needs_code")
-    if verified:
-        detached = await _detach_unverified(session, identity, person)
-        identity.phone_verified_at = utcnow()
-    elif identity.phone != phone:
-        identity.phone_verified_at = None
+    detached = await _detach_unverified(session, identity, person)
+    identity.phone_verified_at = utcnow()
     identity.phone = phone
     identity.person_id = person.id
     await session.commit()
@@ -271,8 +269,9 @@ async def devices(*, session: AsyncSession, principal: BotPrincipal) -> list[Cha
 
 async def end_device(
     *, session: AsyncSession, directory: IdentityDirectory, principal: BotPrincipal, device_id: int
-) -> None:
-    """Detach another chat of the person: it no longer sees the person's data and must verify again."""
+) -> ChatIdentity:
+    """Detach another chat of the person: it no longer sees the person's data and must verify again.
+    Returns the ended chat (the bot erases a web chat's transcript)."""
     target = await session.get(ChatIdentity, device_id)
     if principal.person_view is None or target is None or target.person_id != principal.person_view:
         raise PhoneError("not_found")
@@ -285,6 +284,7 @@ async def end_device(
     await directory.cache.drop([(target.channel, target.external_id)])
     # Audited in the log: the person ended their own device; no staff action to record.
     log.info("device ended: identity %s detached by identity %s", device_id, principal.identity_id)
+    return target
 
 
 def masked_external_id(external_id: str) -> str:

@@ -9,7 +9,9 @@ from typing import Any
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 from backend.enrollment import validation
+from backend.refusals import refusal_message
 from bot.client import BackendError
+from bot.context import WEBCHAT
 from bot.forms.engine import (
     STAY,
     Choice,
@@ -93,12 +95,21 @@ def static_choices(domain_key: str, values: Sequence[str]) -> ChoiceSource:
 
 
 class ContactStep(Step):
-    """R-ENR-2 phone, bound by the request-contact button so the number is the user's own."""
+    """R-ENR-2 phone, the user's own. Telegram's request-contact button proves it; web chat cannot (a
+    browser can send any number), so there the number, shared or typed, is proved by the SMS code
+    within this question before it is bound or answered (``form.cache[name]`` holds the number waiting
+    for its code)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     async def ask(self, io: Io, form: Form) -> None:
+        pending = form.cache.get(self.name)
+        if pending:
+            await io.say(
+                io.t("enroll/phone_code_wait", phone_masked=pending["masked"]), self._code_keyboard(io)
+            )
+            return
         keyboard = ReplyKeyboardMarkup(
             keyboard=[[KeyboardButton(text=io.label("menu.share_phone"), request_contact=True)]],
             resize_keyboard=True,
@@ -108,19 +119,76 @@ class ContactStep(Step):
         await io.say(io.label("enroll.nav_hint"), InlineKeyboardMarkup(inline_keyboard=[nav_row(io)]))
 
     async def on_contact(self, io: Io, form: Form, phone: str) -> Any:
-        digits = re.sub(r"\D", "", phone)
-        digits = digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
-        if not re.fullmatch(r"1[3-9]\d{9}", digits):
-            raise Invalid("phone_not_cn_mobile")
+        digits = cn_mobile_digits(phone)
         # The shared number is the user's own: bind it to their identity too (one call, this step's).
         try:
             await io.backend.bind_phone(io.identity, digits)
         except BackendError as exc:
-            raise Invalid(exc.code) from exc
+            if exc.code != "phone_needs_code":
+                raise Invalid(exc.code) from exc
+            return await self._send_code(io, form, digits)
+        form.cache.pop(self.name, None)
         return digits
 
     async def on_text(self, io: Io, form: Form, text: str) -> Any:
-        raise Invalid("phone_use_button")
+        if io.identity.channel != WEBCHAT:
+            raise Invalid("phone_use_button")
+        typed = text.strip()
+        pending = form.cache.get(self.name)
+        if pending and not TYPED_PHONE.fullmatch(typed):
+            return await self._check_code(io, form, typed, pending["phone"])
+        return await self.on_contact(io, form, typed)
+
+    async def on_pick(self, io: Io, form: Form, value: str) -> Any:
+        pending = form.cache.get(self.name)
+        if value != RESEND or not pending:
+            raise Invalid("stale_choice")
+        return await self._send_code(io, form, pending["phone"])
+
+    async def on_back(self, io: Io, form: Form) -> bool:
+        """Back from the code: ask for the number again (a mistyped number is fixed here)."""
+        if form.cache.pop(self.name, None) is None:
+            return False
+        await self.ask(io, form)
+        return True
+
+    async def _send_code(self, io: Io, form: Form, digits: str) -> Any:
+        try:
+            sent = await io.backend.send_phone_code(io.identity, digits)
+        except BackendError as exc:
+            await io.say(refusal_message(exc.code, io.locale, exc.detail))
+            await self.ask(io, form)
+            return STAY
+        form.cache[self.name] = {"phone": digits, "masked": sent.phone_masked}
+        text = io.t("start/phone_code_sent", phone_masked=sent.phone_masked, minutes=sent.valid_minutes)
+        await io.say(text, self._code_keyboard(io))
+        return STAY
+
+    async def _check_code(self, io: Io, form: Form, code: str, digits: str) -> Any:
+        try:
+            await io.backend.verify_phone_code(io.identity, code)
+        except BackendError as exc:
+            await io.say(refusal_message(exc.code, io.locale, exc.detail), self._code_keyboard(io))
+            return STAY
+        form.cache.pop(self.name, None)
+        return digits
+
+    def _code_keyboard(self, io: Io) -> InlineKeyboardMarkup:
+        resend = io.button(io.label("menu.phone_code"), "pick", RESEND)
+        return InlineKeyboardMarkup(inline_keyboard=[[resend], nav_row(io)])
+
+
+RESEND = "resend_code"
+# A number typed instead of shared (web chat): 11 digits with the spaces, dashes or +86 people write.
+TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
+
+
+def cn_mobile_digits(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    digits = digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+    if not re.fullmatch(r"1[3-9]\d{9}", digits):
+        raise Invalid("phone_not_cn_mobile")
+    return digits
 
 
 class RegionStep(Step):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from backend.refusals import refusal_message
 from bot.client import BackendError
 from bot.context import WEBCHAT, ChatContext
 from bot.forms.engine import FormRunner, FormState, close_form, draft_reminder
+from bot.forms.steps import TYPED_PHONE
 from bot.keyboards import (
     LanguageChoice,
     MenuAction,
@@ -32,7 +32,6 @@ from bot.replies import Markup, reply_to_query
 from bot.routers import claims, enroll, policies
 from messages import LOCALES, label, render
 
-TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
 
 
@@ -263,19 +262,11 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
         await message.answer(render("start/phone_not_own", locale), reply_markup=share_phone_keyboard(locale))
         return
     await ctx.ensure()
-    webchat = ctx.key.channel == WEBCHAT
-    binding = (PhoneBinding.waiting_for_contact.state, PhoneBinding.waiting_for_code.state)
-    if webchat and await state.get_state() in binding:
-        # Binding from the menu in web chat: the number is proved by a code before anything is bound.
-        await send_code(said_to(message), ctx, state, message.contact.phone_number)
-        return
     try:
         identity = await ctx.backend.bind_phone(ctx.key, message.contact.phone_number)
     except BackendError as exc:
-        if webchat and exc.code == "phone_needs_code":
-            await message.answer(
-                refusal_message(exc.code, locale, exc.detail), reply_markup=remove_keyboard()
-            )
+        if ctx.key.channel == WEBCHAT and exc.code == "phone_needs_code":
+            # A browser can send any number: web chat proves it by a code before anything is bound.
             await send_code(said_to(message), ctx, state, message.contact.phone_number)
             return
         await message.answer(
@@ -287,12 +278,12 @@ async def contact_shared(message: Message, ctx: ChatContext, state: FSMContext) 
 
 
 async def bound(message: Message, ctx: ChatContext, identity: IdentityOut, state: FSMContext) -> None:
-    """Say the phone is bound (and, in web chat before a code, how to prove it), then the menu; a text's
-    link that waited for this number opens now."""
+    """Say the phone is bound, then the menu; a text's link that waited for this number opens now."""
     token = (await state.get_data()).get("link_token")
     draft = await close_form(state)
-    key = "start/phone_bound" if identity.phone_verified else "start/phone_bound_unverified"
-    await message.answer(render(key, identity.locale, identity=identity), reply_markup=remove_keyboard())
+    await message.answer(
+        render("start/phone_bound", identity.locale, identity=identity), reply_markup=remove_keyboard()
+    )
     await show_menu(message, identity)
     if draft:
         text, markup = draft_reminder(identity.locale)

@@ -19,7 +19,7 @@ from tests.harness import ChatUser
 
 async def _application(user: ChatUser, api: httpx.AsyncClient, service_headers: dict[str, str]) -> int:
     await user.say("/start")
-    await user.share_contact("13812345678")
+    await user.share_proved_contact("13812345678")
     headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{user.chat_id}"}
     body = {
         "idempotency_key": secrets.token_urlsafe(12),

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.db import utcnow
+from backend.db import Database, utcnow
+from backend.people.models import ChatIdentity, Person
 from tests.conftest import login
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_CREDIT_CODE, VALID_ID, own_numbers, resident_id
 from tests.images import png
@@ -26,15 +27,17 @@ BOUND_PHONES: dict[str, str] = {}
 async def identity(
     api: httpx.AsyncClient, service_headers: dict[str, str], external_id: str, phone: str | None = None
 ) -> dict[str, str]:
-    """A chat identity with a bound phone (by default one of its own); returns the bot's headers for it."""
+    """A chat identity with a bound phone (by default one of its own); returns the bot's headers for it.
+    A Telegram chat: its contact button proves the number, as web chat's SMS code does
+    (tests/bot/test_sms_verification.py)."""
     phone = phone or f"138{zlib.crc32(external_id.encode()) % 10**8:08d}"
     opened = await api.post(
         "/api/bot/identities",
         headers=service_headers,
-        json={"channel": "webchat", "external_id": external_id, "address": external_id},
+        json={"channel": "telegram", "external_id": external_id, "address": external_id},
     )
     assert opened.status_code == 200
-    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{external_id}"}
+    headers = {**service_headers, "X-Tianbao-Identity": f"telegram:{external_id}"}
     bound = await api.post("/api/bot/me/phone", headers=headers, json={"phone_number": phone})
     assert bound.status_code == 200
     BOUND_PHONES[headers["X-Tianbao-Identity"]] = phone
@@ -472,9 +475,24 @@ async def test_r_enr_7_verification_threshold_at_100_mu(
 
 
 async def test_telegram_verified_owner_detaches_an_unverified_web_chat_binding(
-    api: httpx.AsyncClient, service_headers: dict[str, str]
+    api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
 ) -> None:
-    squatter = await identity(api, service_headers, "squatter", phone="13700001111")  # web chat: unproven
+    """A web chat bound by a typed number before codes were required (unverified) loses it when the
+    number's owner proves it."""
+    opened = await api.post(
+        "/api/bot/identities",
+        headers=service_headers,
+        json={"channel": "webchat", "external_id": "squatter", "address": "squatter"},
+    )
+    async with db.session() as session:  # as the releases before left such a chat
+        person = Person(phone="13700001111")
+        session.add(person)
+        await session.flush()
+        squatting = await session.get(ChatIdentity, opened.json()["id"])
+        assert squatting is not None
+        squatting.phone, squatting.person_id = "13700001111", person.id
+        await session.commit()
+    squatter = {**service_headers, "X-Tianbao-Identity": "webchat:squatter"}
     opened = await api.post(
         "/api/bot/identities",
         headers=service_headers,

@@ -29,7 +29,7 @@ from tests.enroll_helpers import VALID_ID, own_numbers
 ACCOUNT = "6228480012345678901"  # tests/backend/test_enrollment_api.py: farmer_application
 SEEDED: dict[Personal, str] = {
     Personal.PHONE: DEFAULT_PHONE,  # the farmer's phone, the policy's and the claim's reporter
-    Personal.ID_NUMBER: own_numbers("webchat:access-farmer")[0],  # submit() gives each account its own
+    Personal.ID_NUMBER: own_numbers("telegram:access-farmer")[0],  # submit() gives each account its own
     Personal.BANK_ACCOUNT: ACCOUNT,
 }
 

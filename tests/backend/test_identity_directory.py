@@ -90,16 +90,30 @@ async def test_app_language_is_followed_until_the_user_chooses_one(
 async def test_bound_phone_is_seen_by_the_next_start(
     api: httpx.AsyncClient, service_headers: dict[str, str]
 ) -> None:
-    assert (await _open(api, service_headers, "u4"))["phone_verified"] is False
-    identity_headers = {**service_headers, "X-Tianbao-Identity": "webchat:u4"}
+    assert (await _open(api, service_headers, "u4", channel="telegram"))["phone_verified"] is False
+    identity_headers = {**service_headers, "X-Tianbao-Identity": "telegram:u4"}
     bound = await api.post(
         "/api/bot/me/phone", json={"phone_number": "13812345678"}, headers=identity_headers
     )
     assert bound.status_code == 200, bound.text
-    after = await _open(api, service_headers, "u4")
-    # A web chat's typed number is bound unverified (the SMS code verifies it: tests/bot/test_sms_verification.py).
-    assert after["phone_verified"] is False and after["phone_masked"] == "138****5678"
+    after = await _open(api, service_headers, "u4", channel="telegram")
+    assert after["phone_verified"] is True and after["phone_masked"] == "138****5678"
     assert after["person_id"] == bound.json()["person_id"] is not None
+
+
+async def test_a_web_chat_binds_no_number_without_its_code(
+    api: httpx.AsyncClient, service_headers: dict[str, str]
+) -> None:
+    """A browser can send any number: web chat binds one only by the SMS code
+    (tests/bot/test_sms_verification.py), whoever holds it, and the refusal names no holder."""
+    await _open(api, service_headers, "u5")
+    identity_headers = {**service_headers, "X-Tianbao-Identity": "webchat:u5"}
+    refused = await api.post(
+        "/api/bot/me/phone", json={"phone_number": "13812345670"}, headers=identity_headers
+    )
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "phone_needs_code", refused.text
+    after = await _open(api, service_headers, "u5")
+    assert after["person_id"] is None and after["phone_masked"] is None
 
 
 async def test_stopped_user_cached_as_active_comes_back_on_start_at_once(

@@ -292,7 +292,7 @@ async def test_a_claim_notice_goes_by_text_when_no_chat_reaches_the_insured(
         await session.commit()
     # The farmer's own chat reaches them: the notice goes there, not by text.
     assert {row.channel for row in await _rows(db) if row.dedupe_key.startswith(f"claim-{claim_id}-")} == {
-        "webchat"
+        "telegram"
     }
     async with db.session() as session:
         for chat in (await session.exec(select(ChatIdentity))).all():

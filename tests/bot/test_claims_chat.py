@@ -167,7 +167,7 @@ async def test_r_lia_6_enterprise_accident_alerts_staff_at_once(
 
     officer = ChatUser(chat_client, "officer-2", first_name="张安全")
     await officer.say("/start")
-    await officer.share_contact("13912345678")
+    await officer.share_proved_contact("13912345678")
     headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{officer.chat_id}"}
     body = enterprise_application(await survey_answers(api, service_headers))
     body["enterprise"]["industry_code"] = await industry_code(api, service_headers)
@@ -209,7 +209,7 @@ async def _the_enterprise_reporter_is_a_person_with_a_phone(officer: ChatUser) -
     assert "您本人的姓名" in replies[-1].text and "本人（" not in " ".join(replies[-1].button_texts())
     replies = await officer.say("王五")
     assert "联系电话" in replies[0].text
-    replies = await officer.share_contact("13912345678")
+    replies = await officer.share_proved_contact("13912345678")
     summary = replies[-1].text
     assert "报案人：王五（139****5678），投保企业：" in summary and "发生时间" in summary
 

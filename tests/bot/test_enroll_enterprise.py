@@ -30,7 +30,7 @@ async def _scan_and_answer_until_survey(officer: ChatUser, payload: str) -> None
     assert "校验码不对" in replies[0].text and "统一社会信用代码" in replies[-1].text
     await officer.say(VALID_CREDIT_CODE)
     await officer.say("李建国")
-    await officer.share_contact("+8613912345678")
+    await officer.share_proved_contact("+8613912345678")
     await walk_region(officer, "广东省", "东莞市", "东城街道")
     await officer.say("东城大道 88 号")
     await officer.tap("机械")
@@ -167,7 +167,7 @@ async def test_an_enterprise_enrolled_in_chat_is_paid_for_an_accident_into_its_o
     await officer.say("二号车间")
     await officer.tap("跳过（以后再补）")
     await officer.say("王五")
-    await officer.share_contact("+8613912345678")
+    await officer.share_proved_contact("+8613912345678")
     assert "报案成功" in (await officer.tap("确认提交"))[-1].text
     adjuster, _ = await staff_user(api, admin_headers, "adj_ent", "adjuster")
     underwriter, _ = await staff_user(api, admin_headers, "uw_ent", "underwriter")

@@ -37,7 +37,7 @@ async def _answer_identity(user: ChatUser, id_number: str = VALID_ID) -> None:
     replies = await user.say("110105194902300028")  # 30 February
     assert "出生日期" in replies[0].text
     await user.say(id_number)
-    await user.share_contact("13812345678")
+    await user.share_proved_contact("13812345678")
 
 
 async def _answer_place_and_bank(user: ChatUser) -> None:
@@ -260,7 +260,7 @@ async def test_r_enr_5_the_chat_offers_i_confirm_myself_only_for_the_accounts_ow
     await farmer_li.tap("普通农户")
     await farmer_li.say("李老汉")
     await farmer_li.say(resident_id("44190019800101123"))
-    await farmer_li.share_contact("13812345678")
+    await farmer_li.share_proved_contact("13812345678")
     await farmer_li.say("5")
     await _answer_place_and_bank(farmer_li)
     await farmer_li.tap("农业银行")

@@ -33,7 +33,7 @@ from tests.backend.test_claims_reporting import cover_began, report
 from tests.conftest import SERVICE_TOKEN
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.harness import with_sessions
+from tests.harness import asks_for_code, texted_code, with_sessions
 
 PHONE = "13812345678"
 WEBHOOK_SECRET = "every-button-secret"
@@ -102,6 +102,7 @@ class Chat(Protocol):
     async def press_twice(self, answer: Answer, button: Button) -> Outcome: ...
     async def press_gone(self, data: str, message_id: int) -> Outcome: ...
     async def share_contact(self, phone: str) -> Outcome: ...
+    async def share_proved_contact(self, phone: str) -> Outcome: ...
     async def share_location(self, latitude: float, longitude: float) -> Outcome: ...
 
 
@@ -127,8 +128,8 @@ def _keys(rows: list[list[dict[str, Any]]] | None) -> list[Button]:
 
 
 class WebChat:
-    def __init__(self, client: httpx.AsyncClient, chat_id: str, locale: str) -> None:
-        self.client, self.chat_id = client, chat_id
+    def __init__(self, client: httpx.AsyncClient, chat_id: str, locale: str, db: Database) -> None:
+        self.client, self.chat_id, self.db = client, chat_id, db
         self.identity = f"webchat:{chat_id}"
         self.locale = locale
         self.locale_changed = False
@@ -160,6 +161,13 @@ class WebChat:
 
     async def share_contact(self, phone: str) -> Outcome:
         return await self._post({"contact": {"phone_number": phone}})
+
+    async def share_proved_contact(self, phone: str) -> Outcome:
+        """Web chat proves the number by the code texted to it (read where the farmer reads it)."""
+        shared = await self.share_contact(phone)
+        if not shared.answers or not asks_for_code(shared.answers[-1].text):
+            return shared
+        return await self.say(await texted_code(self.db, phone))
 
     async def share_location(self, latitude: float, longitude: float) -> Outcome:
         return await self._post({"location": {"latitude": latitude, "longitude": longitude}})
@@ -280,6 +288,9 @@ class TelegramChat:
     async def share_contact(self, phone: str) -> Outcome:
         return await self._feed(self.server.contact_message(self.user_id, phone, **self._who()))
 
+    async def share_proved_contact(self, phone: str) -> Outcome:
+        return await self.share_contact(phone)  # Telegram's contact button proves the number
+
     async def share_location(self, latitude: float, longitude: float) -> Outcome:
         update = self.server.user_message(self.user_id, "-", **self._who())
         del update["message"]["text"]
@@ -323,12 +334,14 @@ async def client(both_app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def opener(client: httpx.AsyncClient, telegram: FakeTelegramServer, both_app: Any) -> Callable[..., Chat]:
+def opener(
+    client: httpx.AsyncClient, telegram: FakeTelegramServer, both_app: Any, db: Database
+) -> Callable[..., Chat]:
     user_ids = iter(range(7_000_001, 8_000_000))
 
     def open_chat(channel: str, locale: str) -> Chat:
         if channel == "webchat":
-            return WebChat(client, f"btn-{secrets.token_hex(4)}", locale)
+            return WebChat(client, f"btn-{secrets.token_hex(4)}", locale, db)
         runtime = both_app.state.bot_runtime
         return TelegramChat(
             client, telegram, both_app.state.answer_watch, runtime.backend, next(user_ids), locale
@@ -472,7 +485,7 @@ class Insured:
 async def make_insured(chat: Chat, client: httpx.AsyncClient, db: Database) -> Insured:
     """The chat's user holds a paid rice policy and has reported one loss on it."""
     await chat.say("/start")
-    await chat.share_contact(PHONE)
+    await chat.share_proved_contact(PHONE)
     headers = {**SERVICE, "X-Tianbao-Identity": chat.identity}
     body = {
         "idempotency_key": secrets.token_urlsafe(12),
@@ -598,7 +611,7 @@ async def _walk_to_the_quote(chat: Chat, locale: str) -> Outcome:
     step = await chat.press(*step.find_data("f:pick:farmer"))
     await chat.say("李四")
     await chat.say(VALID_ID)
-    await chat.share_contact(PHONE)
+    await chat.share_proved_contact(PHONE)
     step = await chat.say("10")
     for code in ("440000000000", "441900000000", DONGGUAN_TOWNSHIP):  # 广东省 东莞市 东城街道
         while not any(b.data.startswith(f"f:pick:{code}") for a in step.answers for b in a.buttons):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlmodel import col, select
+from sqlmodel import select
 
 from backend.claims.models import Claim
 from backend.db import Database, utcnow
@@ -23,33 +23,11 @@ from backend.outbox.sms.service import create_link
 from backend.people.models import ChatIdentity, Person
 from backend.phone_codes.models import PhoneCode
 from tests.backend.test_claims_workflow import staff_user
+from tests.backend.test_enrollment_api import farmer_application
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID, insured_in_chat
-from tests.harness import ChatUser
+from tests.harness import ChatUser, age_phone_codes, latest_text, texted_code
 
 PHONE = "13812345678"
-
-
-async def latest_text(db: Database, phone: str, kind: str) -> str:
-    """The latest text of ``kind`` (otp, notice) to ``phone``, as the farmer reads it on their phone."""
-    async with db.session() as session:
-        row = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.channel == "sms", OutboxMessage.address == "+86" + phone)
-                .where(OutboxMessage.kind == kind)
-                .order_by(col(OutboxMessage.id).desc())
-            )
-        ).first()
-    assert row is not None, f"no {kind} was texted"
-    return row.text
-
-
-async def texted_code(db: Database, phone: str = PHONE) -> str:
-    """The latest one-time code texted to ``phone``."""
-    text = await latest_text(db, phone, "otp")
-    found = re.search(r"\d{6}", text)
-    assert found is not None, text
-    return found.group(0)
 
 
 async def codes_texted(db: Database, phone: str = PHONE) -> int:
@@ -83,17 +61,6 @@ async def bind_by_code(user: ChatUser, db: Database, phone: str = PHONE) -> None
     assert "绑定成功" in replies[0].text, user.text()
 
 
-async def _age_codes(db: Database, by: timedelta) -> None:
-    """Move time: the stored codes were sent ``by`` earlier (the outbox rows too, for the per-number count)."""
-    async with db.session() as session:
-        for code in (await session.exec(select(PhoneCode))).all():
-            code.created_at -= by
-            code.expires_at -= by
-        for text in (await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "otp"))).all():
-            text.created_at -= by
-        await session.commit()
-
-
 # --- 1. the code ----------------------------------------------------------------------------------------
 
 
@@ -106,7 +73,7 @@ async def test_binding_in_web_chat_texts_a_code_and_only_the_right_code_verifies
     assert "138****5678" in replies[-1].text and "6 位数字" in replies[-1].text
     assert all(PHONE not in r.text for r in replies)  # the whole number is never echoed
     assert (await identity_of(db, farmer.chat_id)).person_id is None  # nothing bound before the code
-    code = await texted_code(db)
+    code = await texted_code(db, PHONE)
     wrong = "000000" if code != "000000" else "111111"
     replies = await farmer.say(wrong)
     assert "验证码不对，还可以再试 4 次" in replies[0].text
@@ -122,7 +89,7 @@ async def test_the_code_is_stored_only_as_a_keyed_hash(farmer: ChatUser, db: Dat
     await farmer.say("/start")
     await farmer.tap("绑定手机号")
     await farmer.share_contact(PHONE)
-    code = await texted_code(db)
+    code = await texted_code(db, PHONE)
     async with db.session() as session:
         stored = (await session.exec(select(PhoneCode))).one()
     assert code not in stored.code_hash and len(stored.code_hash) == 64
@@ -133,7 +100,7 @@ async def test_five_wrong_tries_kill_the_code(farmer: ChatUser, db: Database) ->
     await farmer.say("/start")
     await farmer.tap("绑定手机号")
     await farmer.share_contact(PHONE)
-    code = await texted_code(db)
+    code = await texted_code(db, PHONE)
     wrong = "000000" if code != "000000" else "111111"
     for left in (4, 3, 2, 1):
         assert f"还可以再试 {left} 次" in (await farmer.say(wrong))[0].text
@@ -147,13 +114,13 @@ async def test_an_expired_code_says_so_and_a_new_one_can_be_sent(farmer: ChatUse
     await farmer.say("/start")
     await farmer.tap("绑定手机号")
     await farmer.share_contact(PHONE)
-    code = await texted_code(db)
-    await _age_codes(db, timedelta(minutes=5, seconds=1))
+    code = await texted_code(db, PHONE)
+    await age_phone_codes(db, timedelta(minutes=5, seconds=1))
     replies = await farmer.say(code)
     assert "验证码已过期" in replies[0].text
     replies = await farmer.tap("重新发送验证码")
     assert "已通过短信发送到 138****5678" in replies[-1].text
-    fresh = await texted_code(db)
+    fresh = await texted_code(db, PHONE)
     assert "绑定成功" in (await farmer.say(fresh))[0].text
 
 
@@ -165,9 +132,9 @@ async def test_codes_are_throttled_one_a_minute_and_five_an_hour(farmer: ChatUse
     assert "1分钟后再试" in replies[-1].text
     assert await codes_texted(db) == 1
     for _ in range(4):
-        await _age_codes(db, timedelta(minutes=1, seconds=1))
+        await age_phone_codes(db, timedelta(minutes=1, seconds=1))
         assert "已通过短信发送到" in (await farmer.tap("重新发送验证码"))[-1].text
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     replies = await farmer.tap("重新发送验证码")
     assert await codes_texted(db) == 5
     assert "次数已满" in replies[-1].text or "太频繁" in replies[-1].text
@@ -177,27 +144,31 @@ async def test_one_chat_cannot_text_codes_to_number_after_number(farmer: ChatUse
     """Throttled per chat as well as per number (the bot is not told the browser's address)."""
     await farmer.say("/start")
     for n in range(6):
-        await _age_codes(db, timedelta(minutes=1, seconds=1))
+        await age_phone_codes(db, timedelta(minutes=1, seconds=1))
         await farmer.tap("绑定手机号", await farmer.say("/start"))
         replies = await farmer.say(f"1390000000{n}")
     assert "这个聊天获取验证码太频繁了" in replies[-1].text
     assert await codes_texted(db, "13900000005") == 0
 
 
-async def test_a_typed_number_nobody_holds_binds_unverified_and_never_joins_a_held_one(
+async def test_a_shared_number_binds_only_by_its_code_whoever_holds_it(
     chat_client: httpx.AsyncClient, db: Database
 ) -> None:
-    """The hole closed: a web chat that only typed a number never joins the person who holds it."""
+    """The hole closed: a web chat that only sent a number binds nothing, held number or new; the code
+    proves it. The intruder hears exactly what the owner heard, so nobody learns a number is on file."""
     owner = ChatUser(chat_client, "owner-1")
     await owner.say("/start")
     replies = await owner.share_contact(PHONE)  # outside the menu: a number nobody holds yet
-    assert "绑定成功" in replies[0].text and "短信验证码验证" in replies[0].text
-    assert (await identity_of(db, owner.chat_id)).phone_verified_at is None
+    asked = replies[0].text
+    assert "已通过短信发送到 138****5678" in asked
+    assert (await identity_of(db, owner.chat_id)).person_id is None
+    assert "绑定成功" in (await owner.say(await texted_code(db, PHONE)))[0].text
+    assert (await identity_of(db, owner.chat_id)).phone_verified_at is not None
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     intruder = ChatUser(chat_client, "intruder-1")
     await intruder.say("/start")
     replies = await intruder.share_contact(PHONE)
-    assert "需要用短信验证码证明号码是您的" in replies[0].text
-    assert "已通过短信发送到 138****5678" in replies[-1].text
+    assert replies[0].text == asked
     intruding = await identity_of(db, intruder.chat_id)
     assert intruding.person_id is None and intruding.phone is None
 
@@ -207,7 +178,7 @@ async def test_a_second_device_verified_by_code_joins_the_same_person(
 ) -> None:
     first, second = ChatUser(chat_client, "phone-1"), ChatUser(chat_client, "laptop-1")
     await bind_by_code(first, db)
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     await bind_by_code(second, db)
     one, two = await identity_of(db, first.chat_id), await identity_of(db, second.chat_id)
     assert one.person_id == two.person_id is not None
@@ -277,7 +248,7 @@ async def test_a_second_device_verified_by_code_sees_the_persons_policy_and_an_a
     phone_chat, laptop = ChatUser(chat_client, "phone-2"), ChatUser(chat_client, "laptop-2")
     await bind_by_code(phone_chat, db)
     policy = await insured_in_chat(phone_chat, api, service_headers)
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     await bind_by_code(laptop, db)
     replies = await laptop.tap("我的保单")
     assert policy["number"] in " ".join(replies[-1].button_texts()), laptop.text()
@@ -302,9 +273,15 @@ async def test_an_unverified_chat_sees_only_what_it_did_itself(
     admin_headers: dict[str, str],
     db: Database,
 ) -> None:
-    """A chat that only typed a number nobody held sees its own policy, never an agent's claim on it."""
+    """A chat bound before codes were required (a typed number, unverified) sees its own policy, never an
+    agent's claim on it, until it proves the number."""
     typed = ChatUser(chat_client, "typed-1")
-    policy = await insured_in_chat(typed, api, service_headers)  # bound by a typed number: unverified
+    policy = await insured_in_chat(typed, api, service_headers)
+    async with db.session() as session:  # as such a chat was left by the releases before
+        identity = await session.get(ChatIdentity, (await identity_of(db, typed.chat_id)).id)
+        assert identity is not None
+        identity.phone_verified_at = None
+        await session.commit()
     claim = await agent_reports_for(api, admin_headers, db, policy["id"])
     await typed.say("/start")
     replies = await typed.tap("我的理赔")
@@ -328,7 +305,7 @@ async def test_a_forwarded_link_opens_nothing_in_someone_elses_chat(
     assert "这个链接是发给手机号 138****5678 的" in replies[0].text
     assert claim["number"] not in stranger.text()
     # A stranger who tries the owner's number gets a code texted to the owner, never the claim.
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     replies = await stranger.share_contact(PHONE)
     assert "已通过短信发送到 138****5678" in replies[-1].text
     assert "验证码不对" in (await stranger.say("000001"))[0].text or "绑定成功" not in stranger.text()
@@ -351,9 +328,9 @@ async def test_the_link_asks_for_the_number_then_opens_once_verified(
     token = await texted_link(db)
     new_phone = ChatUser(chat_client, "new-phone-4")
     await new_phone.say(f"/start s_{token}")
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     await new_phone.share_contact(PHONE)
-    replies = await new_phone.say(await texted_code(db))
+    replies = await new_phone.say(await texted_code(db, PHONE))
     assert "绑定成功" in replies[0].text
     assert f"理赔 {claim['number']}" in new_phone.text(), new_phone.text()
 
@@ -381,7 +358,7 @@ async def test_the_person_lists_their_devices_and_ends_one(
 ) -> None:
     phone_chat, laptop = ChatUser(chat_client, "phone-5"), ChatUser(chat_client, "laptop-5")
     await bind_by_code(phone_chat, db)
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     await bind_by_code(laptop, db)
     replies = await laptop.tap("我的设备")
     listing = replies[-1]
@@ -391,6 +368,8 @@ async def test_the_person_lists_their_devices_and_ends_one(
     assert "已结束该设备" in ended[-1].text and "****ne-5" not in ended[-1].text
     gone = await identity_of(db, phone_chat.chat_id)
     assert gone.person_id is None and gone.phone_verified_at is None
+    # What that browser could still read is erased: its cookie now opens an empty chat.
+    assert await phone_chat.history() == []
     # The ended chat is asked to bind again and sees no devices of the person.
     replies = await phone_chat.say("/start")
     assert any("绑定手机号" in t for t in replies[-1].button_texts())
@@ -405,22 +384,24 @@ async def test_another_number_sent_while_a_code_is_awaited_gets_its_own_code(
     await farmer.share_contact("13900001111")
     first = await texted_code(db, "13900001111")
     assert "1分钟后再试" in (await farmer.share_contact(PHONE))[-1].text  # one code a minute per chat too
-    await _age_codes(db, timedelta(minutes=1, seconds=1))
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     replies = await farmer.share_contact(PHONE)
     assert "已通过短信发送到 138****5678" in replies[-1].text
-    if first != await texted_code(db):  # one chance in a million that both codes are the same
+    if first != await texted_code(db, PHONE):  # one chance in a million that both codes are the same
         assert "验证码不对" in (await farmer.say(first))[0].text
-    replies = await farmer.say(await texted_code(db))
+    replies = await farmer.say(await texted_code(db, PHONE))
     assert "138****5678 绑定成功" in replies[0].text
 
 
-async def test_the_enrollment_phone_step_asks_for_the_code_of_a_held_number(
+async def test_the_enrollment_phone_step_proves_the_number_by_its_code(
     chat_client: httpx.AsyncClient, db: Database
 ) -> None:
-    """The form's phone step binds a number nobody holds; a held one must be verified by code first (it
-    would have joined the holder's person before), and the form keeps its answers."""
+    """The form's phone step texts a code for any number (a held one would have joined the holder's
+    person before); a wrong code keeps the question, "back" lets a mistyped number be fixed, the right
+    code binds the chat and the form goes on with its answers kept."""
     owner = ChatUser(chat_client, "owner-6")
     await bind_by_code(owner, db)
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     other = ChatUser(chat_client, "other-6")
     await other.say("/start")
     await other.tap("我要投保")
@@ -430,9 +411,35 @@ async def test_the_enrollment_phone_step_asks_for_the_code_of_a_held_number(
     await other.say("李四")
     await other.say(VALID_ID)
     replies = await other.share_contact(PHONE)
-    assert "需要先用短信验证码验证" in replies[0].text, other.text()
+    assert "已通过短信发送到 138****5678" in replies[-1].text, other.text()
     taken = await identity_of(db, other.chat_id)
     assert taken.person_id is None and taken.phone is None
+    code = await texted_code(db, PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    replies = await other.say(wrong)
+    assert "验证码不对" in replies[0].text and (await identity_of(db, other.chat_id)).person_id is None
+    replies = await other.say(code)
+    assert "亩" in other.text(), other.text()  # the next question: how many mu
+    joined, holder = await identity_of(db, other.chat_id), await identity_of(db, owner.chat_id)
+    assert joined.person_id == holder.person_id and joined.phone_verified_at is not None
+
+
+async def test_back_from_the_forms_code_asks_for_the_number_again(farmer: ChatUser, db: Database) -> None:
+    await farmer.say("/start")
+    await farmer.tap("我要投保")
+    await farmer.tap("农户投保")
+    await farmer.tap("水稻")
+    await farmer.tap("普通农户")
+    await farmer.say("李四")
+    await farmer.say(VALID_ID)
+    await farmer.say("13900001111")  # typed, and wrong
+    assert "139****1111" in farmer.text()
+    replies = await farmer.tap("上一步")
+    assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"], farmer.text()
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
+    await farmer.share_proved_contact(PHONE)
+    assert "亩" in farmer.text(), farmer.text()
+    assert (await identity_of(db, farmer.chat_id)).phone == PHONE
 
 
 async def test_a_typed_number_never_joins_a_person_no_chat_holds(farmer: ChatUser, db: Database) -> None:
@@ -443,9 +450,40 @@ async def test_a_typed_number_never_joins_a_person_no_chat_holds(farmer: ChatUse
         await session.commit()
     await farmer.say("/start")
     replies = await farmer.share_contact(PHONE)
-    assert "需要用短信验证码证明号码是您的" in replies[0].text
+    assert "已通过短信发送到 138****5678" in replies[0].text
     assert (await identity_of(db, farmer.chat_id)).person_id is None
-    assert "绑定成功" in (await farmer.say(await texted_code(db)))[0].text
+    assert "绑定成功" in (await farmer.say(await texted_code(db, PHONE)))[0].text
     async with db.session() as session:
         person = (await session.exec(select(Person).where(Person.phone == PHONE))).one()
     assert (await identity_of(db, farmer.chat_id)).person_id == person.id
+
+
+async def test_a_policy_issued_after_the_chat_blocked_us_is_texted_with_its_link(
+    chat_client: httpx.AsyncClient, api: httpx.AsyncClient, service_headers: dict[str, str], db: Database
+) -> None:
+    """Policy notices choose the channel that reaches the person, as claim notices do: the chat that
+    applied has blocked us by the time the premium is paid, so the e-policy's notice goes by text with
+    a link that opens the policy in the farmer's verified chat."""
+    farmer = ChatUser(chat_client, "policy-sms")
+    await bind_by_code(farmer, db)
+    headers = {**service_headers, "X-Tianbao-Identity": f"webchat:{farmer.chat_id}"}
+    application = await api.post("/api/bot/applications", headers=headers, json=farmer_application())
+    assert application.status_code == 200, application.text
+    async with db.session() as session:
+        chat = await session.get(ChatIdentity, (await identity_of(db, farmer.chat_id)).id)
+        assert chat is not None
+        chat.stopped_at = utcnow()
+        await session.commit()
+    paid = await api.post(
+        f"/api/bot/applications/{application.json()['id']}/payments",
+        headers=headers,
+        json={"provider": "demo"},
+    )
+    policy = paid.json()["policy"]
+    text = await latest_text(db, PHONE, "notice")
+    assert policy["number"] in text and "已生效" in text
+    async with db.session() as session:
+        link = await session.get(SmsLink, await texted_link(db))
+        assert link is not None and link.target == f"policy:{policy['id']}"
+    replies = await farmer.say(f"/start s_{link.token}")
+    assert policy["number"] in farmer.text(), [r.text for r in replies]

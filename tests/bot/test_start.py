@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from backend.db import Database
-from tests.bot.test_sms_verification import texted_code
-from tests.harness import ChatUser
+from tests.harness import ChatUser, age_phone_codes, texted_code
 
 
 async def test_start_greets_in_chinese_with_menu_buttons(farmer: ChatUser) -> None:
@@ -67,7 +68,7 @@ async def test_phone_binding_by_contact_button(farmer: ChatUser, db: Database) -
     assert prompt.keyboard[0][0]["request_contact"] is True
     replies = await farmer.share_contact("+86 138-1234-5678")
     assert "验证码已通过短信发送到 138****5678" in replies[0].text
-    replies = await farmer.say(await texted_code(db))
+    replies = await farmer.say(await texted_code(db, "13812345678"))
     assert "138****5678" in replies[0].text and "绑定成功" in replies[0].text
     assert replies[0].keyboard == []  # the share-phone keyboard is removed
     menu = replies[-1]
@@ -145,7 +146,7 @@ async def test_a_number_typed_while_binding_in_web_chat_gets_a_code(farmer: Chat
     await farmer.tap("绑定手机号")
     replies = await farmer.say("138 1234 5678")
     assert "验证码已通过短信发送到 138****5678" in replies[0].text
-    assert "绑定成功" in (await farmer.say(await texted_code(db)))[0].text
+    assert "绑定成功" in (await farmer.say(await texted_code(db, "13812345678")))[0].text
     # Bound: typing text is ordinary input again.
     assert "没看懂" in (await farmer.say("13812345678"))[0].text
 
@@ -158,15 +159,20 @@ async def test_typing_something_else_while_binding_points_at_the_button(farmer: 
     assert replies[0].keyboard and replies[0].keyboard[0][0]["request_contact"]
 
 
-async def test_web_chat_cannot_bind_a_phone_another_account_holds(chat_client: httpx.AsyncClient) -> None:
-    """Without the code, a web chat never joins the person who holds the number: it is asked for the code."""
+async def test_web_chat_cannot_bind_a_phone_another_account_holds(
+    chat_client: httpx.AsyncClient, db: Database
+) -> None:
+    """Without the code, a web chat never joins the person who holds the number: it is asked for the code,
+    in the very words a number nobody holds gets (the answer tells nobody whether a number is on file)."""
     owner = ChatUser(chat_client, "owner-1")
     await owner.say("/start")
-    assert "绑定成功" in (await owner.share_contact("13812345678"))[0].text
+    asked_owner = (await owner.share_contact("13812345678"))[0].text
+    assert "绑定成功" in (await owner.say(await texted_code(db, "13812345678")))[0].text
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))
     intruder = ChatUser(chat_client, "intruder-1")
     await intruder.say("/start")
     replies = await intruder.share_contact("13812345678")
-    assert "需要用短信验证码证明号码是您的" in replies[0].text
+    assert replies[0].text == asked_owner
     replies = await intruder.say("/start")
     assert any("绑定手机号" in t for t in replies[-1].button_texts()), "still not bound"
 

@@ -378,7 +378,7 @@ async def test_the_hourly_job_expires_idle_anonymous_chats_with_their_files_and_
         await user.say("/start")
         remembered = {"text": "/start", "client_id": f"hello-{user.chat_id}-0000000000"}
         assert (await chat_client.post(f"/webchat/api/{user.chat_id}/messages", json=remembered)).is_success
-    await bound.share_contact("13812345678")
+    await bound.share_proved_contact("13812345678")
     for user in (idle, bound, recent):
         await ask_for_a_photo(embedded, user.chat_id)  # FSM state in the database
         assert (await post_photo(chat_client, user.chat_id, png())).status_code == 200

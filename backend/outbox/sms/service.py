@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -29,11 +29,12 @@ from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus, Prio
 from backend.outbox.service import enqueue_many
 from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.outbox.sms.schemas import ReceiptIn
-from backend.people.models import Person
+from backend.people.models import ChatIdentity, Person
+from backend.people.reach import reachable_identity
 from backend.people.service import normalize_cn_mobile
 from backend.refusals import Refusal
 from backend.settings import Settings
-from messages import DEFAULT_LOCALE, mask_phone, to_local
+from messages import DEFAULT_LOCALE, mask_phone, normalize_locale, to_local
 from messages.sms import sms_template
 
 SMS = "sms"
@@ -265,3 +266,43 @@ async def text_person(
         dedupe_key=dedupe_key,
     )
     return True
+
+
+ChatNotice = Callable[[ChatIdentity], Awaitable[None]]
+
+
+async def notify_person(
+    *,
+    session: AsyncSession,
+    person_id: int | None,
+    preferred: ChatIdentity | None,
+    chat: ChatNotice,
+    sms_key: str,
+    sms_values: dict[str, str],
+    target: str,
+    dedupe_key: str,
+    link_days: int,
+) -> str:
+    """Tell a person by the channel that reaches them: ``preferred`` (the chat that acted) while it has
+    not blocked us, else the person's own chat that reaches them, else a text with a link to ``target``.
+    ``chat`` enqueues the chat message for the chosen identity, in its language. Returns the channel
+    used: "chat", "sms" or "none" (no chat and no phone)."""
+    identity = preferred if preferred is not None and preferred.stopped_at is None else None
+    if identity is None and person_id is not None:
+        identity = await reachable_identity(session=session, person_id=person_id)
+    if identity is not None:
+        await chat(identity)
+        return "chat"
+    if person_id is None:
+        return "none"
+    texted = await text_person(
+        session=session,
+        link_days=link_days,
+        person_id=person_id,
+        key=sms_key,
+        values=sms_values,
+        target=target,
+        dedupe_key=dedupe_key,
+        locale=normalize_locale(preferred.locale if preferred is not None else None),
+    )
+    return "sms" if texted else "none"
