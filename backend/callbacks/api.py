@@ -299,4 +299,4 @@ async def resolve(
 
 def _national(staff: StaffPrincipal) -> None:
     if not staff.is_national:
-        raise service.CallbackError("callback_national_only")
+        raise service.CallbackError("outside_scope", reason="national_scope_required")

@@ -7,10 +7,11 @@ same sample again (``service.rederive``).
 - **Case** (collective business): claims of kind ``collective`` (reported by an agent for households)
   grouped by their disaster event when they have one (``event:<id>``), else by their policy
   (``policy:<id>``, the collective policy of a village). One claim is one household.
-- **Draw**: first, for each case in key order, ``quota`` households at random among the case's claims in
-  this population (the quota is what the case still needs: at least 3 households over all its draws, all
-  of them when it has fewer); then, when fewer than ceil(population × rate) are drawn, the rest at random
-  among the claims not drawn yet. One ``random.Random(seed)`` serves every step, in that order.
+- **Draw**: first ceil(population × rate) claims at random among the whole population (so every payment
+  has the same chance, collective or not); then, for each case in key order, the households it still
+  lacks, at random among its claims not drawn yet (the quota is what the case still needs: at least 3
+  households over all its draws, all of them when it has fewer). One ``random.Random(seed)`` serves every
+  step, in that order.
 """
 
 from __future__ import annotations
@@ -43,14 +44,14 @@ def draw(seed: int, members: Sequence[Member], case_quotas: Mapping[str, int], p
     """The drawn claim ids, in claim-id order."""
     rng = random.Random(seed)
     ordered = sorted(members, key=lambda m: m.claim_id)
-    chosen: set[int] = set()
+    everyone = [m.claim_id for m in ordered]
+    chosen = set(rng.sample(everyone, min(required_overall(len(ordered), permille), len(everyone))))
     for key in sorted(case_quotas):
         in_case = [m.claim_id for m in ordered if m.case_key == key]
-        chosen.update(rng.sample(in_case, min(case_quotas[key], len(in_case))))
-    missing = required_overall(len(ordered), permille) - len(chosen)
-    if missing > 0:
-        rest = [m.claim_id for m in ordered if m.claim_id not in chosen]
-        chosen.update(rng.sample(rest, min(missing, len(rest))))
+        lacking = case_quotas[key] - sum(1 for claim_id in in_case if claim_id in chosen)
+        if lacking > 0:
+            rest = [claim_id for claim_id in in_case if claim_id not in chosen]
+            chosen.update(rng.sample(rest, min(lacking, len(rest))))
     return sorted(chosen)
 
 

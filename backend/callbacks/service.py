@@ -45,7 +45,7 @@ UNREACHABLE = "callback_unreachable"
 class CallbackError(Refusal):
     """``not_found`` (also another person's, or outside the caller's regions), ``forbidden``,
     ``callback_bad_answer``, ``callback_not_unreachable``, ``callback_recontact_first``,
-    ``callback_kept``, ``callback_phone_taken``, ``callback_not_flagged``, ``callback_national_only``."""
+    ``callback_kept``, ``callback_phone_taken``, ``callback_not_flagged``, ``outside_scope`` (national only)."""
 
 
 # --- the draw (R-CBK-1, R-CBK-2) ---------------------------------------------------------------------
@@ -750,7 +750,7 @@ async def delete_sample(
     """Deleting a draw and its callbacks: refused within the retention period (at least a year)."""
     require_role(actor, ())
     if not actor.is_national:
-        raise CallbackError("callback_national_only")
+        raise CallbackError("outside_scope", reason="national_scope_required")
     sample = await session.get(CallbackSample, sample_id)
     if sample is None:
         raise CallbackError("not_found")
