@@ -22,6 +22,7 @@ from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
 from backend.settings import Settings
 from backend.staff.models import AuditLog, StaffUser
+from messages import local_date, local_day_start
 from tests.backend.test_claims_workflow import paid_policy, staff_user
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, own_numbers
 
@@ -303,10 +304,17 @@ async def test_R_CBK_1_the_daily_draw_runs_once_a_day_and_again_the_next(
     await paid_claims(db, insured[1], 2, paid_at=now + timedelta(minutes=10))
     nxt = await draw(db, tuned(settings), now + timedelta(days=1))
     assert nxt.new and nxt.population == 2  # only payments not considered before
-    not_yet = await draw(
-        db, settings.model_copy(update={"callback_draw_hour": 23}), now + timedelta(days=2, hours=-now.hour)
+    # Before the draw hour (local time) nothing is drawn; from it on, the day's draw runs once
+    day_after = local_day_start(local_date(now) + timedelta(days=2))
+    await paid_claims(db, insured[1], 1, paid_at=now + timedelta(minutes=20))
+    early = await draw(
+        db, settings.model_copy(update={"callback_draw_hour": 9}), day_after + timedelta(hours=8)
     )
-    assert not not_yet.new or not_yet.population == 0
+    assert not early.new and early.sample_id is None
+    on_time = await draw(
+        db, settings.model_copy(update={"callback_draw_hour": 9}), day_after + timedelta(hours=9)
+    )
+    assert on_time.new and on_time.population == 1
 
 
 # --- answers (R-CBK-1, R-CBK-4) ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from tests.backend.test_claims_reporting import cover_began
 from tests.backend.test_claims_workflow import agreed_claim, staff_user
 from tests.bot.test_sms_verification import PHONE, bind_by_code, texted_code
 from tests.enroll_helpers import deliver, insured_in_chat
-from tests.harness import ChatUser, Reply
+from tests.harness import ChatUser
 
 
 async def draw(db: Database, settings: Settings) -> service.DrawReport:
