@@ -46,13 +46,23 @@ def draw(seed: int, members: Sequence[Member], case_quotas: Mapping[str, int], p
     ordered = sorted(members, key=lambda m: m.claim_id)
     everyone = [m.claim_id for m in ordered]
     chosen = set(rng.sample(everyone, min(required_overall(len(ordered), permille), len(everyone))))
+    households = by_case(ordered)
     for key in sorted(case_quotas):
-        in_case = [m.claim_id for m in ordered if m.case_key == key]
+        in_case = households.get(key, [])
         lacking = case_quotas[key] - sum(1 for claim_id in in_case if claim_id in chosen)
         if lacking > 0:
             rest = [claim_id for claim_id in in_case if claim_id not in chosen]
             chosen.update(rng.sample(rest, min(lacking, len(rest))))
     return sorted(chosen)
+
+
+def by_case(members: Sequence[Member]) -> dict[str, list[int]]:
+    """The claim ids of each collective case, in the members' order."""
+    cases: dict[str, list[int]] = {}
+    for member in members:
+        if member.case_key is not None:
+            cases.setdefault(member.case_key, []).append(member.claim_id)
+    return cases
 
 
 def case_key(kind: str, event_id: int | None, policy_id: int) -> str | None:

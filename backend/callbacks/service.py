@@ -23,10 +23,9 @@ from backend.claims.models import Claim, ClaimPayment, ClaimStatus
 from backend.db import utcnow
 from backend.enrollment.models import Policy
 from backend.outbox.models import Priority
-from backend.outbox.service import enqueue_for_identity
-from backend.outbox.sms.service import text_person
+from backend.outbox.service import enqueue_many
+from backend.outbox.sms.service import create_link, enqueue_sms_rows, sms_row
 from backend.people.models import ChatIdentity, Person
-from backend.people.reach import reachable_identity
 from backend.people.service import normalize_cn_mobile
 from backend.refusals import Refusal
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
@@ -105,8 +104,7 @@ async def draw_daily_sample(
         ]
         await session.execute(insert(CallbackPopulation), rows)
     callbacks = await _create_callbacks(session, sample_id, day, drawn, now)
-    for callback in callbacks:
-        await ask(session, settings, callback, now=now)
+    await ask(session, settings, callbacks, now=now)
     await session.commit()
     return DrawReport(day, sample_id, len(members), len(drawn), True)
 
@@ -127,7 +125,8 @@ async def _case_quotas(
     session: AsyncSession, members: Sequence[sampling.Member], per_case: int
 ) -> dict[str, int]:
     """Per collective case of this population: what it still needs after the households of earlier days."""
-    keys = sorted({m.case_key for m in members if m.case_key is not None})
+    households = sampling.by_case(members)
+    keys = sorted(households)
     if not keys:
         return {}
     paid_before = await _considered_per_case(session, keys)
@@ -142,7 +141,7 @@ async def _case_quotas(
     )
     quotas: dict[str, int] = {}
     for key in keys:
-        paid = paid_before.get(key, 0) + sum(1 for m in members if m.case_key == key)
+        paid = paid_before.get(key, 0) + len(households[key])
         quota = sampling.case_quota(paid, int(drawn_before.get(key, 0)), per_case)
         if quota:
             quotas[key] = quota
@@ -257,64 +256,127 @@ def question_text(callback: Callback, number: str, locale: str) -> str:
 
 
 async def ask(
-    session: AsyncSession, settings: Settings, callback: Callback, *, now: datetime, reminder: bool = False
+    session: AsyncSession,
+    settings: Settings,
+    callbacks: Sequence[Callback],
+    *,
+    now: datetime,
+    reminder: bool = False,
 ) -> None:
-    """The question due, to the chat that reaches the insured, else by text with a link that opens it in
-    web chat; with neither the callback is unreachable at once (staff queue)."""
-    claim = await session.get(Claim, callback.claim_id)
-    assert claim is not None
-    step = "reminder" if reminder else "ask"
-    dedupe = f"callback-{callback.id}-{callback.attempts}-{step}"
-    identity = await _reaching(session, callback)
-    if identity is not None:
-        question = next_question(callback)
-        await enqueue_for_identity(
-            session=session,
-            identity=identity,
-            dedupe_key=dedupe,
-            priority=Priority.NOTICE,
-            text=render(
-                f"callbacks_notice/{step}",
-                identity.locale,
-                claim_number=claim.number,
-                amount_fen=callback.amount_fen,
-                question=question_text(callback, claim.number, identity.locale),
-            ),
-            buttons=question_buttons(callback.id or 0, question, identity.locale),
-        )
-        channel = "chat"
-    elif callback.person_id is not None and await text_person(
-        session=session,
-        link_days=settings.sms_link_days,
-        person_id=callback.person_id,
-        key="callback_ask",
-        values={"claim": claim.number},
-        target=f"callback:{callback.id}",
-        dedupe_key=dedupe,
-        locale=normalize_locale(settings.default_locale),
-    ):
-        channel = "sms"
-    else:
-        await _unreachable(session, settings, callback, claim, now=now, reason="no_contact")
+    """The question each callback is at, to the chat that reaches the insured, else by text with a link
+    that opens it in web chat; with neither the callback is unreachable at once (staff queue). Set-based:
+    a few queries and two multi-row inserts however many are asked."""
+    if not callbacks:
         return
-    callback.channel = channel
-    if reminder:
-        callback.reminded_at = now
-        callback.status = CallbackStatus.REMINDED.value
-    else:
-        callback.asked_at = now
-    _note(callback, now, step, channel=channel)
-    session.add(callback)
+    step = "reminder" if reminder else "ask"
+    numbers = await _claim_numbers(session, [c.claim_id for c in callbacks])
+    persons = {c.person_id for c in callbacks if c.person_id is not None}
+    chats = await _reaching(session, persons)
+    phones = await _phones(session, persons - set(chats))
+    chat_rows: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+    for callback in callbacks:
+        dedupe = f"callback-{callback.id}-{callback.attempts}-{step}"
+        identity = chats.get(callback.person_id or 0)
+        phone = phones.get(callback.person_id or 0)
+        number = numbers.get(callback.claim_id, "")
+        if identity is not None:
+            chat_rows.append(_chat_row(callback, identity, number, step, dedupe))
+            channel = "chat"
+        elif phone and callback.person_id is not None:
+            token = await create_link(
+                session=session,
+                days=settings.sms_link_days,
+                person_id=callback.person_id,
+                target=f"callback:{callback.id}",
+            )
+            locale = normalize_locale(settings.default_locale)
+            texts.append(
+                sms_row(
+                    phone=phone,
+                    key="callback_ask",
+                    locale=locale,
+                    values={"claim": number, "token": token},
+                    dedupe_key=dedupe,
+                )
+            )
+            channel = "sms"
+        else:
+            await _unreachable(session, settings, callback, number, now=now, reason="no_contact")
+            continue
+        callback.channel = channel
+        if reminder:
+            callback.reminded_at = now
+            callback.status = CallbackStatus.REMINDED.value
+        else:
+            callback.asked_at = now
+        _note(callback, now, step, channel=channel)
+        session.add(callback)
+    await enqueue_many(session=session, rows=chat_rows)
+    await enqueue_sms_rows(session=session, rows=texts)
 
 
-async def _reaching(session: AsyncSession, callback: Callback) -> ChatIdentity | None:
-    if callback.person_id is None:
-        return None
-    return await reachable_identity(session=session, person_id=callback.person_id)
+def _chat_row(
+    callback: Callback, identity: ChatIdentity, number: str, step: str, dedupe: str
+) -> dict[str, Any]:
+    question = next_question(callback)
+    text = render(
+        f"callbacks_notice/{step}",
+        identity.locale,
+        claim_number=number,
+        amount_fen=callback.amount_fen,
+        question=question_text(callback, number, identity.locale),
+    )
+    return {
+        "channel": identity.channel,
+        "address": identity.address,
+        "text": text,
+        "dedupe_key": dedupe,
+        "priority": int(Priority.NOTICE),
+        "buttons": question_buttons(callback.id or 0, question, identity.locale),
+        "identity_id": identity.id,
+    }
+
+
+async def _claim_numbers(session: AsyncSession, claim_ids: Sequence[int]) -> dict[int, str]:
+    rows = (
+        await session.execute(
+            select(col(Claim.id), col(Claim.number)).where(col(Claim.id).in_(list(claim_ids)))
+        )
+    ).all()
+    return {int(claim_id): str(number) for claim_id, number in rows}
+
+
+async def _reaching(session: AsyncSession, person_ids: set[int]) -> dict[int, ChatIdentity]:
+    """``backend/people/reach.py: reachable_identity`` for many people in one query: per person the
+    verified chat used last that has not blocked us."""
+    if not person_ids:
+        return {}
+    query = (
+        select(ChatIdentity)
+        .where(col(ChatIdentity.person_id).in_(sorted(person_ids)))
+        .where(col(ChatIdentity.stopped_at).is_(None), col(ChatIdentity.phone_verified_at).is_not(None))
+        .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
+    )
+    found: dict[int, ChatIdentity] = {}
+    for identity in (await session.exec(query)).all():
+        found.setdefault(identity.person_id or 0, identity)
+    return found
+
+
+async def _phones(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(col(Person.id), col(Person.phone)).where(col(Person.id).in_(sorted(person_ids)))
+        )
+    ).all()
+    return {int(person_id): str(phone) for person_id, phone in rows if phone}
 
 
 async def _unreachable(
-    session: AsyncSession, settings: Settings, callback: Callback, claim: Claim, *, now: datetime, reason: str
+    session: AsyncSession, settings: Settings, callback: Callback, number: str, *, now: datetime, reason: str
 ) -> None:
     callback.status = CallbackStatus.UNREACHABLE.value
     callback.unreachable_at = now
@@ -327,17 +389,17 @@ async def _unreachable(
         kind=UNREACHABLE,
         region_code=callback.region_code,
         title=render(
-            "callbacks_notice/staff_unreachable_title", locale, claim_number=claim.number, ext="txt"
+            "callbacks_notice/staff_unreachable_title", locale, claim_number=number, ext="txt"
         ),
         body=render(
             "callbacks_notice/staff_unreachable_body",
             locale,
-            claim_number=claim.number,
+            claim_number=number,
             callback=callback,
             ext="txt",
         ),
         dedupe_key=f"callback-{callback.id}-{callback.attempts}-unreachable",
-        claim_id=claim.id,
+        claim_id=callback.claim_id,
     )
 
 
@@ -367,16 +429,16 @@ async def follow_up(session: AsyncSession, settings: Settings, now: datetime | N
             .order_by(col(Callback.id))
         )
     ).all()
-    reminded = unreachable = 0
-    for callback in due:
-        if callback.status == CallbackStatus.ASKED.value:
-            await ask(session, settings, callback, now=now, reminder=True)
-            reminded += callback.status == CallbackStatus.REMINDED.value
-        else:
-            claim = await session.get(Claim, callback.claim_id)
-            assert claim is not None
-            await _unreachable(session, settings, callback, claim, now=now, reason="no_answer")
-            unreachable += 1
+    to_remind = [c for c in due if c.status == CallbackStatus.ASKED.value]
+    await ask(session, settings, to_remind, now=now, reminder=True)
+    given_up = [c for c in due if c.status == CallbackStatus.REMINDED.value and c not in to_remind]
+    numbers = await _claim_numbers(session, [c.claim_id for c in given_up])
+    for callback in given_up:
+        await _unreachable(
+            session, settings, callback, numbers.get(callback.claim_id, ""), now=now, reason="no_answer"
+        )
+    reminded = sum(1 for c in to_remind if c.status == CallbackStatus.REMINDED.value)
+    unreachable = len(given_up)
     await session.commit()
     return FollowUpReport(reminded, unreachable)
 
@@ -616,7 +678,7 @@ async def reconfirm_contact(
         new=mask_phone(person.phone),
         attempt=callback.attempts,
     )
-    await ask(session, settings, callback, now=now)
+    await ask(session, settings, [callback], now=now)
     await session.commit()
     return callback
 
