@@ -388,9 +388,7 @@ async def _unreachable(
         settings,
         kind=UNREACHABLE,
         region_code=callback.region_code,
-        title=render(
-            "callbacks_notice/staff_unreachable_title", locale, claim_number=number, ext="txt"
-        ),
+        title=render("callbacks_notice/staff_unreachable_title", locale, claim_number=number, ext="txt"),
         body=render(
             "callbacks_notice/staff_unreachable_body",
             locale,

@@ -4,6 +4,7 @@ comes next; this router shows it. The notice's buttons and these share ``backend
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import F, Router
@@ -16,8 +17,9 @@ from backend.callbacks import schemas
 from backend.callbacks.schemas import CallbackOut
 from bot.client import BackendError
 from bot.context import ChatContext
-from bot.forms.engine import FormRunner, FormState, close_form
+from bot.forms.engine import FormRunner, FormState, close_form, problem_text
 from bot.keyboards import back_to_menu
+from bot.replies import Markup, reply_to_query
 from messages import render
 
 STATE_KEY = "callback_comment"  # FSM data: the callback whose free-text question is open
@@ -69,6 +71,18 @@ def question(callback: CallbackOut, locale: str) -> tuple[str, InlineKeyboardMar
     return text, InlineKeyboardMarkup(inline_keyboard=markup)
 
 
+Say = Callable[[str, Markup], Awaitable[Any]]
+
+
+def _to_message(message: Message) -> Say:
+    return lambda text, markup: message.answer(text, reply_markup=markup)
+
+
+def _to_query(query: CallbackQuery) -> Say:
+    """The tapped message's chat, or the user's when that message is gone (``reply_to_query``)."""
+    return lambda text, markup: reply_to_query(query, text, markup)
+
+
 async def show_callback(
     message: Message, ctx: ChatContext, callback_id: int, state: FSMContext | None
 ) -> None:
@@ -76,17 +90,12 @@ async def show_callback(
     ``BackendError`` when it is not this chat's person's (the caller says "not found")."""
     locale = await ctx.locale()
     callback = await _fetch(ctx, callback_id)
-    await _ask(message, callback, locale, state)
+    await _ask(_to_message(message), callback, locale, state)
 
 
-async def _ask(message: Message, callback: CallbackOut, locale: str, state: FSMContext | None) -> None:
+async def _ask(say: Say, callback: CallbackOut, locale: str, state: FSMContext | None) -> None:
     text, markup = question(callback, locale)
-    await message.answer(
-        text,
-        reply_markup=markup
-        if markup
-        else (None if callback.next_question == "comment" else back_to_menu(locale)),
-    )
+    await say(text, markup or back_to_menu(locale))
     if state is None:
         return
     if callback.next_question == "comment":
@@ -106,24 +115,23 @@ async def answer_tap(
 ) -> None:
     await ctx.ensure()
     locale = await ctx.locale()
-    message = query.message
-    if not isinstance(message, Message):
-        return
+    say = _to_query(query)
     try:
         callback = await _answer(ctx, callback_data.callback_id, callback_data.question, callback_data.value)
     except BackendError as exc:
-        await message.answer(
-            render("callbacks/not_found", locale) if exc.status == 404 else exc.message,
-            reply_markup=back_to_menu(locale),
+        gone = exc.status == 404
+        await say(
+            render("callbacks/not_found", locale) if gone else problem_text(locale, exc.code),
+            back_to_menu(locale),
         )
         return
     if not callback.recorded:
-        await message.answer(render("callbacks/already", locale))
+        await say(render("callbacks/already", locale), None)
     elif _contradicts(callback_data):
-        await message.answer(render("callbacks/flagged", locale, not_received=callback.received is False))
+        await say(render("callbacks/flagged", locale, not_received=callback.received is False), None)
     if callback.next_question == "comment" and raw_state == FormState.filling.state:
         await runner.park(state)  # the form under way waits as a draft while the comment is typed
-    await _ask(message, callback, locale, state)
+    await _ask(say, callback, locale, state)
 
 
 def _contradicts(data: CallbackAnswer) -> bool:
@@ -140,7 +148,7 @@ async def comment_text(message: Message, ctx: ChatContext, state: FSMContext) ->
     except BackendError:
         await message.answer(render("callbacks/not_found", locale), reply_markup=back_to_menu(locale))
         return
-    await _ask(message, callback, locale, None)
+    await _ask(_to_message(message), callback, locale, None)
 
 
 def build_router() -> Router:
