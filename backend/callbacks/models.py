@@ -71,6 +71,7 @@ class Callback(SQLModel, table=True):
     paid_at: datetime
     due_at: datetime = Field(index=True)  # paid_at + 1 month (R-CBK-1)
     late: bool = False  # drawn after its due date (the scheduler was down): asked at once
+    due_alerted_at: datetime | None = None  # staff told that it is due within 3 days and still open
     status: str = Field(default=CallbackStatus.ASKED.value, max_length=20, index=True)
     attempts: int = 1  # 1, and 2 after staff re-confirmed the contact (R-CBK-3)
     channel: str = Field(default="", max_length=20)  # chat | sms | phone (staff) | "" (no way to reach)

@@ -39,6 +39,8 @@ WORK_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value, Role.AGENT.value)  # 
 RESOLVE_ROLES = (Role.ADJUSTER.value,)  # investigating a flag (admin always)
 FLAG = "callback_flag"
 UNREACHABLE = "callback_unreachable"
+DUE = "callback_due"
+DUE_SOON = timedelta(days=3)  # before the month after the payment ends (R-CBK-1)
 
 
 class CallbackError(Refusal):
@@ -417,6 +419,7 @@ async def _unreachable(
 class FollowUpReport:
     reminded: int
     unreachable: int
+    due_soon: int = 0
 
 
 async def follow_up(session: AsyncSession, settings: Settings, now: datetime | None = None) -> FollowUpReport:
@@ -449,8 +452,41 @@ async def follow_up(session: AsyncSession, settings: Settings, now: datetime | N
         )
     reminded = sum(1 for c in to_remind if c.status == CallbackStatus.REMINDED.value)
     unreachable = len(given_up)
+    due_soon = await _alert_due_soon(session, settings, now)
     await session.commit()
-    return FollowUpReport(reminded, unreachable)
+    return FollowUpReport(reminded, unreachable, due_soon)
+
+
+async def _alert_due_soon(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """R-CBK-1: a callback still without an answer (or remarks) 3 days before its month ends is put in
+    front of the region's staff once."""
+    open_ones = (
+        await session.exec(
+            select(Callback)
+            .where(col(Callback.answered_at).is_(None), col(Callback.status) != CallbackStatus.CLOSED.value)
+            .where(col(Callback.due_at) <= now + DUE_SOON, col(Callback.due_alerted_at).is_(None))
+            .order_by(col(Callback.id))
+        )
+    ).all()
+    numbers = await _claim_numbers(session, [c.claim_id for c in open_ones])
+    locale = settings.default_locale
+    for callback in open_ones:
+        number = numbers.get(callback.claim_id, "")
+        await alert_staff(
+            session,
+            settings,
+            kind=DUE,
+            region_code=callback.region_code,
+            title=render("callbacks_notice/staff_due_title", locale, claim_number=number, ext="txt"),
+            body=render(
+                "callbacks_notice/staff_due_body", locale, claim_number=number, callback=callback, ext="txt"
+            ),
+            dedupe_key=f"callback-{callback.id}-due",
+            claim_id=callback.claim_id,
+        )
+        callback.due_alerted_at = now
+        session.add(callback)
+    return len(open_ones)
 
 
 def _note(callback: Callback, now: datetime, step: str, **data: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -51,6 +51,11 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
         "reasons": ["not_received", "amount_differs"],
     },
     "callbacks_notice/staff_unreachable_title": {"claim_number": "CL1"},
+    "callbacks_notice/staff_due_title": {"claim_number": "CL1"},
+    "callbacks_notice/staff_due_body": {
+        "claim_number": "CL1",
+        "callback": {"id": 7, "due_at": datetime(2026, 12, 31, 2, 0, tzinfo=UTC)},
+    },
     "callbacks_notice/staff_unreachable_body": {"claim_number": "CL1", "callback": {"id": 7, "attempts": 2}},
 }
 
@@ -290,6 +295,19 @@ async def test_R_CBK_1_no_payment_is_left_unsampled_past_its_due_date(
     assert rows[old[0]].late and rows[old[0]].asked_at is not None
     # Nothing paid is ever outside a population once its due date has come
     assert all(c.asked_at is not None for c in rows.values())
+
+
+async def test_R_CBK_1_staff_told_once_when_a_callback_nears_its_month_unanswered(
+    db: Database, settings: Settings, insured: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    now = utcnow()
+    callback = await one_callback(db, settings, insured[1], paid_at=now - timedelta(days=25))
+    early = await follow_up(db, tuned(settings), callback.due_at - timedelta(days=3, seconds=1))
+    assert early.due_soon == 0
+    assert (await follow_up(db, tuned(settings), callback.due_at - timedelta(days=3))).due_soon == 1
+    assert (await follow_up(db, tuned(settings), callback.due_at - timedelta(days=2))).due_soon == 0
+    due = await alerts(db, "callback_due")
+    assert len(due) == 1 and due[0].region_code == VILLAGE
 
 
 async def test_R_CBK_1_the_daily_draw_runs_once_a_day_and_again_the_next(

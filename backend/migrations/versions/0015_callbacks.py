@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('paid_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('due_alerted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
