@@ -396,21 +396,38 @@ async def _unreachable(
     callback.unreachable_at = now
     _note(callback, now, "unreachable", reason=reason)
     session.add(callback)
+    await _alert(
+        session,
+        settings,
+        callback,
+        UNREACHABLE,
+        number,
+        f"callback-{callback.id}-{callback.attempts}-unreachable",
+    )
+
+
+async def _alert(
+    session: AsyncSession,
+    settings: Settings,
+    callback: Callback,
+    kind: str,
+    number: str,
+    dedupe: str,
+    **ctx: Any,
+) -> None:
+    """A staff alert in the claim's region (``backend.alerts``: listed for the staff whose scope covers it,
+    and sent to the staff alert chat when configured); its texts are ``callbacks_notice/staff_<kind>_*``."""
     locale = settings.default_locale
+    name = kind.removeprefix("callback_")
+    values = {"claim_number": number, "callback": callback, **ctx}
     await alert_staff(
         session,
         settings,
-        kind=UNREACHABLE,
+        kind=kind,
         region_code=callback.region_code,
-        title=render("callbacks_notice/staff_unreachable_title", locale, claim_number=number, ext="txt"),
-        body=render(
-            "callbacks_notice/staff_unreachable_body",
-            locale,
-            claim_number=number,
-            callback=callback,
-            ext="txt",
-        ),
-        dedupe_key=f"callback-{callback.id}-{callback.attempts}-unreachable",
+        title=render(f"callbacks_notice/staff_{name}_title", locale, ext="txt", **values),
+        body=render(f"callbacks_notice/staff_{name}_body", locale, ext="txt", **values),
+        dedupe_key=dedupe,
         claim_id=callback.claim_id,
     )
 
@@ -469,21 +486,9 @@ async def _alert_due_soon(session: AsyncSession, settings: Settings, now: dateti
         )
     ).all()
     numbers = await _claim_numbers(session, [c.claim_id for c in open_ones])
-    locale = settings.default_locale
     for callback in open_ones:
         number = numbers.get(callback.claim_id, "")
-        await alert_staff(
-            session,
-            settings,
-            kind=DUE,
-            region_code=callback.region_code,
-            title=render("callbacks_notice/staff_due_title", locale, claim_number=number, ext="txt"),
-            body=render(
-                "callbacks_notice/staff_due_body", locale, claim_number=number, callback=callback, ext="txt"
-            ),
-            dedupe_key=f"callback-{callback.id}-due",
-            claim_id=callback.claim_id,
-        )
+        await _alert(session, settings, callback, DUE, number, f"callback-{callback.id}-due")
         callback.due_alerted_at = now
         session.add(callback)
     return len(open_ones)
@@ -584,24 +589,15 @@ async def _flag(
     callback.flagged_at = callback.flagged_at or now
     claim = await session.get(Claim, callback.claim_id)
     assert claim is not None
-    locale = settings.default_locale
-    await alert_staff(
+    await _alert(
         session,
         settings,
-        kind=FLAG,
-        region_code=callback.region_code,
-        title=render("callbacks_notice/staff_flag_title", locale, claim_number=claim.number, ext="txt"),
-        body=render(
-            "callbacks_notice/staff_flag_body",
-            locale,
-            claim_number=claim.number,
-            callback=callback,
-            amount_fen=callback.amount_fen,
-            reasons=reasons,
-            ext="txt",
-        ),
-        dedupe_key=f"callback-{callback.id}-flag-{'-'.join(reasons)}",
-        claim_id=claim.id,
+        callback,
+        FLAG,
+        claim.number,
+        f"callback-{callback.id}-flag-{'-'.join(reasons)}",
+        reasons=reasons,
+        amount_fen=callback.amount_fen,
     )
 
 
