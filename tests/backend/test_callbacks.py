@@ -23,6 +23,7 @@ from backend.outbox.models import OutboxMessage
 from backend.settings import Settings
 from backend.staff.models import AuditLog, StaffUser
 from messages import local_date, local_day_start
+from scheduler.registry import JOBS, JobContext
 from tests.backend.test_claims_workflow import paid_policy, staff_user
 from tests.enroll_helpers import DONGGUAN_TOWNSHIP, own_numbers
 
@@ -625,3 +626,19 @@ async def test_R_CBK_5_the_purge_job_removes_only_draws_older_than_the_retention
     assert settings.callback_retention_days >= 365
     with pytest.raises(ValueError):
         settings.model_validate({**settings.model_dump(), "callback_retention_days": 300})
+
+
+async def test_R_CBK_1_the_scheduler_runs_the_callback_jobs_and_a_second_run_does_nothing(
+    db: Database, settings: Settings, insured: tuple[dict[str, str], dict[str, Any]]
+) -> None:
+    await paid_claims(db, insured[1], 3)
+    context = JobContext(settings=tuned(settings))
+    jobs = {job.id: job for job in JOBS if job.id.startswith("callback-")}
+    assert set(jobs) == {"callback-sampling", "callback-follow-up", "callback-retention"}
+    for _ in range(2):
+        for job in jobs.values():
+            async with db.session() as session:
+                await job.function(session, context)
+    assert len(await callbacks(db)) == 1
+    async with db.session() as session:
+        assert len((await session.exec(select(CallbackSample))).all()) == 1
