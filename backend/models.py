@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
 from backend.alerts.models import StaffAlert
+from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import DisasterEvent
 from backend.claims.index.models import IndexPayout, IndexReading
@@ -37,6 +38,9 @@ from backend.staff.models import AuditLog, StaffUser
 __all__ = [
     "Application",
     "AuditLog",
+    "Callback",
+    "CallbackPopulation",
+    "CallbackSample",
     "ChatIdentity",
     "Claim",
     "ClaimAttachment",

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 from backend.alerts.api import bot_router as messages_bot_router
 from backend.alerts.api import router as alerts_router
+from backend.callbacks.api import bot_router as callbacks_bot_router
+from backend.callbacks.api import router as callbacks_router
 from backend.claims.api import bot_router as claims_bot_router
 from backend.claims.api import collective_router as claims_collective_router
 from backend.claims.catastrophe.api import router as events_router
@@ -57,3 +59,5 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(sms_router)
     app.include_router(links_bot_router)
     app.include_router(outbox_router)
+    app.include_router(callbacks_bot_router)
+    app.include_router(callbacks_router)

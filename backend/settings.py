@@ -178,6 +178,15 @@ class Settings(BaseSettings):
     generated_secrets: set[str] = Field(default_factory=set, exclude=True)
     derived_webhook_secret: bool = Field(default=False, exclude=True)
 
+    # Callback surveys after claim payments (backend/callbacks/, R-CBK-1 to R-CBK-5). The rule's floor
+    # is the minimum: 5 per mille of those paid, 3 households per collective case; a year's retention.
+    callback_sample_permille: int = Field(default=5, ge=5, le=1000)
+    callback_households_per_case: int = Field(default=3, ge=3)
+    callback_draw_hour: int = Field(default=9, ge=0, le=23)  # local hour from which the day's draw runs
+    callback_reminder_hours: int = Field(default=48, ge=1)
+    callback_unreachable_hours: int = Field(default=48, ge=1)
+    callback_retention_days: int = Field(default=366, ge=365)
+
     @model_validator(mode="before")
     @classmethod
     def _public_url_by_name(cls, data: Any) -> Any:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import backend.models  # noqa: F401  (every table: the web chat expiry reads the schema's foreign keys)
+from backend.callbacks.jobs import callback_follow_up, callback_retention, callback_sampling
 from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
 from backend.claims.jobs import claim_deadline_reminders
@@ -61,6 +62,18 @@ async def _webchat_expiry(session: AsyncSession, context: JobContext) -> Any:
     )
 
 
+async def _callback_sampling(session: AsyncSession, context: JobContext) -> Any:
+    return await callback_sampling(session, context.settings)
+
+
+async def _callback_follow_up(session: AsyncSession, context: JobContext) -> Any:
+    return await callback_follow_up(session, context.settings)
+
+
+async def _callback_retention(session: AsyncSession, context: JobContext) -> Any:
+    return await callback_retention(session, context.settings)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="delivery-housekeeping",
@@ -81,6 +94,30 @@ JOBS: tuple[JobSpec, ...] = (
         trigger=IntervalTrigger(hours=1),
         function=_webchat_expiry,
         description="delete web chats bound to no person and idle for TIANBAO_WEBCHAT_IDLE_DAYS, with their files",
+        lock_seconds=1800,
+        with_context=True,
+    ),
+    JobSpec(
+        id="callback-sampling",
+        trigger=IntervalTrigger(hours=1),
+        function=_callback_sampling,
+        description="the day's callback sample (R-CBK-1/2): once per local day from TIANBAO_CALLBACK_DRAW_HOUR",
+        lock_seconds=1800,
+        with_context=True,
+    ),
+    JobSpec(
+        id="callback-follow-up",
+        trigger=IntervalTrigger(minutes=15),
+        function=_callback_follow_up,
+        description="callbacks unanswered: reminder after 48 h, unreachable for staff after another 48 h (R-CBK-3)",
+        lock_seconds=600,
+        with_context=True,
+    ),
+    JobSpec(
+        id="callback-retention",
+        trigger=IntervalTrigger(hours=24),
+        function=_callback_retention,
+        description="delete callback draws older than TIANBAO_CALLBACK_RETENTION_DAYS (at least a year, R-CBK-5)",
         lock_seconds=1800,
         with_context=True,
     ),

@@ -348,6 +348,7 @@ WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
 
 def _helper_samples() -> None:
     """Feature tests own the samples of their templates; gather them here."""
+    from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
@@ -356,6 +357,7 @@ def _helper_samples() -> None:
     SAMPLES.update(EVENT_SAMPLES)
     SAMPLES.update(WORKFLOW_SAMPLES)
     SAMPLES.update(WEBCHAT_LIMIT_SAMPLES)
+    SAMPLES.update(CALLBACK_SAMPLES)
 
 
 _helper_samples()

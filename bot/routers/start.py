@@ -29,7 +29,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import claims, enroll, policies
+from bot.routers import callbacks, claims, enroll, policies
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -89,7 +89,7 @@ async def open_link(message: Message, ctx: ChatContext, state: FSMContext, token
     except BackendError:
         opening = LinkOut(status="unknown")
     if opening.status == "ok" and opening.target:
-        await show_target(message, ctx, opening.target)
+        await show_target(message, ctx, opening.target, state)
         return
     if opening.status == "other_person":
         await state.set_state(PhoneBinding.waiting_for_contact)
@@ -100,11 +100,17 @@ async def open_link(message: Message, ctx: ChatContext, state: FSMContext, token
     await show_menu(message, identity, f"start/link_{opening.status}")
 
 
-async def show_target(message: Message, ctx: ChatContext, target: str) -> None:
-    """The claim or policy a link names, as its "view" button shows it (gone: say so, then the menu)."""
+async def show_target(
+    message: Message, ctx: ChatContext, target: str, state: FSMContext | None = None
+) -> None:
+    """The claim, policy or callback a link names, as its "view" button shows it (gone: say so, then the
+    menu). A callback shows the question it is at (its free-text question takes the next text: ``state``)."""
     locale = await ctx.locale()
     kind, _, raw_id = target.partition(":")
     try:
+        if kind == "callback" and raw_id.isdigit():
+            await callbacks.show_callback(message, ctx, int(raw_id), state)
+            return
         if kind == "claim" and raw_id.isdigit():
             claim = await ctx.backend.my_claim(ctx.key, int(raw_id))
             text, markup = claims.claim_detail(claim, locale)

@@ -25,10 +25,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from backend.alerts.models import StaffAlert
+from backend.callbacks.models import Callback, CallbackSample
 from backend.claims.catastrophe.models import DisasterEvent
-from backend.claims.models import ClaimAttachment
+from backend.claims.models import ClaimAttachment, ClaimPayment
 from backend.claims.payees.models import PayeeAccount, PayeeException
 from backend.db import Database, utcnow
+from backend.enrollment.models import Policy
 from backend.security import hash_password
 from backend.staff.models import Role, StaffUser
 from tests.backend.test_claims_reporting import cover_began
@@ -75,6 +77,8 @@ class World:
     event_id: int
     staff_a_id: int
     payee_account_id: int = 0
+    callback_id: int = 0  # a callback survey of region A (backend/callbacks/) and its draw
+    sample_id: int = 0
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -96,6 +100,51 @@ class World:
             session.add(claim)
             await session.commit()
             return event.id, claim_id
+
+    async def fresh_callback(self) -> tuple[int, int]:
+        """A callback of a paid claim of region A, with its payment record and its draw."""
+        claim_id = await self.fresh_claim()
+        async with self.db.session() as session:
+            policy = await session.get(Policy, self.policy["id"])
+            assert policy is not None
+            session.add(
+                ClaimPayment(
+                    claim_id=claim_id,
+                    amount_fen=150000,
+                    payee_name=policy.insured_name,
+                    bank_name="农业银行",
+                    account_number="6228480012345678901",
+                    payee_is_insured=True,
+                    reference="TRF-ACCESS",
+                    paid_by=self.staff_a_id,
+                )
+            )
+            sample = CallbackSample(
+                drawn_on=f"T{secrets.token_hex(4)}",
+                seed="1",
+                permille=5,
+                households_per_case=3,
+                population_size=1,
+                required_overall=1,
+                sample_size=1,
+            )
+            session.add(sample)
+            await session.flush()
+            callback = Callback(
+                sample_id=sample.id or 0,
+                drawn_on=sample.drawn_on,
+                claim_id=claim_id,
+                policy_id=policy.id or 0,
+                person_id=policy.person_id,
+                region_code=DONGGUAN_TOWNSHIP,
+                amount_fen=150000,
+                paid_at=utcnow(),
+                due_at=utcnow() + timedelta(days=30),
+            )
+            session.add(callback)
+            await session.commit()
+            assert callback.id is not None and sample.id is not None
+            return callback.id, sample.id
 
     async def fresh_payee_account(self) -> int:
         async with self.db.session() as session:
@@ -200,6 +249,7 @@ async def seed_world(
     )
     world.event_id, _ = await world.fresh_event()
     world.payee_account_id = await world.fresh_payee_account()
+    world.callback_id, world.sample_id = await world.fresh_callback()
     return world
 
 
@@ -335,6 +385,17 @@ ACCESS: dict[str, Access] = {
     "POST /api/events/{event_id}/confirm": Access(_r("adjuster", "underwriter"), "object"),
     "POST /api/events/{event_id}/split": Access(_r("adjuster", "underwriter"), "object"),
     "POST /api/events/{event_id}/evaluate": Access(_r("adjuster", "underwriter"), "object"),
+    # callback surveys (R-CBK-1 to R-CBK-5)
+    "GET /api/callbacks": Access(ALL, "list", lambda w: f'"id":{w.callback_id},'),
+    "GET /api/callbacks/samples": Access(ALL, "open"),
+    "GET /api/callbacks/samples/{sample_id}/rederive": Access(ALL, "national"),
+    "DELETE /api/callbacks/samples/{sample_id}": Access(ADMIN, "national"),
+    "GET /api/callbacks/rates": Access(ALL, "list", lambda w: f'"region_code":"{DONGGUAN_TOWNSHIP}"'),
+    "GET /api/callbacks/{callback_id}": Access(ALL, "object"),
+    "POST /api/callbacks/{callback_id}/contact": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/callbacks/{callback_id}/answers": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/callbacks/{callback_id}/close": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/callbacks/{callback_id}/resolve": Access(ADJUSTER, "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
@@ -595,6 +656,22 @@ async def _call(route: str, w: World) -> Call:
         case "POST /api/events/{event_id}/split":
             event_id, claim_id = await w.fresh_event()
             return Call(f"/api/events/{event_id}/split", json={"claim_ids": [claim_id]})
+        case "GET /api/callbacks" | "GET /api/callbacks/samples" | "GET /api/callbacks/rates":
+            return Call(route.split(" ")[1])
+        case "GET /api/callbacks/samples/{sample_id}/rederive" | "DELETE /api/callbacks/samples/{sample_id}":
+            return Call(route.split(" ")[1].replace("{sample_id}", str(w.sample_id)))
+        case "GET /api/callbacks/{callback_id}":
+            return Call(f"/api/callbacks/{w.callback_id}")
+        case "POST /api/callbacks/{callback_id}/contact":
+            return Call(f"/api/callbacks/{w.callback_id}/contact", json={"confirm": True})
+        case "POST /api/callbacks/{callback_id}/answers":
+            return Call(
+                f"/api/callbacks/{w.callback_id}/answers", json={"received": True, "amount_correct": True}
+            )
+        case "POST /api/callbacks/{callback_id}/close":
+            return Call(f"/api/callbacks/{w.callback_id}/close", json={"remarks": "电话停机"})
+        case "POST /api/callbacks/{callback_id}/resolve":
+            return Call(f"/api/callbacks/{w.callback_id}/resolve", json={"note": "已核实"})
     raise AssertionError(f"no request for {route}: add one to _call")
 
 

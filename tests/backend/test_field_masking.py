@@ -38,6 +38,10 @@ SEEDED: dict[Personal, str] = {
 Path = tuple[Any, ...]
 PLACES: dict[str, dict[Path, Personal]] = {
     "GET /api/claims/{claim_id}": {("reporter_phone",): Personal.PHONE},
+    "GET /api/callbacks/{callback_id}": {
+        ("phone",): Personal.PHONE,
+        ("payment", "account_number"): Personal.BANK_ACCOUNT,
+    },
     "GET /api/policies/{policy_id}": {
         ("terms", "phone"): Personal.PHONE,
         ("terms", "bank_account"): Personal.BANK_ACCOUNT,
