@@ -31,11 +31,14 @@ from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.people.models import ChatIdentity, Enterprise, Person
 from backend.phone_codes.models import PhoneCode
 from backend.products.models import LiabilityRate, Product, RiskQuestion
+from backend.publicity.archive.models import ArchiveRecord
+from backend.publicity.models import NoticeObjection, NoticePerson, PublicityNotice
 from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
 
 __all__ = [
     "Application",
+    "ArchiveRecord",
     "AuditLog",
     "ChatIdentity",
     "Claim",
@@ -54,6 +57,8 @@ __all__ = [
     "IndexReading",
     "Inspection",
     "LiabilityRate",
+    "NoticeObjection",
+    "NoticePerson",
     "OutboxMessage",
     "PayeeAccount",
     "PayeeException",
@@ -62,6 +67,7 @@ __all__ = [
     "PhoneCode",
     "Policy",
     "Product",
+    "PublicityNotice",
     "QrCampaign",
     "QrScan",
     "Region",

@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     generated_secrets: set[str] = Field(default_factory=set, exclude=True)
     derived_webhook_secret: bool = Field(default=False, exclude=True)
 
+    # Publicity notices (backend/publicity): open at least this long from opening (R-PUB-1, R-ENR-8:
+    # "3 days" read as 72 hours), and staff answer an objection within this many days.
+    publicity_min_open_hours: int = Field(default=72, ge=72)
+    publicity_objection_due_days: int = Field(default=3, ge=1)
+
     @model_validator(mode="before")
     @classmethod
     def _public_url_by_name(cls, data: Any) -> Any:
