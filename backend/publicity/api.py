@@ -200,11 +200,11 @@ def _verdict(checked: int, mismatch: archive.Mismatch | None) -> VerifyOut:
 async def _record_in_scope(session: SessionDep, staff: StaffPrincipal, record_id: int) -> ArchiveRecord:
     record = await session.get(ArchiveRecord, record_id)
     if record is None:
-        raise PublicityError("archive_record_not_found")
+        raise PublicityError("not_found")
     try:
         await service.notice_in_scope(session, staff, record.notice_id)
     except PublicityError as exc:
-        raise PublicityError("archive_record_not_found") from exc
+        raise PublicityError("not_found") from exc
     return record
 
 

@@ -22,10 +22,14 @@ CARD_MIN, CARD_MAX = 10, 19
 HIDDEN_FROM_END = (5, 10)  # R-PUB-2: the 5th to the 10th digit counted from the end
 KEPT_TAIL = HIDDEN_FROM_END[0] - 1
 _SEPARATORS = re.compile(r"[\s\-]")
-_NUMBER_RUN = re.compile(r"\d(?:[\s\-]?\d){6,}(?:[Xx](?![A-Za-z0-9]))?")
+# Whole numbers first (a card, a phone, an ID number with its X), then numbers written in groups
+# ("6222 0212 3456 7890 123", "138-1234-5678"); a group run holding a date is ours and stays.
+_CONTIGUOUS = re.compile(r"(?<![\d*])\d{7,}(?:[Xx](?![A-Za-z0-9]))?")
+_GROUPED = re.compile(r"(?<![\d*])\d{1,6}(?:[ \-]\d{1,6}){1,6}(?![\d*])")
+_DATE_INSIDE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+MIN_DIGITS = 7
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$|^\d{15}$")
-_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")  # 2026-12-01: ours, not a number to hide
 _MASKED_CARD = re.compile(r"^\d{0,9}\*{6}\d{4}$")  # the shape mask_card gives a 10-19 digit number
 _PLAIN_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")  # below any phone, ID or card in length
 
@@ -58,8 +62,6 @@ def mask_id(raw: str | None) -> str:
 
 
 def _masked_run(run: str) -> str:
-    if _DATE.match(run):
-        return run
     digits = _SEPARATORS.sub("", run)
     if _MOBILE.match(digits):
         return mask_phone(digits)
@@ -68,9 +70,16 @@ def _masked_run(run: str) -> str:
     return mask_card(digits)
 
 
+def _grouped(run: str) -> str:
+    if _DATE_INSIDE.search(run) or len(_SEPARATORS.sub("", run)) < MIN_DIGITS:
+        return run
+    return _masked_run(run)
+
+
 def scrub(text: str) -> str:
     """``text`` with every long number in it masked (R-PUB-4's safety net)."""
-    return _NUMBER_RUN.sub(lambda match: _masked_run(match.group(0)), text)
+    whole = _CONTIGUOUS.sub(lambda match: _masked_run(match.group(0)), text)
+    return _GROUPED.sub(lambda match: _grouped(match.group(0)), whole)
 
 
 def plain_amount(value: str) -> str:

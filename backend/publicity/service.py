@@ -69,7 +69,7 @@ MIN_REASON = 2
 async def notice_in_scope(session: AsyncSession, staff: StaffPrincipal, notice_id: int) -> PublicityNotice:
     notice = await session.get(PublicityNotice, notice_id)
     if notice is None or not staff.covers_region(notice.region_code):
-        raise PublicityError("notice_not_found")  # another region's notice looks like none
+        raise PublicityError("not_found")  # another region's notice looks like none
     return notice
 
 
@@ -637,18 +637,18 @@ async def published(session: AsyncSession, notice_id: int) -> PublicityNotice:
     """A notice that was ever published: public to anyone who has its id or link."""
     notice = await session.get(PublicityNotice, notice_id)
     if notice is None or notice.version == 0:
-        raise PublicityError("notice_not_found")
+        raise PublicityError("not_found")
     return notice
 
 
 async def by_token(session: AsyncSession, token: str) -> PublicityNotice:
     if not token or len(token) > 32:
-        raise PublicityError("notice_not_found")
+        raise PublicityError("not_found")
     notice = (
         await session.exec(select(PublicityNotice).where(col(PublicityNotice.public_token) == token))
     ).first()
     if notice is None or notice.version == 0:
-        raise PublicityError("notice_not_found")
+        raise PublicityError("not_found")
     return notice
 
 
@@ -739,10 +739,10 @@ async def answer_objection(
     with its correction publishes the notice again with a new 72-hour window."""
     objection = await session.get(NoticeObjection, objection_id)
     if objection is None:
-        raise PublicityError("objection_not_found")
+        raise PublicityError("not_found")
     notice = await session.get(PublicityNotice, objection.notice_id)
     if notice is None or not staff.covers_region(notice.region_code):
-        raise PublicityError("objection_not_found")
+        raise PublicityError("not_found")
     if objection.status != ObjectionStatus.OPEN:
         raise PublicityError("objection_answered")
     if body.confirmed_error:

@@ -21,7 +21,7 @@ from bot.keyboards import MenuAction, back_to_menu
 from bot.replies import reply_to_query
 from messages import label, render
 
-GONE = frozenset({"notice_not_found", "not_found"})
+GONE = frozenset({"not_found"})
 MAX_REASON = 1000
 
 
