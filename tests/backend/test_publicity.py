@@ -390,7 +390,7 @@ async def test_R_PUB_3_a_deleted_record_breaks_the_chain_at_the_next_one(
             headers=adjuster,
             files={"file": ("board.png", png(), "image/png")},
         )
-    first, second, third = await archive_of(api, adjuster, notice["id"])
+    _first, second, third = await archive_of(api, adjuster, notice["id"])
     async with db.session() as session:
         await session.execute(text("DELETE FROM publicity_archive WHERE id = :id"), {"id": second["id"]})
         await session.commit()
@@ -465,8 +465,8 @@ async def test_R_CLM_2_weather_index_payout_notice_by_administrative_village(
     db: Database,
     village: str,
 ) -> None:
-    _, policy = await insured(api, service_headers, "荔枝户", "13900001111", product="lychee", region=village)
-    _, elsewhere = await insured(api, service_headers, "别村户", "13900002222", product="lychee")
+    await insured(api, service_headers, "荔枝户", "13900001111", product="lychee", region=village)
+    await insured(api, service_headers, "别村户", "13900002222", product="lychee")
     underwriter, _ = await staff_user(api, admin_headers, "pub_uw", "underwriter", (DONGGUAN,))
     report = await post(api, underwriter, reading("wind", "11"))
     assert report["accepted"] == 1, report
