@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from backend.publicity import sources
 from backend.publicity.jobs import close_due_notices
 from backend.publicity.masking import mask_card, scrub
 from backend.publicity.models import PublicityNotice
+from backend.publicity.render import NoticeView
 from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
 from tests.backend.test_claims_index import insured, post, reading
@@ -39,6 +41,52 @@ VILLAGE = "441900003201"  # a village of 东城街道 (added by the fixture)
 CARDS = [("62220212345678901234"[:n]) for n in range(10, 20)]  # card numbers of 10 to 19 digits
 FULL_PHONE = re.compile(r"1[3-9]\d{9}")
 FULL_ID = re.compile(r"\d{17}[\dX]")
+
+
+def _sample_view() -> NoticeView:
+    opened = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    return NoticeView(
+        id=1,
+        number="PN202612030000001",
+        kind="claims_payout",
+        status="open",
+        region_name="东城测试村",
+        version=2,
+        opened_at=opened,
+        closes_at=opened + timedelta(hours=72),
+        open_hours=72,
+        checked_by_name="村委会张主任",
+        checked_at=opened,
+        columns=sources.columns_of("claims_payout"),
+        rows=[
+            {
+                "index": 0,
+                "own": True,
+                "fields": {name: "李四" for name in sources.columns_of("claims_payout")},
+            },
+            {"index": 1, "own": False, "fields": {name: "-" for name in sources.columns_of("claims_payout")}},
+        ],
+        chat_url="http://127.0.0.1:8000/chat?start=n_token",
+        page_url="http://127.0.0.1:8000/p/token",
+        insurer_name="示例保险",
+        own_rows=[0],
+    )
+
+
+_VIEW = _sample_view()
+_OBJECTION = SimpleNamespace(due_at=datetime(2026, 12, 6, 2, 0, tzinfo=UTC))
+# Sample contexts of this feature's templates, for tests/test_messages.py.
+TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
+    "publicity/page": {"n": _VIEW},
+    "publicity/notice_pdf": {"n": _VIEW},
+    "publicity/pdf_qr_caption": {"n": _VIEW},
+    "publicity/notice_chat": {"n": _VIEW, "hidden": 3},
+    "publicity/announce": {"n": _VIEW, "own": True},
+    "publicity/list": {"notices": [_VIEW]},
+    "publicity/object_prompt": {"n": _VIEW},
+    "publicity/objection_received": {"objection": _OBJECTION},
+    "publicity/objection_answer": {"notice": _VIEW, "answer": "已核实更正。", "corrected": True},
+}
 
 
 @pytest.fixture
