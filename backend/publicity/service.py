@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.alerts.service import alert_staff
 from backend.db import utcnow
 from backend.enrollment.documents import store_document
 from backend.enrollment.models import Policy
@@ -61,6 +62,7 @@ from messages import render as template
 
 TOKEN_BYTES = 18  # 24 URL-safe characters: 144 random bits
 MIN_REASON = 2
+MAX_OPEN_OBJECTIONS = 3  # per chat and notice, waiting for an answer: enough for a household, not a flood
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -668,6 +670,17 @@ async def raise_objection(
     text = " ".join(reason.split())
     if len(text) < MIN_REASON:
         raise PublicityError("objection_reason_short")
+    waiting = (
+        await session.exec(
+            select(func.count())
+            .select_from(NoticeObjection)
+            .where(col(NoticeObjection.notice_id) == notice.id)
+            .where(col(NoticeObjection.identity_id) == principal.identity_id)
+            .where(col(NoticeObjection.status) == ObjectionStatus.OPEN.value)
+        )
+    ).one()
+    if waiting >= MAX_OPEN_OBJECTIONS:
+        raise PublicityError("objection_too_many", count=MAX_OPEN_OBJECTIONS)
     people, _ = await _own(session, principal)
     own_rows = [i for i, row in enumerate(notice.rows) if row.get("person_id") in people]
     now = utcnow()
@@ -682,8 +695,27 @@ async def raise_objection(
         due_at=now + timedelta(days=settings.publicity_objection_due_days),
     )
     session.add(objection)
+    await session.flush()
+    await _alert_staff(session, objection, notice, settings)
     await session.commit()
     return objection, notice
+
+
+async def _alert_staff(
+    session: AsyncSession, objection: NoticeObjection, notice: PublicityNotice, settings: Settings
+) -> None:
+    """The region's staff see the objection among their alerts (and in the staff chat when configured)."""
+    locale = settings.default_locale
+    context = {"objection": objection, "notice": notice}
+    await alert_staff(
+        session,
+        settings,
+        kind="publicity_objection",
+        region_code=notice.region_code,
+        title=template("publicity/staff_alert_title", locale, ext="txt", **context),
+        body=template("publicity/staff_alert_body", locale, ext="txt", **context),
+        dedupe_key=f"publicity-objection-{objection.id}",
+    )
 
 
 # --- the staff queue -----------------------------------------------------------------------------------

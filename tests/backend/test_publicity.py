@@ -74,7 +74,9 @@ def _sample_view() -> NoticeView:
 
 
 _VIEW = _sample_view()
-_OBJECTION = SimpleNamespace(due_at=datetime(2026, 12, 6, 2, 0, tzinfo=UTC))
+_OBJECTION = SimpleNamespace(
+    id=7, row_index=0, reason="金额不对", due_at=datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+)
 # Sample contexts of this feature's templates, for tests/test_messages.py.
 TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
     "publicity/page": {"n": _VIEW},
@@ -86,6 +88,8 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
     "publicity/object_prompt": {"n": _VIEW},
     "publicity/objection_received": {"objection": _OBJECTION},
     "publicity/objection_answer": {"notice": _VIEW, "answer": "已核实更正。", "corrected": True},
+    "publicity/staff_alert_title": {"notice": _VIEW, "objection": _OBJECTION},
+    "publicity/staff_alert_body": {"notice": _VIEW, "objection": _OBJECTION},
 }
 
 
@@ -634,3 +638,53 @@ async def test_public_link_is_unguessable_and_a_wrong_token_is_a_plain_404(
         assert (await api.get(f"/p/{wrong}/notice.pdf")).status_code == 404
     bot = await api.get("/api/bot/publicity/by-token/nope", headers=headers)
     assert bot.status_code == 404
+
+
+async def test_R_PUB_1_an_objection_is_queued_with_its_due_date_and_alerts_the_regions_staff(
+    api: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    service_headers: dict[str, str],
+    db: Database,
+    village: str,
+) -> None:
+    [(headers, policy)] = await farmers(api, service_headers, 1)
+    await paid_claim(db, policy, headers, CARDS[4])
+    adjuster, _ = await staff_user(api, admin_headers, "pub_adj", "adjuster", (DONGGUAN,))
+    notice = await publish(api, adjuster, {"kind": "claims_payout", "region_code": village})
+    path = f"/api/bot/publicity/notices/{notice['id']}/objections"
+    empty = await api.post(path, headers=headers, json={"reason": " "})
+    assert empty.status_code == 422
+    for n in range(3):
+        assert (
+            await api.post(path, headers=headers, json={"reason": f"第{n}条：面积不对"})
+        ).status_code == 200
+    flood = await api.post(path, headers=headers, json={"reason": "再提一条"})
+    assert flood.status_code == 422 and flood.json()["detail"]["code"] == "objection_too_many"
+    queue = (await api.get("/api/publicity/objections", headers=adjuster)).json()
+    assert len(queue) == 3 and all(o["row_index"] == 0 for o in queue)
+    alerts = (await api.get("/api/alerts", headers=adjuster, params={"kind": "publicity_objection"})).json()
+    assert len(alerts) == 3 and "面积不对" in alerts[0]["body"]
+    answered = await api.post(
+        f"/api/publicity/objections/{queue[0]['id']}/answer",
+        headers=adjuster,
+        json={"answer": "经核实无误。"},
+    )
+    assert answered.status_code == 200 and answered.json()["status"] == "answered"
+    again = await api.post(
+        f"/api/publicity/objections/{queue[0]['id']}/answer", headers=adjuster, json={"answer": "再答"}
+    )
+    assert again.status_code == 422 and again.json()["detail"]["code"] == "objection_answered"
+    needs_row = await api.post(
+        f"/api/publicity/objections/{queue[1]['id']}/answer",
+        headers=adjuster,
+        json={"answer": "有误", "confirmed_error": True},
+    )
+    assert needs_row.json()["detail"]["code"] == "correction_needs_row"
+    async with db.session() as session:
+        told = (
+            await session.exec(
+                select(OutboxMessage).where(col(OutboxMessage.dedupe_key).startswith("objection-"))
+            )
+        ).all()
+    assert [m.channel for m in told] == ["webchat"]  # the chat that objected gets the answer
+    assert "经核实无误" in told[0].text
