@@ -44,7 +44,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     # One runner for every feature's forms: features hand in their flows here and get the runner back
     # as the ``runner`` handler argument, so no feature imports another to start or answer a form.
-    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows()})
+    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows(), **publicity.flows()})
     # These reach every handler as keyword arguments (aiogram workflow data).
     dispatcher = Dispatcher(
         storage=storage,

@@ -20,6 +20,7 @@ from backend.publicity.errors import PublicityError
 from backend.publicity.schemas import (
     ArchiveRecordOut,
     CorrectionIn,
+    MediaOut,
     NoticeCreate,
     NoticeOut,
     ObjectionAnswer,
@@ -286,12 +287,31 @@ async def notice_by_token(
     return await service.notice_for(session, principal, notice, settings)
 
 
+@bot_router.post("/media", response_model=MediaOut, status_code=status.HTTP_201_CREATED)
+async def objection_photo(
+    principal: BotDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="a photo for an objection")],
+) -> MediaOut:
+    """A photo the household sends with its objection (decoded whole first; stored with its SHA-256)."""
+    document_id = await service.store_objection_photo(
+        session, principal, await _upload(file), settings=settings
+    )
+    return MediaOut(id=document_id)
+
+
 @bot_router.post("/notices/{notice_id}/objections", response_model=ObjectionOut)
 async def object_to(
     notice_id: Id, body: ObjectionIn, principal: BotDep, session: SessionDep, settings: SettingsDep
 ) -> ObjectionOut:
     objection, notice = await service.raise_objection(
-        session, principal, notice_id, body.reason, settings=settings
+        session,
+        principal,
+        notice_id,
+        body.reason,
+        settings=settings,
+        photo_document_id=body.photo_document_id,
     )
     return service.objection_out(objection, notice, objection.created_at)
 

@@ -70,6 +70,11 @@ class CorrectionIn(BaseModel):
 
 class ObjectionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
+    photo_document_id: Id | None = Field(default=None, description="a photo sent with POST /media first")
+
+
+class MediaOut(BaseModel):
+    id: int
 
 
 class ObjectionOut(BaseModel):

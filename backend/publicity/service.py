@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.alerts.service import alert_staff
 from backend.db import utcnow
 from backend.enrollment.documents import store_document
-from backend.enrollment.models import Policy
+from backend.enrollment.models import Document, Policy
 from backend.images import checked_image
 from backend.numbers import business_number
 from backend.outbox.models import Priority
@@ -661,8 +661,45 @@ async def notice_for(
     return notice_out(notice, settings, people)
 
 
+OBJECTION_PHOTO = "publicity_objection"
+
+
+async def store_objection_photo(
+    session: AsyncSession, principal: BotPrincipal, photo: Upload, *, settings: Settings
+) -> int:
+    image = await checked_image(photo.data, max_pixels=settings.max_image_pixels)
+    document = await store_document(
+        session=session,
+        kind=OBJECTION_PHOTO,
+        filename=f"objection-{principal.identity_id}.{image.format.lower()}",
+        content=photo.data,
+        content_type=image.content_type,
+        person_id=principal.person_id,
+    )
+    await session.commit()
+    return document.id or 0
+
+
+async def _objection_photo(
+    session: AsyncSession, principal: BotPrincipal, document_id: int | None
+) -> int | None:
+    """The chat's own objection photo (sent through ``store_objection_photo``), or a refusal."""
+    if document_id is None:
+        return None
+    document = await session.get(Document, document_id)
+    if document is None or document.kind != OBJECTION_PHOTO or document.person_id != principal.person_id:
+        raise PublicityError("objection_photo_unknown")
+    return document_id
+
+
 async def raise_objection(
-    session: AsyncSession, principal: BotPrincipal, notice_id: int, reason: str, *, settings: Settings
+    session: AsyncSession,
+    principal: BotPrincipal,
+    notice_id: int,
+    reason: str,
+    *,
+    settings: Settings,
+    photo_document_id: int | None = None,
 ) -> tuple[NoticeObjection, PublicityNotice]:
     notice = await published(session, notice_id)
     if notice.status != NoticeStatus.OPEN:
@@ -691,6 +728,7 @@ async def raise_objection(
         person_id=principal.person_view or principal.person_id,
         row_index=own_rows[0] if own_rows else None,
         reason=text,
+        photo_document_id=await _objection_photo(session, principal, photo_document_id),
         created_at=now,
         due_at=now + timedelta(days=settings.publicity_objection_due_days),
     )

@@ -5,24 +5,23 @@ a text's link opens ``notice:<id>`` through ``start.show_target``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from backend.publicity.schemas import NOTICE_PREFIX, NoticeOut, ObjectionOut
-from backend.refusals import refusal_message
-from bot.client import BackendClient, BackendError, IdentityKey
+from backend.publicity.schemas import NOTICE_PREFIX, NoticeOut
+from bot.client import BackendError
 from bot.context import ChatContext
+from bot.forms.engine import Flow, Form, FormRunner, Io
+from bot.forms.publicity import objection_flow
 from bot.keyboards import MenuAction, back_to_menu
+from bot.publicity_client import PublicityCalls
 from bot.replies import reply_to_query
+from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
 GONE = frozenset({"not_found"})
-MAX_REASON = 1000
 
 
 class NoticeAction(CallbackData, prefix=NOTICE_PREFIX):
@@ -30,38 +29,6 @@ class NoticeAction(CallbackData, prefix=NOTICE_PREFIX):
 
     verb: str
     notice_id: int
-
-
-class Objection(StatesGroup):
-    reason = State()  # the state's data holds notice_id
-
-
-# --- the backend calls (one per chat step) --------------------------------------------------------------
-
-
-class PublicityCalls:
-    """The bot's publicity routes, through the client's one request path (auth, errors, identity)."""
-
-    def __init__(self, backend: BackendClient, key: IdentityKey) -> None:
-        self.backend, self.key = backend, key
-
-    async def _call(self, method: str, path: str, json: Any = None) -> Any:
-        return await self.backend._request(method, path, identity=self.key, json=json)
-
-    async def notices(self) -> list[NoticeOut]:
-        return [NoticeOut.model_validate(n) for n in await self._call("GET", "/api/bot/publicity/notices")]
-
-    async def notice(self, notice_id: int) -> NoticeOut:
-        return NoticeOut.model_validate(await self._call("GET", f"/api/bot/publicity/notices/{notice_id}"))
-
-    async def by_token(self, token: str) -> NoticeOut:
-        return NoticeOut.model_validate(await self._call("GET", f"/api/bot/publicity/by-token/{token}"))
-
-    async def object_to(self, notice_id: int, reason: str) -> ObjectionOut:
-        data = await self._call(
-            "POST", f"/api/bot/publicity/notices/{notice_id}/objections", json={"reason": reason}
-        )
-        return ObjectionOut.model_validate(data)
 
 
 def calls(ctx: ChatContext) -> PublicityCalls:
@@ -130,7 +97,12 @@ async def open_by_token(message: Message, ctx: ChatContext, token: str) -> None:
 
 
 async def notice_action(
-    query: CallbackQuery, callback_data: NoticeAction, ctx: ChatContext, state: FSMContext
+    query: CallbackQuery,
+    callback_data: NoticeAction,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
 ) -> None:
     await ctx.ensure()
     locale = await ctx.locale()
@@ -142,40 +114,36 @@ async def notice_action(
         await reply_to_query(query, render("publicity/not_found", locale), back_to_menu(locale))
         return
     if callback_data.verb == "object" and notice.status == "open":
-        await state.set_state(Objection.reason)
-        await state.update_data(notice_id=notice.id)
-        await reply_to_query(query, render("publicity/object_prompt", locale, n=notice))
+        io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
+        intro = render("publicity/object_prompt", locale, n=notice)
+        await runner.begin(io, state, "publicity_objection", intro=intro, notice_id=notice.id)
         return
     await reply_to_query(query, *notice_detail(notice, locale))
 
 
-async def reason_typed(message: Message, ctx: ChatContext, state: FSMContext) -> None:
-    locale = await ctx.locale()
-    reason = " ".join((message.text or "").split())[:MAX_REASON]
-    if len(reason) < 2:
-        await message.answer(render("publicity/reason_too_short", locale))
-        return
-    notice_id = int((await state.get_data()).get("notice_id") or 0)
+async def submit_objection(io: Io, form: Form) -> None:
+    """The form's end: one backend call; a refusal (the notice closed meanwhile) says why."""
+    await io.close_form()
+    photo = form.answers.get("publicity_photo")
     try:
-        objection = await calls(ctx).object_to(notice_id, reason)
-    except BackendError as exc:
-        await state.clear()
-        await message.answer(
-            render("publicity/not_found", locale)
-            if exc.code in GONE
-            else refusal_message(exc.code, locale, exc.detail),
-            reply_markup=back_to_menu(locale),
+        objection = await PublicityCalls(io.backend, io.identity).object_to(
+            int(form.answers["notice_id"]),
+            str(form.answers["publicity_reason"]),
+            int(photo) if photo else None,
         )
+    except BackendError as exc:
+        await io.say(io.problem(exc.code, exc.detail))
         return
-    await state.clear()
-    await message.answer(
-        render("publicity/objection_received", locale, objection=objection), reply_markup=back_to_menu(locale)
-    )
+    await io.say(io.t("publicity/objection_received", objection=objection), back_to_menu(io.locale))
+
+
+def flows() -> dict[str, Flow]:
+    """This feature's forms, for the runner the dispatcher builds."""
+    return {"publicity_objection": objection_flow(submit_objection)}
 
 
 def build_router() -> Router:
     router = Router(name="publicity")
     router.callback_query.register(menu_button, MenuAction.filter(F.action == "publicity"))
     router.callback_query.register(notice_action, NoticeAction.filter())
-    router.message.register(reason_typed, Objection.reason, F.text)
     return router

@@ -29,6 +29,7 @@ from tests.backend.test_publicity import (
     token_of,
     village,  # noqa: F401  (the fixture)
 )
+from tests.bot.test_claims_chat import send_photo
 from tests.bot.test_sms_verification import bind_by_code
 from tests.enroll_helpers import deliver
 from tests.harness import ChatUser, Reply
@@ -114,13 +115,15 @@ async def test_R_PUB_1_publish_read_own_row_object_correct_republish_and_archive
     # The objection
     await farmer.tap("查看公示", [announce])
     await farmer.tap("提出异议")
-    assert "异议" in farmer.text()
-    received = await farmer.say("我家赔款金额应为1600元，少算了")
-    assert "已收到您的异议" in received[0].text
+    assert "请写下异议的内容" in farmer.text()
+    asked = await farmer.say("我家赔款金额应为1600元，少算了")
+    assert "如有照片" in asked[-1].text and "跳过" in " ".join(asked[-1].button_texts())
+    received = await send_photo(farmer)  # the passbook: optional, and kept with the objection
+    assert "已收到您的异议" in received[-1].text
     queue = (await api.get("/api/publicity/objections", headers=adjuster)).json()
     [objection] = queue
     own_row = objection["row_index"]
-    assert objection["reason"].startswith("我家赔款金额") and own_row is not None
+    assert objection["reason"].startswith("我家赔款金额") and own_row is not None and objection["has_photo"]
     assert notice["rows"][own_row]["fields"]["insured_name"] == "李四"  # the objector's own row
     created, due = (
         datetime.fromisoformat(objection["created_at"]),
@@ -203,6 +206,41 @@ async def test_R_PUB_1_the_board_qr_code_and_a_texts_link_open_the_notice_in_cha
         await session.commit()
     opened = await farmer.say(f"/start s_{link}")
     assert "东城测试村理赔公示" in opened[-1].text and "👉 您家：" in plain(opened[-1:])
+
+
+async def test_an_objection_without_a_photo_and_a_refused_one(
+    chat_client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    db: Database,
+    village: str,  # noqa: F811
+) -> None:
+    farmer = ChatUser(chat_client, "farmer-skip", first_name="李四")
+    headers, policy = await insured_farmer(farmer, api, service_headers, db)
+    await paid_claim(db, policy, headers, CARD)
+    adjuster, _ = await staff_user(api, admin_headers, "pub_adj", "adjuster", (DONGGUAN,))
+    notice = await publish(api, adjuster, {"kind": "claims_payout", "region_code": village})
+    await farmer.say(f"/start n_{token_of(notice)}")
+    await farmer.tap("提出异议")
+    await farmer.say("面积应为12亩")
+    received = await farmer.tap("跳过")
+    assert "已收到您的异议" in received[-1].text
+    [objection] = (await api.get("/api/publicity/objections", headers=adjuster)).json()
+    assert objection["has_photo"] is False
+    # another chat's photo, or any document, is not an objection photo
+    stranger = {**service_headers, "X-Tianbao-Identity": "webchat:nobody"}
+    await api.post(
+        "/api/bot/identities",
+        headers=service_headers,
+        json={"channel": "webchat", "external_id": "nobody", "address": "nobody"},
+    )
+    refused = await api.post(
+        f"/api/bot/publicity/notices/{notice['id']}/objections",
+        headers=stranger,
+        json={"reason": "冒用照片", "photo_document_id": 1},
+    )
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "objection_photo_unknown"
 
 
 async def test_publicity_menu_without_a_notice_says_so(farmer: ChatUser) -> None:
