@@ -243,6 +243,13 @@ async def objection_queue(
     return await service.objection_queue(session, staff, status_, limit, offset)
 
 
+@router.get("/objections/{objection_id}/photo", response_class=Response)
+async def objection_photo_file(objection_id: Id, staff: StaffDep, session: SessionDep) -> Response:
+    """The photo the household sent with its objection."""
+    document = await service.objection_photo(session, staff, objection_id)
+    return Response(document.content, media_type=document.content_type)
+
+
 @router.post("/objections/{objection_id}/answer", response_model=ObjectionOut)
 async def answer_objection(
     objection_id: Id,

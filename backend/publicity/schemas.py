@@ -85,6 +85,9 @@ class ObjectionOut(BaseModel):
     row_index: int | None
     reason: str
     has_photo: bool
+    photo_document_id: int | None = Field(
+        default=None, description="GET /api/publicity/objections/{id}/photo"
+    )
     status: str
     created_at: datetime
     due_at: datetime
@@ -116,6 +119,9 @@ class ArchiveRecordOut(BaseModel):
     has_html: bool
     has_pdf: bool
     has_photo: bool
+    photo_document_id: int | None = Field(
+        default=None, description="GET /api/publicity/objections/{id}/photo"
+    )
     content_sha256: str
     prev_sha256: str
     record_sha256: str

@@ -768,6 +768,7 @@ def objection_out(objection: NoticeObjection, notice: PublicityNotice, now: date
         row_index=objection.row_index,
         reason=objection.reason,
         has_photo=objection.photo_document_id is not None,
+        photo_document_id=objection.photo_document_id,
         status=objection.status,
         created_at=objection.created_at,
         due_at=objection.due_at,
@@ -796,6 +797,26 @@ async def objection_queue(
     return [objection_out(objection, notice, now) for objection, notice in found]
 
 
+async def _objection_in_scope(
+    session: AsyncSession, staff: StaffPrincipal, objection_id: int
+) -> tuple[NoticeObjection, PublicityNotice]:
+    objection = await session.get(NoticeObjection, objection_id)
+    notice = await session.get(PublicityNotice, objection.notice_id) if objection is not None else None
+    if objection is None or notice is None or not staff.covers_region(notice.region_code):
+        raise PublicityError("not_found")
+    return objection, notice
+
+
+async def objection_photo(session: AsyncSession, staff: StaffPrincipal, objection_id: int) -> Document:
+    objection, _ = await _objection_in_scope(session, staff, objection_id)
+    document = (
+        await session.get(Document, objection.photo_document_id) if objection.photo_document_id else None
+    )
+    if document is None:
+        raise PublicityError("objection_no_photo")
+    return document
+
+
 async def answer_objection(
     session: AsyncSession,
     staff: StaffPrincipal,
@@ -807,12 +828,7 @@ async def answer_objection(
 ) -> tuple[NoticeObjection, PublicityNotice]:
     """Answer in the objector's chat (R-PUB-1: the result is told to the objector); a confirmed error
     with its correction publishes the notice again with a new 72-hour window."""
-    objection = await session.get(NoticeObjection, objection_id)
-    if objection is None:
-        raise PublicityError("not_found")
-    notice = await session.get(PublicityNotice, objection.notice_id)
-    if notice is None or not staff.covers_region(notice.region_code):
-        raise PublicityError("not_found")
+    objection, notice = await _objection_in_scope(session, staff, objection_id)
     if objection.status != ObjectionStatus.OPEN:
         raise PublicityError("objection_answered")
     if body.confirmed_error:

@@ -224,6 +224,7 @@ async def publicity_ids(world: World) -> dict[str, int]:
     objection), inserted directly once: the routes' own tests build them through the API."""
     if world.publicity:
         return world.publicity
+    from backend.enrollment.documents import store_document
     from backend.publicity.archive import service as archive
     from backend.publicity.models import NoticeObjection, PublicityNotice
     from backend.publicity.sources import columns_of
@@ -260,10 +261,18 @@ async def publicity_ids(world: World) -> dict[str, int]:
             html="<p>公示</p>",
             pdf=b"%PDF-1.4",
         )
+        photo = await store_document(
+            session=session,
+            kind="publicity_objection",
+            filename="p.png",
+            content=png(),
+            content_type="image/png",
+        )
         objection = NoticeObjection(
             notice_id=made["open"].id or 0,
             version=1,
             identity_id=int(world.farmer["X-Identity-Id"]),
+            photo_document_id=photo.id,
             reason="金额不对",
             due_at=now + timedelta(days=3),
         )
@@ -414,6 +423,7 @@ ACCESS: dict[str, Access] = {
     "GET /api/publicity/archive/{record_id}/verify": Access(ALL, "object"),
     "GET /api/publicity/archive/{record_id}/{part}": Access(ALL, "object"),
     "GET /api/publicity/objections": Access(ALL, "list", lambda w: f'"id":{w.publicity["objection"]},'),
+    "GET /api/publicity/objections/{objection_id}/photo": Access(ALL, "object"),
     "POST /api/publicity/objections/{objection_id}/answer": Access(
         _r("underwriter", "adjuster", "agent"), "object"
     ),
@@ -702,6 +712,8 @@ async def _publicity_call(route: str, w: World) -> Call:
         case "POST /api/publicity/notices/{notice_id}/board-photos":
             files = {"file": ("board.png", io.BytesIO(png()), "image/png")}
             return Call(path.replace("{notice_id}", str(ids["open"])), files=files)
+        case "GET /api/publicity/objections/{objection_id}/photo":
+            return Call(path.replace("{objection_id}", str(ids["objection"])))
         case "POST /api/publicity/objections/{objection_id}/answer":
             return Call(path.replace("{objection_id}", str(ids["objection"])), json={"answer": "已核实无误"})
     path = path.replace("{notice_id}", str(ids["open"])).replace("{record_id}", str(ids["record"]))

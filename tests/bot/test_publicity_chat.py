@@ -122,6 +122,8 @@ async def test_R_PUB_1_publish_read_own_row_object_correct_republish_and_archive
     assert "已收到您的异议" in received[-1].text
     queue = (await api.get("/api/publicity/objections", headers=adjuster)).json()
     [objection] = queue
+    photo = await api.get(f"/api/publicity/objections/{objection['id']}/photo", headers=adjuster)
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
     own_row = objection["row_index"]
     assert objection["reason"].startswith("我家赔款金额") and own_row is not None and objection["has_photo"]
     assert notice["rows"][own_row]["fields"]["insured_name"] == "李四"  # the objector's own row
