@@ -62,6 +62,7 @@ from messages import render as template
 
 TOKEN_BYTES = 18  # 24 URL-safe characters: 144 random bits
 MIN_REASON = 2
+BATCH = 500
 MAX_OPEN_OBJECTIONS = 3  # per chat and notice, waiting for an answer: enough for a household, not a flood
 
 
@@ -362,6 +363,12 @@ def _buttons(notice_id: int, locale: str, objections: bool) -> list[list[dict[st
     return rows
 
 
+def _batches(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Multi-row INSERTs of at most ``BATCH`` rows: a village of 10,000 households stays under the
+    drivers' bound-parameter limits (SQLite 32,766, asyncpg 32,767)."""
+    return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+
+
 async def _reach(session: AsyncSession, notice: PublicityNotice, settings: Settings) -> list[dict[str, Any]]:
     """Chat where a verified chat reaches the person, else a text with a link; set-based writes."""
     region = await session.get(Region, notice.region_code)
@@ -371,8 +378,8 @@ async def _reach(session: AsyncSession, notice: PublicityNotice, settings: Setti
     chats = await _chats_of(session, people)
     dedupe = f"notice-{notice.id}-v{notice.version}"
     chat_rows = []
+    view = view_of(notice, settings)
     for person, identity in chats.items():
-        view = view_of(notice, settings)
         chat_rows.append(
             {
                 "channel": identity.channel,
@@ -384,7 +391,8 @@ async def _reach(session: AsyncSession, notice: PublicityNotice, settings: Setti
                 "priority": int(Priority.BULK),
             }
         )
-    await enqueue_many(session=session, rows=chat_rows)
+    for batch in _batches(chat_rows):
+        await enqueue_many(session=session, rows=batch)
     unreached = [person for person in people if person not in chats]
     found = (
         await session.exec(
@@ -405,7 +413,8 @@ async def _reach(session: AsyncSession, notice: PublicityNotice, settings: Setti
         texts.append(
             sms_row(phone=phone, key="publicity_notice", locale=locale, values=values, dedupe_key=dedupe)
         )
-    await enqueue_sms_rows(session=session, rows=texts)
+    for batch in _batches(texts):
+        await enqueue_sms_rows(session=session, rows=batch)
     return [
         {
             "person_id": person,

@@ -1,4 +1,4 @@
-"""publicity
+"""Publicity notices, their objections, the persons listed and the hash-chained archive (issue 13)
 
 Revision ID: 0014
 Revises: 0011
