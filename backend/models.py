@@ -32,11 +32,14 @@ from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.people.models import ChatIdentity, Enterprise, Person
 from backend.phone_codes.models import PhoneCode
 from backend.products.models import LiabilityRate, Product, RiskQuestion
+from backend.publicity.archive.models import ArchiveRecord
+from backend.publicity.models import NoticeObjection, NoticePerson, PublicityNotice
 from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
 
 __all__ = [
     "Application",
+    "ArchiveRecord",
     "AuditLog",
     "Callback",
     "CallbackPopulation",
@@ -58,6 +61,8 @@ __all__ = [
     "IndexReading",
     "Inspection",
     "LiabilityRate",
+    "NoticeObjection",
+    "NoticePerson",
     "OutboxMessage",
     "PayeeAccount",
     "PayeeException",
@@ -66,6 +71,7 @@ __all__ = [
     "PhoneCode",
     "Policy",
     "Product",
+    "PublicityNotice",
     "QrCampaign",
     "QrScan",
     "Region",

@@ -28,6 +28,9 @@ from backend.outbox.sms.api import router as sms_router
 from backend.people.api import router as bot_router
 from backend.phone_codes.api import router as phone_codes_router
 from backend.products.api import router as products_router
+from backend.publicity.api import bot_router as publicity_bot_router
+from backend.publicity.api import public_router as publicity_public_router
+from backend.publicity.api import router as publicity_router
 from backend.regions.api import router as regions_router
 from backend.staff.api import auth_router, staff_router
 
@@ -61,3 +64,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(outbox_router)
     app.include_router(callbacks_bot_router)
     app.include_router(callbacks_router)
+    app.include_router(publicity_router)
+    app.include_router(publicity_bot_router)
+    app.include_router(publicity_public_router)  # /p/<token>: the public page, no login

@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     callback_reminder_hours: int = Field(default=48, ge=1)
     callback_unreachable_hours: int = Field(default=48, ge=1)
     callback_retention_days: int = Field(default=366, ge=365)
+    # Publicity notices (backend/publicity): open at least this long from opening (R-PUB-1, R-ENR-8:
+    # "3 days" read as 72 hours), and staff answer an objection within this many days.
+    publicity_min_open_hours: int = Field(default=72, ge=72)
+    publicity_objection_due_days: int = Field(default=3, ge=1)
 
     @model_validator(mode="before")
     @classmethod

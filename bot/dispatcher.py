@@ -17,7 +17,18 @@ from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
 from bot.replies import AcknowledgeTaps
-from bot.routers import callbacks, claims, devices, enroll, fallback, forms, intents, policies, start
+from bot.routers import (
+    callbacks,
+    claims,
+    devices,
+    enroll,
+    fallback,
+    forms,
+    intents,
+    policies,
+    publicity,
+    start,
+)
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -44,7 +55,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     # One runner for every feature's forms: features hand in their flows here and get the runner back
     # as the ``runner`` handler argument, so no feature imports another to start or answer a form.
-    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows()})
+    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows(), **publicity.flows()})
     # These reach every handler as keyword arguments (aiogram workflow data).
     dispatcher = Dispatcher(
         storage=storage,
@@ -68,6 +79,7 @@ def create_dispatcher(
         policies.build_router(),
         claims.build_router(),
         callbacks.build_router(),
+        publicity.build_router(),
         fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)

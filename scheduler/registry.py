@@ -18,6 +18,7 @@ from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
 from backend.claims.jobs import claim_deadline_reminders
 from backend.outbox.jobs import delivery_housekeeping
+from backend.publicity.jobs import close_due_notices
 from backend.settings import Settings
 
 JobFunction = Callable[..., Awaitable[Any]]
@@ -49,6 +50,10 @@ async def _delivery_housekeeping(session: AsyncSession) -> Any:
 
 async def _claim_deadlines(session: AsyncSession) -> Any:
     return await claim_deadline_reminders(session=session)
+
+
+async def _publicity_closing(session: AsyncSession) -> Any:
+    return await close_due_notices(session)
 
 
 async def _webchat_expiry(session: AsyncSession, context: JobContext) -> Any:
@@ -88,6 +93,13 @@ JOBS: tuple[JobSpec, ...] = (
         function=_claim_deadlines,
         description="remind before claim deadlines (survey 24 h, settlement 20 days, payment 10 days), escalate after",
         lock_seconds=240,
+    ),
+    JobSpec(
+        id="publicity-closing",
+        trigger=IntervalTrigger(minutes=1),
+        function=_publicity_closing,
+        description="close publicity notices whose window (at least 72 hours from opening) has passed",
+        lock_seconds=120,
     ),
     JobSpec(
         id="webchat-expiry",

@@ -23,7 +23,7 @@ from messages import normalize_locale
 
 # Main-menu entries in display order. An entry appears only once its feature is built, so a user never
 # taps into "coming soon". Later features add their key here.
-MENU_FEATURES: tuple[str, ...] = ("enroll", "policies", "report", "claims", "help")
+MENU_FEATURES: tuple[str, ...] = ("enroll", "policies", "report", "claims", "publicity", "help")
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Typed requests that open a feature at any point, also half-way through a form: "我要报案", "理赔进度",
-"投保", "我的保单", "帮助" and their English equivalents (the phrases live in messages/*/intents/labels.json).
+"投保", "我的保单", "公示", "帮助" and their English equivalents (the phrases live in messages/*/intents/labels.json).
 A form under way is parked when another form begins, so the draft can be continued later."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from bot.context import ChatContext
 from bot.forms.engine import FormRunner
 from bot.forms.parsers import normalize_phrase
 from bot.keyboards import back_to_menu
-from bot.routers import claims, enroll, policies
+from bot.routers import claims, enroll, policies, publicity
 from bot.routers.forms import make_io
 from messages import LOCALES, labels_for, render
 
-INTENTS = ("report", "claims", "enroll", "policies", "help")
+INTENTS = ("report", "claims", "enroll", "policies", "publicity", "help")
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +54,9 @@ async def typed_intent(
         await message.answer(text, reply_markup=markup)
     elif intent == "policies":
         text, markup = await policies.policies_list(ctx)
+        await message.answer(text, reply_markup=markup)
+    elif intent == "publicity":
+        text, markup = await publicity.notices_list(ctx)
         await message.answer(text, reply_markup=markup)
     elif intent == "enroll":
         text, choices = enroll.choose_flow(locale)

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Message
 
 from backend.outbox.sms.schemas import LinkOut
 from backend.people.schemas import IdentityOut
+from backend.publicity.schemas import START_PREFIX as NOTICE_PREFIX
 from backend.refusals import refusal_message
 from bot.client import BackendError
 from bot.context import WEBCHAT, ChatContext
@@ -29,7 +30,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import callbacks, claims, enroll, policies
+from bot.routers import callbacks, claims, enroll, policies, publicity
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -55,6 +56,10 @@ async def start(
         if raw_state is not None:
             await runner.park(state)  # a form under way waits as a draft while the link opens
         await open_link(message, ctx, state, command.args.removeprefix(LINK_PREFIX))
+        return
+    if command.args and command.args.startswith(NOTICE_PREFIX):
+        # The QR code on a village notice board opens the notice (R-PUB-1).
+        await publicity.open_by_token(message, ctx, command.args.removeprefix(NOTICE_PREFIX))
         return
     if command.args:
         # A QR code (R-LIA-3): open its enrollment (a form under way is parked, not lost); an invalid
@@ -103,8 +108,9 @@ async def open_link(message: Message, ctx: ChatContext, state: FSMContext, token
 async def show_target(
     message: Message, ctx: ChatContext, target: str, state: FSMContext | None = None
 ) -> None:
-    """The claim, policy or callback a link names, as its "view" button shows it (gone: say so, then the
-    menu). A callback shows the question it is at (its free-text question takes the next text: ``state``)."""
+    """The claim, policy, callback or publicity notice a link names, as its "view" button shows it (gone:
+    say so, then the menu). A callback shows the question it is at (its free-text question takes the next
+    text: ``state``)."""
     locale = await ctx.locale()
     kind, _, raw_id = target.partition(":")
     try:
@@ -117,6 +123,8 @@ async def show_target(
         elif kind == "policy" and raw_id.isdigit():
             policy = await ctx.backend.my_policy(ctx.key, int(raw_id))
             text, markup = await policies.policy_detail(ctx, policy, locale)
+        elif kind == "notice" and raw_id.isdigit():
+            text, markup = publicity.notice_detail(await publicity.calls(ctx).notice(int(raw_id)), locale)
         else:
             raise BackendError(404, "not_found", target)
     except BackendError:

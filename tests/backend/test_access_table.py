@@ -79,6 +79,7 @@ class World:
     payee_account_id: int = 0
     callback_id: int = 0  # a callback survey of region A (backend/callbacks/) and its draw
     sample_id: int = 0
+    publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -250,6 +251,7 @@ async def seed_world(
     world.event_id, _ = await world.fresh_event()
     world.payee_account_id = await world.fresh_payee_account()
     world.callback_id, world.sample_id = await world.fresh_callback()
+    await publicity_ids(world)
     return world
 
 
@@ -265,6 +267,75 @@ async def add_principals(
             world.ids[(role, scope)], world.headers[(role, scope)] = await make_principal(
                 world.db, world.api, role, scope
             )
+
+
+async def publicity_ids(world: World) -> dict[str, int]:
+    """Region A's publicity notices (a draft, a checked one, an open one with its archive record and an
+    objection), inserted directly once: the routes' own tests build them through the API."""
+    if world.publicity:
+        return world.publicity
+    from backend.enrollment.documents import store_document
+    from backend.publicity.archive import service as archive
+    from backend.publicity.models import NoticeObjection, PublicityNotice
+    from backend.publicity.sources import columns_of
+
+    now = utcnow()
+    fields = {name: "-" for name in columns_of("claims_payout")}
+    async with world.db.session() as session:
+        made: dict[str, PublicityNotice] = {}
+        for status in ("draft", "checked", "open"):
+            notice = PublicityNotice(
+                number=f"PN{secrets.token_hex(6)}",
+                kind="claims_payout",
+                status=status,
+                region_code=DONGGUAN_TOWNSHIP,
+                region_name="东城街道",
+                rows=[{"person_id": None, "fields": fields}],
+                version=1 if status == "open" else 0,
+                public_token=secrets.token_urlsafe(18),
+                created_by=world.staff_a_id,
+                checked_by_name=None if status == "draft" else "张主任",
+                checked_at=None if status == "draft" else now,
+                opened_at=now if status == "open" else None,
+                closes_at=now + timedelta(hours=72) if status == "open" else None,
+            )
+            session.add(notice)
+            made[status] = notice
+        await session.flush()
+        record = await archive.append(
+            session,
+            notice_id=made["open"].id or 0,
+            version=1,
+            record_kind="publication",
+            payload={"villages": [DONGGUAN_TOWNSHIP]},
+            html="<p>公示</p>",
+            pdf=b"%PDF-1.4",
+        )
+        photo = await store_document(
+            session=session,
+            kind="publicity_objection",
+            filename="p.png",
+            content=png(),
+            content_type="image/png",
+        )
+        objection = NoticeObjection(
+            notice_id=made["open"].id or 0,
+            version=1,
+            identity_id=int(world.farmer["X-Identity-Id"]),
+            photo_document_id=photo.id,
+            reason="金额不对",
+            due_at=now + timedelta(days=3),
+        )
+        session.add(objection)
+        await session.commit()
+        world.publicity = {
+            "draft": made["draft"].id or 0,
+            "checked": made["checked"].id or 0,
+            "open": made["open"].id or 0,
+            "record": record.id or 0,
+            "objection": objection.id or 0,
+        }
+    return world.publicity
 
 
 # --- the declared table -----------------------------------------------------------------------------------
@@ -396,6 +467,27 @@ ACCESS: dict[str, Access] = {
     "POST /api/callbacks/{callback_id}/answers": Access(_r("underwriter", "adjuster", "agent"), "object"),
     "POST /api/callbacks/{callback_id}/close": Access(_r("underwriter", "adjuster", "agent"), "object"),
     "POST /api/callbacks/{callback_id}/resolve": Access(ADJUSTER, "object"),
+    # publicity notices (R-PUB-1..4): writers are the roles that publish (claims, underwriting, village agent)
+    "POST /api/publicity/notices": Access(_r("underwriter", "adjuster", "agent"), "named"),
+    "GET /api/publicity/notices": Access(ALL, "list", lambda w: f'"id":{w.publicity["open"]},'),
+    "GET /api/publicity/notices/{notice_id}": Access(ALL, "object"),
+    "POST /api/publicity/notices/{notice_id}/check": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/publicity/notices/{notice_id}/open": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/publicity/notices/{notice_id}/corrections": Access(
+        _r("underwriter", "adjuster", "agent"), "object"
+    ),
+    "POST /api/publicity/notices/{notice_id}/board-photos": Access(
+        _r("underwriter", "adjuster", "agent"), "object"
+    ),
+    "GET /api/publicity/notices/{notice_id}/archive": Access(ALL, "object"),
+    "GET /api/publicity/archive/verify": Access(ALL, "open"),
+    "GET /api/publicity/archive/{record_id}/verify": Access(ALL, "object"),
+    "GET /api/publicity/archive/{record_id}/{part}": Access(ALL, "object"),
+    "GET /api/publicity/objections": Access(ALL, "list", lambda w: f'"id":{w.publicity["objection"]},'),
+    "GET /api/publicity/objections/{objection_id}/photo": Access(ALL, "object"),
+    "POST /api/publicity/objections/{objection_id}/answer": Access(
+        _r("underwriter", "adjuster", "agent"), "object"
+    ),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
@@ -672,7 +764,37 @@ async def _call(route: str, w: World) -> Call:
             return Call(f"/api/callbacks/{w.callback_id}/close", json={"remarks": "电话停机"})
         case "POST /api/callbacks/{callback_id}/resolve":
             return Call(f"/api/callbacks/{w.callback_id}/resolve", json={"note": "已核实"})
+    if route.startswith(("GET /api/publicity", "POST /api/publicity")):
+        return await _publicity_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
+
+
+async def _publicity_call(route: str, w: World) -> Call:
+    ids = await publicity_ids(w)
+    path = route.split(" ")[1]
+    match route:
+        case "POST /api/publicity/notices":
+            return Call(path, json={"kind": "claims_payout", "region_code": DONGGUAN_TOWNSHIP})
+        case "POST /api/publicity/notices/{notice_id}/check":
+            return Call(
+                path.replace("{notice_id}", str(ids["draft"])),
+                data={"checked_by_name": "张主任"},
+                files={"file": ("stamp.png", io.BytesIO(png()), "image/png")},
+            )
+        case "POST /api/publicity/notices/{notice_id}/open":
+            return Call(path.replace("{notice_id}", str(ids["checked"])))
+        case "POST /api/publicity/notices/{notice_id}/corrections":
+            body = {"row_index": 0, "fields": {"payout_amount": "10.00"}}
+            return Call(path.replace("{notice_id}", str(ids["open"])), json=body)
+        case "POST /api/publicity/notices/{notice_id}/board-photos":
+            files = {"file": ("board.png", io.BytesIO(png()), "image/png")}
+            return Call(path.replace("{notice_id}", str(ids["open"])), files=files)
+        case "GET /api/publicity/objections/{objection_id}/photo":
+            return Call(path.replace("{objection_id}", str(ids["objection"])))
+        case "POST /api/publicity/objections/{objection_id}/answer":
+            return Call(path.replace("{objection_id}", str(ids["objection"])), json={"answer": "已核实无误"})
+    path = path.replace("{notice_id}", str(ids["open"])).replace("{record_id}", str(ids["record"]))
+    return Call(path.replace("{part}", "html"))
 
 
 # --- the routes -------------------------------------------------------------------------------------------

@@ -1,0 +1,287 @@
+"""Where a notice's rows come from: one source per kind, each returning the rows as published.
+
+A row is ``{"person_id": int | None, "fields": {column: display text}}``; the columns of each kind are
+``COLUMNS`` (R-PUB-2 for claims payouts, R-CLM-2 for weather-index payouts). Sources write values in the
+notice's language and mask every personal number here, once (``published_row``), so nothing downstream
+(page, PDF, chat, archive) ever holds a whole ID number, phone or card number (R-PUB-4).
+
+Underwriting (R-ENR-8) reads the household list of a collective policy through ``household_rows``, which
+collective enrollment provides (``backend/enrollment/collective``); see ``HouseholdRowsSource``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.claims.index.models import IndexPayout, IndexReading
+from backend.claims.models import Claim, ClaimKind, ClaimPayment, SurveyReport
+from backend.enrollment.models import Policy
+from backend.products import pricing
+from backend.products.models import Product
+from backend.publicity.errors import PublicityError
+from backend.publicity.masking import mask_card, mask_id, plain_amount, scrub
+from backend.publicity.models import NoticeKind
+from backend.regions.models import Region, RegionLevel
+from messages import MessageNotFound, label, local_date, local_day_start
+
+TOWNSHIP_PREFIX = 9
+
+FieldKind = Literal["text", "card", "id", "number"]
+
+# Columns per kind, in display order, and how each value is made safe to publish.
+COLUMNS: dict[str, tuple[tuple[str, FieldKind], ...]] = {
+    NoticeKind.UNDERWRITING: (
+        ("insured_name", "text"),
+        ("id_number", "id"),
+        ("subject", "text"),
+        ("location", "text"),
+        ("insured_quantity", "text"),
+    ),
+    NoticeKind.CLAIMS_PAYOUT: (  # R-PUB-2
+        ("insured_name", "text"),
+        ("subject", "text"),
+        ("subject_address", "text"),
+        ("insured_quantity", "text"),
+        ("loss_date", "text"),
+        ("cause", "text"),
+        ("lost_quantity", "text"),
+        ("loss_degree", "text"),
+        ("payout_amount", "number"),
+        ("card_number", "card"),
+    ),
+    NoticeKind.INDEX_PAYOUT: (  # R-CLM-2
+        ("insured_name", "text"),
+        ("subject", "text"),
+        ("insured_quantity", "text"),
+        ("payout_standard", "text"),
+        ("payout_amount", "number"),
+    ),
+}
+MAX_FIELD = 200
+
+
+def columns_of(kind: str) -> list[str]:
+    return [name for name, _ in COLUMNS[kind]]
+
+
+def _safe(kind: FieldKind, value: Any) -> str:
+    text = "" if value is None else str(value).strip()[:MAX_FIELD]
+    if kind == "card":
+        return mask_card(text)
+    if kind == "id":
+        return mask_id(text)
+    if kind == "number":
+        return plain_amount(text)
+    return scrub(text)
+
+
+def published_row(kind: str, person_id: int | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as it may be published: the kind's columns only, every value masked by its column's rule."""
+    return {
+        "person_id": person_id,
+        "fields": {name: _safe(field_kind, fields.get(name)) for name, field_kind in COLUMNS[kind]},
+    }
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    """What to publish: the village (or township) and, per kind, which policy, claims or days."""
+
+    kind: str
+    region: Region
+    locale: str
+    policy_id: int | None = None
+    claim_ids: tuple[int, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+
+def in_region(region: Region) -> ColumnElement[bool]:
+    """Policies of the village, or of every village of the township."""
+    if region.level == RegionLevel.TOWNSHIP:
+        return col(Policy.region_code).startswith(region.code[:TOWNSHIP_PREFIX], autoescape=True)
+    return col(Policy.region_code) == region.code
+
+
+async def build_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
+    if query.kind == NoticeKind.CLAIMS_PAYOUT:
+        return await claims_payout_rows(session, query)
+    if query.kind == NoticeKind.INDEX_PAYOUT:
+        return await index_payout_rows(session, query)
+    if query.policy_id is None:
+        raise PublicityError("notice_policy_required")
+    households = await household_rows(session, query.policy_id)
+    return [underwriting_row(household) for household in households]
+
+
+# --- underwriting: the household list of a collective policy (R-ENR-8) --------------------------------
+
+# The signature collective enrollment provides: (session, collective policy id) -> the households, each a
+# mapping or an object with person_id, name, id_number, subject, quantity (with its unit), location.
+HouseholdRowsSource = Callable[[AsyncSession, int], Awaitable[Sequence[Any]]]
+
+
+async def _household_rows_not_wired(session: AsyncSession, policy_id: int) -> Sequence[Any]:
+    raise PublicityError("underwriting_source_missing", policy=policy_id)
+
+
+# Set at merge to ``backend.enrollment.collective``'s ``household_rows`` (docs/architecture.md
+# "Publicity"); tests set it to rows of their own.
+HOUSEHOLD_SOURCE: dict[str, HouseholdRowsSource] = {"household_rows": _household_rows_not_wired}
+
+
+async def household_rows(session: AsyncSession, policy_id: int) -> Sequence[Any]:
+    return await HOUSEHOLD_SOURCE["household_rows"](session, policy_id)
+
+
+def _attribute(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def underwriting_row(household: Any) -> dict[str, Any]:
+    person_id = _attribute(household, "person_id")
+    return published_row(
+        NoticeKind.UNDERWRITING,
+        int(person_id) if person_id is not None else None,
+        {
+            "insured_name": _attribute(household, "name"),
+            "id_number": _attribute(household, "id_number"),
+            "subject": _attribute(household, "subject"),
+            "location": _attribute(household, "location"),
+            "insured_quantity": _attribute(household, "quantity"),
+        },
+    )
+
+
+# --- claims payouts (R-PUB-2) -------------------------------------------------------------------------
+
+
+def _quantity(quantity: str, unit: str, locale: str) -> str:
+    return f"{quantity}{label(f'enroll.unit_{unit}', locale)}"
+
+
+def _subject(product: Product, locale: str) -> str:
+    return product.name_zh if locale == "zh-CN" else product.name_en
+
+
+async def claims_payout_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
+    """Paid claims of the village (index payouts have their own kind): one row per payment."""
+    statement = (
+        select(Claim, ClaimPayment, Policy, Product)
+        .join(ClaimPayment, col(ClaimPayment.claim_id) == col(Claim.id))
+        .join(Policy, col(Policy.id) == col(Claim.policy_id))
+        .join(Product, col(Product.code) == col(Policy.product_code))
+        .where(in_region(query.region), col(Claim.kind) != ClaimKind.INDEX.value)
+        .order_by(col(Policy.region_code), col(Claim.insured_name), col(Claim.id))
+    )
+    if query.claim_ids:
+        statement = statement.where(col(Claim.id).in_(list(query.claim_ids)))
+    if query.since is not None:
+        statement = statement.where(col(ClaimPayment.paid_at) >= local_day_start(query.since))
+    if query.until is not None:
+        statement = statement.where(
+            col(ClaimPayment.paid_at) < local_day_start(query.until + timedelta(days=1))
+        )
+    found = (await session.exec(statement)).all()
+    names = await region_names(session, {policy.region_code for _c, _p, policy, _pr in found})
+    degrees = await _loss_degrees(session, [claim.id for claim, _p, _po, _pr in found if claim.id])
+    locale = query.locale
+    return [
+        published_row(
+            NoticeKind.CLAIMS_PAYOUT,
+            policy.person_id,
+            {
+                "insured_name": claim.insured_name,
+                "subject": _subject(product, locale),
+                "subject_address": f"{names.get(policy.region_code, '')}{claim.place_name}",
+                "insured_quantity": _quantity(policy.quantity, product.unit, locale),
+                "loss_date": local_date(claim.loss_started_at).isoformat(),
+                "cause": _labelled("claims.cause_", claim.cause, locale),
+                "lost_quantity": _quantity(claim.lost_quantity, claim.unit, locale),
+                "loss_degree": _labelled("publicity.degree_", degrees.get(claim.id or 0), locale),
+                "payout_amount": pricing.fen_to_yuan(payment.amount_fen),
+                "card_number": payment.account_number,
+            },
+        )
+        for claim, payment, policy, product in found
+    ]
+
+
+async def _loss_degrees(session: AsyncSession, claim_ids: list[int]) -> dict[int, str | None]:
+    """The surveyed loss degree per claim (SurveyReport.loss_degree), in one query."""
+    if not claim_ids:
+        return {}
+    statement = select(SurveyReport.claim_id, SurveyReport.loss_degree).where(
+        col(SurveyReport.claim_id).in_(claim_ids)
+    )
+    return dict((await session.exec(statement)).all())
+
+
+def _labelled(prefix: str, code: str | None, locale: str) -> str:
+    if not code:
+        return "-"
+    try:
+        return label(f"{prefix}{code}", locale)
+    except MessageNotFound:  # a code without a text (an old cause): shown as stored, scrubbed later
+        return code
+
+
+async def region_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = (await session.exec(select(Region.code, Region.name).where(col(Region.code).in_(codes)))).all()
+    return dict(rows)
+
+
+# --- weather-index payouts by administrative village (R-CLM-2) ------------------------------------------
+
+
+def _standard(peril: str, level: str, share: str, locale: str) -> str:
+    percent = (Decimal(share) * 100).normalize()
+    return label(
+        "publicity.payout_standard",
+        locale,
+        peril=_labelled("publicity.peril_", peril, locale),
+        level=level,
+        percent=f"{percent:f}",
+    )
+
+
+async def index_payout_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
+    statement = (
+        select(IndexPayout, IndexReading, Policy, Product)
+        .join(IndexReading, col(IndexReading.id) == col(IndexPayout.reading_id))
+        .join(Policy, col(Policy.id) == col(IndexPayout.policy_id))
+        .join(Product, col(Product.code) == col(Policy.product_code))
+        .where(in_region(query.region))
+        .order_by(col(Policy.region_code), col(IndexReading.observed_on), col(Policy.insured_name))
+    )
+    if query.since is not None:
+        statement = statement.where(col(IndexReading.observed_on) >= local_day_start(query.since))
+    if query.until is not None:
+        statement = statement.where(
+            col(IndexReading.observed_on) < local_day_start(query.until + timedelta(days=1))
+        )
+    locale = query.locale
+    return [
+        published_row(
+            NoticeKind.INDEX_PAYOUT,
+            policy.person_id,
+            {
+                "insured_name": policy.insured_name,
+                "subject": _subject(product, locale),
+                "insured_quantity": _quantity(policy.quantity, product.unit, locale),
+                "payout_standard": _standard(reading.peril, payout.level, payout.share, locale),
+                "payout_amount": pricing.fen_to_yuan(payout.amount_fen),
+            },
+        )
+        for payout, reading, policy, product in (await session.exec(statement)).all()
+    ]
