@@ -80,7 +80,7 @@ async def run(households: int, budget: float) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             var_dir=var,
             database_url=f"sqlite+aiosqlite:///{(var / 'tianbao.db').as_posix()}",
             admin_password="bench-chief-passphrase",

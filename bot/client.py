@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.alerts.schemas import MessageIn, MessageOut
+from backend.callbacks.schemas import CallbackOut
 from backend.claims.schemas import ClaimOut, ClaimReportIn
 from backend.enrollment.schemas import (
     ApplicationOut,
@@ -116,10 +117,11 @@ class BackendClient:
             headers[IDENTITY_HEADER] = identity.header
         return headers
 
-    async def _send(
+    async def send(
         self, method: str, path: str, *, identity: IdentityKey | None = None, **body: Any
     ) -> BackendReply:
-        """One call; a 5xx is "unavailable", any other refusal a :class:`BackendError`."""
+        """One call; a 5xx is "unavailable", any other refusal a :class:`BackendError`. Public for the
+        features' own client modules (``bot/publicity_client.py``), as ``request`` is."""
         response = await self.transport.send(method, path, headers=self._headers(identity), **body)
         if response.status_code >= 500:
             raise BackendUnavailable(f"{response.status_code} from {path}")
@@ -127,7 +129,7 @@ class BackendClient:
             raise _backend_error(response)
         return response
 
-    async def _request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -136,16 +138,16 @@ class BackendClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        response = await self._send(method, path, identity=identity, json=json, params=params)
+        response = await self.send(method, path, identity=identity, json=json, params=params)
         return None if response.status_code == 204 else response.json()
 
     async def download(self, path: str) -> bytes:
         """A file the backend serves to the service token (outbox attachments)."""
-        return (await self._send("GET", path)).content
+        return (await self.send("GET", path)).content
 
     # identities -------------------------------------------------------------------------------------
     async def open_identity(self, request: IdentityOpen) -> IdentityOut:
-        response = await self._send("POST", "/api/bot/identities", json=request)
+        response = await self.send("POST", "/api/bot/identities", json=request)
         identity = IdentityOut.model_validate_json(response.content)
         self.identities.put(IdentityKey(request.channel, request.external_id), identity)
         return identity
@@ -156,7 +158,7 @@ class BackendClient:
         if cached is not None:
             return cached
         try:
-            response = await self._send("GET", "/api/bot/me", identity=key)
+            response = await self.send("GET", "/api/bot/me", identity=key)
         except BackendError as exc:
             if exc.status == 404:
                 return None
@@ -166,37 +168,37 @@ class BackendClient:
         return identity
 
     async def choose_locale(self, key: IdentityKey, locale: str) -> IdentityOut:
-        data = await self._request("POST", "/api/bot/me/locale", identity=key, json={"locale": locale})
+        data = await self.request("POST", "/api/bot/me/locale", identity=key, json={"locale": locale})
         return self._remember(key, data)
 
     async def bind_phone(self, key: IdentityKey, phone_number: str) -> IdentityOut:
-        data = await self._request(
+        data = await self.request(
             "POST", "/api/bot/me/phone", identity=key, json={"phone_number": phone_number}
         )
         return self._remember(key, data)
 
     async def send_phone_code(self, key: IdentityKey, phone_number: str | None = None) -> CodeSentOut:
         """Text a one-time code to ``phone_number`` (or the chat's bound number) for this chat."""
-        data = await self._request(
+        data = await self.request(
             "POST", "/api/bot/me/phone/code", identity=key, json={"phone_number": phone_number}
         )
         return CodeSentOut.model_validate(data)
 
     async def verify_phone_code(self, key: IdentityKey, code: str) -> IdentityOut:
-        data = await self._request("POST", "/api/bot/me/phone/verify", identity=key, json={"code": code})
+        data = await self.request("POST", "/api/bot/me/phone/verify", identity=key, json={"code": code})
         return self._remember(key, data)
 
     async def devices(self, key: IdentityKey) -> list[DeviceOut]:
-        data = await self._request("GET", "/api/bot/me/devices", identity=key)
+        data = await self.request("GET", "/api/bot/me/devices", identity=key)
         return [DeviceOut.model_validate(item) for item in data]
 
     async def end_device(self, key: IdentityKey, device_id: int) -> DeviceEndedOut:
-        data = await self._request("POST", f"/api/bot/me/devices/{device_id}/end", identity=key)
+        data = await self.request("POST", f"/api/bot/me/devices/{device_id}/end", identity=key)
         return DeviceEndedOut.model_validate(data)
 
     async def open_link(self, key: IdentityKey, token: str) -> LinkOut:
         """What a text's short link opens in this chat (``backend.outbox.sms.service.open_link``)."""
-        data = await self._request("POST", "/api/bot/links/open", identity=key, json={"token": token})
+        data = await self.request("POST", "/api/bot/links/open", identity=key, json={"token": token})
         return LinkOut.model_validate(data)
 
     def _remember(self, key: IdentityKey, data: Any) -> IdentityOut:
@@ -206,11 +208,11 @@ class BackendClient:
 
     # reference data (service token only) ------------------------------------------------------------
     async def region_children(self, code: str) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = await self._request("GET", f"/api/regions/{code}/children")
+        data: list[dict[str, Any]] = await self.request("GET", f"/api/regions/{code}/children")
         return data
 
     async def region(self, code: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("GET", f"/api/regions/{code}")
+        data: dict[str, Any] = await self.request("GET", f"/api/regions/{code}")
         return data
 
     async def search_regions(
@@ -219,59 +221,59 @@ class BackendClient:
         params: dict[str, Any] = {"q": q, "limit": limit}
         if under:
             params["under"] = under
-        data: list[dict[str, Any]] = await self._request("GET", "/api/regions/search", params=params)
+        data: list[dict[str, Any]] = await self.request("GET", "/api/regions/search", params=params)
         return data
 
     async def products(self, kind: str | None = None) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = await self._request(
+        data: list[dict[str, Any]] = await self.request(
             "GET", "/api/products", params={"kind": kind} if kind else None
         )
         return data
 
     async def product(self, code: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("GET", f"/api/products/{code}")
+        data: dict[str, Any] = await self.request("GET", f"/api/products/{code}")
         return data
 
     async def industries(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = await self._request("GET", "/api/products/liability/industries")
+        data: list[dict[str, Any]] = await self.request("GET", "/api/products/liability/industries")
         return data
 
     async def risk_questions(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = await self._request("GET", "/api/products/liability/risk-questions")
+        data: list[dict[str, Any]] = await self.request("GET", "/api/products/liability/risk-questions")
         return data
 
     async def quote(self, product_code: str, body: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("POST", f"/api/products/{product_code}/quote", json=body)
+        data: dict[str, Any] = await self.request("POST", f"/api/products/{product_code}/quote", json=body)
         return data
 
     # enrollment, acting for one identity --------------------------------------------------------------
     async def scan(self, key: IdentityKey, payload: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request(
+        data: dict[str, Any] = await self.request(
             "POST", "/api/bot/scans", identity=key, json={"payload": payload}
         )
         return data
 
     async def submit_application(self, key: IdentityKey, body: ApplicationSubmit) -> ApplicationOut:
-        data = await self._request(
+        data = await self.request(
             "POST", "/api/bot/applications", identity=key, json=body.model_dump(mode="json")
         )
         return ApplicationOut.model_validate(data)
 
     async def my_applications(self, key: IdentityKey) -> list[ApplicationOut]:
-        data = await self._request("GET", "/api/bot/applications", identity=key)
+        data = await self.request("GET", "/api/bot/applications", identity=key)
         return [ApplicationOut.model_validate(item) for item in data]
 
     async def signer_roles(self, key: IdentityKey, insured: dict[str, str]) -> list[str]:
         """R-ENR-5: the signer roles the backend accepts for this insured through this account."""
-        data = await self._request("POST", "/api/bot/signer-roles", identity=key, json=insured)
+        data = await self.request("POST", "/api/bot/signer-roles", identity=key, json=insured)
         return list(data["roles"])
 
     async def taken_ear_tags(self, key: IdentityKey, tags: list[str]) -> list[str]:
-        data = await self._request("POST", "/api/bot/ear-tags/check", identity=key, json={"tags": tags})
+        data = await self.request("POST", "/api/bot/ear-tags/check", identity=key, json={"tags": tags})
         return list(data["taken"])
 
     async def start_payment(self, key: IdentityKey, application_id: int, provider: str) -> PaymentStartOut:
-        data = await self._request(
+        data = await self.request(
             "POST",
             f"/api/bot/applications/{application_id}/payments",
             identity=key,
@@ -280,31 +282,31 @@ class BackendClient:
         return PaymentStartOut.model_validate(data)
 
     async def telegram_precheck(self, key: IdentityKey, body: TelegramPaymentIn) -> None:
-        await self._request(
+        await self.request(
             "POST", "/api/bot/payments/telegram/precheck", identity=key, json=body.model_dump()
         )
 
     async def telegram_paid(self, key: IdentityKey, body: TelegramPaymentIn) -> PolicyOut:
-        data = await self._request("POST", "/api/bot/payments/telegram", identity=key, json=body.model_dump())
+        data = await self.request("POST", "/api/bot/payments/telegram", identity=key, json=body.model_dump())
         return PolicyOut.model_validate(data)
 
     async def my_policies(self, key: IdentityKey) -> list[PolicyOut]:
-        data = await self._request("GET", "/api/bot/policies", identity=key)
+        data = await self.request("GET", "/api/bot/policies", identity=key)
         return [PolicyOut.model_validate(item) for item in data]
 
     async def my_policy(self, key: IdentityKey, policy_id: int) -> PolicyOut:
         return PolicyOut.model_validate(
-            await self._request("GET", f"/api/bot/policies/{policy_id}", identity=key)
+            await self.request("GET", f"/api/bot/policies/{policy_id}", identity=key)
         )
 
     async def document(self, key: IdentityKey, document_id: int) -> tuple[str, bytes]:
-        response = await self._send("GET", f"/api/bot/documents/{document_id}", identity=key)
+        response = await self.send("GET", f"/api/bot/documents/{document_id}", identity=key)
         disposition = response.headers.get("content-disposition", "")
         name = disposition.split("''", 1)[-1] if "''" in disposition else f"document-{document_id}.pdf"
         return name, response.content
 
     async def upload_authorisation(self, key: IdentityKey, data: bytes) -> int:
-        response = await self._send(
+        response = await self.send(
             "POST",
             "/api/bot/documents",
             identity=key,
@@ -316,7 +318,7 @@ class BackendClient:
     async def request_endorsement(
         self, key: IdentityKey, policy_id: int, body: EndorsementRequest
     ) -> EndorsementOut:
-        data = await self._request(
+        data = await self.request(
             "POST", f"/api/bot/policies/{policy_id}/endorsements", identity=key, json=body.model_dump()
         )
         return EndorsementOut.model_validate(data)
@@ -324,29 +326,41 @@ class BackendClient:
     # claims -----------------------------------------------------------------------------------------
     async def leave_message(self, key: IdentityKey, body: MessageIn) -> MessageOut:
         """Free text for the staff of the insured's region; a resend of the same update is one message."""
-        data = await self._request(
+        data = await self.request(
             "POST", "/api/bot/messages", identity=key, json=body.model_dump(mode="json")
         )
         return MessageOut.model_validate(data)
 
     async def report_claim(self, key: IdentityKey, body: ClaimReportIn) -> ClaimOut:
-        data = await self._request("POST", "/api/bot/claims", identity=key, json=body.model_dump(mode="json"))
+        data = await self.request("POST", "/api/bot/claims", identity=key, json=body.model_dump(mode="json"))
         return ClaimOut.model_validate(data)
 
     async def my_claims(self, key: IdentityKey) -> list[ClaimOut]:
         return [
-            ClaimOut.model_validate(c) for c in await self._request("GET", "/api/bot/claims", identity=key)
+            ClaimOut.model_validate(c) for c in await self.request("GET", "/api/bot/claims", identity=key)
         ]
 
-    async def my_claim(self, key: IdentityKey, claim_id: int) -> ClaimOut:
-        return ClaimOut.model_validate(
-            await self._request("GET", f"/api/bot/claims/{claim_id}", identity=key)
+    async def my_callback(self, key: IdentityKey, callback_id: int) -> CallbackOut:
+        return CallbackOut.model_validate(
+            await self.request("GET", f"/api/bot/callbacks/{callback_id}", identity=key)
         )
+
+    async def answer_callback(
+        self, key: IdentityKey, callback_id: int, question: str, value: str
+    ) -> CallbackOut:
+        body = {"question": question, "value": value}
+        data = await self.request(
+            "POST", f"/api/bot/callbacks/{callback_id}/answers", identity=key, json=body
+        )
+        return CallbackOut.model_validate(data)
+
+    async def my_claim(self, key: IdentityKey, claim_id: int) -> ClaimOut:
+        return ClaimOut.model_validate(await self.request("GET", f"/api/bot/claims/{claim_id}", identity=key))
 
     async def upload_claim_media(
         self, key: IdentityKey, data: bytes, filename: str, content_type: str
     ) -> int:
-        response = await self._send(
+        response = await self.send(
             "POST", "/api/bot/claims/media", identity=key, files={"file": (filename, data, content_type)}
         )
         return int(response.json()["id"])
@@ -354,7 +368,7 @@ class BackendClient:
     async def add_claim_evidence(
         self, key: IdentityKey, claim_id: int, purpose: str, ids: list[int]
     ) -> ClaimOut:
-        data = await self._request(
+        data = await self.request(
             "POST",
             f"/api/bot/claims/{claim_id}/attachments",
             identity=key,
@@ -370,7 +384,7 @@ class BackendClient:
         reason: str | None,
         expected_amount_fen: int | None = None,
     ) -> ClaimOut:
-        data = await self._request(
+        data = await self.request(
             "POST",
             f"/api/bot/claims/{claim_id}/settlement",
             identity=key,
@@ -379,30 +393,30 @@ class BackendClient:
         return ClaimOut.model_validate(data)
 
     async def index_status(self, key: IdentityKey, policy_id: int) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request(
+        data: dict[str, Any] = await self.request(
             "GET", "/api/bot/index/status", identity=key, params={"policy_id": policy_id}
         )
         return data
 
     # delivery ---------------------------------------------------------------------------------------
     async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:
-        data = await self._request(
+        data = await self.request(
             "POST", "/api/outbox/claim", json={"worker_id": worker_id, "limit": limit, "channels": channels}
         )
         return [OutboxItem.model_validate(item) for item in data]
 
     async def report_outbox(self, *, worker_id: str, results: list[DeliveryResult]) -> int:
         payload = {"worker_id": worker_id, "results": [r.model_dump(mode="json") for r in results]}
-        data = await self._request("POST", "/api/outbox/results", json=payload)
+        data = await self.request("POST", "/api/outbox/results", json=payload)
         return int(data["updated"])
 
     async def report_sms_receipts(self, receipts: list[dict[str, Any]]) -> int:
         """The provider's delivery receipts: ``{external_message_id, delivered, reason, at}`` each."""
-        data = await self._request("POST", "/api/outbox/sms/receipts", json={"receipts": receipts})
+        data = await self.request("POST", "/api/outbox/sms/receipts", json={"receipts": receipts})
         return int(data["updated"])
 
     async def stop_sms_bulk(self, *, phone: str, source: str) -> None:
-        await self._request("POST", "/api/outbox/sms/stops", json={"phone": phone, "source": source})
+        await self.request("POST", "/api/outbox/sms/stops", json={"phone": phone, "source": source})
 
 
 def _backend_error(response: BackendReply) -> BackendError:

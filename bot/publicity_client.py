@@ -1,5 +1,5 @@
 """The bot's publicity routes, through the backend client's one request path (auth, errors, identity).
-Kept out of ``bot/client.py`` while collective enrollment is built beside it; the methods can move there."""
+A feature client of its own (``BackendClient.request`` and ``send`` are the shared primitives)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class PublicityCalls:
         self.backend, self.key = backend, key
 
     async def _call(self, method: str, path: str, json: Any = None) -> Any:
-        return await self.backend._request(method, path, identity=self.key, json=json)
+        return await self.backend.request(method, path, identity=self.key, json=json)
 
     async def notices(self) -> list[NoticeOut]:
         return [NoticeOut.model_validate(n) for n in await self._call("GET", "/api/bot/publicity/notices")]
@@ -34,7 +34,7 @@ class PublicityCalls:
 
     async def upload_photo(self, data: bytes) -> int:
         """A photo for an objection, stored by the backend (decoded whole, SHA-256); its document id."""
-        response = await self.backend._send(
+        response = await self.backend.send(
             "POST",
             "/api/bot/publicity/media",
             identity=self.key,

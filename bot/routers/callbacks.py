@@ -38,19 +38,11 @@ class CallbackSurvey(StatesGroup):
 
 
 async def _fetch(ctx: ChatContext, callback_id: int) -> CallbackOut:
-    # BackendClient has no callback methods of its own; its one request primitive serves this feature.
-    data = await ctx.backend._request("GET", f"/api/bot/callbacks/{callback_id}", identity=ctx.key)
-    return CallbackOut.model_validate(data)
+    return await ctx.backend.my_callback(ctx.key, callback_id)
 
 
 async def _answer(ctx: ChatContext, callback_id: int, question: str, value: str) -> CallbackOut:
-    data = await ctx.backend._request(
-        "POST",
-        f"/api/bot/callbacks/{callback_id}/answers",
-        identity=ctx.key,
-        json={"question": question, "value": value},
-    )
-    return CallbackOut.model_validate(data)
+    return await ctx.backend.answer_callback(ctx.key, callback_id, question, value)
 
 
 def question(callback: CallbackOut, locale: str) -> tuple[str, InlineKeyboardMarkup | None]:

@@ -20,6 +20,7 @@ from backend.claims.catastrophe.models import DisasterEvent
 from backend.claims.models import Claim, ClaimPayment
 from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
+from backend.people.models import ChatIdentity
 from backend.settings import Settings
 from backend.staff.models import AuditLog, StaffUser
 from messages import local_date, local_day_start
@@ -451,10 +452,15 @@ async def test_R_CBK_3_reminder_then_unreachable_then_recontact_then_remarks(
     settings: Settings,
     insured: tuple[dict[str, str], dict[str, Any]],
 ) -> None:
-    _, policy = insured
+    headers, policy = insured
     job = tuned(settings)
+    async with db.session() as session:  # the farmer's chat blocked the bot: no chat reaches them
+        chat = await session.get(ChatIdentity, int(headers["X-Identity-Id"]))
+        assert chat is not None
+        chat.stopped_at = utcnow()
+        await session.commit()
     callback = await one_callback(db, settings, policy)
-    assert callback.channel == "sms"  # the typed phone was never verified: no chat reaches them
+    assert callback.channel == "sms"
     asked = callback.asked_at
     assert asked is not None
     async with db.session() as session:

@@ -171,6 +171,16 @@ async def farmers(
     return made
 
 
+async def blocked(db: Database, *made: tuple[dict[str, str], dict[str, Any]]) -> None:
+    """These households' chats blocked the bot: no chat reaches them, so they are texted."""
+    async with db.session() as session:
+        for headers, _policy in made:
+            chat = await session.get(ChatIdentity, int(headers["X-Identity-Id"]))
+            assert chat is not None
+            chat.stopped_at = utcnow()
+        await session.commit()
+
+
 async def publish(api: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     """Create, record the committee's check with its stamp photo, open."""
     created = await api.post("/api/publicity/notices", json=body, headers=headers)
@@ -387,6 +397,7 @@ async def test_R_PUB_3_archive_keeps_what_was_shown_with_board_photo_and_names_a
 ) -> None:
     [(headers, policy)] = await farmers(api, service_headers, 1)
     await paid_claim(db, policy, headers, CARDS[5])
+    await blocked(db, (headers, policy))  # reached by text
     adjuster, _ = await staff_user(api, admin_headers, "pub_adj", "adjuster", (DONGGUAN,))
     notice = await publish(api, adjuster, {"kind": "claims_payout", "region_code": village})
     photo = await api.post(
@@ -549,11 +560,7 @@ async def test_R_PUB_1_every_household_is_reached_by_chat_where_bound_else_by_sm
 ) -> None:
     made = await farmers(api, service_headers, 3)
     await paid_claim(db, made[0][1], made[0][0], CARDS[0])  # only the first is on the notice
-    async with db.session() as session:  # the second household's chat proved its phone
-        chat = await session.get(ChatIdentity, int(made[1][0]["X-Identity-Id"]))
-        assert chat is not None
-        chat.phone_verified_at = utcnow()
-        await session.commit()
+    await blocked(db, made[0], made[2])  # only the second household's chat still reaches it
     adjuster, _ = await staff_user(api, admin_headers, "pub_adj", "adjuster", (DONGGUAN,))
     notice = await publish(api, adjuster, {"kind": "claims_payout", "region_code": village})
     async with db.session() as session:
@@ -566,9 +573,9 @@ async def test_R_PUB_1_every_household_is_reached_by_chat_where_bound_else_by_sm
     assert by_channel == [
         ("sms", "+8613900000000"),
         ("sms", "+8613900000002"),
-        ("webchat", made[1][0]["X-Tianbao-Identity"].split(":")[1]),
+        ("telegram", made[1][0]["X-Tianbao-Identity"].split(":")[1]),
     ]
-    chat_message = next(m for m in sent if m.channel == "webchat")
+    chat_message = next(m for m in sent if m.channel == "telegram")
     assert "公示期" in chat_message.text
     assert [b["callback_data"] for row in chat_message.buttons for b in row] == [
         f"pub:view:{notice['id']}",
@@ -576,7 +583,7 @@ async def test_R_PUB_1_every_household_is_reached_by_chat_where_bound_else_by_sm
     ]
     assert all("/s/" in m.text for m in sent if m.channel == "sms")
     [publication] = await archive_of(api, adjuster, notice["id"])
-    assert sorted(r["channel"] for r in publication["payload"]["recipients"]) == ["sms", "sms", "webchat"]
+    assert sorted(r["channel"] for r in publication["payload"]["recipients"]) == ["sms", "sms", "telegram"]
 
 
 async def test_staff_of_another_region_are_refused(
@@ -686,5 +693,5 @@ async def test_R_PUB_1_an_objection_is_queued_with_its_due_date_and_alerts_the_r
                 select(OutboxMessage).where(col(OutboxMessage.dedupe_key).startswith("objection-"))
             )
         ).all()
-    assert [m.channel for m in told] == ["webchat"]  # the chat that objected gets the answer
+    assert [m.channel for m in told] == ["telegram"]  # the chat that objected gets the answer
     assert "经核实无误" in told[0].text

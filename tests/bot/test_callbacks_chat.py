@@ -15,7 +15,7 @@ from backend.alerts.models import StaffAlert
 from backend.callbacks import service
 from backend.callbacks.models import Callback
 from backend.callbacks.schemas import pack
-from backend.db import Database
+from backend.db import Database, utcnow
 from backend.outbox.models import OutboxMessage
 from backend.people.models import ChatIdentity
 from backend.settings import Settings
@@ -25,7 +25,17 @@ from tests.backend.test_claims_reporting import cover_began
 from tests.backend.test_claims_workflow import agreed_claim, staff_user
 from tests.bot.test_sms_verification import PHONE, bind_by_code, texted_code
 from tests.enroll_helpers import deliver, insured_in_chat
-from tests.harness import ChatUser
+from tests.harness import ChatUser, age_phone_codes
+
+
+async def blocked(db: Database, user: ChatUser) -> None:
+    """The user's chat blocked the bot (it reaches them no more)."""
+    async with db.session() as session:
+        for chat in (
+            await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == user.chat_id))
+        ).all():
+            chat.stopped_at = utcnow()
+        await session.commit()
 
 
 async def draw(db: Database, settings: Settings) -> service.DrawReport:
@@ -128,7 +138,8 @@ async def test_R_CBK_3_texted_reminded_unreachable_recontacted_then_remarks(
     settings: Settings,
 ) -> None:
     typed = ChatUser(chat_client, "typed-cbk")
-    policy = await insured_in_chat(typed, api, service_headers)  # a typed number: no chat reaches them
+    policy = await insured_in_chat(typed, api, service_headers)
+    await blocked(db, typed)  # no chat reaches them: the callback goes by text
     await paid_claims(db, policy, 1)
     await draw(db, settings)
     callback = await the_callback(db)
@@ -171,13 +182,15 @@ async def test_R_CBK_3_the_texted_link_opens_the_callback_once_the_chat_proves_t
 ) -> None:
     typed = ChatUser(chat_client, "typed-cbk-2")
     policy = await insured_in_chat(typed, api, service_headers)
+    await blocked(db, typed)  # no chat reaches them: the callback goes by text
+    await age_phone_codes(db, timedelta(minutes=1, seconds=1))  # the next code for the number may go
     await paid_claims(db, policy, 1)
     await draw(db, settings)
     token = _token((await callback_texts(db))[-1].text)
     phone_chat = ChatUser(chat_client, "phone-cbk-2")
     await phone_chat.say(f"/start s_{token}")
     await phone_chat.share_contact(PHONE)
-    replies = await phone_chat.say(await texted_code(db))
+    replies = await phone_chat.say(await texted_code(db, PHONE))
     assert "绑定成功" in replies[0].text
     assert "收到" in replies[-1].text and replies[-1].buttons, phone_chat.text()
     await phone_chat.tap("没收到")

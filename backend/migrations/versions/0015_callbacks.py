@@ -1,7 +1,7 @@
 """Callback surveys after claim payments (R-CBK-1 to R-CBK-5): draws, populations, callbacks
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-03 11:49:44.369032
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0015'
-down_revision: str | None = '0011'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
