@@ -14,6 +14,7 @@ from backend.claims.models import (
     SurveyReport,
 )
 from backend.claims.payees.models import PayeeAccount, PayeeException
+from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.models import (
     Application,
     Document,
@@ -43,6 +44,7 @@ __all__ = [
     "ClaimEvent",
     "ClaimPayment",
     "ClaimPrepayment",
+    "CollectiveEnrollment",
     "ConversationState",
     "DisasterEvent",
     "Document",
@@ -61,6 +63,7 @@ __all__ = [
     "Person",
     "PhoneCode",
     "Policy",
+    "PolicyHousehold",
     "Product",
     "QrCampaign",
     "QrScan",

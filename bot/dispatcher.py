@@ -17,7 +17,7 @@ from bot.client import BackendClient, BackendUnavailable
 from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
 from bot.replies import AcknowledgeTaps
-from bot.routers import claims, devices, enroll, fallback, forms, intents, policies, start
+from bot.routers import claims, collective, devices, enroll, fallback, forms, intents, policies, start
 from messages import normalize_locale, render
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ def create_dispatcher(
         enroll.build_router(),
         policies.build_router(),
         claims.build_router(),
+        collective.build_router(),
         fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)

@@ -57,7 +57,8 @@ class Application(SQLModel, table=True):
     product_code: str = Field(foreign_key="product.code", max_length=40)
     kind: str = Field(max_length=20)  # individual | enterprise
     status: str = Field(max_length=30, index=True)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    # NULL for a collective enrollment: its organiser (a village committee) has no chat (R-ENR-1).
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id")
     campaign_id: int | None = Field(default=None, foreign_key="qr_campaign.id")
@@ -126,7 +127,8 @@ class Policy(SQLModel, table=True):
     number: str = Field(unique=True, max_length=32)
     application_id: int = Field(foreign_key="application.id", unique=True)
     product_code: str = Field(foreign_key="product.code", max_length=40)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    # NULL for a collective enrollment: its organiser (a village committee) has no chat (R-ENR-1).
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id")
     region_code: str = Field(max_length=12, index=True)

@@ -29,7 +29,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import claims, enroll, policies
+from bot.routers import claims, collective, enroll, policies
 from messages import LOCALES, label, render
 
 TYPED_PHONE = re.compile(r"\+?[\d\s\-()]{11,20}")
@@ -112,6 +112,8 @@ async def show_target(message: Message, ctx: ChatContext, target: str) -> None:
         elif kind == "policy" and raw_id.isdigit():
             policy = await ctx.backend.my_policy(ctx.key, int(raw_id))
             text, markup = await policies.policy_detail(ctx, policy, locale)
+        elif kind == "household" and raw_id.isdigit():  # a collective enrollment's row (R-ENR-1)
+            text, markup = await collective.household_detail(ctx, int(raw_id), locale)
         else:
             raise BackendError(404, "not_found", target)
     except BackendError:
