@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import col, select
 
@@ -139,8 +139,15 @@ async def collective_out(
 
 
 @staff_router.get("/template", response_class=Response)
-async def template(staff: StaffDep, session: SessionDep, request: Request, product_code: str) -> Response:
-    """The list template (XLSX): the columns in the user's language and one example row."""
+async def template(
+    staff: StaffDep,
+    session: SessionDep,
+    request: Request,
+    product_code: Annotated[str, Query(max_length=40)],
+    village_code: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+) -> Response:
+    """The list template (XLSX): the columns in the user's language and one example row (its village the
+    one given, else the caller's first region)."""
     product = await _product(session, product_code)
     locale = _locale(request)
     example = {
@@ -149,7 +156,7 @@ async def template(staff: StaffDep, session: SessionDep, request: Request, produ
         "phone": "13800138000",
         "subject": product.name_en if locale == "en" else product.name_zh,
         "quantity": "3" if product.needs_ear_tags else "12.5",
-        "village": staff.region_codes[0] if staff.region_codes else "110101001001",
+        "village": village_code or (staff.region_codes[0] if staff.region_codes else "110101001000"),
         "place_name": label("collective.example_place_name", locale),
         "ear_tags": "111010100000001 111010100000002 111010100000003" if product.needs_ear_tags else "",
         "bank_name": label("collective.example_bank_name", locale),

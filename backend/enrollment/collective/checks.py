@@ -96,8 +96,11 @@ def reason_text(problem: Problem, locale: str, labels: dict[str, str] | None = N
     """The reason in the user's language (labels read once per report by the caller)."""
     texts = labels if labels is not None else labels_for("collective", locale)
     template = texts.get(f"reason_{problem.code}", problem.code)
+    detail = dict(problem.detail)
+    if problem.code == "missing_column":  # the column as the user's headers name it
+        detail["column"] = column_text(problem, locale)
     try:
-        return template.format(**problem.detail)
+        return template.format(**detail)
     except (KeyError, IndexError):
         return template
 
