@@ -350,12 +350,14 @@ def _helper_samples() -> None:
     """Feature tests own the samples of their templates; gather them here."""
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
+    from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
 
     SAMPLES.update(INDEX_SAMPLES)
     SAMPLES.update(EVENT_SAMPLES)
     SAMPLES.update(WORKFLOW_SAMPLES)
     SAMPLES.update(WEBCHAT_LIMIT_SAMPLES)
+    SAMPLES.update(COLLECTIVE_SAMPLES)
 
 
 _helper_samples()

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -67,10 +67,11 @@ class Application(SQLModel, table=True):
     # Everything the applicant gave, as submitted (R-ENR-2 fields, survey answers, signer ...).
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quantity: str = Field(max_length=20)
-    sum_insured_fen: int
+    # 64-bit: a collective list's totals (a village's households together) pass 2^31 fen (21 million yuan).
+    sum_insured_fen: int = Field(sa_type=BigInteger)
     # {"total", "central", "provincial", "county", "farmer"} in fen; liability: {"base_rate", "factor", ...}
     premium: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    payable_fen: int  # what the insured pays (the farmer's share, or the enterprise's premium)
+    payable_fen: int = Field(sa_type=BigInteger)  # what the insured pays (the farmer's share, or the premium)
     disclosure_version: str = Field(max_length=20)
     disclosure_confirmed_at: datetime
     signer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -136,8 +137,8 @@ class Policy(SQLModel, table=True):
     # The current terms: endorsements change these (bank account, phone, quantity).
     terms: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quantity: str = Field(max_length=20)
-    sum_insured_fen: int
-    premium_fen: int
+    sum_insured_fen: int = Field(sa_type=BigInteger)  # 64-bit: a collective policy's totals
+    premium_fen: int = Field(sa_type=BigInteger)
     starts_at: datetime
     ends_at: datetime
     status: str = Field(default="active", max_length=20)

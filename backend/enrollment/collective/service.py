@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json as jsonlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import func as sa_func
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import utcnow
 from backend.enrollment import documents
-from backend.enrollment.collective.checks import CheckResult, CleanRow, batches
+from backend.enrollment.collective.checks import CheckResult, CleanRow, batches, in_any, lookup_batches
 from backend.enrollment.collective.models import (
     CollectiveEnrollment,
     CollectiveStatus,
@@ -65,6 +68,9 @@ from backend.staff.service import record_audit
 from messages import label, render
 
 INSERT_BATCH = 5_000
+# The outbox insert is one multi-row VALUES statement of 15 parameters a row: PostgreSQL takes at most
+# 32,767 parameters in one statement.
+OUTBOX_BATCH = 1_000
 HOUSEHOLD_TARGET = "household"
 # Shown to farmers in chat and texts: the buttons carry this prefix (bot/routers/collective.py).
 BUTTON_PREFIX = "hh"
@@ -142,6 +148,11 @@ async def persons_by_id_number(session: AsyncSession, rows: list[CleanRow]) -> d
     numbers = sorted({row.id_number for row in rows})
     found = await _person_ids(session, numbers)
     missing = [row for row in _first_per_id(rows) if row.id_number not in found]
+    adopted = await _unbound_phone_holders(session, sorted({r.phone for r in missing if r.phone}))
+    for row in missing:
+        if row.phone in adopted:  # the list's phone is a person's whose ID number is not bound yet
+            found[row.id_number] = adopted.pop(row.phone)
+    missing = [row for row in missing if row.id_number not in found]
     if missing:
         held = await _held_phones(session, sorted({r.phone for r in missing if r.phone}))
         now = utcnow()
@@ -151,11 +162,64 @@ async def persons_by_id_number(session: AsyncSession, rows: list[CleanRow]) -> d
             if phone:
                 held.add(phone)  # two households on one phone: the first gets it
             values.append({"name": row.name, "phone": phone, "id_number": row.id_number, "created_at": now})
-        table = Person.__table__  # type: ignore[attr-defined]
-        for batch in batches(values, INSERT_BATCH):
-            await session.execute(_dialect_insert(session, table).on_conflict_do_nothing(), list(batch))
-        found.update(await _person_ids(session, [r.id_number for r in missing]))
+        found.update(await _insert_persons(session, values))
+        left = [r.id_number for r in missing if r.id_number not in found]
+        if left:  # another upload created them a moment ago
+            found.update(await _person_ids(session, left))
     return found
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction (PostgreSQL only)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _insert_persons(session: AsyncSession, values: list[dict[str, Any]]) -> dict[str, int]:
+    """The new persons' ids by ID number. PostgreSQL: one statement, the rows as arrays (``unnest``)
+    with RETURNING (COPY and a lookup afterwards measured no faster); a person another upload created in
+    the meantime fails this upload (``list_busy``: nothing stored, upload it again). SQLite: batches of
+    multi-row INSERTs (ON CONFLICT DO NOTHING), then a lookup."""
+    if _postgres(session):
+        columns = ("name", "phone", "id_number", "created_at")
+        try:
+            rows = await (await _driver(session)).fetch(
+                "INSERT INTO person (name, phone, id_number, created_at) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) "
+                "RETURNING id_number, id",
+                *([v[c] for v in values] for c in columns),
+            )
+        except UniqueViolationError as exc:
+            raise CollectiveError("list_busy") from exc
+        return {row["id_number"]: row["id"] for row in rows}
+    table = Person.__table__  # type: ignore[attr-defined]
+    for batch in batches(values, INSERT_BATCH):
+        await session.execute(_dialect_insert(session, table).on_conflict_do_nothing(), list(batch))
+    return await _person_ids(session, [v["id_number"] for v in values])
+
+
+async def _bulk_insert(
+    session: AsyncSession, table: Any, values: list[dict[str, Any]], json: tuple[str, ...] = ()
+) -> None:
+    """New rows that cannot conflict: COPY on PostgreSQL (asyncpg ``copy_records_to_table``), batches of
+    multi-row INSERTs on SQLite."""
+    if not values:
+        return
+    if _postgres(session):
+        columns = list(values[0])
+        records = [tuple(json_text(v[c]) if c in json else v[c] for c in columns) for v in values]
+        await (await _driver(session)).copy_records_to_table(table.name, records=records, columns=columns)
+        return
+    for batch in batches(values, INSERT_BATCH):
+        await session.execute(insert(table), list(batch))
+
+
+def json_text(value: Any) -> str:
+    return jsonlib.dumps(value, ensure_ascii=False)
 
 
 def _first_per_id(rows: list[CleanRow]) -> list[CleanRow]:
@@ -167,16 +231,29 @@ def _first_per_id(rows: list[CleanRow]) -> list[CleanRow]:
 
 async def _person_ids(session: AsyncSession, numbers: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for batch in batches(numbers):
-        query = select(Person.id_number, Person.id).where(col(Person.id_number).in_(batch))
+    for batch in lookup_batches(session, numbers):
+        query = select(Person.id_number, Person.id).where(in_any(session, Person.id_number, batch))
         out.update({n: i for n, i in (await session.exec(query)).all() if n is not None and i is not None})
+    return out
+
+
+async def _unbound_phone_holders(session: AsyncSession, phones: list[str]) -> dict[str, int]:
+    """Persons who hold one of ``phones`` (verified in a chat, or given in an earlier list) and have no ID
+    number bound yet: the household is theirs, as an individual application giving the account's own
+    phone is (R-ENR-5); the ID number binds when the household confirms as the insured."""
+    out: dict[str, int] = {}
+    for batch in lookup_batches(session, phones):
+        query = select(Person.phone, Person.id).where(
+            in_any(session, Person.phone, batch), col(Person.id_number).is_(None)
+        )
+        out.update({p: i for p, i in (await session.exec(query)).all() if p and i is not None})
     return out
 
 
 async def _held_phones(session: AsyncSession, phones: list[str]) -> set[str]:
     held: set[str] = set()
-    for batch in batches(phones):
-        query = select(Person.phone).where(col(Person.phone).in_(batch))
+    for batch in lookup_batches(session, phones):
+        query = select(Person.phone).where(in_any(session, Person.phone, batch))
         held.update(p for p in (await session.exec(query)).all() if p)
     return held
 
@@ -229,8 +306,7 @@ async def store_list(
     await session.flush()
     await _insert_households(session, collective, product, rows, persons)
     tags = [{"tag": tag, "application_id": application.id} for row in rows for tag in row.ear_tags]
-    for batch in batches(tags, INSERT_BATCH):
-        await session.execute(insert(EarTag.__table__), list(batch))  # type: ignore[attr-defined]
+    await _bulk_insert(session, EarTag.__table__, tags)  # type: ignore[attr-defined]
     record_audit(
         session=session,
         actor=actor,
@@ -316,9 +392,7 @@ async def _insert_households(
                 "status": HouseholdStatus.PENDING.value,
             }
         )
-    table = PolicyHousehold.__table__  # type: ignore[attr-defined]
-    for batch in batches(values, INSERT_BATCH):
-        await session.execute(insert(table), list(batch))
+    await _bulk_insert(session, PolicyHousehold.__table__, values, json=("ear_tags",))  # type: ignore[attr-defined]
 
 
 # --- notices to households -------------------------------------------------------------------------------
@@ -327,10 +401,10 @@ async def _insert_households(
 async def _reaching_identities(session: AsyncSession, person_ids: list[int]) -> dict[int, ChatIdentity]:
     """The chat that reaches each person (``people/reach.py``'s rule, for many people in few queries)."""
     out: dict[int, ChatIdentity] = {}
-    for batch in batches(person_ids):
+    for batch in lookup_batches(session, person_ids):
         query = (
             select(ChatIdentity)
-            .where(col(ChatIdentity.person_id).in_(batch))
+            .where(in_any(session, ChatIdentity.person_id, batch))
             .where(col(ChatIdentity.stopped_at).is_(None), col(ChatIdentity.phone_verified_at).is_not(None))
             .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
         )
@@ -399,7 +473,7 @@ async def notify_households(
                 "buttons": household_buttons(household_id, locale, voucher=kind == "issued"),
             }
         )
-    for batch in batches(chats, INSERT_BATCH):
+    for batch in batches(chats, OUTBOX_BATCH):
         await enqueue_many(session=session, rows=batch)
     texted = await _text_households(session, unreached, kind, collective, link_days)
     return len(chats) + texted
@@ -414,9 +488,9 @@ async def _text_households(
 ) -> int:
     phones: dict[int, str] = {}
     person_ids = sorted({p for _, p in unreached})
-    for batch in batches(person_ids):
+    for batch in lookup_batches(session, person_ids):
         query = select(Person.id, Person.phone).where(
-            col(Person.id).in_(batch), col(Person.phone).is_not(None)
+            in_any(session, Person.id, batch), col(Person.phone).is_not(None)
         )
         phones.update({i: p for i, p in (await session.exec(query)).all() if i is not None and p})
     now = utcnow()
@@ -449,7 +523,7 @@ async def _text_households(
         )
     for link_batch in batches(links, INSERT_BATCH):
         await session.execute(insert(SmsLink.__table__), list(link_batch))  # type: ignore[attr-defined]
-    for text_batch in batches(texts, INSERT_BATCH):
+    for text_batch in batches(texts, OUTBOX_BATCH):
         await enqueue_sms_rows(session=session, rows=text_batch)
     return len(texts)
 
@@ -654,9 +728,33 @@ async def signer_roles(
     a relative or an authorised person always names themselves."""
     person = await session.get(Person, principal.person_view) if principal.person_view else None
     roles = ["relative", "authorised"]
-    if person is not None and person.id_number == household.id_number:
+    if person is not None and _may_sign_as_insured(person, household):
         roles.insert(0, "insured")
     return roles
+
+
+def _may_sign_as_insured(person: Person, household: PolicyHousehold) -> bool:
+    """The person's bound ID number is the household's; or none is bound yet and the list gives the
+    person's own phone (``enrollment.service.insured_may_sign``, the same rule)."""
+    if person.id_number is not None:
+        return person.id_number == household.id_number
+    return household.phone is not None and household.phone == person.phone
+
+
+async def _bind_id_number(session: AsyncSession, person: Person, household: PolicyHousehold) -> None:
+    """The first confirmation as the insured binds the household's ID number to the person (R-ENR-5);
+    a number bound to another person meanwhile is refused."""
+    if person.id_number is not None:
+        return
+    taken = select(Person.id).where(Person.id_number == household.id_number, Person.id != person.id)
+    if (await session.exec(taken)).first() is not None:
+        raise CollectiveError("id_number_bound_elsewhere")
+    person.id_number = household.id_number
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise CollectiveError("id_number_bound_elsewhere") from None
 
 
 async def confirm_household(
@@ -685,8 +783,10 @@ async def _signer(
     """R-ENR-5 per household: the household's own bound account, a direct relative with name and relation,
     or an authorised person with the authorisation kept as evidence. Nobody else; staff never."""
     if body.role == "insured":
-        if "insured" not in await signer_roles(session, principal, household):
+        person = await session.get(Person, principal.person_view) if principal.person_view else None
+        if person is None or not _may_sign_as_insured(person, household):
             raise CollectiveError("signer_not_insured")
+        await _bind_id_number(session, person, household)
         return {"role": "insured", "name": household.name, "relation": None}
     if not body.name:
         raise CollectiveError("signer_name_missing")

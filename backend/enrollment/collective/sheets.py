@@ -53,6 +53,11 @@ class Table:
     headers: list[str]
     rows: list[tuple[int, list[str]]]
 
+    @property
+    def positions(self) -> list[tuple[str, int]]:
+        """(field, column index) of every field, the missing ones at an index no row has."""
+        return [(column, self.columns.get(column, 1 << 30)) for column in COLUMNS]
+
 
 def _header_key(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
@@ -139,7 +144,8 @@ def _table(raw: list[list[Any]]) -> Table:
             raise SheetError("list_no_header")
         rows = []
         for line, values in enumerate(raw[position + 1 :], start=position + 2):
-            cells = [_cell_text(value) for value in values]
+            # Most cells are text already (CSV always, XLSX text cells): only the others are converted.
+            cells = [v.strip() if v.__class__ is str else _cell_text(v) for v in values]
             if any(cells):
                 rows.append((line, cells))
         return Table(columns=columns, headers=texts, rows=rows)

@@ -23,10 +23,15 @@ def _text(length: int) -> sqlmodel.sql.sqltypes.AutoString:
 
 def upgrade() -> None:
     # A village committee has no chat: its application and policy carry no identity (R-ENR-1).
+    # A village's households together pass 2^31 fen (21 million yuan) of sum insured: 64-bit totals.
     with op.batch_alter_table("application", schema=None) as batch_op:
         batch_op.alter_column("identity_id", existing_type=sa.Integer(), nullable=True)
+        for column in ("sum_insured_fen", "payable_fen"):
+            batch_op.alter_column(column, existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False)
     with op.batch_alter_table("policy", schema=None) as batch_op:
         batch_op.alter_column("identity_id", existing_type=sa.Integer(), nullable=True)
+        for column in ("sum_insured_fen", "premium_fen"):
+            batch_op.alter_column(column, existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False)
     op.create_table(
         "collective_enrollment",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,6 +68,8 @@ def upgrade() -> None:
     op.create_index("ix_collective_enrollment_region_code", "collective_enrollment", ["region_code"])
     op.create_index("ix_collective_enrollment_status", "collective_enrollment", ["status"])
     op.create_index("ix_collective_enrollment_list_sha256", "collective_enrollment", ["list_sha256"])
+    # No foreign keys on collective_id and person_id: checked row by row they took 3.2 of 4.6 s for
+    # 100,000 households (see the model).
     op.create_table(
         "policy_household",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -89,19 +96,17 @@ def upgrade() -> None:
         sa.Column("objection_reason", _text(500), nullable=True),
         sa.Column("objected_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("voucher_document_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["collective_id"], ["collective_enrollment.id"]),
-        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
         sa.ForeignKeyConstraint(["confirmed_identity_id"], ["chat_identity.id"]),
         sa.ForeignKeyConstraint(["voucher_document_id"], ["document.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("collective_id", "id_number", name="uq_policy_household_id_number"),
     )
-    for column in ("collective_id", "person_id", "id_number", "product_code", "village_code", "status"):
+    for column in ("person_id", "id_number"):
         op.create_index(f"ix_policy_household_{column}", "policy_household", [column])
 
 
 def downgrade() -> None:
-    for column in ("collective_id", "person_id", "id_number", "product_code", "village_code", "status"):
+    for column in ("person_id", "id_number"):
         op.drop_index(f"ix_policy_household_{column}", table_name="policy_household")
     op.drop_table("policy_household")
     for name in ("policy_id", "region_code", "status", "list_sha256"):
@@ -109,5 +114,9 @@ def downgrade() -> None:
     op.drop_table("collective_enrollment")
     with op.batch_alter_table("policy", schema=None) as batch_op:
         batch_op.alter_column("identity_id", existing_type=sa.Integer(), nullable=False)
+        for column in ("sum_insured_fen", "premium_fen"):
+            batch_op.alter_column(column, existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False)
     with op.batch_alter_table("application", schema=None) as batch_op:
         batch_op.alter_column("identity_id", existing_type=sa.Integer(), nullable=False)
+        for column in ("sum_insured_fen", "payable_fen"):
+            batch_op.alter_column(column, existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False)
