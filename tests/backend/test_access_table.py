@@ -352,7 +352,9 @@ ACCESS: dict[str, Access] = {
     "POST /api/collective/lists": Access(_r("agent", "underwriter"), "named"),
     "GET /api/collective/{collective_id}": Access(ALL, "object"),
     "GET /api/collective/{collective_id}/households": Access(ALL, "object"),
-    "POST /api/collective/{collective_id}/organiser-confirmation": Access(_r("agent", "underwriter"), "object"),
+    "POST /api/collective/{collective_id}/organiser-confirmation": Access(
+        _r("agent", "underwriter"), "object"
+    ),
     "POST /api/collective/{collective_id}/payment": Access(UNDERWRITER, "object"),
     "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
     # delivery
@@ -623,7 +625,9 @@ async def _call(route: str, w: World) -> Call:
 def _collective_call(route: str, w: World) -> Call:
     from tests.collective_helpers import AREA, household, list_csv
 
-    one = {"file": ("list.csv", io.BytesIO(list_csv([household(7002 + secrets.randbelow(5000))])), "text/csv")}
+    one = {
+        "file": ("list.csv", io.BytesIO(list_csv([household(7002 + secrets.randbelow(5000))])), "text/csv")
+    }
     form = {"product_code": "rice", "region_code": AREA}
     organiser = {"organiser_kind": "village_committee", "organiser_name": "大塘村民委员会"}
     path = route.split(" ")[1].replace("{collective_id}", str(w.collective_id))
@@ -636,7 +640,9 @@ def _collective_call(route: str, w: World) -> Call:
             return Call(path, data={**form, **organiser}, files=one)
         case "POST /api/collective/{collective_id}/organiser-confirmation":
             stamp = {"file": ("stamp.png", io.BytesIO(png()), "image/png")}
-            return Call(path, data={"confirmed_by_name": "李村长", "confirmed_by_title": "村委会主任"}, files=stamp)
+            return Call(
+                path, data={"confirmed_by_name": "李村长", "confirmed_by_title": "村委会主任"}, files=stamp
+            )
         case "POST /api/collective/{collective_id}/payment":
             return Call(path, json={"method": "bank_deduction", "reference": f"TR{secrets.token_hex(4)}"})
     return Call(path)

@@ -88,7 +88,9 @@ async def test_R_ENR_5_a_household_confirms_its_own_row_from_its_verified_accoun
     assert "已确认" in replies[0].text and "状态：已确认" in replies[0].text, user.text()
     async with db.session() as session:
         row = await session.get(PolicyHousehold, (await household_ids(db))[PHONE_1])
-        identity = (await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == "household-1"))).one()
+        identity = (
+            await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == "household-1"))
+        ).one()
     assert row is not None and row.status == "confirmed"
     assert row.signer == {"role": "insured", "name": household(1)["name"], "relation": None}
     assert row.confirmed_identity_id == identity.id
