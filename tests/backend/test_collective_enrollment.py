@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, func, select
 
@@ -278,3 +279,24 @@ async def test_R_ENR_9_the_collective_policy_is_issued_after_the_stamp_and_the_p
     other = [household(2, subject="能繁母猪", quantity="2", ear_tags=" ".join(tags))]
     refused = await upload(api, admin_headers, list_csv(other), product="sow")
     assert [p["code"] for p in refused.json()["problems"]] == ["ear_tags_taken"]
+
+
+async def test_R_ENR_1_a_large_list_is_told_by_the_job_once(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.enrollment.collective import jobs
+
+    monkeypatch.setattr(jobs, "NOTIFY_INLINE_MAX", 1)  # these 3 households count as a large list
+    created = await upload(api, admin_headers, list_csv([household(n) for n in range(1, 4)]))
+    assert created.status_code == 201, created.text
+
+    async def texts() -> int:
+        async with db.session() as session:
+            query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.channel == "sms")
+            return int((await session.exec(query)).one())
+
+    assert await texts() == 0
+    for _ in range(2):  # a second run (or a restart) tells nobody twice
+        async with db.session() as session:
+            await jobs.notify_pending_households(session=session, link_days=30)
+    assert await texts() == 3

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from backend import images
 from backend.db import utcnow
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles
-from backend.enrollment.collective import checks, service, sheets
+from backend.enrollment.collective import checks, jobs, service, sheets
 from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.collective.schemas import (
     CollectiveOut,
@@ -252,10 +252,11 @@ async def upload_list(
         filename=file.filename or "list",
         ip=client_ip(request),
     )
-    await service.notify_households(
-        session, collective=collective, kind="confirm", link_days=settings.sms_link_days
-    )
-    collective.households_notified_at = utcnow()
+    if collective.household_count <= jobs.NOTIFY_INLINE_MAX:  # a larger list is told by the job
+        await service.notify_households(
+            session, collective=collective, kind="confirm", link_days=settings.sms_link_days
+        )
+        collective.households_notified_at = utcnow()
     await session.commit()
     return await collective_out(session, collective)
 
@@ -342,10 +343,11 @@ async def confirm_payment(
     await service.confirm_payment(
         session, actor=staff, collective=collective, body=body, ip=client_ip(request)
     )
-    await service.notify_households(
-        session, collective=collective, kind="issued", link_days=settings.sms_link_days
-    )
-    collective.issued_notified_at = utcnow()
+    if collective.household_count <= jobs.NOTIFY_INLINE_MAX:
+        await service.notify_households(
+            session, collective=collective, kind="issued", link_days=settings.sms_link_days
+        )
+        collective.issued_notified_at = utcnow()
     await session.commit()
     return await collective_out(session, collective)
 
