@@ -22,6 +22,7 @@ from backend.enrollment.collective.schemas import (
     HouseholdObjectionIn,
     HouseholdOut,
     HouseholdStaffOut,
+    ListRefusedOut,
     ListReportOut,
     OrganiserKind,
     ProblemOut,
@@ -33,6 +34,7 @@ from backend.ids import Id
 from backend.people.models import ChatIdentity
 from backend.products.models import Product, ProductKind
 from backend.products.service import get_product
+from backend.refusals import refusal_message
 from backend.regions.models import Region
 from backend.security import StaffPrincipal
 from backend.settings import Settings
@@ -46,7 +48,6 @@ bot_router = APIRouter(prefix="/api/bot/collective", tags=["bot: collective enro
 Uploader = Annotated[StaffPrincipal, Depends(require_roles("agent", "underwriter"))]
 Underwriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
 EXAMPLE_ID_FIRST17 = "11010119800101001"  # 北京市东城区, born 1980-01-01: a valid number for the example
-LIST_FORM = {"description": "the list's problems, nothing stored", "model": ListReportOut}
 
 
 def _locale(request: Request) -> str:
@@ -98,6 +99,8 @@ async def _checked(
     product = await _product(session, product_code)
     area = await service.area_of(session, region_code)
     table = sheets.read_table(data)
+    if not table.rows:
+        raise sheets.SheetError("list_empty")
     result = await checks.check_list(session, product=product, area_code=area.code, table=table, now=utcnow())
     return table, result, product, area
 
@@ -212,7 +215,7 @@ async def list_report(
     )
 
 
-@staff_router.post("/lists", response_model=CollectiveOut, status_code=201, responses={422: LIST_FORM})
+@staff_router.post("/lists", response_model=CollectiveOut, status_code=201)
 async def upload_list(
     staff: Uploader,
     session: SessionDep,
@@ -225,8 +228,10 @@ async def upload_list(
     organiser_name: Annotated[str, Form(min_length=2, max_length=200)],
     organiser_credit_code: Annotated[str | None, Form(max_length=18)] = None,
 ) -> CollectiveOut | JSONResponse:
-    """Validate first, store after: a list with any bad row stores nothing and is answered with the
-    report (422); a clean list makes one collective enrollment with one row per household (201). The
+    """Validate first, store after: a list with any bad row stores nothing and is answered 422 with the
+    refusal ``list_has_errors`` in ``detail`` (every error body's shape, ``ErrorOut``) and the report
+    beside it (``ok``, ``rows``, ``problems``: ``ListRefusedOut``); a clean list makes one collective
+    enrollment with one row per household (201). The
     same file again answers the enrollment it made (200), never a second one."""
     data = await _read_list(file, settings)
     service.check_scope(staff, region_code)
@@ -240,7 +245,14 @@ async def upload_list(
     locale = _locale(request)
     if not result.ok or not result.rows:
         report = report_out(result, len(table.rows), locale)
-        return JSONResponse(report.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        detail = {"problems": str(len(report.problems))}
+        refusal = {
+            "code": "list_has_errors",
+            "message": refusal_message("list_has_errors", locale, detail),
+            "detail": detail,
+        }
+        body = ListRefusedOut(detail=refusal, rows=report.rows, problems=report.problems)
+        return JSONResponse(body.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
     collective = await service.store_list(
         session,
         actor=staff,

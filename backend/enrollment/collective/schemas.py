@@ -4,7 +4,7 @@ its own row (masked), takes its confirmation or objection, and hands out its vou
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,16 @@ class ListReportOut(BaseModel):
     ok: bool
     rows: int
     problems: list[ProblemOut]
+
+
+class ListRefusedOut(BaseModel):
+    """A 422 of the upload: a refusal (``detail`` as every refusal has it; for a list with bad rows its
+    code is ``list_has_errors``), with the report when rows were checked."""
+
+    detail: dict[str, Any] | list[Any]
+    ok: bool = False
+    rows: int = 0
+    problems: list[ProblemOut] = Field(default_factory=list)
 
 
 class CollectiveOut(BaseModel):
