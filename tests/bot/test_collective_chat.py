@@ -154,6 +154,13 @@ async def test_R_ENR_5_another_households_row_is_neither_shown_nor_confirmed(
         json={"role": "relative", "name": "王二", "relation": "spouse"},
     )
     assert relative.status_code == 404
+    # Staff never sign for a household: a staff token opens no household route (R-ENR-5).
+    by_staff = await api.post(
+        f"/api/bot/collective/households/{other}/confirmation",
+        headers=admin_headers,
+        json={"role": "insured"},
+    )
+    assert by_staff.status_code in (401, 403)
     # The first household's link, forwarded to the neighbour, opens nothing in the neighbour's chat.
     token = await texted_link(db, PHONE_1)
     replies = await neighbour.say(f"/start s_{token}")

@@ -215,7 +215,12 @@ async def list_report(
     )
 
 
-@staff_router.post("/lists", response_model=CollectiveOut, status_code=201)
+@staff_router.post(
+    "/lists",
+    response_model=CollectiveOut,
+    status_code=201,
+    responses={200: {"model": CollectiveOut, "description": "the same list again: the enrollment it made"}},
+)
 async def upload_list(
     staff: Uploader,
     session: SessionDep,
