@@ -144,8 +144,12 @@ def _table(raw: list[list[Any]]) -> Table:
             raise SheetError("list_no_header")
         rows = []
         for line, values in enumerate(raw[position + 1 :], start=position + 2):
-            # Most cells are text already (CSV always, XLSX text cells): only the others are converted.
-            cells = [v.strip() if v.__class__ is str else _cell_text(v) for v in values]
+            # Most rows are all text (CSV always, XLSX text cells): str.strip over the row in C; a row
+            # with a number or a date in it is converted cell by cell.
+            try:
+                cells = list(map(str.strip, values))
+            except TypeError:
+                cells = [_cell_text(value) for value in values]
             if any(cells):
                 rows.append((line, cells))
         return Table(columns=columns, headers=texts, rows=rows)
