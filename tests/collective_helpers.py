@@ -59,7 +59,7 @@ def list_csv(rows: list[dict[str, str]], encoding: str = "utf-8", headers: list[
     return out.getvalue().encode(encoding)
 
 
-def list_xlsx(rows: list[dict[str, str]], headers: list[str] = HEADERS_ZH) -> bytes:
+def list_xlsx(rows: list[dict[str, Any]], headers: list[str] = HEADERS_ZH) -> bytes:
     from openpyxl import Workbook
 
     workbook = Workbook()
