@@ -356,6 +356,9 @@ ACCESS: dict[str, Access] = {
         _r("agent", "underwriter"), "object"
     ),
     "POST /api/collective/{collective_id}/payment": Access(UNDERWRITER, "object"),
+    "POST /api/collective/{collective_id}/households/{household_id}/objection-answer": Access(
+        _r("agent", "underwriter"), "object"
+    ),
     "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
@@ -645,6 +648,8 @@ def _collective_call(route: str, w: World) -> Call:
             )
         case "POST /api/collective/{collective_id}/payment":
             return Call(path, json={"method": "bank_deduction", "reference": f"TR{secrets.token_hex(4)}"})
+        case "POST /api/collective/{collective_id}/households/{household_id}/objection-answer":
+            return Call(path.replace("{household_id}", "1"), json={"answer": "核实无误"})
     return Call(path)
 
 

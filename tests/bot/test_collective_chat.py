@@ -50,6 +50,7 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
     "collective/objected": {},
     "collective/not_found": {},
     "collective/name_invalid": {},
+    "collective/objection_answered": {"answer": "经村委会核实，面积确为10亩"},
 }
 PHONE_1, PHONE_2 = "13900000001", "13900000002"
 
@@ -114,8 +115,12 @@ async def test_R_ENR_5_a_relative_confirms_with_name_and_relation(
     assert row is not None and row.signer == {"role": "relative", "name": "王小明", "relation": "child"}
 
 
-async def test_R_ENR_5_a_household_objects_with_a_reason(
-    chat_client: httpx.AsyncClient, api: httpx.AsyncClient, admin_headers: dict[str, str], db: Database
+async def test_R_ENR_5_a_household_objects_with_a_reason_and_staff_answer(
+    chat_client: httpx.AsyncClient,
+    embedded: Any,
+    api: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Database,
 ) -> None:
     created = await enrolled(api, admin_headers)
     user = ChatUser(chat_client, "household-2")
@@ -128,6 +133,19 @@ async def test_R_ENR_5_a_household_objects_with_a_reason(
     assert row is not None and row.status == "objected" and row.objection_reason == "面积应为8亩，不是10亩"
     staff_view = await api.get(f"/api/collective/{created['id']}", headers=admin_headers)
     assert staff_view.json()["households_objected"] == 1
+    # Staff check it and the row stands: the answer comes back in the household's chat.
+    answered = await api.post(
+        f"/api/collective/{created['id']}/households/{row.id}/objection-answer",
+        headers=admin_headers,
+        json={"answer": "经村委会核实，面积确为10亩"},
+    )
+    assert answered.status_code == 200 and answered.json()["status"] == "pending", answered.text
+    await deliver(embedded)
+    told = [r for r in await user.history() if "经村委会核实" in r.text]
+    assert told, user.text()
+    await user.tap("查看我的分户信息", told)
+    replies = await user.tap("确认无误")
+    assert "由谁确认" in replies[0].text
 
 
 async def test_R_ENR_5_another_households_row_is_neither_shown_nor_confirmed(

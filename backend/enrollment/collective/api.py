@@ -24,6 +24,7 @@ from backend.enrollment.collective.schemas import (
     HouseholdStaffOut,
     ListRefusedOut,
     ListReportOut,
+    ObjectionAnswerIn,
     OrganiserKind,
     ProblemOut,
 )
@@ -288,28 +289,7 @@ async def list_households(collective_id: Id, staff: StaffDep, session: SessionDe
     collective = await service.scoped(session, staff, collective_id)
     query = select(PolicyHousehold).where(PolicyHousehold.collective_id == collective.id)
     rows = (await session.exec(query.order_by(col(PolicyHousehold.line)))).all()
-    return [
-        HouseholdStaffOut(
-            id=h.id or 0,
-            line=h.line,
-            name=h.name,
-            id_number_masked=mask_id_number(h.id_number),
-            phone_masked=mask_phone(h.phone),
-            quantity=h.quantity,
-            village_code=h.village_code,
-            place_name=h.place_name,
-            ear_tags=h.ear_tags,
-            bank_name=h.bank_name,
-            bank_account_masked=mask_id_number(h.bank_account),
-            premium_total_fen=h.premium_total_fen,
-            farmer_fen=h.farmer_fen,
-            status=h.status,
-            signer=h.signer,
-            confirmed_at=h.confirmed_at,
-            objection_reason=h.objection_reason,
-        )
-        for h in rows
-    ]
+    return [household_staff_out(h) for h in rows]
 
 
 @staff_router.post("/{collective_id}/organiser-confirmation", response_model=CollectiveOut)
@@ -369,12 +349,61 @@ async def confirm_payment(
     return await collective_out(session, collective)
 
 
+@staff_router.post(
+    "/{collective_id}/households/{household_id}/objection-answer", response_model=HouseholdStaffOut
+)
+async def answer_objection(
+    collective_id: Id,
+    household_id: Id,
+    body: ObjectionAnswerIn,
+    staff: Uploader,
+    session: SessionDep,
+    request: Request,
+) -> HouseholdStaffOut:
+    """An objection checked and found unfounded: the row stands, the household is told why and asked
+    again. (A real error: cancel the list and upload the fixed one.)"""
+    collective = await service.scoped(session, staff, collective_id)
+    household = await service.answer_objection(
+        session,
+        actor=staff,
+        collective=collective,
+        household_id=household_id,
+        answer=body.answer,
+        ip=client_ip(request),
+    )
+    await session.commit()
+    return household_staff_out(household)
+
+
 @staff_router.post("/{collective_id}/cancel", response_model=CollectiveOut)
 async def cancel(collective_id: Id, staff: Uploader, session: SessionDep, request: Request) -> CollectiveOut:
     collective = await service.scoped(session, staff, collective_id)
     await service.cancel(session, actor=staff, collective=collective, ip=client_ip(request))
     await session.commit()
     return await collective_out(session, collective)
+
+
+def household_staff_out(h: PolicyHousehold) -> HouseholdStaffOut:
+    return HouseholdStaffOut(
+        id=h.id or 0,
+        line=h.line,
+        name=h.name,
+        id_number_masked=mask_id_number(h.id_number),
+        phone_masked=mask_phone(h.phone),
+        quantity=h.quantity,
+        village_code=h.village_code,
+        place_name=h.place_name,
+        ear_tags=h.ear_tags,
+        bank_name=h.bank_name,
+        bank_account_masked=mask_id_number(h.bank_account),
+        premium_total_fen=h.premium_total_fen,
+        farmer_fen=h.farmer_fen,
+        status=h.status,
+        signer=h.signer,
+        confirmed_at=h.confirmed_at,
+        objection_reason=h.objection_reason,
+        objection_answer=h.objection_answer,
+    )
 
 
 # --- the bot, for one household --------------------------------------------------------------------------

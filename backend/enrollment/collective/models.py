@@ -98,4 +98,9 @@ class PolicyHousehold(SQLModel, table=True):
     confirmed_at: datetime | None = None
     objection_reason: str | None = Field(default=None, max_length=500)
     objected_at: datetime | None = None
+    # Staff's answer to an objection found unfounded (the row stands): who, when, what they said. A real
+    # error is corrected by cancelling the list and uploading the fixed one.
+    objection_answer: str | None = Field(default=None, max_length=500)
+    objection_answered_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    objection_answered_at: datetime | None = None
     voucher_document_id: int | None = Field(default=None, foreign_key="document.id")

@@ -85,6 +85,7 @@ class HouseholdStaffOut(BaseModel):
     signer: dict[str, str | None] | None
     confirmed_at: datetime | None
     objection_reason: str | None
+    objection_answer: str | None = None
 
 
 class CollectivePaymentIn(BaseModel):
@@ -124,6 +125,12 @@ class HouseholdOut(BaseModel):
 
 class HouseholdConfirmIn(SignerIn):
     """R-ENR-5: the household's own bound account, or a relative / authorised person who names themselves."""
+
+
+class ObjectionAnswerIn(BaseModel):
+    """Staff checked an objection and the row stands: the answer goes back to the household."""
+
+    answer: str = Field(min_length=2, max_length=500)
 
 
 class HouseholdObjectionIn(BaseModel):

@@ -826,6 +826,61 @@ async def object_household(
     return household
 
 
+async def answer_objection(
+    session: AsyncSession,
+    *,
+    actor: StaffPrincipal,
+    collective: CollectiveEnrollment,
+    household_id: int,
+    answer: str,
+    ip: str | None,
+) -> PolicyHousehold:
+    """The objection was checked and the row stands: the household is asked to confirm again, with the
+    answer, in the chat that reaches it (else a text with the link to its row)."""
+    household = await session.get(PolicyHousehold, household_id)
+    if household is None or household.collective_id != collective.id:
+        raise CollectiveError("not_found")
+    if household.status != HouseholdStatus.OBJECTED:
+        raise CollectiveError("objection_not_open")
+    household.status = HouseholdStatus.PENDING.value
+    household.objection_answer = answer.strip()[:500]
+    household.objection_answered_by = actor.user_id
+    household.objection_answered_at = utcnow()
+    record_audit(
+        session=session,
+        actor=actor,
+        action="collective.answer_objection",
+        target_type="policy_household",
+        target_id=household_id,
+        detail={"collective": collective.id, "answer": household.objection_answer},
+        ip=ip,
+    )
+    await _tell_answer(session, household)
+    return household
+
+
+async def _tell_answer(session: AsyncSession, household: PolicyHousehold) -> None:
+    identity = (await _reaching_identities(session, [household.person_id])).get(household.person_id)
+    if identity is None:
+        return  # the row asks again when the household opens its link; no text for an answer
+    await enqueue_many(
+        session=session,
+        rows=[
+            {
+                "channel": identity.channel,
+                "address": identity.address,
+                "identity_id": identity.id,
+                "priority": int(Priority.NOTICE),
+                "dedupe_key": f"household-{household.id}-answer-{household.objection_answered_at}",
+                "text": render(
+                    "collective/objection_answered", identity.locale, answer=household.objection_answer
+                ),
+                "buttons": household_buttons(household.id or 0, identity.locale),
+            }
+        ],
+    )
+
+
 async def voucher(
     session: AsyncSession, *, principal: BotPrincipal, household_id: int, secret: str, locale: str
 ) -> Document:
