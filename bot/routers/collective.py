@@ -40,6 +40,7 @@ class HouseholdAction(CallbackData, prefix="hh"):
 
 class HouseholdStates(StatesGroup):
     relative_name = State()
+    relation = State()  # the name is kept with a state: data is never saved without one (FormRunner)
     objection = State()
 
 
@@ -171,7 +172,7 @@ async def relative_name(message: Message, ctx: ChatContext, state: FSMContext) -
         return
     data = await state.get_data()
     household_id = int(data.get("household_id", 0))
-    await state.set_state(None)
+    await state.set_state(HouseholdStates.relation)
     await state.set_data({"relative_name": name, "household_id": household_id})
     rows = [_button(label(f"collective.relation_{r}", locale), f"rel_{r}", household_id) for r in RELATIONS]
     await message.answer(
@@ -188,7 +189,7 @@ async def relation_chosen(
     if not name or int(data.get("household_id", 0)) != callback_data.household_id:
         await choose_signer(query, callback_data, ctx)  # a stale button: ask again
         return
-    await state.set_data({})
+    await state.clear()
     relation = callback_data.action.removeprefix("rel_")
     await _confirm(
         query, ctx, callback_data.household_id, {"role": "relative", "name": name, "relation": relation}
