@@ -520,8 +520,7 @@ async def _text_households(
                 dedupe_key=f"household-{household_id}-{kind}",
             )
         )
-    for link_batch in batches(links, INSERT_BATCH):
-        await session.execute(insert(SmsLink.__table__), list(link_batch))  # type: ignore[attr-defined]
+    await _bulk_insert(session, SmsLink.__table__, links)  # type: ignore[attr-defined]
     for text_batch in batches(texts, OUTBOX_BATCH):
         await enqueue_sms_rows(session=session, rows=text_batch)
     return len(texts)
