@@ -203,6 +203,8 @@ async def test_R_ENR_1_a_clean_list_creates_one_collective_enrollment_with_a_row
         shown = await service.collective_household_rows(session, body["id"])
     assert [r.name for r in shown] == [r["name"] for r in rows]
     assert shown[0].bank_account == rows[0]["bank_account"]  # raw: the publicity notice masks it
+    assert shown[0].id_number == rows[0]["id_number"] and shown[0].subject == "水稻"
+    assert shown[0].quantity == "10亩" and shown[0].location == "东城街道 东洼地"
     assert sum(r.premium_share_fen for r in shown) == body["farmers_fen"]
     listed = await api.get(f"/api/collective/{body['id']}/households", headers=admin_headers)
     assert listed.json()[0]["bank_account_masked"] == "6228***********0001"

@@ -952,17 +952,23 @@ async def _voucher_context(
 
 @dataclass(frozen=True)
 class HouseholdRow:
-    """One household as a publicity notice lists it. ``bank_account`` is raw: the notice masks it."""
+    """One household as a publicity notice lists it (``publicity/sources.py: underwriting_row`` reads
+    person_id, name, id_number, subject, quantity, location). ``id_number`` and ``bank_account`` are raw:
+    the notice masks them (R-PUB-4). Texts are Chinese (a notice board's language); ``subject_en`` and
+    ``unit`` let an English view build its own."""
 
     household_id: int
     person_id: int
     name: str
+    id_number: str
     product_code: str
-    subject_zh: str
+    subject: str  # the product's Chinese name
     subject_en: str
-    quantity: str
-    unit: str
+    quantity: str  # with its unit: "10亩"
+    quantity_value: str  # "10"
+    unit: str  # mu, head, ...
     village_code: str
+    location: str  # the village's name and the place name: "大塘村 东洼地"
     place_name: str
     premium_total_fen: int
     premium_share_fen: int  # the household's own share
@@ -981,28 +987,36 @@ async def household_rows(session: AsyncSession, policy_id: int) -> list[Househol
 async def collective_household_rows(session: AsyncSession, collective_id: int) -> list[HouseholdRow]:
     """The same for an enrollment not yet issued (the underwriting notice is published before payment)."""
     query = (
-        select(PolicyHousehold, Product.name_zh, Product.name_en, Product.unit)
+        select(PolicyHousehold, Product, Region.name)
         .join(Product, col(Product.code) == col(PolicyHousehold.product_code))
+        .outerjoin(Region, col(Region.code) == col(PolicyHousehold.village_code))
         .where(PolicyHousehold.collective_id == collective_id)
         .order_by(col(PolicyHousehold.line))
     )
-    return [
-        HouseholdRow(
-            household_id=h.id or 0,
-            person_id=h.person_id,
-            name=h.name,
-            product_code=h.product_code,
-            subject_zh=zh,
-            subject_en=en,
-            quantity=h.quantity,
-            unit=unit,
-            village_code=h.village_code,
-            place_name=h.place_name,
-            premium_total_fen=h.premium_total_fen,
-            premium_share_fen=h.farmer_fen,
-            bank_name=h.bank_name,
-            bank_account=h.bank_account,
-            status=h.status,
+    rows = []
+    for h, product, village in (await session.exec(query)).all():
+        zh, en, unit = product.name_zh, product.name_en, product.unit
+        place = " ".join(part for part in (village or h.village_code, h.place_name) if part)
+        rows.append(
+            HouseholdRow(
+                household_id=h.id or 0,
+                person_id=h.person_id,
+                name=h.name,
+                id_number=h.id_number,
+                product_code=h.product_code,
+                subject=zh,
+                subject_en=en,
+                quantity=f"{h.quantity}{label(f'enroll.unit_{unit}', 'zh-CN')}",
+                quantity_value=h.quantity,
+                unit=unit,
+                village_code=h.village_code,
+                location=place,
+                place_name=h.place_name,
+                premium_total_fen=h.premium_total_fen,
+                premium_share_fen=h.farmer_fen,
+                bank_name=h.bank_name,
+                bank_account=h.bank_account,
+                status=h.status,
+            )
         )
-        for h, zh, en, unit in (await session.exec(query)).all()
-    ]
+    return rows
