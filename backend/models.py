@@ -15,6 +15,7 @@ from backend.claims.models import (
     SurveyReport,
 )
 from backend.claims.payees.models import PayeeAccount, PayeeException
+from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.models import (
     Application,
     Document,
@@ -50,6 +51,7 @@ __all__ = [
     "ClaimEvent",
     "ClaimPayment",
     "ClaimPrepayment",
+    "CollectiveEnrollment",
     "ConversationState",
     "DisasterEvent",
     "Document",
@@ -70,6 +72,7 @@ __all__ = [
     "Person",
     "PhoneCode",
     "Policy",
+    "PolicyHousehold",
     "Product",
     "PublicityNotice",
     "QrCampaign",

@@ -22,6 +22,8 @@ from backend.enrollment.api import bot_router as enrollment_bot_router
 from backend.enrollment.api import service_router as attachments_router
 from backend.enrollment.api import staff_router as enrollment_staff_router
 from backend.enrollment.campaign_api import router as campaigns_router
+from backend.enrollment.collective.api import bot_router as collective_bot_router
+from backend.enrollment.collective.api import staff_router as collective_staff_router
 from backend.outbox.api import router as outbox_router
 from backend.outbox.sms.api import bot_router as links_bot_router
 from backend.outbox.sms.api import router as sms_router
@@ -47,6 +49,8 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(campaigns_router)
     app.include_router(enrollment_bot_router)
     app.include_router(enrollment_staff_router)
+    app.include_router(collective_bot_router)
+    app.include_router(collective_staff_router)
     app.include_router(documents_router)
     app.include_router(attachments_router)
     app.include_router(claims_bot_router)

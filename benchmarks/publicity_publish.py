@@ -17,27 +17,30 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 from backend.bootstrap import bootstrap
 from backend.db import Database, utcnow
+from backend.enrollment.collective import checks, sheets
+from backend.enrollment.collective import service as collective_service
 from backend.outbox.models import OutboxMessage
 from backend.people.models import ChatIdentity, Person
-from backend.publicity import render, service, sources
+from backend.products.models import Product
+from backend.publicity import render, service
 from backend.publicity.schemas import NoticeCreate
 from backend.regions.models import Region
 from backend.security import StaffPrincipal
 from backend.settings import Settings
 from backend.staff.models import StaffUser
+from tests.collective_helpers import household, list_csv
 
 VILLAGE, TOWNSHIP = "441900003201", "441900003000"
 
 
-async def seed(db: Database, households: int) -> list[dict[str, Any]]:
-    """The village, its persons (phones), a verified web chat for every other one; the household rows."""
+async def seed(db: Database, households: int) -> None:
+    """The village, its persons (phones), a verified web chat for every other one."""
     now = utcnow()
     async with db.session() as session:
         session.add(Region(code=VILLAGE, name="基准村", level=5, parent_code=TOWNSHIP))
@@ -63,17 +66,34 @@ async def seed(db: Database, households: int) -> list[dict[str, Any]]:
             ],
         )
         await session.commit()
-    return [
-        {
-            "person_id": person,
-            "name": f"农户{n}",
-            "id_number": f"4419001990010{n:05d}",
-            "subject": "水稻",
-            "quantity": "10亩",
-            "location": "基准村",
-        }
-        for n, person in enumerate(people)
-    ]
+
+
+async def enrolled_list(db: Database, households: int, actor: StaffPrincipal) -> int:
+    """The village's household list, uploaded through collective enrollment (read, checked, stored): the
+    households are linked to the persons above by their phones. Its enrollment id."""
+    rows = [household(n, village=VILLAGE) for n in range(households)]
+    payload = list_csv(rows)
+    async with db.session() as session:
+        product, area = await session.get(Product, "rice"), await session.get(Region, TOWNSHIP)
+        assert product is not None and area is not None
+        table = sheets.read_table(payload)
+        result = await checks.check_list(
+            session, product=product, area_code=TOWNSHIP, table=table, now=utcnow()
+        )
+        assert result.ok, result.problems[:5]
+        collective = await collective_service.store_list(
+            session,
+            actor=actor,
+            product=product,
+            area=area,
+            organiser=collective_service.Organiser("village_committee", "基准村民委员会"),
+            result=result,
+            sha256=collective_service.list_sha256(payload),
+            filename="bench.csv",
+            ip=None,
+        )
+        await session.commit()
+        return collective.id or 0
 
 
 async def run(households: int, budget: float) -> int:
@@ -89,16 +109,12 @@ async def run(households: int, budget: float) -> int:
         )
         db = Database(settings)
         await bootstrap(db, settings)
-        rows = await seed(db, households)
-
-        async def household_rows(_session: Any, _policy_id: int) -> list[dict[str, Any]]:
-            return rows
-
-        sources.HOUSEHOLD_SOURCE["household_rows"] = household_rows
+        await seed(db, households)
         async with db.session() as session:
             admin = (await session.exec(select(StaffUser).where(StaffUser.username == "admin"))).one()
         staff = StaffPrincipal(user_id=admin.id or 0, username="admin", role="admin")
-        body = NoticeCreate(kind="underwriting", region_code=VILLAGE, policy_id=1)
+        collective_id = await enrolled_list(db, households, staff)
+        body = NoticeCreate(kind="underwriting", region_code=VILLAGE, collective_id=collective_id)
         timings: dict[str, float] = {}
         async with db.session() as session:
             start = time.perf_counter()

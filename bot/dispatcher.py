@@ -20,6 +20,7 @@ from bot.replies import AcknowledgeTaps
 from bot.routers import (
     callbacks,
     claims,
+    collective,
     devices,
     enroll,
     fallback,
@@ -80,6 +81,7 @@ def create_dispatcher(
         claims.build_router(),
         callbacks.build_router(),
         publicity.build_router(),
+        collective.build_router(),
         fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)

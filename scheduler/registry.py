@@ -17,6 +17,7 @@ from backend.callbacks.jobs import callback_follow_up, callback_retention, callb
 from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
 from backend.claims.jobs import claim_deadline_reminders
+from backend.enrollment.collective.jobs import notify_pending_households
 from backend.outbox.jobs import delivery_housekeeping
 from backend.publicity.jobs import close_due_notices
 from backend.settings import Settings
@@ -67,6 +68,10 @@ async def _webchat_expiry(session: AsyncSession, context: JobContext) -> Any:
     )
 
 
+async def _collective_notices(session: AsyncSession, context: JobContext) -> Any:
+    return await notify_pending_households(session=session, link_days=context.settings.sms_link_days)
+
+
 async def _callback_sampling(session: AsyncSession, context: JobContext) -> Any:
     return await callback_sampling(session, context.settings)
 
@@ -106,6 +111,14 @@ JOBS: tuple[JobSpec, ...] = (
         trigger=IntervalTrigger(hours=1),
         function=_webchat_expiry,
         description="delete web chats bound to no person and idle for TIANBAO_WEBCHAT_IDLE_DAYS, with their files",
+        lock_seconds=1800,
+        with_context=True,
+    ),
+    JobSpec(
+        id="collective-notices",
+        trigger=IntervalTrigger(minutes=5),
+        function=_collective_notices,
+        description="tell the households of large collective lists to confirm their rows, and when issued (R-ENR-1)",
         lock_seconds=1800,
         with_context=True,
     ),

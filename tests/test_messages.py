@@ -352,6 +352,7 @@ def _helper_samples() -> None:
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
+    from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
 
     SAMPLES.update(INDEX_SAMPLES)
@@ -360,6 +361,7 @@ def _helper_samples() -> None:
     SAMPLES.update(WEBCHAT_LIMIT_SAMPLES)
     SAMPLES.update(CALLBACK_SAMPLES)
     SAMPLES.update(PUBLICITY_SAMPLES)
+    SAMPLES.update(COLLECTIVE_SAMPLES)
 
 
 _helper_samples()

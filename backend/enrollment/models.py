@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -57,7 +57,8 @@ class Application(SQLModel, table=True):
     product_code: str = Field(foreign_key="product.code", max_length=40)
     kind: str = Field(max_length=20)  # individual | enterprise
     status: str = Field(max_length=30, index=True)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    # NULL for a collective enrollment: its organiser (a village committee) has no chat (R-ENR-1).
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id")
     campaign_id: int | None = Field(default=None, foreign_key="qr_campaign.id")
@@ -66,10 +67,11 @@ class Application(SQLModel, table=True):
     # Everything the applicant gave, as submitted (R-ENR-2 fields, survey answers, signer ...).
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quantity: str = Field(max_length=20)
-    sum_insured_fen: int
+    # 64-bit: a collective list's totals (a village's households together) pass 2^31 fen (21 million yuan).
+    sum_insured_fen: int = Field(sa_type=BigInteger)
     # {"total", "central", "provincial", "county", "farmer"} in fen; liability: {"base_rate", "factor", ...}
     premium: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    payable_fen: int  # what the insured pays (the farmer's share, or the enterprise's premium)
+    payable_fen: int = Field(sa_type=BigInteger)  # what the insured pays (the farmer's share, or the premium)
     disclosure_version: str = Field(max_length=20)
     disclosure_confirmed_at: datetime
     signer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -126,7 +128,8 @@ class Policy(SQLModel, table=True):
     number: str = Field(unique=True, max_length=32)
     application_id: int = Field(foreign_key="application.id", unique=True)
     product_code: str = Field(foreign_key="product.code", max_length=40)
-    identity_id: int = Field(foreign_key="chat_identity.id", index=True)
+    # NULL for a collective enrollment: its organiser (a village committee) has no chat (R-ENR-1).
+    identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id")
     region_code: str = Field(max_length=12, index=True)
@@ -134,8 +137,8 @@ class Policy(SQLModel, table=True):
     # The current terms: endorsements change these (bank account, phone, quantity).
     terms: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quantity: str = Field(max_length=20)
-    sum_insured_fen: int
-    premium_fen: int
+    sum_insured_fen: int = Field(sa_type=BigInteger)  # 64-bit: a collective policy's totals
+    premium_fen: int = Field(sa_type=BigInteger)
     starts_at: datetime
     ends_at: datetime
     status: str = Field(default="active", max_length=20)

@@ -25,7 +25,10 @@ def notice_button(verb: NoticeVerb, notice_id: int) -> str:
 class NoticeCreate(BaseModel):
     kind: NoticeKindIn
     region_code: str = Field(min_length=9, max_length=12, pattern=r"^\d+$", description="village or township")
-    policy_id: Id | None = Field(default=None, description="underwriting: the collective policy")
+    policy_id: Id | None = Field(default=None, description="underwriting: the collective policy (issued)")
+    collective_id: Id | None = Field(
+        default=None, description="underwriting: the collective enrollment, before its policy is issued"
+    )
     claim_ids: list[Id] = Field(
         default_factory=list, max_length=5000, description="claims payout: only these"
     )

@@ -156,6 +156,7 @@ async def create_notice(
         region=region,
         locale=locale,
         policy_id=body.policy_id,
+        collective_id=body.collective_id,
         claim_ids=tuple(body.claim_ids),
         since=body.since,
         until=body.until,

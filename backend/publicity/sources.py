@@ -11,7 +11,7 @@ collective enrollment provides (``backend/enrollment/collective``); see ``Househ
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,6 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import Claim, ClaimKind, ClaimPayment, SurveyReport
+from backend.enrollment.collective.models import CollectiveEnrollment
+from backend.enrollment.collective.service import collective_household_rows
 from backend.enrollment.models import Policy
 from backend.products import pricing
 from backend.products.models import Product
@@ -99,6 +101,7 @@ class SourceQuery:
     region: Region
     locale: str
     policy_id: int | None = None
+    collective_id: int | None = None
     claim_ids: tuple[int, ...] = ()
     since: date | None = None
     until: date | None = None
@@ -116,30 +119,32 @@ async def build_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str
         return await claims_payout_rows(session, query)
     if query.kind == NoticeKind.INDEX_PAYOUT:
         return await index_payout_rows(session, query)
-    if query.policy_id is None:
+    return await underwriting_rows(session, query)
+
+
+# --- underwriting: the household list of a collective enrollment (R-ENR-8) ---------------------------
+
+
+async def underwriting_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
+    """The households of a collective enrollment (``collective_id``: published before its policy is
+    issued) or of its policy (``policy_id``), when the list is the publishing village's."""
+    if query.collective_id is not None:
+        enrollment = await session.get(CollectiveEnrollment, query.collective_id)
+    elif query.policy_id is not None:
+        found = select(CollectiveEnrollment).where(CollectiveEnrollment.policy_id == query.policy_id)
+        enrollment = (await session.exec(found)).first()
+    else:
         raise PublicityError("notice_policy_required")
-    households = await household_rows(session, query.policy_id)
-    return [underwriting_row(household) for household in households]
-
-
-# --- underwriting: the household list of a collective policy (R-ENR-8) --------------------------------
-
-# The signature collective enrollment provides: (session, collective policy id) -> the households, each a
-# mapping or an object with person_id, name, id_number, subject, quantity (with its unit), location.
-HouseholdRowsSource = Callable[[AsyncSession, int], Awaitable[Sequence[Any]]]
-
-
-async def _household_rows_not_wired(session: AsyncSession, policy_id: int) -> Sequence[Any]:
-    raise PublicityError("underwriting_source_missing", policy=policy_id)
-
-
-# Set at merge to ``backend.enrollment.collective``'s ``household_rows`` (docs/architecture.md
-# "Publicity"); tests set it to rows of their own.
-HOUSEHOLD_SOURCE: dict[str, HouseholdRowsSource] = {"household_rows": _household_rows_not_wired}
-
-
-async def household_rows(session: AsyncSession, policy_id: int) -> Sequence[Any]:
-    return await HOUSEHOLD_SOURCE["household_rows"](session, policy_id)
+    same_township = (
+        enrollment is not None
+        and enrollment.region_code[:TOWNSHIP_PREFIX] == query.region.code[:TOWNSHIP_PREFIX]
+    )
+    if enrollment is None or enrollment.id is None or not same_township:
+        raise PublicityError("underwriting_not_found")
+    households = await collective_household_rows(session, enrollment.id)
+    if query.region.level != RegionLevel.TOWNSHIP:  # a village's notice lists that village's households
+        households = [h for h in households if h.village_code == query.region.code]
+    return [underwriting_row(h) for h in households]
 
 
 def _attribute(item: Any, name: str) -> Any:

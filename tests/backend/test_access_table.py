@@ -80,6 +80,7 @@ class World:
     callback_id: int = 0  # a callback survey of region A (backend/callbacks/) and its draw
     sample_id: int = 0
     publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
+    collective_id: int = 0
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -252,7 +253,16 @@ async def seed_world(
     world.payee_account_id = await world.fresh_payee_account()
     world.callback_id, world.sample_id = await world.fresh_callback()
     await publicity_ids(world)
+    world.collective_id = await _collective_of_region_a(api, admin)
     return world
+
+
+async def _collective_of_region_a(api: httpx.AsyncClient, admin: dict[str, str]) -> int:
+    from tests.collective_helpers import household, list_csv, upload
+
+    created = await upload(api, admin, list_csv([household(7001)]))
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
 
 
 async def add_principals(
@@ -488,6 +498,21 @@ ACCESS: dict[str, Access] = {
     "POST /api/publicity/objections/{objection_id}/answer": Access(
         _r("underwriter", "adjuster", "agent"), "object"
     ),
+    # collective enrollment (R-ENR-1): the village's agent or the region's underwriters upload
+    "GET /api/collective/template": Access(ALL, "open"),
+    "POST /api/collective/lists/check": Access(_r("agent", "underwriter"), "named"),
+    "POST /api/collective/lists/report": Access(_r("agent", "underwriter"), "named"),
+    "POST /api/collective/lists": Access(_r("agent", "underwriter"), "named"),
+    "GET /api/collective/{collective_id}": Access(ALL, "object"),
+    "GET /api/collective/{collective_id}/households": Access(ALL, "object"),
+    "POST /api/collective/{collective_id}/organiser-confirmation": Access(
+        _r("agent", "underwriter"), "object"
+    ),
+    "POST /api/collective/{collective_id}/payment": Access(UNDERWRITER, "object"),
+    "POST /api/collective/{collective_id}/households/{household_id}/objection-answer": Access(
+        _r("agent", "underwriter"), "object"
+    ),
+    "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
@@ -795,6 +820,37 @@ async def _publicity_call(route: str, w: World) -> Call:
             return Call(path.replace("{objection_id}", str(ids["objection"])), json={"answer": "已核实无误"})
     path = path.replace("{notice_id}", str(ids["open"])).replace("{record_id}", str(ids["record"]))
     return Call(path.replace("{part}", "html"))
+    if route.startswith(("GET /api/collective", "POST /api/collective")):
+        return _collective_call(route, w)
+    raise AssertionError(f"no request for {route}: add one to _call")
+
+
+def _collective_call(route: str, w: World) -> Call:
+    from tests.collective_helpers import AREA, household, list_csv
+
+    one = {
+        "file": ("list.csv", io.BytesIO(list_csv([household(7002 + secrets.randbelow(5000))])), "text/csv")
+    }
+    form = {"product_code": "rice", "region_code": AREA}
+    organiser = {"organiser_kind": "village_committee", "organiser_name": "大塘村民委员会"}
+    path = route.split(" ")[1].replace("{collective_id}", str(w.collective_id))
+    match route:
+        case "GET /api/collective/template":
+            return Call(path, params={"product_code": "rice"})
+        case "POST /api/collective/lists/check" | "POST /api/collective/lists/report":
+            return Call(path, data=form, files=one)
+        case "POST /api/collective/lists":
+            return Call(path, data={**form, **organiser}, files=one)
+        case "POST /api/collective/{collective_id}/organiser-confirmation":
+            stamp = {"file": ("stamp.png", io.BytesIO(png()), "image/png")}
+            return Call(
+                path, data={"confirmed_by_name": "李村长", "confirmed_by_title": "村委会主任"}, files=stamp
+            )
+        case "POST /api/collective/{collective_id}/payment":
+            return Call(path, json={"method": "bank_deduction", "reference": f"TR{secrets.token_hex(4)}"})
+        case "POST /api/collective/{collective_id}/households/{household_id}/objection-answer":
+            return Call(path.replace("{household_id}", "1"), json={"answer": "核实无误"})
+    return Call(path)
 
 
 # --- the routes -------------------------------------------------------------------------------------------

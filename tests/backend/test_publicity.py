@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -32,7 +31,8 @@ from backend.regions.models import Region
 from backend.staff.models import AuditLog, StaffUser
 from tests.backend.test_claims_index import insured, post, reading
 from tests.backend.test_claims_workflow import make_claim, staff_user
-from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID, resident_id
+from tests.collective_helpers import household, list_csv, upload
+from tests.enroll_helpers import DONGGUAN_TOWNSHIP, VALID_ID
 from tests.images import png
 
 DONGGUAN = "441900000000"
@@ -99,20 +99,6 @@ async def village(db: Database) -> str:
         session.add(Region(code=VILLAGE, name="东城测试村", level=5, parent_code=DONGGUAN_TOWNSHIP))
         await session.commit()
     return VILLAGE
-
-
-@pytest.fixture
-def households() -> Iterator[list[dict[str, Any]]]:
-    """The underwriting source, as collective enrollment will provide it (wired at merge)."""
-    rows: list[dict[str, Any]] = []
-
-    async def household_rows(_session: Any, _policy_id: int) -> list[dict[str, Any]]:
-        return rows
-
-    before = sources.HOUSEHOLD_SOURCE["household_rows"]
-    sources.HOUSEHOLD_SOURCE["household_rows"] = household_rows
-    yield rows
-    sources.HOUSEHOLD_SOURCE["household_rows"] = before
 
 
 async def admin_id(db: Database) -> int:
@@ -464,61 +450,51 @@ async def test_R_PUB_3_a_deleted_record_breaks_the_chain_at_the_next_one(
 # --- the other kinds ---------------------------------------------------------------------------------------
 
 
+async def uploaded_list(api: httpx.AsyncClient, headers: dict[str, str], *rows: dict[str, str]) -> int:
+    """A clean household list of 东城街道 uploaded through collective enrollment; its enrollment id."""
+    response = await upload(api, headers, list_csv(list(rows)))
+    assert response.status_code == 201, response.text
+    collective_id: int = response.json()["id"]
+    return collective_id
+
+
 async def test_R_ENR_8_underwriting_notice_lists_the_household_rows_masked(
-    api: httpx.AsyncClient,
-    admin_headers: dict[str, str],
-    service_headers: dict[str, str],
-    village: str,
-    households: list[dict[str, Any]],
-) -> None:
-    underwriter, _ = await staff_user(api, admin_headers, "pub_uw", "underwriter", (DONGGUAN,))
-    body = {"kind": "underwriting", "region_code": village, "policy_id": 1}
-    missing = await api.post("/api/publicity/notices", json=body, headers=underwriter)
-    assert missing.status_code == 422 and missing.json()["detail"]["code"] in (
-        "notice_empty",
-        "underwriting_source_missing",
-    )
-    id_number = resident_id("44190019900101123")
-    households.extend(
-        [
-            {
-                "person_id": None,
-                "name": "赵六 13912345678",
-                "id_number": id_number,
-                "subject": "水稻",
-                "quantity": "12亩",
-                "location": "东城测试村 大塘围",
-            },
-            {
-                "person_id": None,
-                "name": "钱七",
-                "id_number": resident_id("44190019850505432"),
-                "subject": "水稻",
-                "quantity": "8亩",
-                "location": "东城测试村 河边田",
-            },
-        ]
-    )
-    notice = await publish(api, underwriter, body)
-    assert notice["columns"] == ["insured_name", "id_number", "subject", "location", "insured_quantity"]
-    first = notice["rows"][0]["fields"]
-    assert first["id_number"] == id_number[:4] + "*" * 10 + id_number[-4:]
-    assert first["insured_name"] == "赵六 139****5678" and first["insured_quantity"] == "12亩"
-    page = (await api.get(f"/p/{token_of(notice)}")).text
-    assert id_number not in page and "13912345678" not in page
-    assert "承保公示" in page
-
-
-async def test_underwriting_without_the_household_source_says_so(
     api: httpx.AsyncClient, admin_headers: dict[str, str], village: str
 ) -> None:
-    body = {"kind": "underwriting", "region_code": village, "policy_id": 1}
-    refused = await api.post("/api/publicity/notices", json=body, headers=admin_headers)
-    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "underwriting_source_missing"
-    no_policy = await api.post(
+    """The household list a village committee enrolled with (collective enrollment) is published for the
+    village: each household's row with its ID number masked, no phone or card anywhere."""
+    underwriter, _ = await staff_user(api, admin_headers, "pub_uw", "underwriter", (DONGGUAN,))
+    ours = household(1, name="赵六", village=village, quantity="12")
+    other_village = household(2, name="钱七")  # the township's own row: not this village's notice
+    collective_id = await uploaded_list(api, admin_headers, ours, other_village)
+    notice = await publish(
+        api, underwriter, {"kind": "underwriting", "region_code": village, "collective_id": collective_id}
+    )
+    assert notice["columns"] == ["insured_name", "id_number", "subject", "location", "insured_quantity"]
+    [row] = notice["rows"]
+    id_number = ours["id_number"]
+    assert row["fields"]["id_number"] == id_number[:4] + "*" * 10 + id_number[-4:]
+    assert row["fields"]["insured_name"] == "赵六" and row["fields"]["insured_quantity"] == "12亩"
+    assert "东城测试村" in row["fields"]["location"]
+    page = (await api.get(f"/p/{token_of(notice)}")).text
+    assert id_number not in page and ours["phone"] not in page and ours["bank_account"] not in page
+    assert "承保公示" in page and "钱七" not in page
+
+
+async def test_an_underwriting_notice_needs_a_list_of_its_township(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], village: str
+) -> None:
+    collective_id = await uploaded_list(api, admin_headers, household(3, village=village))
+    unknown = {"kind": "underwriting", "region_code": village, "collective_id": collective_id + 100}
+    refused = await api.post("/api/publicity/notices", json=unknown, headers=admin_headers)
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "underwriting_not_found"
+    elsewhere = {"kind": "underwriting", "region_code": "110105001000", "collective_id": collective_id}
+    refused = await api.post("/api/publicity/notices", json=elsewhere, headers=admin_headers)
+    assert refused.json()["detail"]["code"] in ("underwriting_not_found", "notice_bad_region"), refused.text
+    no_list = await api.post(
         "/api/publicity/notices", json={"kind": "underwriting", "region_code": village}, headers=admin_headers
     )
-    assert no_policy.json()["detail"]["code"] == "notice_policy_required"
+    assert no_list.json()["detail"]["code"] == "notice_policy_required"
 
 
 async def test_R_CLM_2_weather_index_payout_notice_by_administrative_village(

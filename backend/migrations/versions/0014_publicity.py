@@ -1,7 +1,7 @@
 """Publicity notices, their objections, the persons listed and the hash-chained archive (issue 13)
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-03 11:54:11.109123
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0014'
-down_revision: str | None = '0011'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
