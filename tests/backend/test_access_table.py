@@ -791,6 +791,8 @@ async def _call(route: str, w: World) -> Call:
             return Call(f"/api/callbacks/{w.callback_id}/resolve", json={"note": "已核实"})
     if route.startswith(("GET /api/publicity", "POST /api/publicity")):
         return await _publicity_call(route, w)
+    if route.startswith(("GET /api/collective", "POST /api/collective")):
+        return _collective_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
 
 
