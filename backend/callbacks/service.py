@@ -26,6 +26,7 @@ from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_many
 from backend.outbox.sms.service import create_link, enqueue_sms_rows, sms_row
 from backend.people.models import ChatIdentity, Person
+from backend.people.reach import reachable_identities
 from backend.people.service import normalize_cn_mobile
 from backend.refusals import Refusal
 from backend.security import BotPrincipal, StaffPrincipal, significant_prefix
@@ -285,7 +286,7 @@ async def ask(
     step = "reminder" if reminder else "ask"
     numbers = await _claim_numbers(session, [c.claim_id for c in callbacks])
     persons = {c.person_id for c in callbacks if c.person_id is not None}
-    chats = await _reaching(session, persons)
+    chats = await reachable_identities(session, persons)
     phones = await _phones(session, persons - set(chats))
     chat_rows: list[dict[str, Any]] = []
     texts: list[dict[str, Any]] = []
@@ -359,23 +360,6 @@ async def _claim_numbers(session: AsyncSession, claim_ids: Sequence[int]) -> dic
         )
     ).all()
     return {int(claim_id): str(number) for claim_id, number in rows}
-
-
-async def _reaching(session: AsyncSession, person_ids: set[int]) -> dict[int, ChatIdentity]:
-    """``backend/people/reach.py: reachable_identity`` for many people in one query: per person the
-    verified chat used last that has not blocked us."""
-    if not person_ids:
-        return {}
-    query = (
-        select(ChatIdentity)
-        .where(col(ChatIdentity.person_id).in_(sorted(person_ids)))
-        .where(col(ChatIdentity.stopped_at).is_(None), col(ChatIdentity.phone_verified_at).is_not(None))
-        .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
-    )
-    found: dict[int, ChatIdentity] = {}
-    for identity in (await session.exec(query)).all():
-        found.setdefault(identity.person_id or 0, identity)
-    return found
 
 
 async def _phones(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:

@@ -30,7 +30,7 @@ from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity, enqueue_many
 from backend.outbox.sms.service import create_link, enqueue_sms_rows, sms_row, text_person
 from backend.people.models import ChatIdentity, Person
-from backend.people.reach import reachable_identity
+from backend.people.reach import reachable_identities, reachable_identity
 from backend.publicity import render, sources
 from backend.publicity.archive import service as archive
 from backend.publicity.archive.models import ArchiveRecord, RecordKind
@@ -339,22 +339,6 @@ async def _households(session: AsyncSession, notice: PublicityNotice, region: Re
     return listed | {int(person) for person in insured if person is not None}
 
 
-async def _chats_of(session: AsyncSession, people: Sequence[int]) -> dict[int, ChatIdentity]:
-    """Per person the chat that reaches them (as ``people.reach.reachable_identity``), in one query."""
-    found = (
-        await session.exec(
-            select(ChatIdentity)
-            .where(col(ChatIdentity.person_id).in_(list(people)))
-            .where(col(ChatIdentity.stopped_at).is_(None), col(ChatIdentity.phone_verified_at).is_not(None))
-            .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
-        )
-    ).all()
-    chats: dict[int, ChatIdentity] = {}
-    for identity in found:
-        chats.setdefault(int(identity.person_id or 0), identity)
-    return chats
-
-
 def _buttons(notice_id: int, locale: str, objections: bool) -> list[list[dict[str, str]]]:
     rows = [[{"text": label("publicity.view", locale), "callback_data": notice_button("view", notice_id)}]]
     if objections:
@@ -376,7 +360,7 @@ async def _reach(session: AsyncSession, notice: PublicityNotice, settings: Setti
     assert region is not None
     people = sorted(await _households(session, notice, region))
     listed = {int(row["person_id"]) for row in notice.rows if row.get("person_id") is not None}
-    chats = await _chats_of(session, people)
+    chats = await reachable_identities(session, people)
     dedupe = f"notice-{notice.id}-v{notice.version}"
     chat_rows = []
     view = view_of(notice, settings)

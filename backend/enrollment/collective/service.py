@@ -60,6 +60,7 @@ from backend.outbox.service import enqueue_many
 from backend.outbox.sms.models import SmsLink
 from backend.outbox.sms.service import LINK_ALPHABET, LINK_LENGTH, enqueue_sms_rows, sms_row
 from backend.people.models import ChatIdentity, Person
+from backend.people.reach import reachable_identities, reachable_identity
 from backend.products import pricing
 from backend.products.models import Product
 from backend.regions.models import Region
@@ -397,22 +398,6 @@ async def _insert_households(
 # --- notices to households -------------------------------------------------------------------------------
 
 
-async def _reaching_identities(session: AsyncSession, person_ids: list[int]) -> dict[int, ChatIdentity]:
-    """The chat that reaches each person (``people/reach.py``'s rule, for many people in few queries)."""
-    out: dict[int, ChatIdentity] = {}
-    for batch in lookup_batches(session, person_ids):
-        query = (
-            select(ChatIdentity)
-            .where(in_any(session, ChatIdentity.person_id, batch))
-            .where(col(ChatIdentity.stopped_at).is_(None), col(ChatIdentity.phone_verified_at).is_not(None))
-            .order_by(col(ChatIdentity.last_seen_at).desc(), col(ChatIdentity.id).desc())
-        )
-        for identity in (await session.exec(query)).all():
-            if identity.person_id is not None:
-                out.setdefault(identity.person_id, identity)
-    return out
-
-
 def household_buttons(household_id: int, locale: str, *, voucher: bool = False) -> list[list[dict[str, str]]]:
     rows = [
         [
@@ -445,7 +430,13 @@ async def notify_households(
         PolicyHousehold.collective_id == collective.id
     )
     households = [(h or 0, p, n) for h, p, n in (await session.exec(query)).all()]
-    identities = await _reaching_identities(session, sorted({p for _, p, _ in households}))
+    identities = await reachable_identities(
+        session,
+        {p for _, p, _ in households},
+        member=lambda batch: in_any(
+            session, ChatIdentity.person_id, batch
+        ),  # one array parameter on PostgreSQL
+    )
     product = await session.get(Product, collective.product_code)
     assert product is not None
     chats: list[dict[str, Any]] = []
@@ -859,7 +850,7 @@ async def answer_objection(
 
 
 async def _tell_answer(session: AsyncSession, household: PolicyHousehold) -> None:
-    identity = (await _reaching_identities(session, [household.person_id])).get(household.person_id)
+    identity = await reachable_identity(session=session, person_id=household.person_id)
     if identity is None:
         return  # the row asks again when the household opens its link; no text for an answer
     await enqueue_many(
