@@ -65,8 +65,10 @@ def by_case(members: Sequence[Member]) -> dict[str, list[int]]:
     return cases
 
 
-def case_key(kind: str, event_id: int | None, policy_id: int) -> str | None:
-    if kind != "collective":
+def case_key(kind: str, event_id: int | None, policy_id: int, household_id: int | None = None) -> str | None:
+    """A collective case: an agent's report for many households (R-CLM-3), or any claim of a household of a
+    collective policy (whoever reported it): R-CBK-2 asks at least 3 households of each."""
+    if kind != "collective" and household_id is None:
         return None
     return f"event:{event_id}" if event_id is not None else f"policy:{policy_id}"
 

@@ -21,6 +21,7 @@ from backend.callbacks.models import Callback, CallbackPopulation, CallbackSampl
 from backend.callbacks.schemas import YES, question_buttons
 from backend.claims.models import Claim, ClaimPayment, ClaimStatus
 from backend.db import utcnow
+from backend.enrollment.collective.models import PolicyHousehold
 from backend.enrollment.models import Policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_many
@@ -115,13 +116,15 @@ async def draw_daily_sample(
 async def _population(session: AsyncSession, now: datetime) -> list[sampling.Member]:
     considered = select(col(CallbackPopulation.claim_id))
     query = (
-        select(col(Claim.id), col(Claim.kind), col(Claim.event_id), col(Claim.policy_id))
+        sql_select(
+            col(Claim.id), col(Claim.kind), col(Claim.event_id), col(Claim.policy_id), col(Claim.household_id)
+        )
         .where(col(Claim.status) == ClaimStatus.PAID.value, col(Claim.paid_at).is_not(None))
         .where(col(Claim.paid_at) <= now, col(Claim.id).not_in(considered))
         .order_by(col(Claim.id))
     )
     rows = (await session.execute(query)).all()
-    return [sampling.Member(int(r[0]), sampling.case_key(r[1], r[2], r[3])) for r in rows]
+    return [sampling.Member(int(r[0]), sampling.case_key(r[1], r[2], r[3], r[4])) for r in rows]
 
 
 async def _case_quotas(
@@ -177,11 +180,14 @@ async def _create_callbacks(
             col(Claim.region_code),
             col(Claim.paid_at),
             col(Claim.paid_amount_fen),
-            col(Policy.person_id),
+            col(Claim.household_id),
+            # A household of a collective policy is asked itself, not the organiser (who has no person).
+            func.coalesce(col(PolicyHousehold.person_id), col(Policy.person_id)).label("person_id"),
             col(ClaimPayment.paid_at).label("payment_paid_at"),
             col(ClaimPayment.amount_fen),
         )
         .join(Policy, col(Policy.id) == col(Claim.policy_id))
+        .outerjoin(PolicyHousehold, col(PolicyHousehold.id) == col(Claim.household_id))
         .outerjoin(ClaimPayment, col(ClaimPayment.claim_id) == col(Claim.id))
         .where(col(Claim.id).in_(list(claim_ids)))
         .order_by(col(Claim.id))
@@ -198,7 +204,7 @@ async def _create_callbacks(
                 "policy_id": r.policy_id,
                 "person_id": r.person_id,
                 "region_code": r.region_code,
-                "case_key": sampling.case_key(r.kind, r.event_id, r.policy_id),
+                "case_key": sampling.case_key(r.kind, r.event_id, r.policy_id, r.household_id),
                 "amount_fen": r.amount_fen if r.amount_fen is not None else (r.paid_amount_fen or 0),
                 "paid_at": paid_at,
                 "due_at": due,

@@ -42,6 +42,10 @@ class Claim(SQLModel, table=True):
     kind: str = Field(default=ClaimKind.INDIVIDUAL.value, max_length=20)
     status: str = Field(default=ClaimStatus.REPORTED.value, max_length=30, index=True)
     policy_id: int = Field(foreign_key="policy.id", index=True)
+    # One household of a collective policy (``policy_household``): the claim is that household's own,
+    # paid to its account (R-CLM-12) and confirmed by it (R-CLM-14). NULL for a policy's own insured. No
+    # foreign key, as ``policy_household`` has none (see its model): its rows are never deleted.
+    household_id: int | None = Field(default=None, index=True)
     product_code: str = Field(max_length=40)
     identity_id: int | None = Field(default=None, foreign_key="chat_identity.id", index=True)
     region_code: str = Field(max_length=12, index=True)

@@ -18,11 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.alerts.service import alert_staff
 from backend.claims import rules, timeline
 from backend.claims.errors import ClaimError
+from backend.claims.insured import ClaimInsured
 from backend.claims.models import Claim, ClaimAttachment, ClaimEvent, ClaimKind, ClaimStatus, DocumentRequest
-from backend.claims.schemas import ClaimReportIn, CollectiveReportIn
+from backend.claims.schemas import ClaimReportIn, CollectiveHousehold, CollectiveReportIn
 from backend.claims.workflow import confirm_settlement, documents_received, object_settlement
 from backend.db import utcnow
 from backend.enrollment import validation
+from backend.enrollment.collective import holdings
+from backend.enrollment.collective.models import PolicyHousehold
 from backend.enrollment.models import Document, Policy
 from backend.numbers import business_number
 from backend.outbox.models import Priority
@@ -40,8 +43,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class ClaimContext:
-    policy: Policy
+    insured: ClaimInsured
     product: Product
+
+    @property
+    def policy(self) -> Policy:
+        return self.insured.policy
 
 
 def county_of(region_code: str) -> str:
@@ -49,13 +56,23 @@ def county_of(region_code: str) -> str:
 
 
 async def _own_policy(session: AsyncSession, principal: BotPrincipal, policy_id: int) -> ClaimContext:
-    """Farmers see only their own data: a policy of another person does not exist for them."""
+    """Farmers see only their own data: a policy of another person does not exist for them. A household of
+    a collective policy holds its own row of it (seen through a verified binding only), and its claim is
+    the household's own."""
     policy = await session.get(Policy, policy_id)
-    if policy is None or not principal.sees(policy.identity_id, policy.person_id):
+    if policy is None:
         raise ClaimError("not_found")
+    household = None
+    if not principal.sees(policy.identity_id, policy.person_id):
+        if principal.person_view is not None:
+            household = await holdings.household_on_policy(
+                session, policy_id=policy_id, person_id=principal.person_view
+            )
+        if household is None:
+            raise ClaimError("not_found")
     product = await session.get(Product, policy.product_code)
     assert product is not None
-    return ClaimContext(policy=policy, product=product)
+    return ClaimContext(insured=ClaimInsured(policy=policy, household=household), product=product)
 
 
 def _amount_fen(raw: str) -> int:
@@ -95,13 +112,13 @@ def _check_in_cover(policy: Policy, started: datetime) -> None:
         )
 
 
-def _lost_quantity(raw: str, product: Product, policy: Policy) -> Decimal:
+def _lost_quantity(raw: str, product: Product, insured: ClaimInsured) -> Decimal:
     try:
         quantity = validation.validate_quantity(raw, product.unit)
     except validation.ValidationProblem as exc:
         raise ClaimError(exc.code, **exc.detail) from exc
-    if quantity > Decimal(policy.quantity):
-        raise ClaimError("lost_more_than_insured", insured=policy.quantity)
+    if quantity > Decimal(insured.quantity):  # a household's own quantity, not the whole list's
+        raise ClaimError("lost_more_than_insured", insured=insured.quantity)
     return quantity
 
 
@@ -179,21 +196,22 @@ async def report_claim(
 
 
 def _new_claim(body: ClaimReportIn, context: ClaimContext, identity: ChatIdentity, now: datetime) -> Claim:
-    product, policy = context.product, context.policy
+    product, policy, insured = context.product, context.policy, context.insured
     liability = product.category == "liability"
     lost = Decimal(body.dead or 0) + Decimal(body.injured or 0) if liability else None
-    quantity = str(lost) if lost is not None else str(_lost_quantity(body.lost_quantity, product, policy))
+    quantity = str(lost) if lost is not None else str(_lost_quantity(body.lost_quantity, product, insured))
     late, delay = rules.report_delay(body.loss_started_at, now)
     return Claim(
         number=f"TMP{secrets.token_hex(6)}",
         idempotency_key=body.idempotency_key,
         kind=(ClaimKind.LIABILITY if liability else ClaimKind.INDIVIDUAL).value,
         policy_id=policy.id or 0,
+        household_id=insured.household_id,
         product_code=product.code,
         identity_id=identity.id,
-        region_code=policy.region_code,
-        county_code=county_of(policy.region_code),
-        insured_name=policy.insured_name,
+        region_code=insured.region_code,
+        county_code=county_of(insured.region_code),
+        insured_name=insured.name,
         cause=body.cause,
         loss_started_at=body.loss_started_at,
         loss_ended_at=body.loss_ended_at,
@@ -284,7 +302,8 @@ def _claims_of(principal: BotPrincipal) -> ColumnElement[bool]:
     if principal.person_view is None:
         return mine
     persons = select(Policy.id).where(Policy.person_id == principal.person_view)
-    return or_(mine, col(Claim.policy_id).in_(persons))
+    households = select(PolicyHousehold.id).where(PolicyHousehold.person_id == principal.person_view)
+    return or_(mine, col(Claim.policy_id).in_(persons), col(Claim.household_id).in_(households))
 
 
 async def claims_for(*, session: AsyncSession, principal: BotPrincipal) -> list[Claim]:
@@ -402,6 +421,33 @@ async def answer_settlement(
 # --- collective report (R-CLM-3) ------------------------------------------------------------------------------
 
 
+async def _reported_insured(
+    session: AsyncSession, actor: StaffPrincipal, village_code: str, entry: CollectiveHousehold
+) -> ClaimInsured:
+    """One household of an agent's report: its own policy in the village, or its row of a collective
+    policy (R-CLM-12: a collective policy's claims are its households', never the organiser's)."""
+    policy = await session.get(Policy, entry.policy_id)
+    if policy is None or not actor.covers_region(policy.region_code):
+        raise ClaimError("policy_not_in_village", policy_id=entry.policy_id)
+    household = None
+    if entry.household_id is not None:
+        household = await holdings.household_of_policy(
+            session, policy_id=entry.policy_id, household_id=entry.household_id
+        )
+        if household is None:
+            raise ClaimError(
+                "household_not_on_policy", policy_id=entry.policy_id, household_id=entry.household_id
+            )
+    elif await holdings.is_collective_policy(session, entry.policy_id):
+        raise ClaimError("household_required", policy_id=entry.policy_id)
+    insured = ClaimInsured(policy=policy, household=household)
+    if not insured.region_code.startswith(significant_prefix(village_code)):
+        raise ClaimError("policy_not_in_village", policy_id=entry.policy_id)
+    if policy.status != "active":
+        raise ClaimError("policy_inactive", policy_id=policy.id)
+    return insured
+
+
 async def collective_report(
     *,
     session: AsyncSession,
@@ -416,15 +462,9 @@ async def collective_report(
     now = utcnow()
     _check_times(body.loss_started_at, body.loss_ended_at, now)
     claims: list[Claim] = []
-    for household in body.households:
-        policy = await session.get(Policy, household.policy_id)
-        in_village = policy is not None and policy.region_code.startswith(
-            significant_prefix(body.village_code)
-        )
-        if policy is None or not in_village or not actor.covers_region(policy.region_code):
-            raise ClaimError("policy_not_in_village", policy_id=household.policy_id)
-        if policy.status != "active":
-            raise ClaimError("policy_inactive", policy_id=policy.id)
+    for entry in body.households:
+        insured = await _reported_insured(session, actor, body.village_code, entry)
+        policy = insured.policy
         _check_in_cover(policy, body.loss_started_at)
         product = await session.get(Product, policy.product_code)
         assert product is not None
@@ -432,24 +472,25 @@ async def collective_report(
             raise ClaimError("index_no_report", policy_id=policy.id)  # R-CLM-2: paid from the station data
         if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
             raise ClaimError("cause_not_covered_by_product", cause=body.cause, policy_id=policy.id)
-        quantity = _lost_quantity(household.lost_quantity, product, policy)
+        quantity = _lost_quantity(entry.lost_quantity, product, insured)
         late, delay = rules.report_delay(body.loss_started_at, now)
         claim = Claim(
             number=f"TMP{secrets.token_hex(6)}",
             kind=ClaimKind.COLLECTIVE.value,
             policy_id=policy.id or 0,
+            household_id=insured.household_id,
             product_code=product.code,
             identity_id=policy.identity_id,
-            region_code=policy.region_code,
-            county_code=county_of(policy.region_code),
-            insured_name=policy.insured_name,
+            region_code=insured.region_code,
+            county_code=county_of(insured.region_code),
+            insured_name=insured.name,
             cause=body.cause,
             loss_started_at=body.loss_started_at,
             loss_ended_at=body.loss_ended_at,
             lost_quantity=str(quantity),
             unit=product.unit,
-            estimated_amount_fen=_amount_fen(household.estimated_amount_yuan),
-            place_name=body.place_name,
+            estimated_amount_fen=_amount_fen(entry.estimated_amount_yuan),
+            place_name=body.place_name or (insured.household.place_name if insured.household else ""),
             reporter_name=actor.username,
             reporter_phone="",
             description=body.description,

@@ -106,6 +106,9 @@ class SettlementAnswerIn(BaseModel):
 
 class CollectiveHousehold(BaseModel):
     policy_id: Id
+    # A household of a collective policy (its ``policy_household`` id): required on such a policy, whose
+    # claims are each household's own (R-CLM-12).
+    household_id: Id | None = None
     lost_quantity: str = Field(max_length=20)
     estimated_amount_yuan: str = Field(default="0", max_length=20)
 

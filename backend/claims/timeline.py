@@ -7,9 +7,9 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.chat_actions import claim_button
+from backend.claims.insured import insured_of
 from backend.claims.models import Claim, ClaimEvent
 from backend.db import utcnow
-from backend.enrollment.models import Policy
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.outbox.sms.service import notify_person
@@ -40,9 +40,10 @@ async def tell_insured(
 ) -> None:
     """Push ``claims_notice/<template>`` to the reporter's chat, in their language (every status change).
     When that chat is gone (blocked, or the claim was reported for the insured by an agent) the insured's
-    own chat that reaches them gets it; with none, a text with a link that opens the claim."""
+    own chat that reaches them gets it (a household's own, on a collective policy); with none, a text with
+    a link that opens the claim."""
     reporter = await session.get(ChatIdentity, claim.identity_id) if claim.identity_id is not None else None
-    policy = await session.get(Policy, claim.policy_id)
+    insured = await insured_of(session, claim)  # on a collective policy, the household's own person
     dedupe_key = f"claim-{claim.id}-{dedupe}"
 
     async def in_chat(identity: ChatIdentity) -> None:
@@ -65,7 +66,7 @@ async def tell_insured(
     locale = normalize_locale(reporter.locale if reporter is not None else None)
     await notify_person(
         session=session,
-        person_id=policy.person_id if policy is not None else None,
+        person_id=insured.person_id,
         preferred=reporter,
         chat=in_chat,
         sms_key="claim_update",

@@ -33,6 +33,7 @@ from backend.claims.access import scoped_claim as _scoped
 from backend.claims.catastrophe.service import joint_survey_needed_for
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.errors import ClaimError
+from backend.claims.insured import insured_of
 from backend.claims.models import (
     Claim,
     ClaimAttachment,
@@ -52,7 +53,7 @@ from backend.enrollment import documents
 from backend.enrollment.doc_contexts import verification_code
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.issuance import INSURER_NAME_KEY, region_path_names
-from backend.enrollment.models import Document, Policy
+from backend.enrollment.models import Document
 from backend.numbers import business_number
 from backend.people.models import ChatIdentity
 from backend.products.models import Product
@@ -256,12 +257,6 @@ async def _product(session: AsyncSession, claim: Claim) -> Product:
     product = await session.get(Product, claim.product_code)
     assert product is not None, claim.product_code
     return product
-
-
-async def _policy(session: AsyncSession, claim: Claim) -> Policy:
-    policy = await session.get(Policy, claim.policy_id)
-    assert policy is not None, claim.policy_id
-    return policy
 
 
 async def _locale(session: AsyncSession, claim: Claim, default: str) -> str:
@@ -794,7 +789,8 @@ async def deny(
         raise ClaimError("reasons_required")
     if "no_disposal_proof" in cleaned and not (claim.disposal_required and claim.disposal_proven_at is None):
         raise ClaimError("reason_not_applicable", reason="no_disposal_proof")
-    policy = await _policy(session, claim)
+    insured = await insured_of(session, claim)
+    policy = insured.policy
     product = await _product(session, claim)
     locale = await _locale(session, claim, settings.default_locale)
     now = utcnow()
@@ -827,7 +823,7 @@ async def deny(
         filename=f"{number}.pdf",
         content=pdf,
         policy_id=policy.id,
-        person_id=policy.person_id,
+        person_id=insured.person_id,
     )
     session.add(
         ClaimAttachment(claim_id=claim.id or 0, document_id=document.id or 0, purpose="denial_notice")
@@ -997,9 +993,9 @@ async def assess(
         raise ClaimError("not_covered")  # the survey found the loss not covered: deny instead
     if amount_fen <= 0:
         raise ClaimError("amount_invalid")
-    policy = await _policy(session, claim)
-    if amount_fen > policy.sum_insured_fen:
-        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    insured = await insured_of(session, claim)  # a household's own sum insured, on a collective policy
+    if amount_fen > insured.sum_insured_fen:
+        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=insured.sum_insured_fen)
     prepaid = await prepaid_fen(session, claim.id or 0)
     if amount_fen < prepaid:
         raise ClaimError("amount_below_prepaid", prepaid_fen=prepaid)  # R-LIA-6: pre-paid is part of it
@@ -1052,8 +1048,8 @@ async def _check_signer(session: AsyncSession, claim: Claim, signer: dict[str, A
         return
     document_id = signer.get("authorisation_document_id")
     document = await session.get(Document, int(document_id)) if document_id else None
-    policy = await _policy(session, claim)
-    if document is None or document.kind != "authorisation" or document.person_id != policy.person_id:
+    insured = await insured_of(session, claim)  # the household's own person on a collective policy
+    if document is None or document.kind != "authorisation" or document.person_id != insured.person_id:
         raise ClaimError("authorisation_missing")
 
 
@@ -1163,8 +1159,8 @@ async def record_payment(
         raise ClaimError("amount_mismatch", agreed_fen=agreed, prepaid_fen=prepaid, due_fen=due)
     if not reference.strip():
         raise ClaimError("reference_required")
-    policy = await _policy(session, claim)
-    on_file = payees.own_account(policy)
+    insured = await insured_of(session, claim)  # R-CLM-12: a household of a collective policy is paid itself
+    on_file = payees.own_account(insured)
     # R-LIA-6: pre-payments that cover the whole agreed amount leave nothing to transfer; the settlement
     # closes with 0 due and no account (the reference is the settlement voucher's).
     no_transfer = due == 0
@@ -1173,15 +1169,13 @@ async def record_payment(
         raise ClaimError("account_required")
     is_insured = no_transfer or account == on_file
     given_name = (payee_name or "").strip() or None
-    if is_insured and given_name not in (None, policy.insured_name.strip()):
+    if is_insured and given_name not in (None, insured.name):
         raise ClaimError("payee_name_not_insured")  # the account on file is the insured's, in their name
     if not no_transfer:
-        await payees.refuse_known_account(session, policy, account)
+        await payees.refuse_known_account(session, insured, account)
     exception = None if is_insured else await payees.approved_exception(session, claim, account, given_name)
-    name = exception.payee_name if exception else policy.insured_name.strip()
-    bank = (
-        exception.bank_name if exception else (bank_name or str(policy.terms.get("bank_name") or ""))
-    ).strip()
+    name = exception.payee_name if exception else insured.name
+    bank = (exception.bank_name if exception else (bank_name or insured.bank_name)).strip()
     if no_transfer:
         bank = ""
     elif not bank:
@@ -1314,8 +1308,8 @@ async def record_prepayment(
     if not why:
         raise ClaimError("reason_required")
     account = payees.account_of(account_number)
-    policy = await _policy(session, claim)
-    await payees.refuse_known_account(session, policy, account)
+    insured = await insured_of(session, claim)
+    await payees.refuse_known_account(session, insured, account)
     already = await prepaid_fen(session, claim.id or 0)
     # Once assessed (ASSESSED or OBJECTED) the pre-payments are part of the assessed amount: more would leave
     # a negative balance that no payment can settle. Before, the sum insured is the only bound known.
@@ -1324,8 +1318,8 @@ async def record_prepayment(
             raise ClaimError(
                 "prepayment_exceeds_assessed", assessed_fen=claim.assessed_amount_fen, prepaid_fen=already
             )
-    elif already + amount_fen > policy.sum_insured_fen:
-        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=policy.sum_insured_fen)
+    elif already + amount_fen > insured.sum_insured_fen:
+        raise ClaimError("amount_exceeds_sum_insured", sum_insured_fen=insured.sum_insured_fen)
     prepayment = ClaimPrepayment(
         claim_id=claim.id or 0,
         kind=kind,

@@ -11,6 +11,8 @@ from fastapi.responses import Response
 from backend import images
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep, require_roles, require_service
 from backend.enrollment import documents, endorsements, payments, service, verification
+from backend.enrollment.collective import holdings
+from backend.enrollment.collective.models import PolicyHousehold
 from backend.enrollment.models import Application, Document, Endorsement, Policy
 from backend.enrollment.schemas import (
     ApplicationOut,
@@ -108,6 +110,31 @@ def policy_out(policy: Policy, document_id: int | None, role: str | None = None)
         document_id=document_id,
         terms=terms,
         late_entry=policy.late_entry,
+    )
+
+
+def household_policy_out(policy: Policy, household: PolicyHousehold) -> PolicyOut:
+    """A household's row shown as its own cover: its name, quantity, sum insured and its own share of the
+    premium; its account masked as every number in chat is."""
+    return PolicyOut(
+        id=policy.id or 0,
+        number=policy.number,
+        product_code=household.product_code,
+        insured_name=household.name,
+        quantity=household.quantity,
+        sum_insured_fen=household.sum_insured_fen,
+        premium_fen=household.premium_total_fen,
+        starts_at=policy.starts_at,
+        ends_at=policy.ends_at,
+        status=policy.status,
+        document_id=household.voucher_document_id,
+        terms={
+            "payable_fen": household.farmer_fen,
+            "bank_name": household.bank_name,
+            "bank_account": shown(Personal.BANK_ACCOUNT, household.bank_account, None),
+            "phone": shown(Personal.PHONE, household.phone or "", None),
+        },
+        household_id=household.id,
     )
 
 
@@ -238,13 +265,34 @@ async def telegram_paid(
 
 @bot_router.get("/policies", response_model=list[PolicyOut])
 async def my_policies(principal: BotDep, session: SessionDep) -> list[PolicyOut]:
-    return await _policies_out(session, await service.policies_for(session=session, principal=principal))
+    own = await _policies_out(session, await service.policies_for(session=session, principal=principal))
+    if principal.person_view is None:
+        return own
+    rows = await holdings.households_of_person(session, principal.person_view)
+    return own + [household_policy_out(policy, household) for household, policy in rows]
 
 
 @bot_router.get("/policies/{policy_id}", response_model=PolicyOut)
 async def my_policy(policy_id: Id, principal: BotDep, session: SessionDep) -> PolicyOut:
-    policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
+    try:
+        policy = await service.policy_for(session=session, principal=principal, policy_id=policy_id)
+    except service.EnrollmentError:
+        held = await _household_view(session, principal.person_view, policy_id)
+        if held is None:
+            raise
+        return held
     return policy_out(policy, await _policy_document_id(session, policy))
+
+
+async def _household_view(session: SessionDep, person_id: int | None, policy_id: int) -> PolicyOut | None:
+    """The chat's person as a household of this collective policy, if they are one."""
+    if person_id is None:
+        return None
+    household = await holdings.household_on_policy(session, policy_id=policy_id, person_id=person_id)
+    policy = await session.get(Policy, policy_id) if household is not None else None
+    if household is None or policy is None:
+        return None
+    return household_policy_out(policy, household)
 
 
 @bot_router.get("/documents/{document_id}")

@@ -137,6 +137,10 @@ class PolicyOut(BaseModel):
     document_id: int | None
     terms: dict[str, Any]
     late_entry: bool = False
+    # A household's own row of a collective policy (``policy_household``): the figures above are the
+    # household's, ``document_id`` is its voucher (R-ENR-10), and the policy is changed by a new list, not
+    # by an endorsement in chat.
+    household_id: int | None = None
 
 
 class VerificationIn(BaseModel):

@@ -557,6 +557,8 @@ async def document_for(*, session: AsyncSession, principal: BotPrincipal, docume
     document = await session.get(Document, document_id)
     if document is None:
         raise EnrollmentError("not_found")
+    if document.person_id is not None and document.person_id == principal.person_view:
+        return document  # made for this person: a household's voucher on the organiser's policy
     if document.policy_id is not None:
         await policy_for(session=session, principal=principal, policy_id=document.policy_id)
         return document

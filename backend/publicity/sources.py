@@ -18,12 +18,13 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import Claim, ClaimKind, ClaimPayment, SurveyReport
-from backend.enrollment.collective.models import CollectiveEnrollment
+from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.collective.service import collective_household_rows
 from backend.enrollment.models import Policy
 from backend.products import pricing
@@ -114,6 +115,13 @@ def in_region(region: Region) -> ColumnElement[bool]:
     return col(Policy.region_code) == region.code
 
 
+def claim_in_region(region: Region) -> ColumnElement[bool]:
+    """Claims of the village, or of every village of the township, by the claim's own region."""
+    if region.level == RegionLevel.TOWNSHIP:
+        return col(Claim.region_code).startswith(region.code[:TOWNSHIP_PREFIX], autoescape=True)
+    return col(Claim.region_code) == region.code
+
+
 async def build_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
     if query.kind == NoticeKind.CLAIMS_PAYOUT:
         return await claims_payout_rows(session, query)
@@ -180,12 +188,14 @@ def _subject(product: Product, locale: str) -> str:
 async def claims_payout_rows(session: AsyncSession, query: SourceQuery) -> list[dict[str, Any]]:
     """Paid claims of the village (index payouts have their own kind): one row per payment."""
     statement = (
-        select(Claim, ClaimPayment, Policy, Product)
+        sql_select(Claim, ClaimPayment, Policy, Product, PolicyHousehold)
         .join(ClaimPayment, col(ClaimPayment.claim_id) == col(Claim.id))
         .join(Policy, col(Policy.id) == col(Claim.policy_id))
         .join(Product, col(Product.code) == col(Policy.product_code))
-        .where(in_region(query.region), col(Claim.kind) != ClaimKind.INDEX.value)
-        .order_by(col(Policy.region_code), col(Claim.insured_name), col(Claim.id))
+        .outerjoin(PolicyHousehold, col(PolicyHousehold.id) == col(Claim.household_id))
+        # The claim's own village: a household's, on a township organiser's collective policy.
+        .where(claim_in_region(query.region), col(Claim.kind) != ClaimKind.INDEX.value)
+        .order_by(col(Claim.region_code), col(Claim.insured_name), col(Claim.id))
     )
     if query.claim_ids:
         statement = statement.where(col(Claim.id).in_(list(query.claim_ids)))
@@ -195,19 +205,21 @@ async def claims_payout_rows(session: AsyncSession, query: SourceQuery) -> list[
         statement = statement.where(
             col(ClaimPayment.paid_at) < local_day_start(query.until + timedelta(days=1))
         )
-    found = (await session.exec(statement)).all()
-    names = await region_names(session, {policy.region_code for _c, _p, policy, _pr in found})
-    degrees = await _loss_degrees(session, [claim.id for claim, _p, _po, _pr in found if claim.id])
+    found = [tuple(row) for row in (await session.execute(statement)).all()]
+    names = await region_names(session, {claim.region_code for claim, *_rest in found})
+    degrees = await _loss_degrees(session, [claim.id for claim, *_rest in found if claim.id])
     locale = query.locale
     return [
         published_row(
             NoticeKind.CLAIMS_PAYOUT,
-            policy.person_id,
+            household.person_id if household is not None else policy.person_id,
             {
                 "insured_name": claim.insured_name,
                 "subject": _subject(product, locale),
-                "subject_address": f"{names.get(policy.region_code, '')}{claim.place_name}",
-                "insured_quantity": _quantity(policy.quantity, product.unit, locale),
+                "subject_address": f"{names.get(claim.region_code, '')}{claim.place_name}",
+                "insured_quantity": _quantity(
+                    household.quantity if household is not None else policy.quantity, product.unit, locale
+                ),
                 "loss_date": local_date(claim.loss_started_at).isoformat(),
                 "cause": _labelled("claims.cause_", claim.cause, locale),
                 "lost_quantity": _quantity(claim.lost_quantity, claim.unit, locale),
@@ -216,7 +228,7 @@ async def claims_payout_rows(session: AsyncSession, query: SourceQuery) -> list[
                 "card_number": payment.account_number,
             },
         )
-        for claim, payment, policy, product in found
+        for claim, payment, policy, product, household in found
     ]
 
 

@@ -21,6 +21,7 @@ from bot.forms.parsers import plain_number
 from bot.forms.steps import ChoiceStep, TextStep, static_choices, validated
 from bot.keyboards import MenuAction, PolicyAction
 from bot.replies import reply_to_query
+from bot.routers.collective import HouseholdAction
 from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
@@ -69,6 +70,16 @@ async def view_policy(query: CallbackQuery, callback_data: PolicyAction, ctx: Ch
 
 async def policy_detail(ctx: ChatContext, policy: PolicyOut, locale: str) -> tuple[str, InlineKeyboardMarkup]:
     """The policy as "view" shows it (from "my policies", or a text's link)."""
+    back = InlineKeyboardButton(
+        text=label("policies.back", locale), callback_data=MenuAction(action="policies").pack()
+    )
+    if policy.household_id is not None:
+        # A household of a collective policy: its document is its voucher (made on the first tap), and
+        # its row changes by the organiser's new list, not by an endorsement in chat.
+        voucher = HouseholdAction(action="voucher", household_id=policy.household_id).pack()
+        pdf = InlineKeyboardButton(text=label("collective.household_voucher", locale), callback_data=voucher)
+        text = render("policies/detail", locale, yuan=yuan, **await policy_facts(ctx, policy, locale))
+        return text, InlineKeyboardMarkup(inline_keyboard=[[pdf], [back]])
     rows = [
         [
             InlineKeyboardButton(
@@ -82,11 +93,7 @@ async def policy_detail(ctx: ChatContext, policy: PolicyOut, locale: str) -> tup
                 callback_data=PolicyAction(action="endorse", policy_id=policy.id).pack(),
             )
         ],
-        [
-            InlineKeyboardButton(
-                text=label("policies.back", locale), callback_data=MenuAction(action="policies").pack()
-            )
-        ],
+        [back],
     ]
     text = render("policies/detail", locale, yuan=yuan, **await policy_facts(ctx, policy, locale))
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
@@ -225,6 +232,9 @@ async def start_endorsement(
     try:
         policy = await ctx.backend.my_policy(ctx.key, callback_data.policy_id)
     except BackendError:
+        await reply_to_query(query, render("policies/not_found", await ctx.locale()))
+        return
+    if policy.household_id is not None:  # an old button: a household's row has no endorsement in chat
         await reply_to_query(query, render("policies/not_found", await ctx.locale()))
         return
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]

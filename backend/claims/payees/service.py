@@ -18,10 +18,12 @@ from backend.claims.access import audit_claim as _audit
 from backend.claims.access import require_role as _require
 from backend.claims.access import scoped_claim as _scoped
 from backend.claims.errors import ClaimError
+from backend.claims.insured import ClaimInsured, insured_of
 from backend.claims.models import Claim, ClaimStatus
 from backend.claims.payees.models import PayeeAccount, PayeeException, PayeeExceptionStatus
 from backend.claims.payees.schemas import PayeeAccountIn, PayeeExceptionIn
 from backend.db import utcnow
+from backend.enrollment.collective.models import PolicyHousehold
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.models import Policy
 from backend.enrollment.validation import ValidationProblem, validate_bank_account
@@ -44,20 +46,19 @@ def account_of(raw: str) -> str:
         raise ClaimError(exc.code, **exc.detail) from exc
 
 
-def own_account(policy: Policy) -> str:
-    """The insured's account on file: the policy's current terms (endorsements change it, R-ENR-11),
-    validated when it was given."""
-    return "".join(str(policy.terms.get("bank_account") or "").split())
+def own_account(insured: ClaimInsured) -> str:
+    """The account on file of whoever the claim is for: the policy's insured, or the household."""
+    return insured.account
 
 
 # --- the account check ----------------------------------------------------------------------------------
 
 
-async def refuse_known_account(session: AsyncSession, policy: Policy, account: str) -> None:
+async def refuse_known_account(session: AsyncSession, insured: ClaimInsured, account: str) -> None:
     """Refuse an account of the registry (staff members' accounts are registered as ``staff``) or another
-    insured's account on file. Two queries, whatever the number of policies. A phone number never reaches
-    here: it is no bank account (``account_of``). A registered account is refused for every claim but
-    those of the policy it is on file for."""
+    insured's account on file, a household's row included. Three queries, whatever the number of
+    policies. A phone number never reaches here: it is no bank account (``account_of``). A registered
+    account is refused for every claim but those it is on file for."""
     registered = (
         await session.exec(
             select(PayeeAccount).where(
@@ -65,21 +66,37 @@ async def refuse_known_account(session: AsyncSession, policy: Policy, account: s
             )
         )
     ).first()
-    # The policy's own account on file is never "someone else's" for that policy, whatever the kind it is
-    # registered under (an insured's, or a cooperative's on the cooperative's own policy).
-    if registered is not None and account != own_account(policy):
+    # The account on file is never "someone else's" for its own claims, whatever the kind it is registered
+    # under (an insured's, or a cooperative's on the cooperative's own policy).
+    if registered is not None and account != own_account(insured):
         raise ClaimError("payee_account_registered", kind=registered.kind)
-    query = select(Policy).where(
-        Policy.id != policy.id, col(Policy.terms)["bank_account"].as_string() == account
-    )
+    await _refuse_other_policies(session, insured, account)
+    await _refuse_other_households(session, insured, account)
+
+
+async def _refuse_other_policies(session: AsyncSession, insured: ClaimInsured, account: str) -> None:
+    query = select(Policy).where(col(Policy.terms)["bank_account"].as_string() == account)
+    if insured.household is None:
+        query = query.where(Policy.id != insured.policy.id)
+    # A household's claim is paid to the household: the organiser's own account on its own policy is
+    # someone else's (R-CLM-12, "for cooperatives with a household list, pay each household").
     for other in (await session.exec(query)).all():
         same_insured = (
-            other.person_id == policy.person_id
-            if other.person_id is not None and policy.person_id is not None
-            else other.insured_name == policy.insured_name
+            other.person_id == insured.person_id
+            if other.person_id is not None and insured.person_id is not None
+            else other.insured_name == insured.name
         )
         if not same_insured:
             raise ClaimError("payee_other_insured", policy=other.number)
+
+
+async def _refuse_other_households(session: AsyncSession, insured: ClaimInsured, account: str) -> None:
+    query = select(PolicyHousehold.id, PolicyHousehold.person_id).where(
+        PolicyHousehold.bank_account == account
+    )
+    for household_id, person_id in (await session.exec(query)).all():
+        if household_id != insured.household_id and person_id != insured.person_id:
+            raise ClaimError("payee_other_insured", policy="")
 
 
 async def approved_exception(
@@ -113,12 +130,11 @@ async def enter_exception(
     claim = await _scoped(session, actor, claim_id, lock=True)
     if claim.status not in OPEN_STATUSES:
         raise ClaimError("bad_status", status=claim.status, expected=",".join(OPEN_STATUSES))
-    policy = await session.get(Policy, claim.policy_id)
-    assert policy is not None
+    insured = await insured_of(session, claim)
     account = account_of(body.account_number)
-    if account == own_account(policy):
+    if account == own_account(insured):
         raise ClaimError("payee_is_insured_account")  # nothing to approve: it is paid directly
-    await refuse_known_account(session, policy, account)
+    await refuse_known_account(session, insured, account)
     explanation = body.explanation.strip()
     if len(explanation) < 2:
         raise ClaimError("payee_explanation_required")
@@ -175,9 +191,7 @@ async def decide_exception(
     if exception.entered_by == actor.user_id:
         raise ClaimError("second_approver_required")
     if approve:  # the registry may have learnt of the account since it was entered
-        policy = await session.get(Policy, claim.policy_id)
-        assert policy is not None
-        await refuse_known_account(session, policy, exception.account_number)
+        await refuse_known_account(session, await insured_of(session, claim), exception.account_number)
     exception.status = (PayeeExceptionStatus.APPROVED if approve else PayeeExceptionStatus.REFUSED).value
     exception.decided_by = actor.user_id
     exception.decided_at = utcnow()
