@@ -187,6 +187,20 @@ class LiabilityPremium:
 
 
 @dataclass(frozen=True)
+class CollectiveTerms:
+    """A collective policy's own facts (R-ENR-1, R-ENR-2): the insureds are the households of the list,
+    each with its voucher; the organiser confirmed the list with its stamp."""
+
+    households: int
+    organiser_kind: str  # village_committee | organisation
+    confirmed_by_name: str
+    confirmed_by_title: str
+    confirmed_at: datetime
+    list_filename: str
+    list_sha256: str
+
+
+@dataclass(frozen=True)
 class PolicyDocumentContext:
     policy_number: str
     verification_code: str
@@ -216,6 +230,7 @@ class PolicyDocumentContext:
     key_terms: tuple[str, ...] = ()
     policyholder_name: str | None = None
     demo_payment: bool = False
+    collective: CollectiveTerms | None = None
 
     @property
     def document_number(self) -> str:

@@ -13,7 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import utcnow
 from backend.enrollment import documents
 from backend.enrollment.doc_contexts import paid_by_demo, policy_context
-from backend.enrollment.models import Application, ApplicationStatus, Payment, PaymentStatus, Policy
+from backend.enrollment.documents import PolicyDocumentContext
+from backend.enrollment.models import Application, ApplicationStatus, Document, Payment, PaymentStatus, Policy
 from backend.enrollment.service import FIRST_INSPECTION_DUE, POLICY_TERM, EnrollmentError, _number
 from backend.inspections.models import Inspection
 from backend.outbox.models import Priority
@@ -129,6 +130,13 @@ async def store_policy_document(
         secret=secret,
         demo_payment=await paid_by_demo(session, application.id or 0),
     )
+    return await save_e_policy(session, policy=policy, context=context, locale=locale)
+
+
+async def save_e_policy(
+    session: AsyncSession, *, policy: Policy, context: PolicyDocumentContext, locale: str
+) -> Document:
+    """Render the e-policy and keep it with the policy (a collective policy's too)."""
     # Rendering takes about a second of CPU: keep it off the event loop.
     pdf = await asyncio.to_thread(documents.render_pdf, "e_policy", locale, doc=context)
     return await documents.store_document(
@@ -137,7 +145,7 @@ async def store_policy_document(
         filename=f"{policy.number}.pdf",
         content=pdf,
         policy_id=policy.id,
-        application_id=application.id,
+        application_id=policy.application_id,
         person_id=policy.person_id,
     )
 

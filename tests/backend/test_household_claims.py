@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from pypdf import PdfReader
 from sqlmodel import col, select
 
 from backend.callbacks.models import Callback
@@ -294,3 +295,20 @@ async def test_r_clm_12_the_payout_notice_and_the_callback_read_the_household(
         await draw_daily_sample(session, settings, now=utcnow() + timedelta(minutes=1))
         drawn = (await session.exec(select(Callback).where(Callback.claim_id == claim_id))).all()
     assert [(c.person_id, c.case_key) for c in drawn] == [(rows[PHONE_1].person_id, f"policy:{policy_id}")]
+
+
+async def test_r_enr_10_the_collective_policy_has_its_own_e_policy_naming_the_households(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    policy_id = await issued_collective(api, admin_headers)
+    policy = (await api.get(f"/api/policies/{policy_id}", headers=admin_headers)).json()
+    assert policy["document_id"], policy
+    pdf = await api.get(f"/api/documents/{policy['document_id']}", headers=admin_headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages).replace("\n", "")
+    for part in ("投保人与被保险人", "东城街道大塘村民委员会", "分户投保清单所列 2 户", "李村长", "逐户支付"):
+        assert part in text, part
+    assert "被保险人本人" not in text  # the organiser is no insured "in person"
+    household = await identity(api, service_headers, "hh-epolicy", phone=PHONE_1)
+    mine = await api.get(f"/api/bot/documents/{policy['document_id']}", headers=household)
+    assert mine.status_code == 404  # a household gets its voucher, not the organiser's policy

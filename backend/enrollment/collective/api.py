@@ -340,6 +340,9 @@ async def confirm_payment(
     await service.confirm_payment(
         session, actor=staff, collective=collective, body=body, ip=client_ip(request)
     )
+    await service.store_policy_document(
+        session, collective=collective, secret=settings.secret_key, locale=settings.default_locale
+    )
     if collective.household_count <= jobs.NOTIFY_INLINE_MAX:
         await service.notify_households(
             session, collective=collective, kind="issued", link_days=settings.sms_link_days

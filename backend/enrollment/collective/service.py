@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import json as jsonlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,8 +40,9 @@ from backend.enrollment.collective.models import (
     PolicyHousehold,
 )
 from backend.enrollment.collective.schemas import CollectivePaymentIn, HouseholdConfirmIn
-from backend.enrollment.doc_contexts import verification_code
-from backend.enrollment.issuance import INSURER_NAME_KEY, region_path_names
+from backend.enrollment.doc_contexts import policy_context, verification_code
+from backend.enrollment.documents import CollectiveTerms
+from backend.enrollment.issuance import INSURER_NAME_KEY, region_path_names, save_e_policy
 from backend.enrollment.models import (
     Application,
     ApplicationStatus,
@@ -645,6 +646,44 @@ async def confirm_payment(
         ip=ip,
     )
     return policy
+
+
+async def store_policy_document(
+    session: AsyncSession, *, collective: CollectiveEnrollment, secret: str, locale: str
+) -> Document:
+    """The collective policy's own e-policy (R-ENR-10): the organiser as policyholder, the households of
+    the list as the insureds (each has its voucher), the committee's check and stamp as the confirmation,
+    and claims paid to each household's own account (R-CLM-12)."""
+    policy = await session.get(Policy, collective.policy_id) if collective.policy_id else None
+    application = await session.get(Application, collective.application_id)
+    product = await session.get(Product, collective.product_code)
+    assert policy is not None and application is not None and product is not None
+    assert collective.organiser_confirmed_at is not None  # the payment is refused before the stamp
+    base = policy_context(
+        policy=policy,
+        application=application,
+        product=product,
+        location=await region_path_names(session, collective.region_code),
+        insurer_name=render(INSURER_NAME_KEY, locale, ext="txt"),
+        secret=secret,
+    )
+    context = replace(
+        base,
+        id_type="credit_code",
+        id_number=collective.organiser_credit_code or "",
+        phone="",
+        bank=None,
+        collective=CollectiveTerms(
+            households=collective.household_count,
+            organiser_kind=collective.organiser_kind,
+            confirmed_by_name=collective.organiser_confirmed_by_name or "",
+            confirmed_by_title=collective.organiser_confirmed_by_title or "",
+            confirmed_at=collective.organiser_confirmed_at,
+            list_filename=collective.list_filename,
+            list_sha256=collective.list_sha256,
+        ),
+    )
+    return await save_e_policy(session, policy=policy, context=context, locale=locale)
 
 
 def _collective_policy(application: Application, collective: CollectiveEnrollment, now: datetime) -> Policy:
