@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         upload_limit=max(
             settings.max_upload_body_bytes, settings.webchat_max_upload_bytes + MULTIPART_OVERHEAD
         ),
+        large_uploads=(("/api/collective/lists", settings.household_list_max_bytes + MULTIPART_OVERHEAD),),
     )
 
     @app.get("/healthz", tags=["health"])

@@ -4,7 +4,8 @@ A pure ASGI middleware (a ``BaseHTTPMiddleware`` would cost a task and a stream 
 every ``/start`` takes), in front of every route, the web chat's included:
 
 - **size**: a JSON (or form, or any non-multipart) body is capped at ``max_json_body_bytes``, a multipart
-  upload at ``max_upload_body_bytes`` (never below the web chat's upload limit plus the form's overhead).
+  upload at ``max_upload_body_bytes`` (never below the web chat's upload limit plus the form's overhead),
+  or more on the few routes given a larger limit (household lists: ``household_list_max_bytes``).
   A declared ``Content-Length`` past the cap is refused before a byte is read; a body without one
   (chunked) is counted as it streams and refused once it passes. Each route still checks its own file
   limit, which may be lower: this cap only keeps a 100 MB body out of memory.
@@ -77,10 +78,25 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class EdgeLimits:
-    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        json_limit: int,
+        upload_limit: int,
+        large_uploads: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.app = app
         self.json_limit = json_limit
         self.upload_limit = upload_limit
+        # (path prefix, multipart limit): the few routes whose files are bigger by nature (household lists).
+        self.large_uploads = large_uploads
+
+    def _upload_limit(self, path: str) -> int:
+        for prefix, limit in self.large_uploads:
+            if path.startswith(prefix):
+                return max(limit, self.upload_limit)
+        return self.upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +112,8 @@ class EdgeLimits:
                 content_length = int(value) if value.isdigit() else None
             elif name == b"accept-language":
                 language = value.decode("latin-1")
-        limit = self.upload_limit if content_type[:10].lower() == b"multipart/" else self.json_limit
+        multipart = content_type[:10].lower() == b"multipart/"
+        limit = self._upload_limit(scope.get("path", "")) if multipart else self.json_limit
         if content_length is not None and content_length > limit:
             await too_large(language, limit)(scope, receive, send)
             return

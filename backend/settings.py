@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # largest file limit, 10 MB, plus the form's framing; never below the web chat's upload limit).
     max_json_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_upload_body_bytes: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
+    # A household list (staff upload, ``/api/collective/lists...``): 100,000 rows of CSV are about 11 MB,
+    # so the list routes take up to this much; every other upload keeps the cap above.
+    household_list_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     webchat_history_limit: int = 500
     # Web chat limits (bot/channels/webchat/limits.py; docs/operations.md "Web chat limits"): per chat
     # and per client address, in fixed windows counted in Redis when configured. An office or a village

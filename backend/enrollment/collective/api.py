@@ -66,8 +66,8 @@ async def _product(session: SessionDep, code: str) -> Product:
 
 
 async def _read_list(upload: UploadFile, settings: Settings) -> bytes:
-    data = await upload.read(settings.max_upload_body_bytes + 1)
-    if len(data) > settings.max_upload_body_bytes:
+    data = await upload.read(settings.household_list_max_bytes + 1)
+    if len(data) > settings.household_list_max_bytes:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, detail={"code": "file_too_large", "message": ""}
         )

@@ -126,7 +126,10 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+    except csv.Error as exc:  # a field past the reader's limit (128 KB), a stray NUL: no list of ours
+        raise SheetError("list_unreadable") from exc
 
 
 def _table(raw: list[list[Any]]) -> Table:
