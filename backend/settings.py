@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     telemetry: bool = False
 
     delivery_batch_size: int = 50
+    # Chats a delivery worker sends to at once: also the most messages a crash of it can leave sent but
+    # unrecorded (one per chat), so the most it can duplicate (docs/architecture.md, "the bound"). 30 fills
+    # Telegram's free 30/s; paid broadcast at 1,000/s wants more (benchmarks/warning_delivery.py).
+    delivery_max_parallel_chats: int = Field(default=30, ge=1, le=1000)
     delivery_poll_seconds: float = 0.5
     delivery_lease_seconds: int = 60
     delivery_max_attempts: int = 6

@@ -30,7 +30,7 @@ from bot.channels.webchat.limits import WebChatGuard, WebChatLimits
 from bot.channels.webchat.routes import WebChatChannel, build_router, mount_static
 from bot.channels.webchat.session import WEBCHAT_BOT_TOKEN
 from bot.client import BackendClient
-from bot.delivery.ratelimit import RateGate
+from bot.delivery.ratelimit import RateGate, ReplyGateMiddleware
 from bot.delivery.worker import BotSender, DeliveryWorker, Sender
 from bot.dispatcher import DEFAULT_BOT_PROPERTIES, create_dispatcher, make_storage
 from bot.sqlstore import SqlStorage, SqlWebChatFiles, SqlWebChatStore
@@ -56,6 +56,8 @@ class BotRuntime:
     # How polling and webhook registration retry while Telegram cannot be reached (tests shorten it).
     telegram_backoff: Backoff = field(default_factory=Backoff)
     sms_provider: SmsProvider | None = None
+    # Telegram's flood limits for every send of this process: the conversation's replies and the worker's.
+    telegram_gate: RateGate | None = None
 
     def mount(self, app: FastAPI) -> None:
         """Add the web chat (and, in webhook mode, Telegram's webhook) routes to an app, in front of
@@ -79,15 +81,7 @@ class BotRuntime:
         settings = self.settings
         senders: dict[str, Sender] = {WEBCHAT: BotSender(self.webchat_bot, self.backend, gate=None)}
         if self.telegram_bot is not None:
-            gate = RateGate(
-                redis_url=settings.redis_url,
-                global_rate=settings.telegram_paid_global_rate
-                if settings.allow_paid_broadcast
-                else settings.telegram_global_rate,
-                chat_rate=settings.telegram_chat_rate,
-                group_rate=settings.telegram_group_rate,
-            )
-            senders[TELEGRAM] = BotSender(self.telegram_bot, self.backend, gate=gate)
+            senders[TELEGRAM] = BotSender(self.telegram_bot, self.backend, gate=self.telegram_gate)
         senders[SMS] = SmsSender(self.sms(), settings)
         return DeliveryWorker(
             self.backend,
@@ -95,6 +89,7 @@ class BotRuntime:
             worker_id=worker_id,
             batch_size=settings.delivery_batch_size,
             poll_seconds=settings.delivery_poll_seconds,
+            max_parallel_chats=settings.delivery_max_parallel_chats,
         )
 
     def sms(self) -> SmsProvider:
@@ -185,8 +180,10 @@ def build_runtime(
     use_telegram = settings.telegram_enabled if with_telegram is None else with_telegram
     telegram_bot = make_telegram_bot(settings) if use_telegram else None
     health = TelegramHealth(enabled=telegram_bot is not None)
-    if telegram_bot is not None:
+    gate = telegram_gate(settings) if telegram_bot is not None else None
+    if telegram_bot is not None and gate is not None:
         telegram_bot.session.middleware(HealthMiddleware(health))
+        telegram_bot.session.middleware(ReplyGateMiddleware(gate))
     return BotRuntime(
         settings=settings,
         backend=backend,
@@ -198,4 +195,16 @@ def build_runtime(
         extra_closers=[stores.redis] if stores.redis is not None else [],
         owned_database=stores.owned_database,
         telegram_health=health,
+        telegram_gate=gate,
+    )
+
+
+def telegram_gate(settings: Settings) -> RateGate:
+    """One gate per process; with Redis configured its counts are every process's."""
+    return RateGate(
+        redis_url=settings.redis_url,
+        global_rate=settings.telegram_global_rate,
+        paid_rate=settings.telegram_paid_global_rate if settings.allow_paid_broadcast else None,
+        chat_rate=settings.telegram_chat_rate,
+        group_rate=settings.telegram_group_rate,
     )

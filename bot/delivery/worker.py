@@ -33,7 +33,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from backend.outbox.schemas import DeliveryResult, OutboxItem, Outcome
 from bot.client import BackendClient, BackendError, BackendUnavailable
-from bot.delivery.ratelimit import RateGate
+from bot.delivery.ratelimit import OUTBOX_SEND, Lane, RateGate, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,10 @@ class BotSender:
         self.gate = gate
 
     async def __call__(self, item: OutboxItem) -> DeliveryResult:
-        if self.gate is not None and not await self.gate.acquire(item.address):
+        lane = lane_of(item.priority)
+        if self.gate is not None and not await self.gate.acquire(item.address, lane=lane):
             return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error="rate limit slot not available")
+        outbox_send = OUTBOX_SEND.set(True)  # this send took its slot above: the reply lane leaves it alone
         try:
             return await self._send_with_flood_wait(item)
         except TelegramForbiddenError as exc:
@@ -91,12 +93,14 @@ class BotSender:
             return DeliveryResult(id=item.id, outcome=Outcome.FAILED, error=exc.message[:500])
         except TelegramRetryAfter as exc:
             if self.gate is not None:
-                self.gate.pause(exc.retry_after)
+                self.gate.pause(exc.retry_after, lane)
             return DeliveryResult(
                 id=item.id, outcome=Outcome.RETRY, error=exc.message[:500], retry_after=exc.retry_after
             )
         except (TelegramNetworkError, TelegramServerError, BackendUnavailable, OSError) as exc:
             return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error=str(exc)[:500])
+        finally:
+            OUTBOX_SEND.reset(outbox_send)
 
     async def _send_with_flood_wait(self, item: OutboxItem) -> DeliveryResult:
         try:
@@ -105,19 +109,26 @@ class BotSender:
             if exc.retry_after > INLINE_RETRY_LIMIT:
                 raise
             if self.gate is not None:
-                self.gate.pause(exc.retry_after)
+                self.gate.pause(exc.retry_after, lane_of(item.priority))
             await asyncio.sleep(exc.retry_after)
             return await self._send(item)
 
     async def _send(self, item: OutboxItem) -> DeliveryResult:
         markup = inline_markup(item.buttons)
         attachment = item.attachments[0] if item.attachments else None
+        # Paid broadcast (1,000/s, charged per message) only for fan-outs, and only when configured.
+        paid = (
+            True
+            if self.gate is not None and self.gate.paid_bulk and lane_of(item.priority) is Lane.BULK
+            else None
+        )
         if attachment is None:
             sent = await self.bot.send_message(
                 chat_id=_chat_id(item.address),
                 text=item.text,
                 parse_mode=item.parse_mode,
                 reply_markup=markup,
+                allow_paid_broadcast=paid,
             )
         else:
             data = await self._fetch(attachment["url"])
@@ -129,6 +140,7 @@ class BotSender:
                     caption=item.text or None,
                     parse_mode=item.parse_mode,
                     reply_markup=markup,
+                    allow_paid_broadcast=paid,
                 )
             else:
                 sent = await self.bot.send_document(
@@ -137,6 +149,7 @@ class BotSender:
                     caption=item.text or None,
                     parse_mode=item.parse_mode,
                     reply_markup=markup,
+                    allow_paid_broadcast=paid,
                 )
         return DeliveryResult(id=item.id, outcome=Outcome.SENT, external_message_id=str(sent.message_id))
 
@@ -168,6 +181,7 @@ class DeliveryWorker:
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.max_parallel_chats = max_parallel_chats
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self.report_retry_seconds = report_retry_seconds
         self._stopping = asyncio.Event()
@@ -177,22 +191,31 @@ class DeliveryWorker:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     async def run_forever(self) -> None:
+        """Deliver until stopped, claiming more while chats are in flight: a slow chat or a flood-wait
+        holds up only its own recipient, never the batch it came in (``_Pipeline``)."""
         log.info("delivery worker %s started for %s", self.worker_id, sorted(self.senders))
-        while not self._stopping.is_set():
-            try:
-                handled = await self.run_once()
-                if self.on_round is not None:
-                    self.on_round()
-            except BackendUnavailable as exc:
-                log.warning("delivery: backend unavailable: %s", exc)
-                handled = 0
-            except Exception:
-                log.exception("delivery batch failed")
-                handled = 0
-            if not handled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+        async with Reporter(
+            self.backend, self.worker_id, retry_seconds=self.report_retry_seconds
+        ) as reporter:
+            pipeline = _Pipeline(self, reporter)
+            while not self._stopping.is_set():
+                try:
+                    claimed = await pipeline.refill()
+                    if self.on_round is not None:
+                        self.on_round()
+                except BackendUnavailable as exc:
+                    log.warning("delivery: backend unavailable: %s", exc)
+                    claimed = 0
+                except Exception:
+                    log.exception("delivery claim failed")
+                    claimed = 0
+                await pipeline.wait(idle=not claimed, stopping=self._stopping, seconds=self.poll_seconds)
+            await pipeline.drain()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were claimed."""
@@ -231,6 +254,92 @@ class DeliveryWorker:
                     await reporter.record([result, *rest])
                     return
                 await reporter.record([result])  # raises if the backend did not take it: stop here
+
+
+class _Pipeline:
+    """The claimed messages of a running worker: chats in flight (each its own task, its messages in
+    order, one at a time, each result acknowledged before the next send) and chats waiting for a slot.
+    At most ``max_parallel_chats`` chats are in flight, so a crash still leaves at most that many sends
+    unrecorded, one per chat. It claims again once the waiting messages fall below half a batch."""
+
+    def __init__(self, worker: DeliveryWorker, reporter: Reporter) -> None:
+        self.worker = worker
+        self.reporter = reporter
+        self.waiting: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
+        self.active: dict[tuple[str, str], list[OutboxItem]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.freed = asyncio.Event()
+
+    def _queued(self) -> int:
+        return sum(len(items) for items in self.waiting.values())
+
+    async def refill(self) -> int:
+        """Claim when the waiting messages run low, then start every chat a slot allows."""
+        claimed = 0
+        room = self.worker.batch_size - self._queued()
+        if room >= self.worker.batch_size // 2:
+            items = await self.worker.backend.claim_outbox(
+                worker_id=self.worker.worker_id, limit=room, channels=sorted(self.worker.senders)
+            )
+            claimed = len(items)
+            for key, chat_items in _by_recipient(items).items():
+                if key in self.active:  # its task takes them after the one in flight
+                    self.active[key].extend(chat_items)
+                else:
+                    self.waiting.setdefault(key, []).extend(chat_items)
+        self._start_chats()
+        return claimed
+
+    def _start_chats(self) -> None:
+        while self.waiting and len(self.active) < self.worker.max_parallel_chats:
+            key, items = self.waiting.popitem(last=False)
+            self.active[key] = items
+            task = asyncio.create_task(self._chat(key))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _chat(self, key: tuple[str, str]) -> None:
+        items = self.active[key]
+        try:
+            while items and not self.worker.stopping:
+                item = items.pop(0)
+                if _lease_too_short(item):
+                    return  # leave the rest: the lease runs out and the scheduler hands them on
+                result = await self.worker.senders[item.channel](item)
+                if result.outcome is Outcome.STOPPED:
+                    rest = [_stopped(other) for other in items]
+                    items.clear()
+                    await self.reporter.record([result, *rest])
+                    return
+                await self.reporter.record([result])
+        except Exception:  # the backend did not take a result: this chat's leases run out and come back
+            log.exception("delivery to %s stopped", key[0])
+        finally:
+            del self.active[key]
+            self.freed.set()
+
+    async def wait(self, *, idle: bool, stopping: asyncio.Event, seconds: float) -> None:
+        """After a claim that found nothing, poll again after ``seconds``; otherwise as soon as a chat
+        frees a slot (or at once when a slot is free and messages wait)."""
+        if not idle and self.waiting and len(self.active) < self.worker.max_parallel_chats:
+            return
+        self.freed.clear()
+        waiters = [asyncio.ensure_future(stopping.wait())]
+        if self.active:
+            waiters.append(asyncio.ensure_future(self.freed.wait()))
+        timeout = seconds if idle or not self.active else None
+        _done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
+    async def drain(self) -> None:
+        """On stop: the messages in flight finish (their results recorded); the rest wait for their leases."""
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _stopped(item: OutboxItem) -> DeliveryResult:
+    return DeliveryResult(id=item.id, outcome=Outcome.STOPPED, error="recipient stopped the bot")
 
 
 class Reporter:

@@ -182,3 +182,101 @@ async def test_a_message_whose_lease_is_nearly_over_is_left_for_the_next_claiman
     backend = ScriptedBackend(items)
     await _worker(backend, ScriptedSender(backend)).run_once()
     assert backend.events == [("send", 1), ("acked", 1)]
+
+
+# --- the running worker: chats in flight while more are claimed --------------------------------------------
+
+
+class SlowChatSender(ScriptedSender):
+    """One chat's send hangs (a slow network, a long flood-wait); the others are instant."""
+
+    def __init__(self, backend: ScriptedBackend, slow: str, release: asyncio.Event) -> None:
+        super().__init__(backend)
+        self.slow = slow
+        self.release = release
+
+    async def __call__(self, item: OutboxItem) -> DeliveryResult:
+        if item.address == self.slow:
+            await self.release.wait()
+        return await super().__call__(item)
+
+
+class RefillingBackend(ScriptedBackend):
+    """Hands out the messages a claim at a time, ``limit`` at most, as the outbox does."""
+
+    async def claim_outbox(self, *, worker_id: str, limit: int, channels: list[str]) -> list[OutboxItem]:
+        batch, self.items = self.items[:limit], self.items[limit:]
+        return batch
+
+
+async def test_a_slow_chat_holds_up_only_itself_while_the_worker_claims_and_sends_the_rest() -> None:
+    items = [_item(1, "7000")] + [_item(n + 2, str(7001 + n)) for n in range(120)]
+    backend = RefillingBackend(items)
+    release = asyncio.Event()
+    worker = DeliveryWorker(
+        backend,  # type: ignore[arg-type]
+        {"telegram": SlowChatSender(backend, "7000", release)},
+        worker_id="pipelined",
+        batch_size=20,
+        poll_seconds=0.05,
+        max_parallel_chats=5,
+    )
+    running = asyncio.create_task(worker.run_forever())
+    for _ in range(200):  # the other 120 chats go out, claims after the first batch included
+        if sum(1 for kind, _ in backend.events if kind == "acked") >= 120:
+            break
+        await asyncio.sleep(0.02)
+    acked = {i for kind, i in backend.events if kind == "acked"}
+    assert acked == set(range(2, 122)) and 1 not in acked
+    release.set()
+    for _ in range(100):
+        if ("acked", 1) in backend.events:
+            break
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await running
+    assert ("acked", 1) in backend.events
+
+
+async def test_the_running_worker_sends_one_message_per_chat_at_a_time_and_at_most_its_parallel_chats() -> (
+    None
+):
+    """The crash bound holds for the pipelined worker: one unrecorded send per chat, ``max`` in all."""
+    items = [_item(i * 40 + c + 1, str(7100 + c)) for i in range(3) for c in range(40)]
+    backend = RefillingBackend(items)
+    in_flight: set[str] = set()
+    worst = 0
+
+    class CountingSender(ScriptedSender):
+        async def __call__(self, item: OutboxItem) -> DeliveryResult:
+            nonlocal worst
+            assert item.address not in in_flight  # never two sends of one chat at once
+            in_flight.add(item.address)
+            worst = max(worst, len(in_flight))
+            await asyncio.sleep(0.005)
+            in_flight.discard(item.address)
+            return await super().__call__(item)
+
+    worker = DeliveryWorker(
+        backend,  # type: ignore[arg-type]
+        {"telegram": CountingSender(backend)},
+        worker_id="bounded",
+        batch_size=50,
+        poll_seconds=0.05,
+        max_parallel_chats=8,
+    )
+    running = asyncio.create_task(worker.run_forever())
+    for _ in range(300):
+        if sum(1 for kind, _ in backend.events if kind == "acked") >= len(items):
+            break
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await running
+    assert sorted(i for kind, i in backend.events if kind == "acked") == [
+        item.id for item in sorted(items, key=lambda i: i.id)
+    ]
+    assert 1 < worst <= 8
+    for chat in {item.address for item in items}:
+        ids = [item.id for item in items if item.address == chat]
+        for earlier, later in pairwise(ids):
+            assert backend.events.index(("acked", earlier)) < backend.events.index(("send", later))

@@ -224,11 +224,13 @@ class Call(tuple[str, JSONDict]):
 
     status: int | None
     response: JSONDict | None
+    received_at: float  # time.monotonic() when the request arrived (benchmarks time deliveries by it)
 
     def __new__(cls, method: str, params: JSONDict) -> Call:
         self = super().__new__(cls, (method, params))
         self.status = None
         self.response = None
+        self.received_at = time.monotonic()
         return self
 
     @property
@@ -270,6 +272,10 @@ class RateLimits:
     per_chat_burst: int = 3
     global_per_second: float = 30.0
     global_burst: int = 30
+    # Messages sent with ``allow_paid_broadcast`` skip the free 30/s for a budget of their own (Telegram:
+    # "up to 1000 messages per second ... for a fee"); the per-chat limit still applies.
+    paid_per_second: float = 1000.0
+    paid_burst: int = 1000
     group_per_minute: float = 20.0
     group_burst: int = 20
 
@@ -734,6 +740,7 @@ class FakeTelegramServer:
         self._chat_buckets: dict[int | str, _TokenBucket] = {}
         self._group_buckets: dict[int | str, _TokenBucket] = {}
         self._global_bucket: _TokenBucket | None = None
+        self._paid_bucket: _TokenBucket | None = None
 
         self._methods: dict[str, tuple[str, MethodHandler]] = {}
         for name, handler in {
@@ -1335,9 +1342,14 @@ class FakeTelegramServer:
             return
         now = self._clock()
         buckets: list[_TokenBucket] = []
-        if self._global_bucket is None:
-            self._global_bucket = _TokenBucket(limits.global_per_second, limits.global_burst, now)
-        buckets.append(self._global_bucket)
+        if params.get("allow_paid_broadcast") in (True, "true", "True"):
+            if self._paid_bucket is None:
+                self._paid_bucket = _TokenBucket(limits.paid_per_second, limits.paid_burst, now)
+            buckets.append(self._paid_bucket)
+        else:
+            if self._global_bucket is None:
+                self._global_bucket = _TokenBucket(limits.global_per_second, limits.global_burst, now)
+            buckets.append(self._global_bucket)
         chat_bucket = self._chat_buckets.get(chat_id)
         if chat_bucket is None:
             chat_bucket = _TokenBucket(limits.per_chat_per_second, limits.per_chat_burst, now)
