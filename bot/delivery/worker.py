@@ -319,13 +319,15 @@ class _Pipeline:
             self.freed.set()
 
     async def wait(self, *, idle: bool, stopping: asyncio.Event, seconds: float) -> None:
-        """After a claim that found nothing, poll again after ``seconds``; otherwise as soon as a chat
-        frees a slot (or at once when a slot is free and messages wait)."""
+        """After a claim that found nothing, poll again after ``seconds`` (messages already claimed still
+        start as slots free, at the next round); otherwise as soon as a chat frees a slot, or at once when
+        a slot is free and messages wait."""
         if not idle and self.waiting and len(self.active) < self.worker.max_parallel_chats:
             return
         self.freed.clear()
         waiters = [asyncio.ensure_future(stopping.wait())]
-        if self.active:
+        # A slot freed starts a waiting chat at once; with none waiting and an empty outbox, poll.
+        if self.active and (self.waiting or not idle):
             waiters.append(asyncio.ensure_future(self.freed.wait()))
         timeout = seconds if idle or not self.active else None
         _done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
