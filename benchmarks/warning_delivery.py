@@ -16,10 +16,11 @@ kind ``warning``) are queued set-based for ``N`` chats, then:
   p99 / max: aim p99 < 1 s;
 * **429s**: how many sends the fake refused (the worker's own limiter should keep this near 0).
 
-``--kill-at F`` instead runs the worker as its own process (``tianbao worker``, the API over HTTP) and
-SIGKILLs it when a fraction ``F`` of the warning has been sent, then starts another: every chat still gets
-the warning, duplicates at most one per chat and ``MAX_PARALLEL_CHATS`` in all (docs/architecture.md,
-"the bound"). Results: docs/benchmarks.md ("Warning delivery").
+``--workers W`` runs W delivery workers as processes of their own (``tianbao worker``, the API over HTTP,
+on SQLite or ``--postgres-url``, the rate gate shared through ``--redis-url``), as production scales out.
+``--kill-at F`` SIGKILLs a worker when a fraction ``F`` of the warning has been sent, then starts another:
+every chat still gets the warning, duplicates at most one per chat and ``--parallel`` in all
+(docs/architecture.md, "the bound"). Results: docs/benchmarks.md ("Warning delivery").
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ from backend.outbox.jobs import delivery_housekeeping
 from backend.outbox.models import MessageKind, OutboxMessage, OutboxStatus, Priority
 from backend.people.models import ChatIdentity
 from backend.settings import Settings
-from bot.delivery.worker import MAX_PARALLEL_CHATS
 from bot.server import build_embedded_app
 from tests.fakes.telegram_server import FakeTelegramServer, RateLimits
 
@@ -217,41 +217,73 @@ async def run_embedded(args: argparse.Namespace, var_dir: Path) -> Figures:
     return figures
 
 
-async def run_with_kill(args: argparse.Namespace, var_dir: Path) -> Figures:
-    """The worker as its own process, SIGKILLed once a fraction of the warning is out, then restarted."""
+async def run_workers(args: argparse.Namespace, var_dir: Path) -> Figures:
+    """``--workers W`` delivery workers, each its own ``tianbao worker`` process, against the API over
+    HTTP (uvicorn in this process, on SQLite or ``--postgres-url``), the rate gate shared through
+    ``--redis-url`` when given. With ``--kill-at F`` the first worker is SIGKILLed once a fraction ``F``
+    of the warning is out, and another started in its place."""
     budget = 1000.0 if args.paid else 30.0
     figures = Figures(recipients=args.recipients, budget=budget)
     async with FakeTelegramServer(rate_limits=RateLimits()) as server:
         settings = make_settings(var_dir, server, paid=args.paid, worker=False, parallel=args.parallel)
-        settings = settings.model_copy(update={"embedded_polling": False, "delivery_lease_seconds": 8})
+        settings = settings.model_copy(
+            update={
+                "embedded_polling": False,
+                "delivery_lease_seconds": 8,
+                "redis_url": args.redis_url,
+                "database_url": await _fresh_postgres(args.postgres_url)
+                if args.postgres_url
+                else settings.database_url,
+            }
+        )
         db = Database(settings)
         await bootstrap(db, settings)
         await queue_warning(db, args.recipients)
         port = _free_port()
         api = uvicorn.Server(uvicorn.Config(create_app(settings, db=db), port=port, log_level="warning"))
         serving = asyncio.create_task(api.serve())
-        env = _worker_env(var_dir, server, port, paid=args.paid)
-        housekeeping = asyncio.create_task(_housekeeping(db))
-        worker = await _start_worker(env)
-        target = int(args.recipients * args.kill_at)
-        await server.wait_for_call(
-            "sendMessage",
-            count=target,
-            predicate=lambda call: call.ok and int(call.params["chat_id"]) >= FIRST_CHAT,
-            wait_seconds=args.recipients,
+        env = _worker_env(
+            var_dir, server, port, paid=args.paid, parallel=args.parallel, redis_url=args.redis_url
         )
-        worker.send_signal(signal.SIGKILL)
-        await worker.wait()
-        figures.kills = 1
-        worker = await _start_worker(env)
+        housekeeping = asyncio.create_task(_housekeeping(db))
+        workers = [await _start_worker(env) for _ in range(args.workers)]
+        if args.kill_at:
+            await server.wait_for_call(
+                "sendMessage",
+                count=int(args.recipients * args.kill_at),
+                predicate=lambda call: call.ok and int(call.params["chat_id"]) >= FIRST_CHAT,
+                wait_seconds=args.recipients,
+            )
+            workers[0].send_signal(signal.SIGKILL)
+            await workers[0].wait()
+            figures.kills = 1
+            workers[0] = await _start_worker(env)
         await wait_delivered(server, figures, seconds=args.recipients / (budget * AIM_SHARE) * 2 + 60)
-        worker.send_signal(signal.SIGTERM)
-        await worker.wait()
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await worker.wait()
         housekeeping.cancel()
         api.should_exit = True
         await serving
         await db.dispose()
     return figures
+
+
+async def _fresh_postgres(url: str) -> str:
+    """Drop and recreate the benchmark's database (its name must contain "bench")."""
+    import asyncpg
+
+    base, _, name = url.rpartition("/")
+    if "bench" not in name:
+        raise SystemExit(f"--postgres-url must name a database with 'bench' in it, not {name!r}")
+    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url
 
 
 async def _housekeeping(db: Database) -> None:
@@ -270,7 +302,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _worker_env(var_dir: Path, server: FakeTelegramServer, port: int, *, paid: bool) -> dict[str, str]:
+def _worker_env(
+    var_dir: Path, server: FakeTelegramServer, port: int, *, paid: bool, parallel: int, redis_url: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIANBAO_")}
     env.update(
         TIANBAO_VAR_DIR=str(var_dir),
@@ -281,6 +315,9 @@ def _worker_env(var_dir: Path, server: FakeTelegramServer, port: int, *, paid: b
         TIANBAO_TELEGRAM_API_BASE=server.base_url,
         TIANBAO_DELIVERY_LEASE_SECONDS="8",
         TIANBAO_ALLOW_PAID_BROADCAST="true" if paid else "false",
+        TIANBAO_DELIVERY_MAX_PARALLEL_CHATS=str(parallel),
+        TIANBAO_DELIVERY_BATCH_SIZE=str(max(50, parallel * 2)),
+        TIANBAO_REDIS_URL=redis_url,
     )
     return env
 
@@ -303,7 +340,7 @@ def report(args: argparse.Namespace, figures: Figures) -> bool:
     print(f"missing: {figures.missing}, sent twice: {figures.duplicates}, refused (429): {figures.refused}")
     ok = figures.missing == 0
     if figures.kills:
-        bound = min(MAX_PARALLEL_CHATS, figures.recipients)
+        bound = min(args.parallel, figures.recipients)
         worst = max(figures.delivered.values(), default=0)
         print(f"kills: {figures.kills}; duplicates allowed: <= 1 per chat and <= {bound} in all")
         ok = ok and worst <= 2 and figures.duplicates <= bound
@@ -331,12 +368,21 @@ def main() -> None:
     parser.add_argument(
         "--parallel", type=int, default=30, help="TIANBAO_DELIVERY_MAX_PARALLEL_CHATS (the crash bound)"
     )
-    parser.add_argument("--kill-at", type=float, default=0.0, help="SIGKILL the worker at this fraction")
+    parser.add_argument("--kill-at", type=float, default=0.0, help="SIGKILL a worker at this fraction")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (0: embedded, one process)")
+    parser.add_argument(
+        "--postgres-url",
+        default="",
+        help="with --workers: e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench_warning",
+    )
+    parser.add_argument("--redis-url", default="", help="with --workers: the rate gate shared in Redis")
     args = parser.parse_args()
+    if args.kill_at and not args.workers:
+        args.workers = 1
     with tempfile.TemporaryDirectory(prefix="tianbao-bench-") as tmp:
-        run = run_with_kill if args.kill_at else run_embedded
-        if args.kill_at:
-            args.probes = 0
+        run = run_workers if args.workers else run_embedded
+        if args.workers:
+            args.probes = 0  # replies are measured embedded, where the bot answers them
         figures = asyncio.run(run(args, Path(tmp)))
     sys.exit(0 if report(args, figures) else 1)
 

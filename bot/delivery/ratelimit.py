@@ -21,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -28,9 +31,7 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import SendDocument, SendInvoice, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 from backend.outbox.models import Priority
 
@@ -38,6 +39,7 @@ from backend.outbox.models import Priority
 _COUNTED = (SendMessage, SendPhoto, SendDocument, SendInvoice)
 # Set while the delivery worker sends: its sends took their slot already (``BotSender``).
 OUTBOX_SEND: contextvars.ContextVar[bool] = contextvars.ContextVar("tianbao_outbox_send", default=False)
+_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
 class Lane(StrEnum):
@@ -49,9 +51,92 @@ def lane_of(priority: int) -> Lane:
     return Lane.BULK if priority >= Priority.BULK else Lane.REPLY
 
 
-def _less(limit: RateLimitItem, by: int) -> RateLimitItem:
-    """The same window with ``by`` fewer messages (at least one)."""
-    return type(limit)(max(1, limit.amount - by), limit.multiples)
+@dataclass(frozen=True)
+class Rate:
+    amount: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"30/second"``, ``"20/minute"``."""
+        amount, _, unit = text.strip().partition("/")
+        return cls(int(amount), _SECONDS[unit.strip().rstrip("s")])
+
+    def less(self, by: int) -> Rate:
+        return Rate(max(1, self.amount - by), self.seconds)
+
+
+# Telegram allows a chat short bursts over its 1/s (the fake Bot API: 3 at once).
+REPLY_BURST = Rate(3, 1.0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window a send is counted in; ``checked`` windows must have room for it."""
+
+    key: str
+    rate: Rate
+    checked: bool = True
+
+
+class MemoryWindows:
+    """The windows of one process: a log of send times per key."""
+
+    def __init__(self) -> None:
+        self._logs: dict[str, deque[float]] = {}
+
+    async def take(self, windows: Sequence[Window]) -> bool:
+        now = time.monotonic()
+        logs = [self._logs.setdefault(w.key, deque()) for w in windows]
+        for window, log in zip(windows, logs, strict=True):
+            while log and log[0] <= now - window.rate.seconds:
+                log.popleft()
+            if window.checked and len(log) >= window.rate.amount:
+                return False
+        for log in logs:
+            log.append(now)
+        if len(self._logs) > 100_000:  # one key per chat: forget the idle ones now and then
+            self._logs = {k: v for k, v in self._logs.items() if v and v[-1] > now - 60}
+        return True
+
+
+# All-or-nothing over every window, on Redis's clock: one round trip, atomic across processes (a test in
+# one call and a count in the next let two workers both take the last slot).
+_TAKE_SCRIPT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[3 * i - 2])
+  local window_ms = tonumber(ARGV[3 * i - 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms - window_ms)
+  if ARGV[3 * i] == '1' and redis.call('ZCARD', key) >= limit then
+    return 0
+  end
+end
+local member = now[1] .. now[2] .. ':' .. ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now_ms, member)
+  redis.call('PEXPIRE', key, tonumber(ARGV[3 * i - 1]) + 1000)
+end
+return 1
+"""
+
+
+class RedisWindows:
+    """The same windows in Redis, for every worker and bot process of the deployment."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script = redis.register_script(_TAKE_SCRIPT)
+        self._serial = 0
+
+    async def take(self, windows: Sequence[Window]) -> bool:
+        self._serial += 1
+        args: list[str | int] = []
+        for window in windows:
+            args += [window.rate.amount, int(window.rate.seconds * 1000), "1" if window.checked else "0"]
+        args.append(f"{id(self)}-{self._serial}")
+        return bool(await self._script(keys=[w.key for w in windows], args=args))
 
 
 class RateGate:
@@ -66,83 +151,64 @@ class RateGate:
         reply_reserve: int = 1,
         namespace: str = "tianbao-send",
     ) -> None:
-        storage: Storage = (
-            RedisStorage(_limits_uri(redis_url), implementation="redispy") if redis_url else MemoryStorage()
+        self.windows: MemoryWindows | RedisWindows = (
+            RedisWindows(Redis.from_url(redis_url)) if redis_url else MemoryWindows()
         )
-        self.limiter = MovingWindowRateLimiter(storage)
-        self.global_limit: RateLimitItem = parse(global_rate)
-        self.bulk_limit: RateLimitItem = _less(self.global_limit, reply_reserve)
-        self.paid_limit: RateLimitItem | None = parse(paid_rate) if paid_rate else None
-        self.chat_limit: RateLimitItem = parse(chat_rate)
-        self.group_limit: RateLimitItem = parse(group_rate)
+        self.global_rate = Rate.parse(global_rate)
+        self.bulk_rate = self.global_rate.less(reply_reserve)
+        self.paid_rate = Rate.parse(paid_rate) if paid_rate else None
+        self.chat_rate = Rate.parse(chat_rate)
+        self.group_rate = Rate.parse(group_rate)
         self.namespace = namespace
         self._paused_until = {Lane.REPLY: 0.0, Lane.BULK: 0.0}
-        # Test-then-hit over several windows is no atomic step: concurrent senders of this process would
-        # all pass the test for the last slot and overshoot the budget (seen: 29.3/s against 29).
-        self._lock = asyncio.Lock()
 
     @property
     def paid_bulk(self) -> bool:
         """Bulk goes out as paid broadcast (``allow_paid_broadcast`` on each message)."""
-        return self.paid_limit is not None
-
-    async def _take(self, limit: RateLimitItem, *key: str) -> bool:
-        """Test before hitting: a refused attempt must not count against the window."""
-        if not await self.limiter.test(limit, self.namespace, *key):
-            return False
-        return await self.limiter.hit(limit, self.namespace, *key)
+        return self.paid_rate is not None
 
     def pause(self, seconds: float, lane: Lane = Lane.BULK) -> None:
         """A flood-wait from Telegram: hold this lane's sends (in this process) for ``seconds``."""
         self._paused_until[lane] = max(self._paused_until[lane], time.monotonic() + seconds)
 
-    def _budget(self, lane: Lane) -> list[tuple[RateLimitItem, str]]:
-        """The overall windows a send of this lane must fit in, and is counted in."""
+    def _windows(self, lane: Lane, address: str, burst: bool) -> list[Window]:
+        """Where a send of this lane to ``address`` must fit, and is counted. A reply is counted in bulk's
+        window too but never waits for it: bulk's share shrinks by every reply, replies keep the reserve."""
+        ns = self.namespace
+        # A conversation's answer may come in a short burst (a reply and its menu), as Telegram allows;
+        # the outbox keeps to one a second in the chat, counted in the same log.
+        chat_rate = REPLY_BURST if burst and lane is Lane.REPLY else self.chat_rate
+        chat = (
+            Window(f"{ns}:group:{address}", self.group_rate)
+            if address.startswith("-")
+            else Window(f"{ns}:chat:{address}", chat_rate)
+        )
         if lane is Lane.REPLY:
-            return [(self.global_limit, "global"), (self.bulk_limit, "global-bulk")]
-        if self.paid_limit is not None:
-            return [(self.paid_limit, "paid")]
-        return [(self.bulk_limit, "global-bulk"), (self.global_limit, "global")]
+            return [
+                Window(f"{ns}:global", self.global_rate),
+                Window(f"{ns}:global-bulk", self.bulk_rate, checked=False),
+                chat,
+            ]
+        if self.paid_rate is not None:
+            return [Window(f"{ns}:paid", self.paid_rate), chat]
+        return [Window(f"{ns}:global-bulk", self.bulk_rate), Window(f"{ns}:global", self.global_rate), chat]
 
-    async def acquire(self, address: str, *, lane: Lane = Lane.BULK, timeout: float = 120.0) -> bool:
+    async def acquire(
+        self, address: str, *, lane: Lane = Lane.BULK, timeout: float = 120.0, burst: bool = False
+    ) -> bool:
         """Wait until the bot may send to ``address``; False if no slot came within ``timeout``.
-
-        A reply is counted in the bulk window too but never waits for it: bulk's share shrinks by every
-        reply, and replies always have the reserve."""
+        ``burst``: a handler's answer, which may go a few at once in its chat."""
         deadline = time.monotonic() + timeout
-        chat_limit = self.group_limit if address.startswith("-") else self.chat_limit
-        budget = self._budget(lane)
-        needed = budget[:1] if lane is Lane.REPLY else budget
+        windows = self._windows(lane, address, burst)
         while time.monotonic() < deadline:
             pause = self._paused_until[lane] - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(min(pause, 1.0))
                 continue
-            if await self._claim(needed, budget, chat_limit, address):
+            if await self.windows.take(windows):
                 return True
             await asyncio.sleep(0.02 if lane is Lane.REPLY else 0.05)
         return False
-
-    async def _claim(
-        self,
-        needed: list[tuple[RateLimitItem, str]],
-        budget: list[tuple[RateLimitItem, str]],
-        chat_limit: RateLimitItem,
-        address: str,
-    ) -> bool:
-        """The overall budget first (cheap tests), then the chat's own slot, then spend the overall one."""
-        async with self._lock:
-            if not await self._fits(needed) or not await self._take(chat_limit, "chat", address):
-                return False
-            for limit, key in budget:
-                await self.limiter.hit(limit, self.namespace, key)
-            return True
-
-    async def _fits(self, windows: list[tuple[RateLimitItem, str]]) -> bool:
-        for limit, key in windows:
-            if not await self.limiter.test(limit, self.namespace, key):
-                return False
-        return True
 
 
 class ReplyGateMiddleware(BaseRequestMiddleware):
@@ -162,9 +228,5 @@ class ReplyGateMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, _COUNTED) and not OUTBOX_SEND.get():
             chat: Any = getattr(method, "chat_id", "")
-            await self.gate.acquire(str(chat), lane=Lane.REPLY, timeout=self.wait_seconds)
+            await self.gate.acquire(str(chat), lane=Lane.REPLY, timeout=self.wait_seconds, burst=True)
         return await make_request(bot, method)
-
-
-def _limits_uri(redis_url: str) -> str:
-    return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
