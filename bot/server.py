@@ -16,6 +16,7 @@ from backend.app import create_app
 from backend.db import Database
 from backend.settings import Settings
 from bot.client import BackendClient
+from bot.delivery.worker import DRAIN_SECONDS
 from bot.runtime import BotRuntime, build_runtime
 from bot.telegram_keeper import keep_polling, keep_webhook
 from scheduler.runner import SchedulerRunner
@@ -80,16 +81,18 @@ def _wrap_lifespan(
         async with inner(the_app) as state:
             tasks: list[asyncio.Task[None]] = []
             worker = runtime.delivery_worker() if with_worker else None
-            if worker is not None:
-                tasks.append(asyncio.create_task(worker.run_forever(), name="delivery-worker"))
+            delivering = asyncio.create_task(worker.run_forever(), name="delivery-worker") if worker else None
+            if delivering is not None:
+                tasks.append(delivering)
             if scheduler is not None:
                 scheduler.start()
             tasks.extend(await _start_telegram(runtime))
             try:
                 yield state
             finally:
-                if worker is not None:
-                    worker.stop()
+                if worker is not None and delivering is not None:
+                    worker.stop()  # the sends in flight finish and are recorded before anything closes
+                    await asyncio.wait({delivering}, timeout=DRAIN_SECONDS + 2)
                 for task in tasks:
                     task.cancel()
                 for task in tasks:

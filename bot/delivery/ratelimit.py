@@ -3,15 +3,16 @@
 About 30 messages/s for the bot overall, 1/s per private chat and 20/min per group. A sender waits for a
 slot instead of provoking 429s; 429s that still come are honoured through ``retry_after``.
 
-Two lanes share the budget, so a fan-out never holds up a person's own conversation:
+Lanes share the budget, so nothing sent in numbers holds up a person's own conversation:
 
 - **reply**: the bot's answers in a conversation (every send of a handler, through
-  ``ReplyGateMiddleware``) and outbox messages for one person (priority below bulk). They may use the
-  whole budget.
-- **bulk**: fan-outs (outbox priority ``BULK``: warnings, broadcasts, publicity). On the free budget they
-  stop ``reply_reserve`` short of it (29 of 30 a second), so a reply always finds a slot at once, and every
-  reply sent takes one from bulk. With paid broadcast (``allow_paid_broadcast``) bulk has Telegram's paid
-  budget of its own (1,000/s) and leaves the free one to replies altogether.
+  ``ReplyGateMiddleware``) and outbox messages of priority ``REPLY``. They may use the whole budget.
+- **notice**: outbox notices (priority ``NOTICE``: a claim's news, a household's list, many at once after a
+  collective upload). They stop ``reply_reserve`` short of the budget (29 of 30 a second), so a reply always
+  finds a slot at once, and every reply sent takes one from them.
+- **bulk**: fan-outs (priority ``BULK``: warnings, broadcasts, publicity): as notices, or, with paid
+  broadcast (``allow_paid_broadcast``), Telegram's paid budget of its own (1,000/s), which leaves the free
+  one to replies and notices.
 
 A 429 pauses only the lane that got it: a flood-wait on bulk does not hold a reply back.
 """
@@ -43,12 +44,15 @@ _SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
 class Lane(StrEnum):
-    REPLY = "reply"
-    BULK = "bulk"
+    REPLY = "reply"  # a conversation's answers, and outbox replies to a person's own action
+    NOTICE = "notice"  # outbox notices (a claim's news, a household's list): the free budget less the reserve
+    BULK = "bulk"  # fan-outs: as notices, or paid broadcast's own budget when configured
 
 
 def lane_of(priority: int) -> Lane:
-    return Lane.BULK if priority >= Priority.BULK else Lane.REPLY
+    if priority >= Priority.BULK:
+        return Lane.BULK
+    return Lane.REPLY if priority <= Priority.REPLY else Lane.NOTICE
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class RateGate:
         self.chat_rate = Rate.parse(chat_rate)
         self.group_rate = Rate.parse(group_rate)
         self.namespace = namespace
-        self._paused_until = {Lane.REPLY: 0.0, Lane.BULK: 0.0}
+        self._paused_until = dict.fromkeys(Lane, 0.0)
 
     @property
     def paid_bulk(self) -> bool:
@@ -189,7 +193,7 @@ class RateGate:
                 Window(f"{ns}:global-bulk", self.bulk_rate, checked=False),
                 chat,
             ]
-        if self.paid_rate is not None:
+        if lane is Lane.BULK and self.paid_rate is not None:
             return [Window(f"{ns}:paid", self.paid_rate), chat]
         return [Window(f"{ns}:global-bulk", self.bulk_rate), Window(f"{ns}:global", self.global_rate), chat]
 

@@ -45,6 +45,8 @@ INLINE_RETRY_LIMIT = 5.0
 # unrecorded (one per chat in flight), so the most it can duplicate.
 MAX_PARALLEL_CHATS = 30
 # A report the backend could not take is tried again this many times in all, after 0.5 s, 1 s, ...
+# On stop, how long the sends in flight may take to finish before they are cancelled.
+DRAIN_SECONDS = 10.0
 REPORT_ATTEMPTS = 3
 REPORT_RETRY_SECONDS = 0.5
 
@@ -82,7 +84,12 @@ class BotSender:
 
     async def __call__(self, item: OutboxItem) -> DeliveryResult:
         lane = lane_of(item.priority)
-        if self.gate is not None and not await self.gate.acquire(item.address, lane=lane):
+        # No longer than the lease allows: a slot that comes after it would send a message another worker
+        # (or this one, claiming again) may be sending too.
+        wait = 120.0 if item.claimed_until is None else _lease_left(item) - LEASE_SAFETY.total_seconds()
+        if self.gate is not None and not await self.gate.acquire(
+            item.address, lane=lane, timeout=max(wait, 0)
+        ):
             return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error="rate limit slot not available")
         outbox_send = OUTBOX_SEND.set(True)  # this send took its slot above: the reply lane leaves it alone
         try:
@@ -203,19 +210,23 @@ class DeliveryWorker:
             self.backend, self.worker_id, retry_seconds=self.report_retry_seconds
         ) as reporter:
             pipeline = _Pipeline(self, reporter)
-            while not self._stopping.is_set():
-                try:
-                    claimed = await pipeline.refill()
-                    if self.on_round is not None:
-                        self.on_round()
-                except BackendUnavailable as exc:
-                    log.warning("delivery: backend unavailable: %s", exc)
-                    claimed = 0
-                except Exception:
-                    log.exception("delivery claim failed")
-                    claimed = 0
-                await pipeline.wait(idle=not claimed, stopping=self._stopping, seconds=self.poll_seconds)
-            await pipeline.drain()
+            try:
+                while not self._stopping.is_set():
+                    try:
+                        claimed = await pipeline.refill()
+                        if self.on_round is not None:
+                            self.on_round()
+                    except BackendUnavailable as exc:
+                        log.warning("delivery: backend unavailable: %s", exc)
+                        claimed = 0
+                    except Exception:
+                        log.exception("delivery claim failed")
+                        claimed = 0
+                    await pipeline.wait(idle=not claimed, stopping=self._stopping, seconds=self.poll_seconds)
+            finally:
+                # Stopped or cancelled: the chats end while the reporter still records their results.
+                self._stopping.set()
+                await asyncio.shield(pipeline.drain())
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were claimed."""
@@ -267,6 +278,7 @@ class _Pipeline:
         self.reporter = reporter
         self.waiting: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
         self.active: dict[tuple[str, str], list[OutboxItem]] = {}
+        self.held: dict[int, OutboxItem] = {}  # every claimed message not yet sent or given back, by id
         self.tasks: set[asyncio.Task[None]] = set()
         self.freed = asyncio.Event()
 
@@ -282,13 +294,24 @@ class _Pipeline:
                 worker_id=self.worker.worker_id, limit=room, channels=sorted(self.worker.senders)
             )
             claimed = len(items)
-            for key, chat_items in _by_recipient(items).items():
-                if key in self.active:  # its task takes them after the one in flight
-                    self.active[key].extend(chat_items)
-                else:
-                    self.waiting.setdefault(key, []).extend(chat_items)
+            self._hold(items)
         self._start_chats()
         return claimed
+
+    def _hold(self, items: list[OutboxItem]) -> None:
+        fresh = []
+        for item in items:
+            known = self.held.get(item.id)
+            if known is not None:  # its lease ran out while it waited here, and came back to us: one copy
+                known.claimed_until = item.claimed_until
+                continue
+            self.held[item.id] = item
+            fresh.append(item)
+        for key, chat_items in _by_recipient(fresh).items():
+            if key in self.active:  # its task takes them after the one in flight
+                self.active[key].extend(chat_items)
+            else:
+                self.waiting.setdefault(key, []).extend(chat_items)
 
     def _start_chats(self) -> None:
         while self.waiting and len(self.active) < self.worker.max_parallel_chats:
@@ -304,40 +327,61 @@ class _Pipeline:
             while items and not self.worker.stopping:
                 item = items.pop(0)
                 if _lease_too_short(item):
+                    items.insert(0, item)
                     return  # leave the rest: the lease runs out and the scheduler hands them on
                 result = await self.worker.senders[item.channel](item)
                 if result.outcome is Outcome.STOPPED:
                     rest = [_stopped(other) for other in items]
                     items.clear()
-                    await self.reporter.record([result, *rest])
+                    await self._record([result, *rest])
                     return
-                await self.reporter.record([result])
+                await self._record([result])
+            if items:  # stopping: give the rest back now rather than at the end of their leases
+                back, items[:] = list(items), []
+                await self._record([_given_back(other) for other in back])
         except Exception:  # the backend did not take a result: this chat's leases run out and come back
             log.exception("delivery to %s stopped", key[0])
         finally:
+            for left in items:
+                self.held.pop(left.id, None)
             del self.active[key]
             self.freed.set()
 
+    async def _record(self, results: list[DeliveryResult]) -> None:
+        await self.reporter.record(results)
+        for result in results:
+            self.held.pop(result.id, None)
+
     async def wait(self, *, idle: bool, stopping: asyncio.Event, seconds: float) -> None:
-        """After a claim that found nothing, poll again after ``seconds`` (messages already claimed still
-        start as slots free, at the next round); otherwise as soon as a chat frees a slot, or at once when
-        a slot is free and messages wait."""
-        if not idle and self.waiting and len(self.active) < self.worker.max_parallel_chats:
+        """Start waiting chats at once while slots are free; otherwise wait for a slot to free (a chat
+        ended), and while any slot is free claim again after ``seconds`` at the latest (a message for a
+        new chat may have come). An empty outbox is polled, not claimed again for every chat that ends."""
+        full = len(self.active) >= self.worker.max_parallel_chats
+        if self.waiting and not full:
             return
         self.freed.clear()
         waiters = [asyncio.ensure_future(stopping.wait())]
-        # A slot freed starts a waiting chat at once; with none waiting and an empty outbox, poll.
         if self.active and (self.waiting or not idle):
             waiters.append(asyncio.ensure_future(self.freed.wait()))
-        timeout = seconds if idle or not self.active else None
+        timeout = None if full else seconds
         _done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
 
-    async def drain(self) -> None:
-        """On stop: the messages in flight finish (their results recorded); the rest wait for their leases."""
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+    async def drain(self, seconds: float = DRAIN_SECONDS) -> None:
+        """On stop: the sends in flight finish and are recorded, the messages not begun are given back;
+        a send still waiting for its slot after ``seconds`` is cancelled (its lease brings it back)."""
+        if not self.tasks:
+            return
+        _done, pending = await asyncio.wait(set(self.tasks), timeout=seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _given_back(item: OutboxItem) -> DeliveryResult:
+    return DeliveryResult(id=item.id, outcome=Outcome.RETRY, error="worker stopping", retry_after=0)
 
 
 def _stopped(item: OutboxItem) -> DeliveryResult:
@@ -420,6 +464,12 @@ def _by_recipient(items: list[OutboxItem]) -> OrderedDict[tuple[str, str], list[
     for item in items:
         groups.setdefault((item.channel, item.address), []).append(item)
     return groups
+
+
+def _lease_left(item: OutboxItem) -> float:
+    assert item.claimed_until is not None
+    until = item.claimed_until if item.claimed_until.tzinfo else item.claimed_until.replace(tzinfo=UTC)
+    return (until - datetime.now(UTC)).total_seconds()
 
 
 def _lease_too_short(item: OutboxItem) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -280,3 +283,73 @@ async def test_the_running_worker_sends_one_message_per_chat_at_a_time_and_at_mo
         ids = [item.id for item in items if item.address == chat]
         for earlier, later in pairwise(ids):
             assert backend.events.index(("acked", earlier)) < backend.events.index(("send", later))
+
+
+class PacedSender(ScriptedSender):
+    """Every send takes ``seconds`` (a chat at Telegram's 1/s, say)."""
+
+    def __init__(self, backend: ScriptedBackend, seconds: float) -> None:
+        super().__init__(backend)
+        self.seconds = seconds
+
+    async def __call__(self, item: OutboxItem) -> DeliveryResult:
+        await asyncio.sleep(self.seconds)
+        return await super().__call__(item)
+
+
+def _pipelined(backend: ScriptedBackend, sender: ScriptedSender, **options: Any) -> DeliveryWorker:
+    return DeliveryWorker(
+        backend,  # type: ignore[arg-type]
+        {"telegram": sender},
+        worker_id="pipelined",
+        poll_seconds=0.05,
+        report_retry_seconds=0.01,
+        **options,
+    )
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_a_message_for_a_new_chat_is_claimed_while_one_busy_chat_sends_its_many() -> None:
+    backend = RefillingBackend([_item(n, "7000") for n in range(1, 6)])
+    worker = _pipelined(backend, PacedSender(backend, 0.2))
+    running = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(0.1)
+    backend.items.append(_item(99, "7999"))  # arrives while 7000's five take a second
+    await _until(lambda: ("acked", 99) in backend.events)
+    assert ("send", 5) not in backend.events[: backend.events.index(("acked", 99))]  # not after all five
+    worker.stop()
+    await running
+
+
+async def test_a_message_claimed_again_after_its_lease_ran_out_here_is_sent_once() -> None:
+    first = _item(1, "7000")
+    backend = RefillingBackend([first, _item(2, "7000"), _item(3, "7000")])
+    worker = _pipelined(backend, PacedSender(backend, 0.15))
+    running = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(0.05)
+    backend.items.append(_item(3, "7000"))  # message 3's lease expired while it waited: claimed again
+    await _until(lambda: ("acked", 3) in backend.events)
+    await asyncio.sleep(0.3)
+    worker.stop()
+    await running
+    assert [i for kind, i in backend.events if kind == "send"] == [1, 2, 3]
+
+
+async def test_on_stop_the_send_in_flight_is_recorded_and_the_rest_given_back_at_once() -> None:
+    backend = RefillingBackend([_item(n, "7000") for n in range(1, 5)])
+    worker = _pipelined(backend, PacedSender(backend, 0.2))
+    running = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(0.1)  # message 1 is being sent
+    running.cancel()  # the embedded server's shutdown cancels the worker task
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    outcomes = {r.id: (r.outcome, r.retry_after) for results in backend.reports for r in results}
+    assert outcomes[1] == (Outcome.SENT, None)  # sent, and recorded: no duplicate after a restart
+    assert {outcomes[n] for n in (2, 3, 4)} == {(Outcome.RETRY, 0)}  # back in the queue, not after 60 s

@@ -19,7 +19,8 @@ from tests.fakes.telegram_server import FakeTelegramServer, RateLimits
 
 def test_outbox_priorities_map_to_lanes() -> None:
     assert lane_of(int(Priority.REPLY)) is Lane.REPLY
-    assert lane_of(int(Priority.NOTICE)) is Lane.REPLY  # a notice to one person is no fan-out
+    # Notices come many at once (a collective list's households): they leave the reserve to replies.
+    assert lane_of(int(Priority.NOTICE)) is Lane.NOTICE
     assert lane_of(int(Priority.BULK)) is Lane.BULK
 
 
@@ -48,6 +49,13 @@ async def test_a_flood_wait_on_bulk_does_not_pause_replies() -> None:
     assert await gate.acquire("555", lane=Lane.REPLY, timeout=1)
     assert time.monotonic() - started < 0.1
     assert not await gate.acquire("556", lane=Lane.BULK, timeout=0.2)
+
+
+async def test_notices_leave_the_reserve_to_replies_even_with_paid_broadcast() -> None:
+    gate = RateGate(global_rate="10/second", paid_rate="1000/second")
+    granted = [await gate.acquire(f"{n}", lane=Lane.NOTICE, timeout=0.05) for n in range(12)]
+    assert granted.count(True) == 9  # notices go out free (no allow_paid_broadcast): the free budget
+    assert await gate.acquire("555", lane=Lane.REPLY, timeout=0.05)
 
 
 async def test_paid_broadcast_is_a_budget_of_its_own_and_leaves_the_free_one_to_replies() -> None:
