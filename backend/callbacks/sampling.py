@@ -65,12 +65,24 @@ def by_case(members: Sequence[Member]) -> dict[str, list[int]]:
     return cases
 
 
-def case_key(kind: str, event_id: int | None, policy_id: int, household_id: int | None = None) -> str | None:
-    """A collective case: an agent's report for many households (R-CLM-3), or any claim of a household of a
-    collective policy (whoever reported it): R-CBK-2 asks at least 3 households of each."""
+def case_key(
+    kind: str,
+    event_id: int | None,
+    policy_id: int,
+    household_id: int | None = None,
+    loss_day: str | None = None,
+) -> str | None:
+    """A collective case: an agent's report for many households (R-CLM-3), or the claims of households of
+    a collective policy (whoever reported them) for one loss: R-CBK-2 asks at least 3 households of each.
+    Without an event, a collective policy's losses are told apart by their day (June's hail and August's
+    flood are two cases)."""
     if kind != "collective" and household_id is None:
         return None
-    return f"event:{event_id}" if event_id is not None else f"policy:{policy_id}"
+    if event_id is not None:
+        return f"event:{event_id}"
+    if household_id is not None and loss_day:
+        return f"policy:{policy_id}:{loss_day}"
+    return f"policy:{policy_id}"
 
 
 def one_month_after(moment: datetime) -> datetime:

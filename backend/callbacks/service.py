@@ -117,14 +117,30 @@ async def _population(session: AsyncSession, now: datetime) -> list[sampling.Mem
     considered = select(col(CallbackPopulation.claim_id))
     query = (
         sql_select(
-            col(Claim.id), col(Claim.kind), col(Claim.event_id), col(Claim.policy_id), col(Claim.household_id)
+            col(Claim.id),
+            col(Claim.kind),
+            col(Claim.event_id),
+            col(Claim.policy_id),
+            col(Claim.household_id),
+            col(Claim.loss_started_at),
         )
         .where(col(Claim.status) == ClaimStatus.PAID.value, col(Claim.paid_at).is_not(None))
         .where(col(Claim.paid_at) <= now, col(Claim.id).not_in(considered))
         .order_by(col(Claim.id))
     )
     rows = (await session.execute(query)).all()
-    return [sampling.Member(int(r[0]), sampling.case_key(r[1], r[2], r[3], r[4])) for r in rows]
+    return [
+        sampling.Member(
+            int(r[0]), _case_of(r.kind, r.event_id, r.policy_id, r.household_id, r.loss_started_at)
+        )
+        for r in rows
+    ]
+
+
+def _case_of(
+    kind: str, event_id: int | None, policy_id: int, household_id: int | None, loss_started_at: datetime
+) -> str | None:
+    return sampling.case_key(kind, event_id, policy_id, household_id, local_date(loss_started_at).isoformat())
 
 
 async def _case_quotas(
@@ -181,6 +197,7 @@ async def _create_callbacks(
             col(Claim.paid_at),
             col(Claim.paid_amount_fen),
             col(Claim.household_id),
+            col(Claim.loss_started_at),
             # A household of a collective policy is asked itself, not the organiser (who has no person).
             func.coalesce(col(PolicyHousehold.person_id), col(Policy.person_id)).label("person_id"),
             col(ClaimPayment.paid_at).label("payment_paid_at"),
@@ -204,7 +221,7 @@ async def _create_callbacks(
                 "policy_id": r.policy_id,
                 "person_id": r.person_id,
                 "region_code": r.region_code,
-                "case_key": sampling.case_key(r.kind, r.event_id, r.policy_id, r.household_id),
+                "case_key": _case_of(r.kind, r.event_id, r.policy_id, r.household_id, r.loss_started_at),
                 "amount_fen": r.amount_fen if r.amount_fen is not None else (r.paid_amount_fen or 0),
                 "paid_at": paid_at,
                 "due_at": due,

@@ -427,7 +427,7 @@ async def _reported_insured(
     """One household of an agent's report: its own policy in the village, or its row of a collective
     policy (R-CLM-12: a collective policy's claims are its households', never the organiser's)."""
     policy = await session.get(Policy, entry.policy_id)
-    if policy is None or not actor.covers_region(policy.region_code):
+    if policy is None:
         raise ClaimError("policy_not_in_village", policy_id=entry.policy_id)
     household = None
     if entry.household_id is not None:
@@ -441,7 +441,9 @@ async def _reported_insured(
     elif await holdings.is_collective_policy(session, entry.policy_id):
         raise ClaimError("household_required", policy_id=entry.policy_id)
     insured = ClaimInsured(policy=policy, household=household)
-    if not insured.region_code.startswith(significant_prefix(village_code)):
+    # The household's own village: a village agent reports for its households of a township's list.
+    in_village = insured.region_code.startswith(significant_prefix(village_code))
+    if not in_village or not actor.covers_region(insured.region_code):
         raise ClaimError("policy_not_in_village", policy_id=entry.policy_id)
     if policy.status != "active":
         raise ClaimError("policy_inactive", policy_id=policy.id)

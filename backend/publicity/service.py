@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.service import alert_staff
 from backend.db import utcnow
+from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.documents import store_document
 from backend.enrollment.models import Document, Policy
 from backend.images import checked_image
@@ -336,7 +337,26 @@ async def _households(session: AsyncSession, notice: PublicityNotice, region: Re
             .distinct()
         )
     ).all()
-    return listed | {int(person) for person in insured if person is not None}
+    # The households of collective policies in force, by their own village (the organiser's policy
+    # names no person).
+    households = (
+        await session.exec(
+            select(PolicyHousehold.person_id)
+            .join(CollectiveEnrollment, col(CollectiveEnrollment.id) == col(PolicyHousehold.collective_id))
+            .join(Policy, col(Policy.id) == col(CollectiveEnrollment.policy_id))
+            .where(col(Policy.status) == "active", household_in_region(region))
+            .distinct()
+        )
+    ).all()
+    return listed | {int(person) for person in insured if person is not None} | {int(p) for p in households}
+
+
+def household_in_region(region: Region) -> ColumnElement[bool]:
+    if region.level == RegionLevel.TOWNSHIP:
+        return col(PolicyHousehold.village_code).startswith(
+            region.code[: sources.TOWNSHIP_PREFIX], autoescape=True
+        )
+    return col(PolicyHousehold.village_code) == region.code
 
 
 def _buttons(notice_id: int, locale: str, objections: bool) -> list[list[dict[str, str]]]:
@@ -595,9 +615,15 @@ async def _own(session: AsyncSession, principal: BotPrincipal) -> tuple[set[int]
         seen = or_(seen, col(Policy.person_id) == principal.person_view)
     policies = (await session.exec(select(Policy.person_id, Policy.region_code).where(seen))).all()
     people = {int(person) for person, _ in policies if person is not None}
+    regions = {region for _, region in policies}
     if principal.person_view is not None:
         people.add(principal.person_view)
-    return people, {region for _, region in policies}
+        # A household of a collective list lives in its own village, whatever the organiser's area.
+        villages = await session.exec(
+            select(PolicyHousehold.village_code).where(PolicyHousehold.person_id == principal.person_view)
+        )
+        regions |= set(villages.all())
+    return people, regions
 
 
 def _publication_codes(regions: set[str]) -> set[str]:

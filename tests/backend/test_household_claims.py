@@ -9,7 +9,9 @@ payout notice and the callback survey read the household, never the organiser.""
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,12 +28,16 @@ from backend.people.models import ChatIdentity
 from backend.publicity.sources import SourceQuery, build_rows
 from backend.regions.models import Region
 from backend.settings import get_settings
+from messages import local_date
 from tests.backend.test_access_table import png
 from tests.backend.test_claims_reporting import cover_began, report
 from tests.backend.test_claims_workflow import code_of, crop_sampling, staff_user, survey_body
 from tests.backend.test_enrollment_api import identity, signed_form
+from tests.backend.test_publicity import publish
 from tests.collective_helpers import AREA, household, list_csv, upload
 
+_SEED = json.loads((Path(__file__).parents[2] / "backend/products/seed/catalogue.json").read_text("utf-8"))
+CATALOGUE: list[dict[str, Any]] = _SEED["products"] if isinstance(_SEED, dict) else _SEED
 PHONE_1, PHONE_2 = "13900000101", "13900000102"
 ACCOUNT_1, ACCOUNT_2 = "6228480000000000101", "6228480000000000102"
 
@@ -59,6 +65,11 @@ async def issued_collective(api: httpx.AsyncClient, admin_headers: dict[str, str
     )
     assert paid.status_code == 200, paid.text
     return int(paid.json()["policy_id"])
+
+
+async def _chat_of(db: Database, phone: str) -> int | None:
+    async with db.session() as session:
+        return (await session.exec(select(ChatIdentity).where(ChatIdentity.phone == phone))).one().id
 
 
 async def households(db: Database) -> dict[str, PolicyHousehold]:
@@ -290,11 +301,28 @@ async def test_r_clm_12_the_payout_notice_and_the_callback_read_the_household(
     assert fields["insured_name"] == rows[PHONE_1].name and fields["insured_quantity"].startswith("10")
     assert fields["payout_amount"] in ("400.00", "400")
 
+    # Published to the village: the household is told in its own chat and finds its row marked, though the
+    # organiser's policy names no person; the neighbour (no claim) is told too, by text.
+    notice = await publish(api, admin_headers, {"kind": "claims_payout", "region_code": AREA})
+    mine = await api.get("/api/bot/publicity/notices", headers=first)
+    assert [n["id"] for n in mine.json()] == [notice["id"]] and mine.json()[0]["own_rows"] == [0]
+    async with db.session() as session:
+        told = (
+            await session.exec(select(OutboxMessage).where(col(OutboxMessage.text).contains("公示")))
+        ).all()
+    first_chat = await _chat_of(db, PHONE_1)
+    assert first_chat in {m.identity_id for m in told}
+    assert f"+86{PHONE_2}" in {m.address for m in told if m.channel == "sms"}
+
     settings = get_settings().model_copy(update={"callback_draw_hour": 0})
     async with db.session() as session:
         await draw_daily_sample(session, settings, now=utcnow() + timedelta(minutes=1))
         drawn = (await session.exec(select(Callback).where(Callback.claim_id == claim_id))).all()
-    assert [(c.person_id, c.case_key) for c in drawn] == [(rows[PHONE_1].person_id, f"policy:{policy_id}")]
+    async with db.session() as session:
+        claim = await session.get(Claim, claim_id)
+        assert claim is not None
+    case = f"policy:{policy_id}:{local_date(claim.loss_started_at).isoformat()}"  # one loss, one case
+    assert [(c.person_id, c.case_key) for c in drawn] == [(rows[PHONE_1].person_id, case)]
 
 
 async def test_r_enr_10_the_collective_policy_has_its_own_e_policy_naming_the_households(
@@ -312,3 +340,69 @@ async def test_r_enr_10_the_collective_policy_has_its_own_e_policy_naming_the_ho
     household = await identity(api, service_headers, "hh-epolicy", phone=PHONE_1)
     mine = await api.get(f"/api/bot/documents/{policy['document_id']}", headers=household)
     assert mine.status_code == 404  # a household gets its voucher, not the organiser's policy
+
+
+async def _agreed_household_claim(
+    api: httpx.AsyncClient,
+    db: Database,
+    service_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    tag: str,
+) -> int:
+    policy_id = await issued_collective(api, admin_headers)
+    first = await identity(api, service_headers, f"hh-{tag}", phone=PHONE_1)
+    adjuster, _ = await staff_user(api, admin_headers, f"adj_{tag}", "adjuster")
+    claim_id = int((await household_claim(api, db, first, policy_id))["id"])
+    body = survey_body(**crop_sampling(record_id=await signed_form(api, adjuster)))
+    assert (
+        await api.post(f"/api/claims/{claim_id}/survey-report", headers=adjuster, json=body)
+    ).status_code == 200
+    await api.post(f"/api/claims/{claim_id}/assess", headers=adjuster, json={"amount_fen": 20000})
+    confirmed = await api.post(
+        f"/api/bot/claims/{claim_id}/settlement", headers=first, json={"answer": "confirm"}
+    )
+    assert confirmed.json()["status"] == "agreed", confirmed.text
+    return claim_id
+
+
+async def test_r_clm_12_a_committees_account_on_a_households_row_is_never_paid(
+    api: httpx.AsyncClient, db: Database, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """The organiser writes the rows: its own registered account put on a household's row is refused
+    although it is "the account on file"."""
+    claim_id = await _agreed_household_claim(api, db, service_headers, admin_headers, "reg")
+    underwriter, _ = await staff_user(api, admin_headers, "uw_reg", "underwriter")
+    registered = await api.post(
+        "/api/payee-accounts",
+        headers=underwriter,
+        json={
+            "account_number": ACCOUNT_1,
+            "bank_name": "农商银行",
+            "kind": "village_committee",
+            "holder": "大塘村民委员会",
+            "region_code": AREA,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    paid = await api.post(
+        f"/api/claims/{claim_id}/payment", headers=underwriter, json={"reference": "TRF-REG"}
+    )
+    assert code_of(paid) == "payee_account_registered"
+
+
+async def test_r_clm_12_one_account_for_two_households_is_refused_in_the_list(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    rows = [household(201, bank_account=ACCOUNT_1), household(202, bank_account=ACCOUNT_1)]
+    checked = await upload(api, admin_headers, list_csv(rows), path="/api/collective/lists/check")
+    problems = [(p["line"], p["column"], p["code"]) for p in checked.json()["problems"]]
+    assert problems == [(3, "bank_account", "bank_account_shared")]
+
+
+async def test_weather_index_cover_is_not_enrolled_collectively(
+    api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """An index payout is one per policy: a collective one would not pay each household (R-CLM-12)."""
+    index = next(p["code"] for p in CATALOGUE if p.get("weather_index"))
+    refused = await upload(api, admin_headers, list_csv([household(203)]), product=index)
+    assert code_of(refused) == "index_not_collective"

@@ -20,10 +20,10 @@ from backend.claims.access import scoped_claim as _scoped
 from backend.claims.errors import ClaimError
 from backend.claims.insured import ClaimInsured, insured_of
 from backend.claims.models import Claim, ClaimStatus
-from backend.claims.payees.models import PayeeAccount, PayeeException, PayeeExceptionStatus
+from backend.claims.payees.models import PayeeAccount, PayeeAccountKind, PayeeException, PayeeExceptionStatus
 from backend.claims.payees.schemas import PayeeAccountIn, PayeeExceptionIn
 from backend.db import utcnow
-from backend.enrollment.collective.models import PolicyHousehold
+from backend.enrollment.collective.models import CollectiveEnrollment, PolicyHousehold
 from backend.enrollment.endorsements import mask_value
 from backend.enrollment.models import Policy
 from backend.enrollment.validation import ValidationProblem, validate_bank_account
@@ -67,8 +67,13 @@ async def refuse_known_account(session: AsyncSession, insured: ClaimInsured, acc
         )
     ).first()
     # The account on file is never "someone else's" for its own claims, whatever the kind it is registered
-    # under (an insured's, or a cooperative's on the cooperative's own policy).
-    if registered is not None and account != own_account(insured):
+    # under (an insured's, or a cooperative's on the cooperative's own policy). A household's row was
+    # written by its organiser: an account registered as a committee's, a township's, a staff member's or
+    # a collective one on it is refused all the same (R-CLM-12).
+    if registered is not None and (
+        account != own_account(insured)
+        or (insured.household is not None and registered.kind != PayeeAccountKind.INSURED_OTHER)
+    ):
         raise ClaimError("payee_account_registered", kind=registered.kind)
     await _refuse_other_policies(session, insured, account)
     await _refuse_other_households(session, insured, account)
@@ -91,12 +96,15 @@ async def _refuse_other_policies(session: AsyncSession, insured: ClaimInsured, a
 
 
 async def _refuse_other_households(session: AsyncSession, insured: ClaimInsured, account: str) -> None:
-    query = select(PolicyHousehold.id, PolicyHousehold.person_id).where(
-        PolicyHousehold.bank_account == account
+    query = (
+        select(PolicyHousehold.id, PolicyHousehold.person_id, Policy.number)
+        .join(CollectiveEnrollment, col(CollectiveEnrollment.id) == col(PolicyHousehold.collective_id))
+        .outerjoin(Policy, col(Policy.id) == col(CollectiveEnrollment.policy_id))
+        .where(PolicyHousehold.bank_account == account)
     )
-    for household_id, person_id in (await session.exec(query)).all():
+    for household_id, person_id, number in (await session.exec(query)).all():
         if household_id != insured.household_id and person_id != insured.person_id:
-            raise ClaimError("payee_other_insured", policy="")
+            raise ClaimError("payee_other_insured", policy=number or "")
 
 
 async def approved_exception(

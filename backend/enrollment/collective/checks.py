@@ -369,13 +369,20 @@ def _ear_tags(
 
 
 def _duplicates(rows: list[CleanRow], problems: list[Problem]) -> None:
-    """An ID number twice in the list, and an ear tag twice (within or across rows)."""
+    """An ID number twice in the list, one account for two households (R-CLM-12: each household is paid
+    to its own account, so one household's payout would reach another), and an ear tag twice."""
     first_line: dict[str, int] = {}
+    account_line: dict[str, tuple[int, str]] = {}
     tag_line: dict[str, int] = {}
     for row in rows:
         seen = first_line.setdefault(row.id_number, row.line)
         if seen != row.line:
             problems.append(Problem(row.line, "id_number", "duplicate_id", {"first_line": str(seen)}))
+        holder_line, holder = account_line.setdefault(row.bank_account, (row.line, row.id_number))
+        if holder != row.id_number:
+            problems.append(
+                Problem(row.line, "bank_account", "bank_account_shared", {"first_line": str(holder_line)})
+            )
         repeated = []
         for tag in row.ear_tags:
             if tag_line.setdefault(tag, row.line) != row.line or row.ear_tags.count(tag) > 1:

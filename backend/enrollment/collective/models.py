@@ -87,7 +87,7 @@ class PolicyHousehold(SQLModel, table=True):
     place_name: str = Field(default="", max_length=100)
     ear_tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     bank_name: str = Field(max_length=100)
-    bank_account: str = Field(max_length=30)
+    bank_account: str = Field(max_length=30, index=True)  # the payee check's lookup (R-CLM-12)
     sum_insured_fen: int
     premium_total_fen: int
     farmer_fen: int  # the household's own share of the premium

@@ -95,12 +95,24 @@ def read_table(data: bytes) -> Table:
     return _table(_xlsx_rows(data) if workbook else _csv_rows(data))
 
 
+# A household list is at most a township's households (a few tens of thousands); the limits keep a sheet
+# with a stray far-away cell from being read as a grid of millions of empty cells.
+MAX_ROWS = 300_001
+MAX_COLUMNS = 200
+
+
 def _xlsx_rows(data: bytes) -> list[list[Any]]:
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheet = workbook.get_sheet_by_index(0)
-        return list(sheet.to_python(skip_empty_area=False))
+        too_big = sheet.total_height > MAX_ROWS or sheet.total_width > MAX_COLUMNS
     except Exception as exc:  # calamine raises its own errors for any unreadable workbook
+        raise SheetError("list_unreadable") from exc
+    if too_big:  # one cell far away would make a grid of millions of empty cells
+        raise SheetError("list_too_large", rows=str(MAX_ROWS), columns=str(MAX_COLUMNS))
+    try:
+        return list(sheet.to_python(skip_empty_area=False))
+    except Exception as exc:
         raise SheetError("list_unreadable") from exc
 
 

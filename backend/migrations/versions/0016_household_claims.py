@@ -20,9 +20,12 @@ def upgrade() -> None:
     with op.batch_alter_table("claim", schema=None) as batch_op:
         batch_op.add_column(sa.Column("household_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_claim_household_id"), ["household_id"], unique=False)
+    # The payee check looks a payee's account up among every household's (R-CLM-12).
+    op.create_index("ix_policy_household_bank_account", "policy_household", ["bank_account"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_policy_household_bank_account", table_name="policy_household")
     with op.batch_alter_table("claim", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_claim_household_id"))
         batch_op.drop_column("household_id")
