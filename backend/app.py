@@ -17,6 +17,7 @@ from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.people.directory import IdentityDirectory
 from backend.redis import RedisHandle
 from backend.routes import include_routers
+from backend.security import decode_access_token
 from backend.settings import Settings, get_settings
 
 VERSION = "0.1.0"
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             settings.max_upload_body_bytes, settings.webchat_max_upload_bytes + MULTIPART_OVERHEAD
         ),
         large_uploads=(("/api/collective/lists", settings.household_list_max_bytes + MULTIPART_OVERHEAD),),
+        staff_token=lambda token: decode_access_token(token, secret=settings.secret_key) is not None,
     )
 
     @app.get("/healthz", tags=["health"])

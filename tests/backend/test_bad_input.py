@@ -242,6 +242,14 @@ async def test_a_household_list_of_100000_rows_fits_its_larger_cap_and_nothing_e
         headers=admin_headers,
     )
     assert past.status_code == 413 and past.json()["detail"]["code"] == "body_too_large"
+    # Without a staff token the list routes take no more than any upload: anonymous 12 MB bodies stop here.
+    anonymous = await api.post(
+        "/api/collective/lists/check",
+        data={"product_code": "rice", "region_code": "441900003000"},
+        files={"file": ("list.xlsx", big)},
+        headers={"Authorization": "Bearer forged.token.here"},
+    )
+    assert anonymous.status_code == 413 and anonymous.json()["detail"]["code"] == "body_too_large"
 
 
 async def test_every_operation_declares_the_error_bodies_it_sends(app: FastAPI) -> None:
