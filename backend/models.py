@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
 from backend.alerts.models import StaffAlert
+from backend.alerts.warnings.models import CapFeed, CapWarning
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import DisasterEvent
@@ -45,6 +46,8 @@ __all__ = [
     "Callback",
     "CallbackPopulation",
     "CallbackSample",
+    "CapFeed",
+    "CapWarning",
     "ChatIdentity",
     "Claim",
     "ClaimAttachment",
