@@ -354,6 +354,7 @@ def _helper_samples() -> None:
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
+    from tests.backend.test_cap_warnings import TEMPLATE_SAMPLES as WARNING_SAMPLES
 
     SAMPLES.update(INDEX_SAMPLES)
     SAMPLES.update(EVENT_SAMPLES)
@@ -362,6 +363,7 @@ def _helper_samples() -> None:
     SAMPLES.update(CALLBACK_SAMPLES)
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
+    SAMPLES.update(WARNING_SAMPLES)
 
 
 _helper_samples()

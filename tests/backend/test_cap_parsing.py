@@ -305,3 +305,12 @@ def test_r_dis_1_every_hazard_has_advice_and_every_named_pair_is_written(locale:
         "advice_typhoon_banana",
         "advice_typhoon_livestock",
     ]
+
+
+def test_the_api_state_filter_names_every_state() -> None:
+    from typing import get_args
+
+    from backend.alerts.warnings.api import State
+    from backend.alerts.warnings.models import WarningState
+
+    assert set(get_args(State)) == {s.value for s in WarningState}

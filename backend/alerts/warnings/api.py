@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from backend.alerts.warnings import service
-from backend.alerts.warnings.models import CapWarning, WarningState
+from backend.alerts.warnings.models import CapWarning
 from backend.alerts.warnings.schemas import IngestOut, WarningOut
 from backend.deps import SessionDep, SettingsDep, StaffDep, require_roles
 from backend.ids import Id
@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/warnings", tags=["warnings"])
 
 Uploader = Annotated[StaffPrincipal, Depends(require_roles(*service.UPLOAD_ROLES))]
 Approver = Annotated[StaffPrincipal, Depends(require_roles(*service.APPROVE_ROLES))]
-State = Literal[tuple(state.value for state in WarningState)]  # type: ignore[valid-type]
+State = Literal[
+    "held", "pending", "sent", "expired", "no_area", "cancelled", "updated", "cancel", "unmatched"
+]  # models.WarningState
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 XML_TYPES = ("application/cap+xml", "application/xml", "text/xml")

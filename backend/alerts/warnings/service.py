@@ -50,6 +50,7 @@ UPLOAD_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value)  # and admin (requi
 APPROVE_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value)
 EVENT_SEVERITIES = frozenset({"Severe", "Extreme"})
 MAX_EXCLUDED = 10_000  # the broadcast audience's exclusion list holds at most this many people
+MAX_CHAIN = 20  # and at most this many earlier broadcasts (the latest messages of an update chain)
 # The claims domain imports alerts (staff alerts), so alerts may not import claims back (acyclic
 # siblings): its tables are taken from the schema by name (``backend.models`` loads every table).
 
@@ -411,7 +412,7 @@ async def _invite(session: AsyncSession, warning: CapWarning, now: datetime) -> 
         session,
         content=invite_content(warning),
         audience=sending.audience_of(
-            from_broadcast_ids=reached, excluded_people=await _reported_since(session, began)
+            from_broadcast_ids=reached[:MAX_CHAIN], excluded_people=await _reported_since(session, began)
         ),
         source_key=f"cap:{warning.id}:invite",
         ack_button=False,
