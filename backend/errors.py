@@ -84,7 +84,7 @@ CONFLICTS = frozenset(
         "warning_not_pending",
     }
 )
-FORBIDDEN = frozenset({"forbidden", "outside_scope"})
+FORBIDDEN = frozenset({"forbidden", "outside_scope", "approver_is_creator", "broadcast_not_yours"})
 NOT_FOUND = frozenset({"not_found", "claim_not_found", "warning_not_found"})
 UNSUPPORTED = frozenset({"not_an_image", "not_media"})
 

@@ -2,6 +2,13 @@
 
 from backend.alerts.models import StaffAlert
 from backend.alerts.warnings.models import CapFeed, CapWarning
+from backend.broadcasts.models import (
+    Broadcast,
+    BroadcastGeoPerson,
+    BroadcastRecipient,
+    BroadcastVariant,
+    RegionArea,
+)
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import DisasterEvent
@@ -43,6 +50,10 @@ __all__ = [
     "Application",
     "ArchiveRecord",
     "AuditLog",
+    "Broadcast",
+    "BroadcastGeoPerson",
+    "BroadcastRecipient",
+    "BroadcastVariant",
     "Callback",
     "CallbackPopulation",
     "CallbackSample",
@@ -81,6 +92,7 @@ __all__ = [
     "QrCampaign",
     "QrScan",
     "Region",
+    "RegionArea",
     "RiskQuestion",
     "SmsLink",
     "SmsNumber",

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     cap_feeds: str = ""
     cap_auto_send_extreme: bool = False
     cap_feed_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Broadcasts (backend/broadcasts): a fan-out to more people than this waits for a second staff
+    # member's approval (four eyes); at or below it the creator sends it.
+    broadcast_approval_threshold: int = Field(default=500, ge=0)
 
     @model_validator(mode="before")
     @classmethod
