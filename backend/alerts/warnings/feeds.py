@@ -97,8 +97,8 @@ async def poll_feed(
     if answer.status_code != 200:
         report.error = f"HTTP {answer.status_code}"
         return await _done(session, feed, report)
-    await _read(session, settings, feed, answer.content, report, client)
-    feed = await _feed_row(session, url)  # ingest commits; read the row again
+    await _read(session, settings, url, list(feed.refused_links), answer.content, report, client)
+    feed = await _feed_row(session, url)  # ingest commits (and a refusal rolls back): read the row again
     feed.etag = answer.headers.get("ETag")
     feed.last_modified = answer.headers.get("Last-Modified")
     return await _done(session, feed, report)
@@ -123,20 +123,23 @@ def _tree(data: bytes) -> Element | None:
 async def _read(
     session: AsyncSession,
     settings: Settings,
-    feed: CapFeed,
+    url: str,
+    refused_before: list[str],
     data: bytes,
     report: FeedReport,
     client: httpx.AsyncClient,
 ) -> None:
+    """Plain values only (the url, the refused links): a refusal rolls the session back, which expires
+    every row object it holds."""
     root = _tree(data)
     if root is None or root.tag == CAP + "alert":  # one document (an unsafe one is refused by ingest)
-        await _ingest(session, settings, feed, data, feed.url, report)
+        await _ingest(session, settings, url, data, url, report)
         return
-    for link, embedded in _entries(root, feed.url):
+    for link, embedded in _entries(root, url):
         if embedded is not None:
-            await _ingest(session, settings, feed, embedded, link, report)
+            await _ingest(session, settings, url, embedded, link, report)
             continue
-        if link in feed.refused_links or await _received(session, link):
+        if link in refused_before or await _received(session, link):
             continue
         try:
             answer = await client.get(link, headers={"Accept": "application/cap+xml, application/xml"})
@@ -146,7 +149,7 @@ async def _read(
         if answer.status_code != 200:
             report.refused.append(f"{link}: HTTP {answer.status_code}")
             continue
-        await _ingest(session, settings, feed, answer.content, link, report)
+        await _ingest(session, settings, url, answer.content, link, report)
 
 
 def _entries(root: Element, base: str) -> list[tuple[str, bytes | None]]:
@@ -181,19 +184,19 @@ async def _received(session: AsyncSession, link: str) -> bool:
 
 
 async def _ingest(
-    session: AsyncSession, settings: Settings, feed: CapFeed, data: bytes, link: str, report: FeedReport
+    session: AsyncSession, settings: Settings, url: str, data: bytes, link: str, report: FeedReport
 ) -> None:
     try:
         result = await service.ingest(session, settings, data=data, source="feed", source_url=link[:1000])
     except WarningError as exc:
         await session.rollback()
         report.refused.append(f"{link}: {exc.code} {exc.detail.get('reason', '')}".strip())
-        row = await _feed_row(session, feed.url)
-        if link != feed.url and link not in row.refused_links:
+        row = await _feed_row(session, url)
+        if link != url and link not in row.refused_links:
             row.refused_links = [*row.refused_links, link][-MAX_REFUSED_KEPT:]
             session.add(row)
             await session.commit()
-        log.warning("CAP feed %s: %s refused: %s", feed.url, link, exc.detail)
+        log.warning("CAP feed %s: %s refused: %s", url, link, exc.detail)
         return
     if result.duplicate:
         report.duplicates += 1

@@ -1,7 +1,7 @@
 """Official CAP warnings: cap_warning, cap_feed, claim.warning_id
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-04 19:08:34.736999
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0018'
-down_revision: str | None = '0015'
+down_revision: str | None = '0017'  # chained after broadcasts (merged into this branch); brief: 0015
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
