@@ -34,10 +34,13 @@ async def insured(
     person: Person | None = None,
     status: str = "active",
 ) -> tuple[Person, ChatIdentity | None, Policy]:
-    """A person insured for ``product`` in ``region`` (a second policy when ``person`` is given)."""
+    """A person insured for ``product`` in ``region``, with a verified chat unless ``chat`` is False (a
+    second policy, and no new chat, when ``person`` is given)."""
     n = next(_serial)
     now = utcnow()
-    if person is None:
+    if person is not None:
+        chat = False
+    else:
         person = Person(name=f"农户{n}", phone=f"139{n:08d}" if phone else None)
         session.add(person)
         await session.flush()
