@@ -90,13 +90,13 @@ async def _callback_retention(session: AsyncSession, context: JobContext) -> Any
     return await callback_retention(session, context.settings)
 
 
-
 async def _cap_feeds(session: AsyncSession, context: JobContext) -> Any:
     return await poll_cap_feeds(session, context.settings)
 
 
 async def _warnings_due(session: AsyncSession) -> Any:
     return await warnings_due(session)
+
 
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(

@@ -349,12 +349,12 @@ WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
 def _helper_samples() -> None:
     """Feature tests own the samples of their templates; gather them here."""
     from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
+    from tests.backend.test_cap_warnings import TEMPLATE_SAMPLES as WARNING_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
-    from tests.backend.test_cap_warnings import TEMPLATE_SAMPLES as WARNING_SAMPLES
 
     SAMPLES.update(INDEX_SAMPLES)
     SAMPLES.update(EVENT_SAMPLES)

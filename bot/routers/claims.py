@@ -137,7 +137,7 @@ async def report_for_warning(
     bot: Bot,
     runner: FormRunner,
 ) -> None:
-    """"Report a loss" under an official warning: the report carries the warning (``claim.warning_id``)."""
+    """ "Report a loss" under an official warning: the report carries the warning (``claim.warning_id``)."""
     io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
     await open_report(io, ctx, state, runner, warning_id=callback_data.warning_id)
 

@@ -15,16 +15,17 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from backend.broadcasts.models import Broadcast, BroadcastRecipient, BroadcastVariant
-from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.alerts.warnings import feeds, service
 from backend.alerts.warnings.models import CapFeed, CapWarning
+from backend.broadcasts.models import Broadcast, BroadcastRecipient, BroadcastVariant
 from backend.claims.catastrophe.models import DisasterEvent
 from backend.claims.models import Claim
 from backend.db import Database, utcnow
+from backend.people.models import ChatIdentity
 from backend.settings import Settings
+from backend.staff.models import AuditLog
 from tests.backend.test_cap_parsing import BILLION_LAUGHS, XXE, cap_xml, info_xml
 from tests.backend.test_claims_workflow import staff_user
 from tests.backend.test_enrollment_api import farmer_application, identity, submit
@@ -101,13 +102,9 @@ async def recipients(db: Database, broadcast_id: int | None) -> set[int]:
 
 async def person_of(db: Database, headers: dict[str, str]) -> int:
     async with db.session() as session:
-        row = (
-            await session.exec(
-                text("SELECT person_id FROM chat_identity WHERE id = :i"),
-                params={"i": int(headers["X-Identity-Id"])},
-            )
-        ).one()  # type: ignore[call-overload]
-    return int(row[0])
+        chat = await session.get(ChatIdentity, int(headers["X-Identity-Id"]))
+    assert chat is not None and chat.person_id is not None
+    return chat.person_id
 
 
 async def warning_row(db: Database, warning_id: int) -> CapWarning:
@@ -251,9 +248,9 @@ async def test_staff_approve_before_sending(
     assert again.status_code == 409
     async with db.session() as session:
         audit = (
-            await session.exec(text("SELECT action FROM audit_log WHERE action LIKE 'warnings.%'"))
-        ).all()  # type: ignore[call-overload]
-    assert {a[0] for a in audit} == {"warnings.ingest", "warnings.approve"}
+            await session.exec(select(AuditLog.action).where(col(AuditLog.action).like("warnings.%")))
+        ).all()
+    assert set(audit) == {"warnings.ingest", "warnings.approve"}
 
 
 async def test_extreme_and_immediate_go_at_once_when_configured(

@@ -71,9 +71,7 @@ async def test_a_typhoon_warning_from_upload_to_chat_sms_ack_claim_and_all_clear
     assert "田里：疏通排水沟" in message.text and "牲畜" not in message.text  # advice for rice only
     assert any("我要报案" in t for t in message.button_texts())
     async with db.session() as session:
-        sms = (
-            await session.exec(select(OutboxMessage).where(OutboxMessage.channel == "sms"))
-        ).all()
+        sms = (await session.exec(select(OutboxMessage).where(OutboxMessage.channel == "sms"))).all()
     warning_sms = [m for m in sms if (m.template or {}).get("key") == "cap_warning"]
     assert len(warning_sms) == 1 and "台风" in warning_sms[0].text
 
@@ -81,7 +79,9 @@ async def test_a_typhoon_warning_from_upload_to_chat_sms_ack_claim_and_all_clear
     assert acked, "the tap is answered"
     async with db.session() as session:
         rows = (
-            await session.exec(select(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == broadcast_id))
+            await session.exec(
+                select(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == broadcast_id)
+            )
         ).all()
     assert sorted(r.acked_at is not None for r in rows) == [False, True]  # the farmer, not the texted one
     progress = await api.get(f"/api/broadcasts/{broadcast_id}/progress", headers=admin_headers)

@@ -84,7 +84,7 @@ def _sms_event(warning: CapWarning, locale: str) -> str:
 
 def _report_button(warning: CapWarning) -> list[list[ButtonSpec]]:
     labels = {locale: label("warnings.report_button", locale) for locale in LOCALES}
-    return [[ButtonSpec(label=labels, callback_data=warning_report_button(warning.id or 0))]]  # type: ignore[arg-type]
+    return [[ButtonSpec(label=labels, callback_data=warning_report_button(warning.id or 0))]]
 
 
 def warning_content(warning: CapWarning, groups: dict[str, str], *, update: bool = False) -> BroadcastContent:
@@ -102,7 +102,7 @@ def warning_content(warning: CapWarning, groups: dict[str, str], *, update: bool
             sections=sections(warning.hazard, groups, locale),
             sms=SmsPart(template="cap_warning", params={"event": _sms_event(warning, locale)}),
         )
-    return BroadcastContent(locales=locales, buttons=_report_button(warning))  # type: ignore[arg-type]
+    return BroadcastContent(locales=locales, buttons=_report_button(warning))
 
 
 def all_clear_content(warning: CapWarning) -> BroadcastContent:
@@ -113,7 +113,7 @@ def all_clear_content(warning: CapWarning) -> BroadcastContent:
         )
         for locale in LOCALES
     }
-    return BroadcastContent(locales=locales, buttons=_report_button(warning))  # type: ignore[arg-type]
+    return BroadcastContent(locales=locales, buttons=_report_button(warning))
 
 
 def invite_content(warning: CapWarning) -> BroadcastContent:
@@ -124,4 +124,4 @@ def invite_content(warning: CapWarning) -> BroadcastContent:
         )
         for locale in LOCALES
     }
-    return BroadcastContent(locales=locales, buttons=_report_button(warning))  # type: ignore[arg-type]
+    return BroadcastContent(locales=locales, buttons=_report_button(warning))

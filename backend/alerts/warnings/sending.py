@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.warnings.models import CapWarning
-from backend.broadcasts import service as broadcasts
 from backend.broadcasts.schemas import AudienceSpec, BroadcastContent, Exclusions
+from backend.broadcasts.service import send_system_broadcast
 from backend.security import significant_prefix
 
 KIND = "warning"
@@ -43,7 +43,7 @@ async def send_now(
     ack_button: bool,
 ) -> int:
     """Resolve and enqueue now (commits: the broadcasts domain commits its own work). Its id."""
-    broadcast = await broadcasts.send_system_broadcast(
+    broadcast = await send_system_broadcast(
         session, kind=KIND, content=content, audience=audience, source_key=source_key, ack_button=ack_button
     )
     return broadcast.id or 0

@@ -265,7 +265,7 @@ async def _open_event(session: AsyncSession, warning: CapWarning) -> None:
         "created_at": utcnow(),
     }
     events = _table("disaster_event")
-    result = await session.exec(insert(events).values(values).returning(events.c.id))  # type: ignore[call-overload]
+    result = await session.exec(insert(events).values(values).returning(events.c.id))
     warning.event_id = result.scalar_one()
 
 
