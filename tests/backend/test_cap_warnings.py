@@ -308,6 +308,31 @@ async def test_polygon_and_circle_match_insured_items_by_gps(
     assert await recipients(db, sent.json()["broadcast_id"]) == {await person_of(db, inside)}
 
 
+async def test_a_drawn_area_reaches_items_without_gps_through_their_townships_area(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], service_headers: dict[str, str], db: Database
+) -> None:
+    """No GPS point on the policy: the township's area (imported by staff) decides."""
+    township = {
+        "type": "Feature",
+        "properties": {"code": DONGGUAN_TOWNSHIP},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[113.72, 23.0], [113.8, 23.0], [113.8, 23.06], [113.72, 23.06], [113.72, 23.0]]],
+        },
+    }
+    imported = await api.post(
+        "/api/regions/areas",
+        json={"type": "FeatureCollection", "features": [township]},
+        headers=admin_headers,
+    )
+    assert imported.status_code == 200, imported.text
+    no_point, _ = await insured(api, service_headers, "no-gps")
+    await insured(api, service_headers, "no-gps-far", region=ZHANJIANG_TOWNSHIP)
+    drawn = await upload(api, admin_headers, typhoon(area=DONGGUAN_POLYGON))
+    sent = await api.post(f"/api/warnings/{drawn.json()['warning']['id']}/approve", headers=admin_headers)
+    assert await recipients(db, sent.json()["broadcast_id"]) == {await person_of(db, no_point)}
+
+
 async def _variant_texts(db: Database, broadcast_id: int) -> list[str]:
     async with db.session() as session:
         rows = (

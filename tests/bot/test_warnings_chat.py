@@ -86,7 +86,15 @@ async def test_a_typhoon_warning_from_upload_to_chat_sms_ack_claim_and_all_clear
     assert sorted(r.acked_at is not None for r in rows) == [False, True]  # the farmer, not the texted one
     progress = await api.get(f"/api/broadcasts/{broadcast_id}/progress", headers=admin_headers)
     assert progress.status_code == 200, progress.text
-    assert "441900003000" in progress.text
+    by_region = {r["region_code"]: r for r in progress.json()["ack_by_region"]}
+    assert progress.json()["acked"] == 1
+    assert (
+        sum(r["acked"] for r in by_region.values()) == 1
+        and sum(r["recipients"] for r in by_region.values()) == 2
+    )
+    await farmer.tap("收到", [message])  # a second tap is harmless
+    again = await api.get(f"/api/broadcasts/{broadcast_id}/progress", headers=admin_headers)
+    assert again.json()["acked"] == 1
 
     # "我要报案" under the warning: the claim form, and the claim carries the warning.
     await farmer.tap("我要报案", [message])
