@@ -433,6 +433,33 @@ async def test_a_cancel_sends_the_all_clear_to_those_who_got_the_alert(
     assert texts and all("已解除" in t for t in texts)
 
 
+async def test_a_cancel_naming_only_the_first_message_also_ends_its_updates(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], service_headers: dict[str, str], db: Database
+) -> None:
+    await insured(api, service_headers, "story")
+    original = (await upload(api, admin_headers, typhoon())).json()["warning"]
+    await api.post(f"/api/warnings/{original['id']}/approve", headers=admin_headers)
+    reference = "gd-weather@cma.cn,CN-TEST-1,2026-12-04T08:00:00+08:00"
+    update = typhoon(
+        identifier="CN-U", sent="2026-12-04T10:00:00+08:00", msg_type="Update", references=reference
+    )
+    updated = (await upload(api, admin_headers, update)).json()["warning"]
+    updated = (await api.post(f"/api/warnings/{updated['id']}/approve", headers=admin_headers)).json()
+    cancel = cap_xml(identifier="CN-C", msg_type="Cancel", references=reference, infos="")
+    row = (await upload(api, admin_headers, cancel)).json()["warning"]
+    assert (await warning_row(db, updated["id"])).state == "cancelled"
+    assert await recipients(db, row["all_clear_broadcast_id"]) == await recipients(
+        db, updated["broadcast_id"]
+    )
+    async with db.session() as session:
+        update_row = await session.get(CapWarning, updated["id"])
+        assert update_row is not None
+        update_row.expires = utcnow() - timedelta(minutes=1)
+        session.add(update_row)
+        await session.commit()
+        assert (await service.act_on_due(session)).invited == 0  # the all-clear already invited reports
+
+
 async def test_a_cancel_of_a_pending_warning_sends_nothing(
     api: httpx.AsyncClient, admin_headers: dict[str, str], service_headers: dict[str, str], db: Database
 ) -> None:

@@ -229,9 +229,24 @@ def _sent_broadcasts(originals: list[CapWarning]) -> list[int]:
     return [w.broadcast_id for w in originals if w.broadcast_id is not None]
 
 
+async def _with_updates(session: AsyncSession, originals: list[CapWarning]) -> list[CapWarning]:
+    """The cancelled messages and the updates we received of them (a Cancel may name only the first)."""
+    chain = {w.id: w for w in originals}
+    frontier = [w.id for w in originals]
+    while frontier:
+        query = select(CapWarning).where(
+            col(CapWarning.refers_to_id).in_(frontier), CapWarning.msg_type == "Update"
+        )
+        found = [w for w in (await session.exec(query)).all() if w.id not in chain]
+        chain.update({w.id: w for w in found})
+        frontier = [w.id for w in found]
+    return sorted(chain.values(), key=lambda w: w.sent)
+
+
 async def _cancel(session: AsyncSession, warning: CapWarning, originals: list[CapWarning]) -> None:
     warning.state = WarningState.CANCEL.value if originals else WarningState.UNMATCHED.value
-    reached = _sent_broadcasts(originals)
+    originals = await _with_updates(session, originals)
+    reached = _sent_broadcasts(originals)[-MAX_CHAIN:]
     for original in originals:
         original.state = WarningState.CANCELLED.value
         original.invited_at = original.invited_at or utcnow()  # the all-clear invites the loss reports
