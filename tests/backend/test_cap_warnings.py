@@ -49,6 +49,7 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
             "headline": "广东省气象台发布台风橙色预警",
             "area": "湛江市",
             "expires_at": "2026-12-05 20:00",
+            "instruction": "停止户外作业，转移危险地带人员。",
         },
         "advice": "台风要来了。",
         "after_loss": "如果受了灾，请先拍照。",
@@ -567,6 +568,9 @@ async def test_staff_of_another_region_neither_see_nor_approve(
     assert (await api.post(f"/api/warnings/{warning_id}/approve", headers=zhanjiang)).status_code == 404
     assert (await api.get("/api/warnings", headers=zhanjiang)).json() == []
     assert (await api.get(f"/api/warnings/{warning_id}", headers=dongguan)).status_code == 200
+    listed = await api.get("/api/warnings", headers=dongguan, params={"limit": 1})
+    assert [w["id"] for w in listed.json()] == [warning_id]
+    assert (await api.get("/api/warnings", headers=dongguan, params={"offset": 1})).json() == []
     viewer, _ = await staff_user(api, admin_headers, "dg-viewer", "viewer")
     assert (await upload(api, viewer, typhoon(identifier="CN-v"))).status_code == 403
 

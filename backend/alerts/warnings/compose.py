@@ -22,7 +22,8 @@ from backend.chat_actions import warning_report_button
 from messages import LOCALES, MessageNotFound, label, local_time
 
 MAX_SECTIONS = 16
-SMS_EVENT_CHARS = 12  # a "text" SMS variable (messages/sms.py VARIABLE_LIMITS)
+SMS_EVENT_CHARS = 12
+INSTRUCTION_CHARS = 300  # the official "what to do", cut short: the chat message stays readable  # a "text" SMS variable (messages/sms.py VARIABLE_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,15 @@ def _facts(warning: CapWarning, locale: str, update: bool) -> dict[str, object]:
         "sender_name": warning.sender_name or warning.sender,
         "headline": warning.headline or warning.event,
         "area": warning.area_desc or "-",
+        "instruction": _short(warning.instruction, INSTRUCTION_CHARS),
         # Rendered now: the content is stored as JSON, and a reader's time is the setting's zone.
         "expires_at": local_time(warning.expires) if warning.expires else "",
     }
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sms_event(warning: CapWarning, locale: str) -> str:

@@ -50,6 +50,7 @@ UPLOAD_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value)  # and admin (requi
 APPROVE_ROLES = (Role.UNDERWRITER.value, Role.ADJUSTER.value)
 EVENT_SEVERITIES = frozenset({"Severe", "Extreme"})
 MAX_EXCLUDED = 10_000  # the broadcast audience's exclusion list holds at most this many people
+LIST_PAGE = 500  # rows read at a time when a regional staff member lists warnings
 MAX_CHAIN = 20  # and at most this many earlier broadcasts (the latest messages of an update chain)
 # The claims domain imports alerts (staff alerts), so alerts may not import claims back (acyclic
 # siblings): its tables are taken from the schema by name (``backend.models`` loads every table).
@@ -342,11 +343,30 @@ async def list_warnings(
     limit: int = 50,
     offset: int = 0,
 ) -> list[CapWarning]:
+    """Newest first. National staff page in SQL; regional staff's rows are picked by their region codes
+    (a JSON list: no portable prefix query), reading the newest in pages until the page is full."""
     query = select(CapWarning).order_by(col(CapWarning.id).desc())
     if state is not None:
         query = query.where(CapWarning.state == state)
-    rows = (await session.exec(query)).all()
-    return [w for w in rows if visible(actor, w)][offset : offset + limit]
+    if actor.is_national:
+        return list((await session.exec(query.offset(offset).limit(limit))).all())
+    found: list[CapWarning] = []
+    skipped, page = 0, 0
+    while len(found) < limit:
+        rows = (await session.exec(query.offset(page * LIST_PAGE).limit(LIST_PAGE))).all()
+        for warning in rows:
+            if not visible(actor, warning):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(warning)
+            if len(found) == limit:
+                break
+        if len(rows) < LIST_PAGE:
+            break
+        page += 1
+    return found
 
 
 async def approve(
