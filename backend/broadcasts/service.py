@@ -452,7 +452,7 @@ async def continue_fan_out(
     link_days = int(_setting(settings, "sms_link_days"))
     size = chunk or fanout.CHUNK
     lanes = PARALLEL if session.get_bind().dialect.name == "postgresql" else 1
-    started, written = time.monotonic(), 0
+    started, written, per_id = time.monotonic(), 0, 0.0
     while broadcast.status == BroadcastStatus.SENDING.value and broadcast.resolved_at is None:
         lo = broadcast.resolved_through + 1
         if lo > top:
@@ -464,6 +464,16 @@ async def continue_fan_out(
             ranges = [(lo, min(lo + fanout.FIRST_CHUNK - 1, top))]
         else:
             ranges = [(a, min(a + size - 1, top)) for a in range(lo, top + 1, size)][:lanes]
+        # Within a budget, a pass starts only when the last one's pace says it ends in time: "send" then
+        # answers after the first small range of a big audience, and the job does the rest.
+        ids = (ranges[-1][1] - lo + 1) / len(ranges)
+        if (
+            budget_seconds is not None
+            and written
+            and time.monotonic() - started + per_id * ids > budget_seconds
+        ):
+            break
+        pass_started = time.monotonic()
         if len(ranges) == 1:
             written += await fanout.fan_out_range(session, broadcast, t, *ranges[0], link_days=link_days)
         else:
@@ -472,6 +482,7 @@ async def continue_fan_out(
             )
         await fanout.advance(session, broadcast, lo, ranges[-1][1])
         await session.commit()
+        per_id = (time.monotonic() - pass_started) / ids
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             break
     return written
@@ -490,14 +501,18 @@ async def _range_apart(
 async def pause_broadcast(
     session: AsyncSession, *, broadcast_id: int, actor: StaffPrincipal | None, ip: str | None = None
 ) -> Broadcast:
-    """Hold its queued outbox rows (status ``held``: not claimable); other messages are untouched."""
+    """Hold its queued outbox rows and those waiting for a retry (status ``held``: not claimable, and the
+    housekeeping's re-queue leaves them); other messages are untouched. Rows a worker holds finish."""
     broadcast = await get_broadcast(session, broadcast_id=broadcast_id, actor=actor)
     _expect(broadcast, BroadcastStatus.SENDING)
+    retrying = (col(OutboxMessage.status) == OutboxStatus.FAILED.value) & col(
+        OutboxMessage.next_attempt_at
+    ).is_not(None)
     result = await session.execute(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.broadcast_id) == broadcast.id,
-            col(OutboxMessage.status) == OutboxStatus.QUEUED.value,
+            (col(OutboxMessage.status) == OutboxStatus.QUEUED.value) | retrying,
         )
         .values(status=OutboxStatus.HELD.value)
     )
