@@ -314,3 +314,25 @@ def test_the_api_state_filter_names_every_state() -> None:
     from backend.alerts.warnings.models import WarningState
 
     assert set(get_args(State)) == {s.value for s in WarningState}
+
+
+def test_feed_entries_of_rss_and_of_atom_with_an_embedded_alert() -> None:
+    from defusedxml.ElementTree import fromstring
+
+    from backend.alerts.warnings.feeds import _entries
+
+    rss = fromstring(
+        b"<rss version='2.0'><channel><title>t</title>"
+        b"<item><title>a</title><link>https://x.example/cap/a.xml</link></item>"
+        b"<item><title>no link</title></item></channel></rss>"
+    )
+    assert _entries(rss, "https://x.example/rss") == [("https://x.example/cap/a.xml", None)]
+    atom = fromstring(
+        b"<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id>"
+        b"<link rel='alternate' type='text/html' href='/page/1'/>"
+        b"<link rel='related' type='application/cap+xml' href='/cap/1.xml'/>"
+        b"<content type='text/xml'>" + cap_xml().split(b"?>", 1)[1] + b"</content></entry></feed>"
+    )
+    ((link, embedded),) = _entries(atom, "https://y.example/feed")
+    assert link == "https://y.example/cap/1.xml"  # the CAP link before the page
+    assert embedded is not None and cap.parse(embedded).identifier == "CN-TEST-1"
