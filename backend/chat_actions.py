@@ -82,3 +82,12 @@ def _stored(row_id: int | None) -> int:
     if row_id is None:
         raise ValueError("a button needs the id of a stored row")
     return row_id
+
+
+WARNING_PREFIX: Final = "wrn"
+
+
+def warning_report_button(warning_id: int) -> str:
+    """ "Report a loss" under an official warning (or its all-clear, or the invitation after it):
+    ``wrn:<warning id>``; the claim started from it carries the warning (``claim.warning_id``)."""
+    return f"{WARNING_PREFIX}{SEPARATOR}{warning_id}"

@@ -81,10 +81,11 @@ CONFLICTS = frozenset(
         "claim_in_other_event",
         "split_takes_every_claim",
         "username_taken",
+        "warning_not_pending",
     }
 )
-FORBIDDEN = frozenset({"forbidden", "outside_scope"})
-NOT_FOUND = frozenset({"not_found", "claim_not_found"})
+FORBIDDEN = frozenset({"forbidden", "outside_scope", "approver_is_creator", "broadcast_not_yours"})
+NOT_FOUND = frozenset({"not_found", "claim_not_found", "warning_not_found"})
 UNSUPPORTED = frozenset({"not_an_image", "not_media"})
 
 

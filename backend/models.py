@@ -1,6 +1,14 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
 from backend.alerts.models import StaffAlert
+from backend.alerts.warnings.models import CapFeed, CapWarning
+from backend.broadcasts.models import (
+    Broadcast,
+    BroadcastGeoPerson,
+    BroadcastRecipient,
+    BroadcastVariant,
+    RegionArea,
+)
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import DisasterEvent
@@ -42,9 +50,15 @@ __all__ = [
     "Application",
     "ArchiveRecord",
     "AuditLog",
+    "Broadcast",
+    "BroadcastGeoPerson",
+    "BroadcastRecipient",
+    "BroadcastVariant",
     "Callback",
     "CallbackPopulation",
     "CallbackSample",
+    "CapFeed",
+    "CapWarning",
     "ChatIdentity",
     "Claim",
     "ClaimAttachment",
@@ -78,6 +92,7 @@ __all__ = [
     "QrCampaign",
     "QrScan",
     "Region",
+    "RegionArea",
     "RiskQuestion",
     "SmsLink",
     "SmsNumber",

@@ -197,6 +197,15 @@ class Settings(BaseSettings):
     # "3 days" read as 72 hours), and staff answer an objection within this many days.
     publicity_min_open_hours: int = Field(default=72, ge=72)
     publicity_objection_due_days: int = Field(default=3, ge=1)
+    # Official CAP 1.2 warnings (backend/alerts/warnings): feed URLs polled by the scheduler (separated by
+    # spaces or commas; an Atom/RSS feed of CAP entries or one CAP document), and whether an Extreme and
+    # Immediate alert goes to farmers at once, without waiting for staff approval.
+    cap_feeds: str = ""
+    cap_auto_send_extreme: bool = False
+    cap_feed_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Broadcasts (backend/broadcasts): a fan-out to more people than this waits for a second staff
+    # member's approval (four eyes); at or below it the creator sends it.
+    broadcast_approval_threshold: int = Field(default=500, ge=0)
 
     @model_validator(mode="before")
     @classmethod

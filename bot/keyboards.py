@@ -41,6 +41,12 @@ class ClaimAction(CallbackData, prefix=chat_actions.CLAIM_PREFIX):
     amount: int = 0  # the assessed amount shown with the button (fen); 0 when none
 
 
+class WarningReport(CallbackData, prefix=chat_actions.WARNING_PREFIX):
+    """ "Report a loss" under an official warning (``backend.chat_actions.warning_report_button``)."""
+
+    warning_id: int
+
+
 class PolicyAction(CallbackData, prefix="pol"):
     action: str  # list | view | pdf | endorse
     policy_id: int = 0

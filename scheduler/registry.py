@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import backend.models  # noqa: F401  (every table: the web chat expiry reads the schema's foreign keys)
+from backend.alerts.warnings.jobs import poll_cap_feeds, warnings_due
+from backend.broadcasts.jobs import broadcast_fan_out
 from backend.callbacks.jobs import callback_follow_up, callback_retention, callback_sampling
 from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
@@ -76,12 +78,24 @@ async def _callback_sampling(session: AsyncSession, context: JobContext) -> Any:
     return await callback_sampling(session, context.settings)
 
 
+async def _broadcast_fan_out(session: AsyncSession, context: JobContext) -> Any:
+    return await broadcast_fan_out(session, context.settings)
+
+
 async def _callback_follow_up(session: AsyncSession, context: JobContext) -> Any:
     return await callback_follow_up(session, context.settings)
 
 
 async def _callback_retention(session: AsyncSession, context: JobContext) -> Any:
     return await callback_retention(session, context.settings)
+
+
+async def _cap_feeds(session: AsyncSession, context: JobContext) -> Any:
+    return await poll_cap_feeds(session, context.settings)
+
+
+async def _warnings_due(session: AsyncSession) -> Any:
+    return await warnings_due(session)
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -145,5 +159,28 @@ JOBS: tuple[JobSpec, ...] = (
         description="delete callback draws older than TIANBAO_CALLBACK_RETENTION_DAYS (at least a year, R-CBK-5)",
         lock_seconds=1800,
         with_context=True,
+    ),
+    JobSpec(
+        id="broadcast-fanout",
+        trigger=IntervalTrigger(seconds=5),
+        function=_broadcast_fan_out,
+        description="broadcasts: start those due at send_at, carry on fan-outs not fully resolved, mark finished ones done",
+        lock_seconds=600,
+        with_context=True,
+    ),
+    JobSpec(
+        id="cap-feeds",
+        trigger=IntervalTrigger(minutes=2),
+        function=_cap_feeds,
+        description="poll the official CAP warning feeds (TIANBAO_CAP_FEEDS; ETag/Last-Modified, a 304 does nothing)",
+        lock_seconds=110,
+        with_context=True,
+    ),
+    JobSpec(
+        id="warnings-due",
+        trigger=IntervalTrigger(minutes=5),
+        function=_warnings_due,
+        description="expired warnings: never send pending ones; invite the warned who reported nothing to report losses",
+        lock_seconds=240,
     ),
 )

@@ -348,7 +348,9 @@ WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
 
 def _helper_samples() -> None:
     """Feature tests own the samples of their templates; gather them here."""
+    from tests.backend.test_broadcasts import TEMPLATE_SAMPLES as BROADCAST_SAMPLES
     from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
+    from tests.backend.test_cap_warnings import TEMPLATE_SAMPLES as WARNING_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
@@ -362,6 +364,8 @@ def _helper_samples() -> None:
     SAMPLES.update(CALLBACK_SAMPLES)
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
+    SAMPLES.update(WARNING_SAMPLES)
+    SAMPLES.update(BROADCAST_SAMPLES)
 
 
 _helper_samples()

@@ -83,6 +83,8 @@ class Claim(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
     event_id: int | None = Field(default=None, foreign_key="disaster_event.id", index=True)
+    # The official warning whose "report a loss" button started this claim (backend/alerts/warnings).
+    warning_id: int | None = Field(default=None, foreign_key="cap_warning.id", index=True)
     adjuster_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
     # Deadlines and their milestones
     survey_due_at: datetime | None = Field(default=None, index=True)  # R-CLM-6: report + 24 h

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.alerts.service import alert_staff
+from backend.alerts.warnings.models import CapWarning
 from backend.claims import rules, timeline
 from backend.claims.errors import ClaimError
 from backend.claims.insured import ClaimInsured
@@ -162,6 +163,8 @@ async def report_claim(
     if body.cause not in rules.CAUSES_BY_CATEGORY.get(product.category, ()):
         raise ClaimError("cause_not_covered_by_product", cause=body.cause)
     claim = _new_claim(body, context, identity, now)
+    if body.warning_id is not None and await session.get(CapWarning, body.warning_id) is not None:
+        claim.warning_id = body.warning_id  # a stale or forged warning id links nothing
     photos = await _own_documents(session, principal, body.photo_document_ids)
     disposal = await _own_documents(session, principal, body.disposal_document_ids)
     if product.category == "livestock" and not photos:

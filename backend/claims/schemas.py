@@ -36,6 +36,8 @@ class ClaimReportIn(BaseModel):
     disposal_document_ids: list[Id] = Field(default_factory=list, max_length=10)
     injured: int | None = Field(default=None, ge=0, le=100_000)  # liability accidents (R-LIA-6)
     dead: int | None = Field(default=None, ge=0, le=100_000)
+    # The official warning whose "report a loss" button began this report (the claim carries it).
+    warning_id: Id | None = None
 
 
 class TimelineEntry(BaseModel):

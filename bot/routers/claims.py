@@ -29,7 +29,7 @@ from bot.forms.claim import (
     remember_policy,
 )
 from bot.forms.engine import Flow, Form, FormRunner, Io, problem_text
-from bot.keyboards import ClaimAction, MenuAction, back_to_menu
+from bot.keyboards import ClaimAction, MenuAction, WarningReport, back_to_menu
 from bot.replies import reply_to_query
 from bot.routers.forms import chat_of, make_io
 from messages import label, render
@@ -82,6 +82,7 @@ def _report_body(form: Form) -> ClaimReportIn:
         disposal_document_ids=a.get("disposal") or [],
         injured=a.get("injured"),
         dead=a.get("dead"),
+        warning_id=a.get("warning_id"),
     )
 
 
@@ -128,8 +129,24 @@ async def report_menu(
     await open_report(io, ctx, state, runner)
 
 
-async def open_report(io: Io, ctx: ChatContext, state: FSMContext, runner: FormRunner) -> None:
-    """Report a loss: from the menu, or typed ("我要报案") at any point; a form under way is parked."""
+async def report_for_warning(
+    query: CallbackQuery,
+    callback_data: WarningReport,
+    ctx: ChatContext,
+    state: FSMContext,
+    bot: Bot,
+    runner: FormRunner,
+) -> None:
+    """ "Report a loss" under an official warning: the report carries the warning (``claim.warning_id``)."""
+    io = await make_io(bot, chat_of(query), ctx, state, query.message, runner)  # type: ignore[arg-type]
+    await open_report(io, ctx, state, runner, warning_id=callback_data.warning_id)
+
+
+async def open_report(
+    io: Io, ctx: ChatContext, state: FSMContext, runner: FormRunner, warning_id: int | None = None
+) -> None:
+    """Report a loss: from the menu, a warning's button, or typed ("我要报案") at any point; a form under
+    way is parked."""
     await ctx.ensure()
     policies = [
         p.model_dump(mode="json") for p in await ctx.backend.my_policies(ctx.key) if p.status == "active"
@@ -140,6 +157,8 @@ async def open_report(io: Io, ctx: ChatContext, state: FSMContext, runner: FormR
 
     async def prepare(io: Io, form: Form) -> None:
         form.cache["policies"] = policies
+        if warning_id is not None:
+            form.answers["warning_id"] = warning_id
         if len(policies) == 1:  # one policy: the choice is made for the user
             form.answers["policy"] = policies[0]["id"]
             await remember_policy(io, form, policies[0]["id"])
@@ -287,6 +306,7 @@ def build_router() -> Router:
     router.callback_query.register(report_menu, MenuAction.filter(F.action == "report"))
     router.callback_query.register(list_claims, MenuAction.filter(F.action == "claims"))
     router.callback_query.register(claim_action, ClaimAction.filter())
+    router.callback_query.register(report_for_warning, WarningReport.filter())
     return router
 
 

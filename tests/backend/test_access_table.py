@@ -80,7 +80,9 @@ class World:
     callback_id: int = 0  # a callback survey of region A (backend/callbacks/) and its draw
     sample_id: int = 0
     publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
+    warning_id: int = 0  # an official warning naming region A (backend/alerts/warnings/)
     collective_id: int = 0
+    broadcast_id: int = 0  # a draft broadcast of region A (backend/broadcasts/), seeded on first use
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -254,7 +256,32 @@ async def seed_world(
     world.callback_id, world.sample_id = await world.fresh_callback()
     await publicity_ids(world)
     world.collective_id = await _collective_of_region_a(api, admin)
+    world.warning_id = await _warning_of_region_a(db)
     return world
+
+
+async def _warning_of_region_a(db: Database) -> int:
+    from backend.alerts.warnings.models import CapWarning
+
+    async with db.session() as session:
+        row = CapWarning(
+            sender="gd-weather@cma.cn",
+            identifier=f"access-{secrets.token_hex(4)}",
+            sent=utcnow(),
+            status="Actual",
+            msg_type="Alert",
+            scope="Public",
+            event="台风",
+            hazard="typhoon",
+            severity="Severe",
+            state="pending",
+            region_codes=[REGION_A],
+            expires=utcnow() + timedelta(days=1),
+            raw_xml="<alert/>",
+        )
+        session.add(row)
+        await session.commit()
+        return row.id or 0
 
 
 async def _collective_of_region_a(api: httpx.AsyncClient, admin: dict[str, str]) -> int:
@@ -513,9 +540,31 @@ ACCESS: dict[str, Access] = {
         _r("agent", "underwriter"), "object"
     ),
     "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
+    # official warnings (CAP 1.2, R-DIS-1): any uploads (a feed's warnings are the country's), region-scoped reads
+    "POST /api/warnings": Access(_r("underwriter", "adjuster"), "open"),
+    "GET /api/warnings": Access(ALL, "list", lambda w: f'"id":{w.warning_id},'),
+    "GET /api/warnings/{warning_id}": Access(ALL, "object"),
+    "POST /api/warnings/{warning_id}/approve": Access(_r("underwriter", "adjuster"), "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
+    # broadcasts (issue 14): writers compose and send inside their regions; a second pair of eyes approves
+    "POST /api/broadcasts/audience-size": Access(ALL, "named"),
+    "POST /api/broadcasts/preview": Access(ALL, "open"),
+    "POST /api/broadcasts": Access(_r("underwriter", "adjuster", "agent"), "named"),
+    "GET /api/broadcasts": Access(ALL, "list", lambda w: f'"id":{w.broadcast_id},'),
+    "GET /api/broadcasts/{broadcast_id}": Access(ALL, "object"),
+    "GET /api/broadcasts/{broadcast_id}/progress": Access(ALL, "object"),
+    "POST /api/broadcasts/{broadcast_id}/submit": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/approve": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/send": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/pause": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/resume": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/cancel": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/resend-failed": Access(
+        _r("underwriter", "adjuster", "agent"), "object"
+    ),
+    "POST /api/regions/areas": Access(UNDERWRITER, "rows"),
 }
 
 # Outside region A (B, the neighbour), by how the route's scope applies.
@@ -550,6 +599,7 @@ class Call:
     data: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    content: bytes | None = None  # a raw body (a CAP XML document)
 
 
 def _csv(text: str) -> dict[str, Any]:
@@ -793,7 +843,56 @@ async def _call(route: str, w: World) -> Call:
         return await _publicity_call(route, w)
     if route.startswith(("GET /api/collective", "POST /api/collective")):
         return _collective_call(route, w)
+    if route.startswith(("GET /api/warnings", "POST /api/warnings")):
+        return _warning_call(route, w)
+    if route.startswith(("GET /api/broadcasts", "POST /api/broadcasts", "POST /api/regions/areas")):
+        return await _broadcast_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
+
+
+def _warning_call(route: str, w: World) -> Call:
+    from tests.backend.test_cap_parsing import cap_xml
+
+    if route == "POST /api/warnings":
+        return Call("/api/warnings", content=cap_xml(identifier=f"access-{secrets.token_hex(4)}"))
+    return Call(route.split(" ")[1].replace("{warning_id}", str(w.warning_id)))
+
+
+async def _broadcast_call(route: str, w: World) -> Call:
+    """Region A's broadcast (a draft, created by agent A, inserted directly once)."""
+    from backend.broadcasts.models import Broadcast
+
+    content = {"locales": {"zh-CN": {"chat": {"text": "明天有大风，请加固大棚。"}}}}
+    audience = {"region_codes": [VILLAGE_A]}
+    if not w.broadcast_id:
+        async with w.db.session() as session:
+            broadcast = Broadcast(
+                kind="staff_message",
+                content=content,
+                audience=audience,
+                scope_regions=[REGION_A],
+                created_by=w.staff_a_id,
+            )
+            session.add(broadcast)
+            await session.commit()
+            w.broadcast_id = broadcast.id or 0
+    path = route.split(" ")[1].replace("{broadcast_id}", str(w.broadcast_id))
+    match route:
+        case "POST /api/broadcasts/audience-size":
+            return Call(path, json={"audience": audience})
+        case "POST /api/broadcasts/preview":
+            return Call(path, json={"kind": "staff_message", "content": content})
+        case "POST /api/broadcasts":
+            return Call(path, json={"kind": "staff_message", "content": content, "audience": audience})
+        case "POST /api/regions/areas":
+            square = [[[113.7, 23.0], [113.8, 23.0], [113.8, 23.1], [113.7, 23.1], [113.7, 23.0]]]
+            feature = {
+                "type": "Feature",
+                "properties": {"code": DONGGUAN_TOWNSHIP},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            }
+            return Call(path, json={"type": "FeatureCollection", "features": [feature]})
+    return Call(path)
 
 
 async def _publicity_call(route: str, w: World) -> Call:
@@ -929,6 +1028,7 @@ async def test_role_against_every_staff_route_in_own_neighbour_and_national_scop
                 data=call.data,
                 files=call.files,
                 params=call.params,
+                content=call.content,
             )
             got = outcome_of(response, ACCESS[route], world)
             want = expected(route, role, scope)
