@@ -807,20 +807,22 @@ async def _ack_by_region(session: AsyncSession, broadcast_id: int) -> list[Regio
 async def _recipient_for(
     session: AsyncSession, broadcast_id: int, principal: BotPrincipal
 ) -> BroadcastRecipient:
-    """The recipient row this chat answers for: the chat it was sent to, or its verified person's."""
-    mine = col(BroadcastRecipient.identity_id) == principal.identity_id
-    if principal.person_view is not None:
-        mine = mine | (col(BroadcastRecipient.person_id) == principal.person_view)
-    found = (
-        await session.exec(
-            select(BroadcastRecipient).where(
-                col(BroadcastRecipient.broadcast_id) == broadcast_id,
-                col(BroadcastRecipient.status) == RecipientStatus.QUEUED.value,
-                mine,
+    """The recipient row this chat answers for: the chat it was sent to, or its verified person's. Looked
+    up by (broadcast, person), the unique index: a tap on a million-recipient broadcast reads one row."""
+    found = None
+    if principal.person_id is not None:
+        found = (
+            await session.exec(
+                select(BroadcastRecipient).where(
+                    col(BroadcastRecipient.broadcast_id) == broadcast_id,
+                    col(BroadcastRecipient.person_id) == principal.person_id,
+                    col(BroadcastRecipient.status) == RecipientStatus.QUEUED.value,
+                )
             )
-        )
-    ).first()
-    if found is None:
+        ).first()
+    if found is None or not (
+        found.identity_id == principal.identity_id or principal.person_view == found.person_id
+    ):
         raise BroadcastError("broadcast_not_yours")
     return found
 
