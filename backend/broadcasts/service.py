@@ -232,7 +232,8 @@ async def list_broadcasts(
     query = select(Broadcast).order_by(col(Broadcast.id).desc())
     if status:
         query = query.where(col(Broadcast.status) == status)
-    wanted, found, page, start = offset + limit, [], 500, 0
+    wanted, page, start = offset + limit, 500, 0
+    found: list[Broadcast] = []
     while len(found) < wanted:
         rows = list((await session.exec(query.offset(start).limit(page))).all())
         found += [b for b in rows if _covers(actor, b)]
