@@ -306,7 +306,7 @@ def recipients_select(t: Targeting, lo: int, hi: int, now: datetime) -> Select[A
             chats.c.id.label("identity_id"),
             func.coalesce(chats.c.channel, SMS).label("channel"),
             func.coalesce(chats.c.address, phone, "").label("address"),
-            func.coalesce(chats.c.locale, "zh-CN").label("locale"),
+            case((chats.c.locale == "en", "en"), else_="zh-CN").label("locale"),  # the two we write in
             people.c.variant,
             people.c.region_code,
             case(
