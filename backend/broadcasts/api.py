@@ -42,14 +42,9 @@ Approver = Annotated[StaffPrincipal, Depends(require_roles("underwriter", "adjus
 Status = Literal["draft", "awaiting_approval", "approved", "sending", "paused", "done", "cancelled"]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "outside the staff member's regions, or the creator approving"},
-    404: {"description": "no such broadcast"},
-    422: {"description": "refused: wrong status, empty audience, bad content or area"},
-}
 
 
-@router.post("/audience-size", response_model=AudienceSizeOut, responses=ERRORS)
+@router.post("/audience-size", response_model=AudienceSizeOut)
 async def audience_size(
     body: AudienceIn, staff: StaffDep, session: SessionDep, settings: SettingsDep
 ) -> AudienceSizeOut:
@@ -59,7 +54,7 @@ async def audience_size(
     return AudienceSizeOut(people=people, threshold=threshold, needs_approval=people > threshold)
 
 
-@router.post("/preview", response_model=PreviewOut, responses=ERRORS)
+@router.post("/preview", response_model=PreviewOut)
 async def preview(body: PreviewIn, staff: StaffDep, session: SessionDep) -> PreviewOut:
     """The chat and SMS texts a sample recipient insuring ``subjects`` reads, in zh-CN and en."""
     texts = await service.preview_for(
@@ -68,7 +63,7 @@ async def preview(body: PreviewIn, staff: StaffDep, session: SessionDep) -> Prev
     return PreviewOut(texts=texts)
 
 
-@router.post("", response_model=BroadcastOut, status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post("", response_model=BroadcastOut, status_code=status.HTTP_201_CREATED)
 async def create(body: BroadcastIn, staff: Writer, session: SessionDep, request: Request) -> BroadcastOut:
     """A draft from free text or templates; its audience is clipped to the creator's regions."""
     if body.send_at is not None and body.send_at <= utcnow():
@@ -98,12 +93,12 @@ async def list_broadcasts(
     return [service.broadcast_out(b) for b in rows]
 
 
-@router.get("/{broadcast_id}", response_model=BroadcastOut, responses=ERRORS)
+@router.get("/{broadcast_id}", response_model=BroadcastOut)
 async def get_one(broadcast_id: Id, staff: StaffDep, session: SessionDep) -> BroadcastOut:
     return service.broadcast_out(await service.get_broadcast(session, broadcast_id=broadcast_id, actor=staff))
 
 
-@router.post("/{broadcast_id}/submit", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/submit", response_model=BroadcastOut)
 async def submit(
     broadcast_id: Id, staff: Writer, session: SessionDep, settings: SettingsDep, request: Request
 ) -> BroadcastOut:
@@ -114,7 +109,7 @@ async def submit(
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/approve", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/approve", response_model=BroadcastOut)
 async def approve(broadcast_id: Id, staff: Approver, session: SessionDep, request: Request) -> BroadcastOut:
     broadcast = await service.approve_broadcast(
         session, broadcast_id=broadcast_id, actor=staff, ip=client_ip(request)
@@ -122,7 +117,7 @@ async def approve(broadcast_id: Id, staff: Approver, session: SessionDep, reques
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/send", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/send", response_model=BroadcastOut)
 async def send(
     broadcast_id: Id,
     staff: Writer,
@@ -146,7 +141,7 @@ async def send(
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/pause", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/pause", response_model=BroadcastOut)
 async def pause(broadcast_id: Id, staff: Writer, session: SessionDep, request: Request) -> BroadcastOut:
     broadcast = await service.pause_broadcast(
         session, broadcast_id=broadcast_id, actor=staff, ip=client_ip(request)
@@ -154,7 +149,7 @@ async def pause(broadcast_id: Id, staff: Writer, session: SessionDep, request: R
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/resume", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/resume", response_model=BroadcastOut)
 async def resume(
     broadcast_id: Id, staff: Writer, session: SessionDep, settings: SettingsDep, request: Request
 ) -> BroadcastOut:
@@ -164,7 +159,7 @@ async def resume(
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/cancel", response_model=BroadcastOut, responses=ERRORS)
+@router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
 async def cancel(broadcast_id: Id, staff: Writer, session: SessionDep, request: Request) -> BroadcastOut:
     broadcast = await service.cancel_broadcast(
         session, broadcast_id=broadcast_id, actor=staff, ip=client_ip(request)
@@ -172,7 +167,7 @@ async def cancel(broadcast_id: Id, staff: Writer, session: SessionDep, request: 
     return service.broadcast_out(broadcast)
 
 
-@router.post("/{broadcast_id}/resend-failed", response_model=ResendOut, responses=ERRORS)
+@router.post("/{broadcast_id}/resend-failed", response_model=ResendOut)
 async def resend(broadcast_id: Id, staff: Writer, session: SessionDep, request: Request) -> ResendOut:
     """Queue again the messages whose retries are spent."""
     count = await service.resend_failed(
@@ -181,7 +176,7 @@ async def resend(broadcast_id: Id, staff: Writer, session: SessionDep, request: 
     return ResendOut(requeued=count)
 
 
-@router.get("/{broadcast_id}/progress", response_model=ProgressOut, responses=ERRORS)
+@router.get("/{broadcast_id}/progress", response_model=ProgressOut)
 async def progress(broadcast_id: Id, staff: StaffDep, session: SessionDep) -> ProgressOut:
     """Queued, sent, delivered, failed (reasons), stopped, rate over the last minute, estimated finish,
     acknowledgements per township."""
@@ -193,7 +188,7 @@ async def progress(broadcast_id: Id, staff: StaffDep, session: SessionDep) -> Pr
 AreaWriter = Annotated[StaffPrincipal, Depends(require_roles("underwriter"))]
 
 
-@areas_router.post("/areas", response_model=AreaImportOut, responses=ERRORS)
+@areas_router.post("/areas", response_model=AreaImportOut)
 async def import_areas(
     staff: AreaWriter,
     session: SessionDep,
@@ -218,17 +213,15 @@ async def import_areas(
 
 # --- the bot ---------------------------------------------------------------------------------------------
 
-BOT_ERRORS: dict[int | str, dict[str, Any]] = {403: {"description": "not sent to this chat's person"}}
 
-
-@bot_router.post("/{broadcast_id}/ack", response_model=AckOut, responses=BOT_ERRORS)
+@bot_router.post("/{broadcast_id}/ack", response_model=AckOut)
 async def ack(broadcast_id: Id, bot: BotDep, session: SessionDep) -> AckOut:
     """The "收到" tap: recorded once per recipient; a tap from anyone else is refused."""
     acked_at, first = await service.acknowledge(session, broadcast_id=broadcast_id, principal=bot)
     return AckOut(broadcast_id=broadcast_id, acked_at=acked_at, first=first)
 
 
-@bot_router.get("/{broadcast_id}", response_model=BroadcastChatOut, responses=BOT_ERRORS)
+@bot_router.get("/{broadcast_id}", response_model=BroadcastChatOut)
 async def chat_view(
     broadcast_id: Id, bot: BotDep, session: SessionDep, locale: Annotated[str, Query(max_length=10)] = "zh-CN"
 ) -> BroadcastChatOut:

@@ -262,19 +262,22 @@ def _best_chats(lo: int, hi: int) -> Any:
 
 
 def _recent_same_kind(t: Targeting, people: Any, now: datetime) -> Any:
+    """Got a broadcast of the same kind started in the last N hours: the few recent broadcasts first, then
+    the (broadcast, person) unique index; no index on recipients by person is needed."""
     hours = t.spec.exclusions.same_kind_within_hours
     if not hours:
         return literal(False)
+    recent = select(broadcast_t.c.id).where(
+        broadcast_t.c.kind == t.kind,
+        broadcast_t.c.id != t.broadcast_id,
+        broadcast_t.c.started_at >= now - timedelta(hours=hours),
+    )
     earlier = recipient.alias("earlier")
     return exists(
-        select(earlier.c.id)
-        .join(broadcast_t, broadcast_t.c.id == earlier.c.broadcast_id)
-        .where(
+        select(earlier.c.id).where(
+            earlier.c.broadcast_id.in_(recent),
             earlier.c.person_id == people.c.person_id,
-            earlier.c.broadcast_id != t.broadcast_id,
             earlier.c.status == RecipientStatus.QUEUED.value,
-            earlier.c.created_at >= now - timedelta(hours=hours),
-            broadcast_t.c.kind == t.kind,
         )
     )
 
@@ -303,7 +306,7 @@ def recipients_select(t: Targeting, lo: int, hi: int, now: datetime) -> Select[A
             chats.c.id.label("identity_id"),
             func.coalesce(chats.c.channel, SMS).label("channel"),
             func.coalesce(chats.c.address, phone, "").label("address"),
-            func.coalesce(chats.c.locale, "zh-CN").label("locale"),
+            case((chats.c.locale == "en", "en"), else_="zh-CN").label("locale"),  # the two we write in
             people.c.variant,
             people.c.region_code,
             case(

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -78,10 +78,8 @@ class BroadcastRecipient(SQLModel, table=True):
     content sections that apply to what the person insures; ``channel``/``address`` the reach chosen."""
 
     __tablename__ = "broadcast_recipient"
-    __table_args__ = (
-        UniqueConstraint("broadcast_id", "person_id", name="uq_broadcast_recipient_person"),
-        Index("ix_broadcast_recipient_person", "person_id", "created_at"),
-    )
+    # One index besides the key: (broadcast, person) is every lookup (dedupe, taps, earlier broadcasts).
+    __table_args__ = (UniqueConstraint("broadcast_id", "person_id", name="uq_broadcast_recipient_person"),)
 
     # No foreign keys: PostgreSQL checks each one row by row, and a fan-out writes a million rows. The only
     # writer is ``fanout``, which selects the ids from the tables they name.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -226,11 +227,20 @@ def check_named_regions(actor: StaffPrincipal | None, audience: AudienceSpec) ->
 async def list_broadcasts(
     session: AsyncSession, *, actor: StaffPrincipal, status: str | None, limit: int, offset: int
 ) -> list[Broadcast]:
+    """Newest first. A broadcast's scope is a JSON list of region codes, so the scope check is made here,
+    over pages of rows read until the page asked for is full."""
     query = select(Broadcast).order_by(col(Broadcast.id).desc())
     if status:
         query = query.where(col(Broadcast.status) == status)
-    rows = list((await session.exec(query)).all())
-    return [b for b in rows if _covers(actor, b)][offset : offset + limit]
+    wanted, page, start = offset + limit, 500, 0
+    found: list[Broadcast] = []
+    while len(found) < wanted:
+        rows = list((await session.exec(query.offset(start).limit(page))).all())
+        found += [b for b in rows if _covers(actor, b)]
+        if len(rows) < page:
+            break
+        start += page
+    return found[offset:wanted]
 
 
 def _expect(broadcast: Broadcast, *statuses: BroadcastStatus) -> None:
@@ -290,8 +300,6 @@ async def targeting(
     if spec.geometry is None:
         return t
     area = geo.area_of(spec.geometry)
-    from dataclasses import replace
-
     t = replace(t, townships=await geo.townships_meeting(session, area))
     if stored_geo:
         return replace(t, geo_broadcast_id=bid)
@@ -312,11 +320,11 @@ def preview(
     *,
     kind: str,
     content: BroadcastContent,
-    subjects: Sequence[str],
     ack_button: bool,
     section_matches: dict[str, bool],
 ) -> list[PreviewText]:
-    """The message a sample recipient who insures ``subjects`` reads, in both languages, chat and SMS."""
+    """The message a sample recipient reads (the sections ``section_matches`` marks), in both languages,
+    chat and SMS."""
     _check_content(content, kind, ack_button)
     keys = content.section_keys()
     variant = sum(1 << i for i, key in enumerate(keys) if section_matches.get(key))
@@ -339,9 +347,7 @@ async def preview_for(
 ) -> list[PreviewText]:
     codes = await fanout.product_codes_for(session, content.section_keys())
     matches = {key: key in subjects or bool(set(found) & set(subjects)) for key, found in codes.items()}
-    return preview(
-        kind=kind, content=content, subjects=subjects, ack_button=ack_button, section_matches=matches
-    )
+    return preview(kind=kind, content=content, ack_button=ack_button, section_matches=matches)
 
 
 # --- four eyes -------------------------------------------------------------------------------------------
@@ -807,20 +813,22 @@ async def _ack_by_region(session: AsyncSession, broadcast_id: int) -> list[Regio
 async def _recipient_for(
     session: AsyncSession, broadcast_id: int, principal: BotPrincipal
 ) -> BroadcastRecipient:
-    """The recipient row this chat answers for: the chat it was sent to, or its verified person's."""
-    mine = col(BroadcastRecipient.identity_id) == principal.identity_id
-    if principal.person_view is not None:
-        mine = mine | (col(BroadcastRecipient.person_id) == principal.person_view)
-    found = (
-        await session.exec(
-            select(BroadcastRecipient).where(
-                col(BroadcastRecipient.broadcast_id) == broadcast_id,
-                col(BroadcastRecipient.status) == RecipientStatus.QUEUED.value,
-                mine,
+    """The recipient row this chat answers for: the chat it was sent to, or its verified person's. Looked
+    up by (broadcast, person), the unique index: a tap on a million-recipient broadcast reads one row."""
+    found = None
+    if principal.person_id is not None:
+        found = (
+            await session.exec(
+                select(BroadcastRecipient).where(
+                    col(BroadcastRecipient.broadcast_id) == broadcast_id,
+                    col(BroadcastRecipient.person_id) == principal.person_id,
+                    col(BroadcastRecipient.status) == RecipientStatus.QUEUED.value,
+                )
             )
-        )
-    ).first()
-    if found is None:
+        ).first()
+    if found is None or not (
+        found.identity_id == principal.identity_id or principal.person_view == found.person_id
+    ):
         raise BroadcastError("broadcast_not_yours")
     return found
 

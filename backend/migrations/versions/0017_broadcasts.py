@@ -44,9 +44,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('broadcast_id', 'person_id', name='uq_broadcast_recipient_person')
     )
-    with op.batch_alter_table('broadcast_recipient', schema=None) as batch_op:
-        batch_op.create_index('ix_broadcast_recipient_person', ['person_id', 'created_at'], unique=False)
-
     op.create_table('region_area',
     sa.Column('region_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('geometry', sa.JSON(), nullable=False),
@@ -136,9 +133,6 @@ def downgrade() -> None:
 
     op.drop_table('broadcast')
     op.drop_table('region_area')
-    with op.batch_alter_table('broadcast_recipient', schema=None) as batch_op:
-        batch_op.drop_index('ix_broadcast_recipient_person')
-
     op.drop_table('broadcast_recipient')
     op.drop_table('broadcast_geo_person')
     # ### end Alembic commands ###
