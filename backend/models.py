@@ -3,7 +3,14 @@
 from backend.alerts.models import StaffAlert
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
-from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.catastrophe.models import (
+    BranchClosure,
+    DisasterEvent,
+    EventDailyReport,
+    EventGradeChange,
+    EventReportDeadline,
+    EventResponse,
+)
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import (
     Claim,
@@ -42,6 +49,7 @@ __all__ = [
     "Application",
     "ArchiveRecord",
     "AuditLog",
+    "BranchClosure",
     "Callback",
     "CallbackPopulation",
     "CallbackSample",
@@ -59,6 +67,10 @@ __all__ = [
     "EarTag",
     "Endorsement",
     "Enterprise",
+    "EventDailyReport",
+    "EventGradeChange",
+    "EventReportDeadline",
+    "EventResponse",
     "IndexPayout",
     "IndexReading",
     "Inspection",

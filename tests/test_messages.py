@@ -135,6 +135,11 @@ CLAIM = SimpleNamespace(
     next_action="wait",
     agreed_amount_fen=350000,
     timeline=[SimpleNamespace(at=NOW, kind="reported", note="")],
+    green_channel=False,
+    documents_needed=["loss_photos", "id_card", "bank_card", "loss_list", "village_certificate"],
+    remote_methods=["video"],
+    remote_method=None,
+    prepayment_available=False,
 )
 
 DEVICES = [
@@ -351,6 +356,7 @@ def _helper_samples() -> None:
     from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
+    from tests.backend.test_disaster_events import TEMPLATE_SAMPLES as DISASTER_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
@@ -362,6 +368,7 @@ def _helper_samples() -> None:
     SAMPLES.update(CALLBACK_SAMPLES)
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
+    SAMPLES.update(DISASTER_SAMPLES)
 
 
 _helper_samples()
@@ -418,7 +425,17 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                     "timeline": TIMELINE,
                 }
             )
-        }
+        },
+        {
+            "claim": SimpleNamespace(
+                **{
+                    **vars(CLAIM),
+                    "green_channel": True,
+                    "documents_needed": ["loss_photos", "bank_card"],
+                    "remote_methods": ["video", "drone", "satellite"],
+                }
+            )
+        },
     ],
     "policies/detail": [
         {**SAMPLES["policies/detail"], "policy": SimpleNamespace(**{**vars(POLICY), "late_entry": True})}
