@@ -83,7 +83,7 @@ CONFLICTS = frozenset(
         "username_taken",
     }
 )
-FORBIDDEN = frozenset({"forbidden", "outside_scope"})
+FORBIDDEN = frozenset({"forbidden", "outside_scope", "approver_is_creator", "broadcast_not_yours"})
 NOT_FOUND = frozenset({"not_found", "claim_not_found"})
 UNSUPPORTED = frozenset({"not_an_image", "not_media"})
 

@@ -1,6 +1,13 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
 from backend.alerts.models import StaffAlert
+from backend.broadcasts.models import (
+    Broadcast,
+    BroadcastGeoPerson,
+    BroadcastRecipient,
+    BroadcastVariant,
+    RegionArea,
+)
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
 from backend.claims.catastrophe.models import (
@@ -50,6 +57,10 @@ __all__ = [
     "ArchiveRecord",
     "AuditLog",
     "BranchClosure",
+    "Broadcast",
+    "BroadcastGeoPerson",
+    "BroadcastRecipient",
+    "BroadcastVariant",
     "Callback",
     "CallbackPopulation",
     "CallbackSample",
@@ -90,6 +101,7 @@ __all__ = [
     "QrCampaign",
     "QrScan",
     "Region",
+    "RegionArea",
     "RiskQuestion",
     "SmsLink",
     "SmsNumber",

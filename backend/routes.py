@@ -7,6 +7,9 @@ from fastapi import FastAPI
 
 from backend.alerts.api import bot_router as messages_bot_router
 from backend.alerts.api import router as alerts_router
+from backend.broadcasts.api import areas_router as region_areas_router
+from backend.broadcasts.api import bot_router as broadcasts_bot_router
+from backend.broadcasts.api import router as broadcasts_router
 from backend.callbacks.api import bot_router as callbacks_bot_router
 from backend.callbacks.api import router as callbacks_router
 from backend.claims.api import bot_router as claims_bot_router
@@ -77,3 +80,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(publicity_router)
     app.include_router(publicity_bot_router)
     app.include_router(publicity_public_router)  # /p/<token>: the public page, no login
+    app.include_router(broadcasts_router)
+    app.include_router(broadcasts_bot_router)
+    app.include_router(region_areas_router)

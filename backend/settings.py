@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     # "3 days" read as 72 hours), and staff answer an objection within this many days.
     publicity_min_open_hours: int = Field(default=72, ge=72)
     publicity_objection_due_days: int = Field(default=3, ge=1)
+    # Broadcasts (backend/broadcasts): a fan-out to more people than this waits for a second staff
+    # member's approval (four eyes); at or below it the creator sends it.
+    broadcast_approval_threshold: int = Field(default=500, ge=0)
 
     @model_validator(mode="before")
     @classmethod

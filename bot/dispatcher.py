@@ -18,6 +18,7 @@ from bot.context import ChatContextMiddleware
 from bot.forms.engine import FormRunner
 from bot.replies import AcknowledgeTaps
 from bot.routers import (
+    broadcasts,
     callbacks,
     claims,
     collective,
@@ -82,6 +83,7 @@ def create_dispatcher(
         callbacks.build_router(),
         publicity.build_router(),
         collective.build_router(),
+        broadcasts.build_router(),
         fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import backend.models  # noqa: F401  (every table: the web chat expiry reads the schema's foreign keys)
+from backend.broadcasts.jobs import broadcast_fan_out
 from backend.callbacks.jobs import callback_follow_up, callback_retention, callback_sampling
 from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
@@ -75,6 +76,10 @@ async def _collective_notices(session: AsyncSession, context: JobContext) -> Any
 
 async def _callback_sampling(session: AsyncSession, context: JobContext) -> Any:
     return await callback_sampling(session, context.settings)
+
+
+async def _broadcast_fan_out(session: AsyncSession, context: JobContext) -> Any:
+    return await broadcast_fan_out(session, context.settings)
 
 
 async def _callback_follow_up(session: AsyncSession, context: JobContext) -> Any:
@@ -168,6 +173,14 @@ JOBS: tuple[JobSpec, ...] = (
         trigger=IntervalTrigger(minutes=15),
         function=_event_daily_reports,
         description="the daily report PDF of every grade I or II disaster event, once per local day (R-DIS-3)",
+        lock_seconds=600,
+        with_context=True,
+    ),
+    JobSpec(
+        id="broadcast-fanout",
+        trigger=IntervalTrigger(seconds=5),
+        function=_broadcast_fan_out,
+        description="broadcasts: start those due at send_at, carry on fan-outs not fully resolved, mark finished ones done",
         lock_seconds=600,
         with_context=True,
     ),

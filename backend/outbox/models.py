@@ -19,6 +19,7 @@ class OutboxStatus(StrEnum):
     DELIVERED = "delivered"  # the provider's receipt (SMS): on the phone
     FAILED = "failed"
     STOPPED = "stopped"
+    HELD = "held"  # a paused broadcast's row: not claimable until the broadcast resumes
 
 
 class Priority(IntEnum):
@@ -46,6 +47,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
         # Delivery receipts name the provider's serial id.
         Index("ix_outbox_external", "channel", "external_message_id"),
+        # A broadcast's rows: pause, resume, cancel and progress (backend/broadcasts).
+        Index("ix_outbox_broadcast", "broadcast_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -75,3 +78,4 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
+    broadcast_id: int | None = None  # the fan-out that wrote it (backend/broadcasts), else None

@@ -82,6 +82,7 @@ class World:
     sample_id: int = 0
     publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
     collective_id: int = 0
+    broadcast_id: int = 0  # a draft broadcast of region A (backend/broadcasts/), seeded on first use
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -530,6 +531,23 @@ ACCESS: dict[str, Access] = {
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
+    # broadcasts (issue 14): writers compose and send inside their regions; a second pair of eyes approves
+    "POST /api/broadcasts/audience-size": Access(ALL, "named"),
+    "POST /api/broadcasts/preview": Access(ALL, "open"),
+    "POST /api/broadcasts": Access(_r("underwriter", "adjuster", "agent"), "named"),
+    "GET /api/broadcasts": Access(ALL, "list", lambda w: f'"id":{w.broadcast_id},'),
+    "GET /api/broadcasts/{broadcast_id}": Access(ALL, "object"),
+    "GET /api/broadcasts/{broadcast_id}/progress": Access(ALL, "object"),
+    "POST /api/broadcasts/{broadcast_id}/submit": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/approve": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/send": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/pause": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/resume": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/cancel": Access(_r("underwriter", "adjuster", "agent"), "object"),
+    "POST /api/broadcasts/{broadcast_id}/resend-failed": Access(
+        _r("underwriter", "adjuster", "agent"), "object"
+    ),
+    "POST /api/regions/areas": Access(UNDERWRITER, "rows"),
 }
 
 # Outside region A (B, the neighbour), by how the route's scope applies.
@@ -817,6 +835,8 @@ async def _call(route: str, w: World) -> Call:
         return await _publicity_call(route, w)
     if route.startswith(("GET /api/collective", "POST /api/collective")):
         return _collective_call(route, w)
+    if route.startswith(("GET /api/broadcasts", "POST /api/broadcasts", "POST /api/regions/areas")):
+        return await _broadcast_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
 
 
@@ -848,6 +868,43 @@ async def _disaster_call(route: str, w: World) -> Call:
             return Call(path.replace("{region_code}", DONGGUAN_TOWNSHIP), json={"reason": "台风停电"})
         case "POST /api/branches/{region_code}/reopen":
             return Call(path.replace("{region_code}", DONGGUAN_TOWNSHIP))
+    return Call(path)
+
+
+async def _broadcast_call(route: str, w: World) -> Call:
+    """Region A's broadcast (a draft, created by agent A, inserted directly once)."""
+    from backend.broadcasts.models import Broadcast
+
+    content = {"locales": {"zh-CN": {"chat": {"text": "明天有大风，请加固大棚。"}}}}
+    audience = {"region_codes": [VILLAGE_A]}
+    if not w.broadcast_id:
+        async with w.db.session() as session:
+            broadcast = Broadcast(
+                kind="staff_message",
+                content=content,
+                audience=audience,
+                scope_regions=[REGION_A],
+                created_by=w.staff_a_id,
+            )
+            session.add(broadcast)
+            await session.commit()
+            w.broadcast_id = broadcast.id or 0
+    path = route.split(" ")[1].replace("{broadcast_id}", str(w.broadcast_id))
+    match route:
+        case "POST /api/broadcasts/audience-size":
+            return Call(path, json={"audience": audience})
+        case "POST /api/broadcasts/preview":
+            return Call(path, json={"kind": "staff_message", "content": content})
+        case "POST /api/broadcasts":
+            return Call(path, json={"kind": "staff_message", "content": content, "audience": audience})
+        case "POST /api/regions/areas":
+            square = [[[113.7, 23.0], [113.8, 23.0], [113.8, 23.1], [113.7, 23.1], [113.7, 23.0]]]
+            feature = {
+                "type": "Feature",
+                "properties": {"code": DONGGUAN_TOWNSHIP},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            }
+            return Call(path, json={"type": "FeatureCollection", "features": [feature]})
     return Call(path)
 
 

@@ -1,7 +1,7 @@
 """Disaster events: grades, reporting clocks, daily reports, green channel, branch closures (R-DIS-2 to R-DIS-5)
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-04 19:04:47.831558
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0019'
-down_revision: str | None = '0015'
+down_revision: str | None = '0017'  # chained after the broadcasts' 0017 (merged into this branch)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Fan-out: every message to many people (warnings, reminders, staff messages, publicity) is a broadcast."""
