@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from backend.alerts.models import StaffAlert
+from backend.broadcasts.models import Broadcast
 from backend.claims.catastrophe import grading
 from backend.claims.catastrophe.grading import GRADE_I, GRADE_II, GRADE_III, grade_for
 from backend.claims.catastrophe.jobs import event_daily_reports, event_report_clocks
@@ -78,8 +79,8 @@ TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
         "generated_at": NOW,
     },
     "events/green_channel": {"event": {"id": 7, "name": "台风“海鸥”"}},
-    "events/branch_closed": {"region_name": "东城街道", "reason": "台风停电", "closed_at": NOW},
-    "events/branch_reopened": {"region_name": "东城街道", "reason": "", "closed_at": NOW},
+    "events/branch_closed": {"region_name": "东城街道", "reason": "台风停电"},
+    "events/branch_reopened": {"region_name": "东城街道", "reason": ""},
     "events/branch_closed_help": {"closures": [SimpleNamespace(region_name="东城街道", closed_at=NOW)]},
 }
 
@@ -154,11 +155,16 @@ async def audits(db: Database, action: str) -> list[AuditLog]:
         return list((await session.exec(select(AuditLog).where(col(AuditLog.action) == action))).all())
 
 
-async def outbox(db: Database, dedupe: str) -> list[OutboxMessage]:
+async def outbox(db: Database, source_key: str) -> list[OutboxMessage]:
+    """The messages of the system broadcast made for ``source_key`` (the fan-out goes through it)."""
     async with db.session() as session:
-        return list(
-            (await session.exec(select(OutboxMessage).where(col(OutboxMessage.dedupe_key) == dedupe))).all()
-        )
+        broadcast = (
+            await session.exec(select(Broadcast).where(col(Broadcast.source_key) == source_key))
+        ).first()
+        if broadcast is None:
+            return []
+        query = select(OutboxMessage).where(col(OutboxMessage.broadcast_id) == broadcast.id)
+        return list((await session.exec(query)).all())
 
 
 # --- R-DIS-2 grades ----------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ async def open_closure(session: AsyncSession, region_code: str) -> BranchClosure
 
 
 def _context(region: Region, closure: BranchClosure) -> dict[str, Any]:
-    return {"region_name": region.name, "reason": closure.reason, "closed_at": closure.closed_at}
+    """The notice's template parameters (stored with the broadcast: JSON values only)."""
+    return {"region_name": region.name, "reason": closure.reason}
 
 
 async def close_branch(
@@ -71,25 +72,25 @@ async def close_branch(
     )
     session.add(closure)
     await session.flush()
-    closure.told_closed = await tell_insured_in(
-        session,
-        region_codes=[region_code],
-        template=CLOSED_TEMPLATE,
-        sms_key="branch_closed",
-        dedupe_key=f"branch-{closure.id}-closed",
-        context=_context(region, closure),
-        default_locale=settings.default_locale,
-    )
-    session.add(closure)
     record_audit(
         session=session,
         actor=actor,
         action="branches.close",
         target_type="branch_closure",
         target_id=closure.id or "",
-        detail={"region_code": region_code, "reason": closure.reason, "told": closure.told_closed},
+        detail={"region_code": region_code, "reason": closure.reason},
         ip=ip,
     )
+    closure.told_closed = await tell_insured_in(
+        session,
+        settings,
+        region_codes=[region_code],
+        template=CLOSED_TEMPLATE,
+        sms_key="branch_closed",
+        source_key=f"branch-{closure.id}-closed",
+        context=_context(region, closure),
+    )
+    session.add(closure)
     return closure
 
 
@@ -108,15 +109,6 @@ async def reopen_branch(
         raise EventError("branch_not_closed", region_code=region_code)
     closure.reopened_at = utcnow()
     closure.reopened_by = actor.user_id
-    closure.told_reopened = await tell_insured_in(
-        session,
-        region_codes=[region_code],
-        template=REOPENED_TEMPLATE,
-        sms_key="branch_reopened",
-        dedupe_key=f"branch-{closure.id}-reopened",
-        context=_context(region, closure),
-        default_locale=settings.default_locale,
-    )
     session.add(closure)
     record_audit(
         session=session,
@@ -124,9 +116,19 @@ async def reopen_branch(
         action="branches.reopen",
         target_type="branch_closure",
         target_id=closure.id or "",
-        detail={"region_code": region_code, "told": closure.told_reopened},
+        detail={"region_code": region_code},
         ip=ip,
     )
+    closure.told_reopened = await tell_insured_in(
+        session,
+        settings,
+        region_codes=[region_code],
+        template=REOPENED_TEMPLATE,
+        sms_key="branch_reopened",
+        source_key=f"branch-{closure.id}-reopened",
+        context=_context(region, closure),
+    )
+    session.add(closure)
     return closure
 
 

@@ -537,25 +537,25 @@ async def set_green_channel(
     await session.flush()
     regions = await green_channel_regions(session, event)
     told = None
-    if on:
-        told = await tell_insured_in(
-            session,
-            region_codes=regions,
-            template="events/green_channel",
-            sms_key="green_channel",
-            dedupe_key=f"event-{event_id}-green-channel",
-            context={"event": {"id": event.id, "name": event.name}},
-            default_locale=settings.default_locale,
-        )
     record_audit(
         session=session,
         actor=actor,
         action="events.green_channel",
         target_type="disaster_event",
         target_id=event_id,
-        detail={"on": on, "regions": regions, "told": told},
+        detail={"on": on, "regions": regions},
         ip=ip,
     )
+    if on:  # told once per event: the broadcast's source key
+        told = await tell_insured_in(
+            session,
+            settings,
+            region_codes=regions,
+            template="events/green_channel",
+            sms_key="green_channel",
+            source_key=f"event-{event_id}-green-channel",
+            context={"event": {"id": event.id, "name": event.name}},
+        )
     return response, told
 
 
