@@ -527,3 +527,20 @@ async def test_r_dis_5_staff_of_another_region_cannot_close_its_branch(
     unknown = await api.post("/api/branches/999999999999/close", headers=other, json={})
     assert unknown.json()["detail"]["code"] == "region_not_found"
     assert await audits(db, "branches.close") == []
+
+
+async def test_r_dis_2_an_event_staff_open_for_their_area_is_graded_by_its_regional_staff(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    own = await staff(db, api, "adjuster_dg", "adjuster", [DONGGUAN])
+    other = await staff(db, api, "adjuster_zs", "adjuster", [ZHONGSHAN])
+    body = {"name": "东莞暴雨", "cause": "heavy_rain", "started_on": "2026-12-01", "region_code": DONGGUAN}
+    refused = await api.post("/api/events", headers=other, json=body)
+    assert refused.status_code == 403 and refused.json()["detail"]["code"] == "outside_scope"
+    unknown = await api.post("/api/events", headers=own, json={**body, "region_code": "999999999999"})
+    assert unknown.json()["detail"]["code"] == "region_not_found"
+    opened = await api.post("/api/events", headers=own, json=body)
+    assert opened.status_code == 201 and opened.json()["region_code"] == DONGGUAN
+    event_id = opened.json()["id"]
+    assert (await put_estimates(api, own, event_id, deaths=30)).json()["grade"] == "I"
+    assert (await put_estimates(api, other, event_id, deaths=5)).status_code == 403

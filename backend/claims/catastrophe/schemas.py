@@ -14,6 +14,11 @@ class EventIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     cause: str = Field(max_length=40, description="a claim cause: typhoon, heavy_rain, disease, wind ...")
     started_on: date = Field(description="the day the disaster began (China time)")
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="the area it struck (R-DIS-4 green channel, R-DIS-5; inside the caller's regions)",
+    )
 
 
 class LinkIn(BaseModel):
@@ -35,7 +40,8 @@ class EventOut(BaseModel):
     ended_on: datetime | None = Field(description="the last loss of its claims")
     status: str = Field(description="candidate (grouped automatically: confirm or split) | confirmed")
     region_code: str = Field(
-        description="a candidate's region (the smallest division holding its counties); empty for events staff opened"
+        description="a candidate's region (the smallest division holding its counties); for an event staff "
+        "opened, the area they gave (empty if none)"
     )
     confirmed_by: int | None
     confirmed_at: datetime | None
