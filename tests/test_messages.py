@@ -353,6 +353,7 @@ WORKFLOW_SAMPLES: dict[str, dict[str, Any]] = {
 
 def _helper_samples() -> None:
     """Feature tests own the samples of their templates; gather them here."""
+    from tests.backend.test_broadcasts import TEMPLATE_SAMPLES as BROADCAST_SAMPLES
     from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
@@ -369,6 +370,7 @@ def _helper_samples() -> None:
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
     SAMPLES.update(DISASTER_SAMPLES)
+    SAMPLES.update(BROADCAST_SAMPLES)
 
 
 _helper_samples()

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.broadcasts.errors import BroadcastError
-from backend.broadcasts.fanout import Targeting, _policy_in_force, _policy_rows, policy
+from backend.broadcasts.fanout import MAX_ID, Targeting, _policy_rows, policy
 from backend.broadcasts.models import BroadcastGeoPerson, RegionArea
 from backend.db import utcnow
 from backend.enrollment.models import Application
@@ -73,13 +73,11 @@ async def matching_people(session: AsyncSession, t: Targeting, area: BaseGeometr
     """People with an individual policy (matching the other filters) whose item's GPS point is inside, or
     who gave no point and whose township's area the geometry meets."""
     others = replace(t, spec=t.spec.model_copy(update={"geometry": None}))
-    individual = _policy_rows(others, 0, 2**62, t.now or utcnow())[0]
+    individual = _policy_rows(others, 0, MAX_ID, t.now or utcnow())[0]
     latitude = application.c.answers["latitude"].as_float()
     longitude = application.c.answers["longitude"].as_float()
-    query = (
-        individual.add_columns(latitude.label("lat"), longitude.label("lon"))
-        .join(application, application.c.id == policy.c.application_id)
-        .where(_policy_in_force(t.spec, t.now or utcnow()))
+    query = individual.add_columns(latitude.label("lat"), longitude.label("lon")).join(
+        application, application.c.id == policy.c.application_id
     )
     rows = (await session.execute(query)).all()
     if not rows:

@@ -28,6 +28,12 @@ from backend.staff.models import AuditLog
 from tests.backend.test_claims_workflow import staff_user
 from tests.broadcast_helpers import DONGGUAN_A, DONGGUAN_B, ZHONGSHAN, insured, regions, text_content
 
+# Templates staff compose from (messages/<locale>/broadcasts/), with their contexts (tests/test_messages.py).
+TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
+    "broadcasts/renewal_reminder": {"product_name": "水稻", "ends_on": "12月31日"},
+    "broadcasts/weather_watch": {"event": "强降雨", "when": "明天下午"},
+}
+
 SQUARE = {  # around 东城街道 (synthetic): 113.70-113.80 E, 23.00-23.10 N
     "type": "Polygon",
     "coordinates": [[[113.70, 23.00], [113.80, 23.00], [113.80, 23.10], [113.70, 23.10], [113.70, 23.00]]],
@@ -623,3 +629,50 @@ async def test_ack_recorded_once_and_another_persons_tap_refused(
     assert refused.status_code == 403 and refused.json()["detail"]["code"] == "broadcast_not_yours"
     acked = [r for r in await recipients_of(db, broadcast.id or 0) if r.acked_at is not None]
     assert len(acked) == 1
+
+
+async def test_composed_from_a_template_in_both_languages(
+    db: Database, api: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    async with db.session() as session:
+        _, zh, _ = await insured(session)
+        _, en, _ = await insured(session, locale="en")
+    watch = {"template": "broadcasts/weather_watch"}
+    content = {
+        "locales": {
+            "zh-CN": {"chat": {**watch, "params": {"event": "强降雨", "when": "明天下午"}}},
+            "en": {"chat": {**watch, "params": {"event": "Heavy rain", "when": "tomorrow afternoon"}}},
+        }
+    }
+    preview = await api.post(
+        "/api/broadcasts/preview", headers=admin_headers, json={"kind": "warning", "content": content}
+    )
+    assert "防灾提醒：强降雨" in preview.json()["texts"][0]["chat"]
+    created = await api.post(
+        "/api/broadcasts", headers=admin_headers, json={**body(), "kind": "warning", "content": content}
+    )
+    bid = created.json()["id"]
+    await api.post(f"/api/broadcasts/{bid}/submit", headers=admin_headers)
+    await api.post(f"/api/broadcasts/{bid}/send", headers=admin_headers)
+    rows = {r.address: r.text for r in await outbox_of(db, bid)}
+    assert zh and en and "强降雨" in rows[zh.address] and "Heavy rain" in rows[en.address]
+    missing = {"locales": {"zh-CN": {"chat": {**watch, "params": {"event": "大风"}}}}}
+    refused = await api.post("/api/broadcasts", headers=admin_headers, json={**body(), "content": missing})
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "broadcast_content_invalid"
+
+
+async def test_pause_holds_retries_too(db: Database) -> None:
+    async with db.session() as session:
+        for _ in range(2):
+            await insured(session)
+    broadcast = await system_send(db, regions("441900"), "pause-retry")
+    first = (await outbox_of(db, broadcast.id or 0))[0]
+    async with db.session() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == first.id)
+            .values(status="failed", next_attempt_at=utcnow(), last_error="timeout")
+        )
+        await session.commit()
+        await service.pause_broadcast(session, broadcast_id=broadcast.id or 0, actor=None)
+    assert {m.status for m in await outbox_of(db, broadcast.id or 0)} == {"held"}
