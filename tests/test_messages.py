@@ -416,6 +416,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             "insured_name": "东莞市安达五金制品有限公司",
         },
     ],
+    "claims_notice/survey_scheduled": [
+        {"claim": NOTICE_CLAIM, "at": NOW, "remote": True, "remote_method": "drone", "joint": False}
+    ],
     "claims/detail": [
         {
             "claim": SimpleNamespace(
@@ -435,6 +438,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                     "green_channel": True,
                     "documents_needed": ["loss_photos", "bank_card"],
                     "remote_methods": ["video", "drone", "satellite"],
+                    "remote_method": "drone",
                 }
             )
         },

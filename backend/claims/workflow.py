@@ -444,6 +444,7 @@ async def schedule_survey(
             at=local_at,
             reason=reason,
             remote=remote,
+            remote_method=claim.remote_method,
             joint=joint,
         )
     else:
@@ -455,6 +456,7 @@ async def schedule_survey(
             dedupe=f"survey-{at:%Y%m%d%H%M}",
             at=local_at,
             remote=remote,
+            remote_method=claim.remote_method,
             joint=joint,
         )
     _audit(

@@ -95,6 +95,15 @@ async def test_r_dis_4_farmer_is_told_of_the_green_channel_and_the_claim_shows_i
     assert "绿色通道" in text and "预付赔款" in text
     assert "受损照片、银行卡（存折）" in text  # the shorter document list
     assert "视频、无人机、卫星" in text  # the remote survey options
+    at = (utcnow() + timedelta(hours=2)).isoformat()
+    drone = {"at": at, "remote_method": "drone"}
+    after = await last_id(farmer)
+    scheduled = await api.post(f"/api/claims/{claim_id}/survey-schedule", headers=admin_headers, json=drone)
+    assert scheduled.status_code == 200, scheduled.text
+    notice = plain(await pushed(farmer, embedded, after))
+    assert "无人机远程查勘" in notice and "视频" not in notice and "无需在场等候" in notice
+    shown = plain(await farmer.tap(number, await farmer.say("理赔进度")))
+    assert "远程查勘方式：无人机" in shown
     # told once: turning it off and on again sends nothing new
     await api.post(f"/api/events/{event_id}/green-channel", headers=admin_headers, json={"on": False})
     after = await last_id(farmer)
