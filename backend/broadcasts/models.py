@@ -59,6 +59,9 @@ class Broadcast(SQLModel, table=True):
     excluded_count: int = 0
     resolved_through: int = Field(default=0, sa_type=BigInteger)
     resolved_at: datetime | None = None  # every recipient resolved and queued
+    # Whoever resolves ranges holds this lease (the "send" request, then the scheduler's job), so two never
+    # move the cursor over the same ranges; a runner that died lets it lapse.
+    fanout_lease_until: datetime | None = None
     created_by: int | None = Field(default=None, foreign_key="staff_user.id")
     approved_by: int | None = Field(default=None, foreign_key="staff_user.id")
     approved_at: datetime | None = None

@@ -56,6 +56,7 @@ from messages.sms import SmsTemplateError
 KINDS = frozenset(kind.value for kind in BroadcastKind)
 # Work done inside "send" before answering; the scheduler's fan-out job carries on with the rest.
 INLINE_SECONDS = 1.0
+LEASE_SECONDS = 300  # longer than any pass of two ranges
 PARALLEL = 2  # ranges side by side on PostgreSQL (the database does the work; two cores here)
 PENDING = (OutboxStatus.QUEUED.value, OutboxStatus.SENDING.value, OutboxStatus.HELD.value)
 
@@ -444,9 +445,45 @@ async def continue_fan_out(
     chunk: int | None = None,
 ) -> int:
     """Resolve the next ranges of people of a sending broadcast until every person is done or the time
-    budget is spent. On PostgreSQL ``PARALLEL`` ranges run side by side on their own connections (each
-    its own transaction), then the cursor moves past them; SQLite has one writer, so one range at a time.
+    budget is spent, under the broadcast's fan-out lease (another runner holding it: nothing to do here).
+    On PostgreSQL ``PARALLEL`` ranges run side by side on their own connections (each its own
+    transaction), then the cursor moves past them; SQLite has one writer, so one range at a time.
     Returns the outbox rows written."""
+    if not await _take_lease(session, broadcast):
+        return 0
+    try:
+        return await _passes(
+            session, broadcast, settings=settings, budget_seconds=budget_seconds, chunk=chunk
+        )
+    finally:
+        await session.execute(
+            update(Broadcast).where(col(Broadcast.id) == broadcast.id).values(fanout_lease_until=None)
+        )
+        await session.commit()
+        await session.refresh(broadcast)
+
+
+async def _take_lease(session: AsyncSession, broadcast: Broadcast) -> bool:
+    now = utcnow()
+    free = col(Broadcast.fanout_lease_until).is_(None) | (col(Broadcast.fanout_lease_until) < now)
+    result = await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast.id, free)
+        .values(fanout_lease_until=now + timedelta(seconds=LEASE_SECONDS))
+    )
+    await session.commit()
+    await session.refresh(broadcast)  # the cursor as the last runner left it
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _passes(
+    session: AsyncSession,
+    broadcast: Broadcast,
+    *,
+    settings: Settings | None,
+    budget_seconds: float | None,
+    chunk: int | None,
+) -> int:
     t = await targeting(session, broadcast, stored_geo=True)
     top = await fanout.highest_person_id(session)
     link_days = int(_setting(settings, "sms_link_days"))
@@ -481,6 +518,7 @@ async def continue_fan_out(
                 await asyncio.gather(*(_range_apart(session, broadcast, t, r, link_days) for r in ranges))
             )
         await fanout.advance(session, broadcast, lo, ranges[-1][1])
+        broadcast.fanout_lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
         await session.commit()
         per_id = (time.monotonic() - pass_started) / ids
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:

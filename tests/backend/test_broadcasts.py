@@ -676,3 +676,26 @@ async def test_pause_holds_retries_too(db: Database) -> None:
         await session.commit()
         await service.pause_broadcast(session, broadcast_id=broadcast.id or 0, actor=None)
     assert {m.status for m in await outbox_of(db, broadcast.id or 0)} == {"held"}
+
+
+async def test_one_runner_at_a_time_resolves_a_broadcast(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "send" request and the scheduler's job never move the cursor over the same ranges: whoever
+    holds the fan-out lease resolves; the other finds nothing to do until it lapses."""
+    monkeypatch.setattr(service, "INLINE_SECONDS", -1.0)
+    monkeypatch.setattr(fanout, "FIRST_CHUNK", 1)
+    async with db.session() as session:
+        for _ in range(3):
+            await insured(session)
+    broadcast = await system_send(db, regions("441900"), "lease")
+    async with db.session() as session:
+        row = await session.get(Broadcast, broadcast.id)
+        assert row is not None
+        row.fanout_lease_until = utcnow() + timedelta(minutes=1)  # another runner is on it
+        await session.commit()
+        assert await service.continue_fan_out(session, row, settings=settings) == 0
+        row.fanout_lease_until = utcnow() - timedelta(seconds=1)  # it died: the lease lapsed
+        await session.commit()
+        assert await service.continue_fan_out(session, row, settings=settings) == 2
+        assert row.recipient_count == 3 and row.fanout_lease_until is None

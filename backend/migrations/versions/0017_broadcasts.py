@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('excluded_count', sa.Integer(), nullable=False),
     sa.Column('resolved_through', sa.BigInteger(), nullable=False),
     sa.Column('resolved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('fanout_lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('approved_by', sa.Integer(), nullable=True),
     sa.Column('approved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
