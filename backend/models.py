@@ -11,7 +11,14 @@ from backend.broadcasts.models import (
 )
 from backend.callbacks.models import Callback, CallbackPopulation, CallbackSample
 from backend.chatstore.models import ConversationState, WebChatFileRecord, WebChatRecord, WebChatThread
-from backend.claims.catastrophe.models import DisasterEvent
+from backend.claims.catastrophe.models import (
+    BranchClosure,
+    DisasterEvent,
+    EventDailyReport,
+    EventGradeChange,
+    EventReportDeadline,
+    EventResponse,
+)
 from backend.claims.index.models import IndexPayout, IndexReading
 from backend.claims.models import (
     Claim,
@@ -50,6 +57,7 @@ __all__ = [
     "Application",
     "ArchiveRecord",
     "AuditLog",
+    "BranchClosure",
     "Broadcast",
     "BroadcastGeoPerson",
     "BroadcastRecipient",
@@ -73,6 +81,10 @@ __all__ = [
     "EarTag",
     "Endorsement",
     "Enterprise",
+    "EventDailyReport",
+    "EventGradeChange",
+    "EventReportDeadline",
+    "EventResponse",
     "IndexPayout",
     "IndexReading",
     "Inspection",

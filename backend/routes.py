@@ -16,6 +16,9 @@ from backend.callbacks.api import router as callbacks_router
 from backend.claims.api import bot_router as claims_bot_router
 from backend.claims.api import collective_router as claims_collective_router
 from backend.claims.catastrophe.api import router as events_router
+from backend.claims.catastrophe.response_api import bot_router as branches_bot_router
+from backend.claims.catastrophe.response_api import branches_router
+from backend.claims.catastrophe.response_api import router as event_response_router
 from backend.claims.evidence import router as documents_router
 from backend.claims.index.api import bot_router as index_bot_router
 from backend.claims.index.api import router as index_router
@@ -67,6 +70,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(index_router)
     app.include_router(index_bot_router)
     app.include_router(events_router)
+    app.include_router(event_response_router)
+    app.include_router(branches_router)
+    app.include_router(branches_bot_router)
     app.include_router(sms_router)
     app.include_router(links_bot_router)
     app.include_router(outbox_router)

@@ -18,6 +18,7 @@ from backend.broadcasts.jobs import broadcast_fan_out
 from backend.callbacks.jobs import callback_follow_up, callback_retention, callback_sampling
 from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
+from backend.claims.catastrophe.jobs import event_daily_reports, event_report_clocks
 from backend.claims.jobs import claim_deadline_reminders
 from backend.enrollment.collective.jobs import notify_pending_households
 from backend.outbox.jobs import delivery_housekeeping
@@ -98,6 +99,14 @@ async def _warnings_due(session: AsyncSession) -> Any:
     return await warnings_due(session)
 
 
+async def _event_report_clocks(session: AsyncSession, context: JobContext) -> Any:
+    return await event_report_clocks(session, context.settings)
+
+
+async def _event_daily_reports(session: AsyncSession, context: JobContext) -> Any:
+    return await event_daily_reports(session, context.settings)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="delivery-housekeeping",
@@ -158,6 +167,22 @@ JOBS: tuple[JobSpec, ...] = (
         function=_callback_retention,
         description="delete callback draws older than TIANBAO_CALLBACK_RETENTION_DAYS (at least a year, R-CBK-5)",
         lock_seconds=1800,
+        with_context=True,
+    ),
+    JobSpec(
+        id="event-report-clocks",
+        trigger=IntervalTrigger(minutes=1),
+        function=_event_report_clocks,
+        description="disaster event reports (R-DIS-3): remind before the 30 min / 1 h / 2 h deadlines, escalate after",
+        lock_seconds=120,
+        with_context=True,
+    ),
+    JobSpec(
+        id="event-daily-reports",
+        trigger=IntervalTrigger(minutes=15),
+        function=_event_daily_reports,
+        description="the daily report PDF of every grade I or II disaster event, once per local day (R-DIS-3)",
+        lock_seconds=600,
         with_context=True,
     ),
     JobSpec(

@@ -135,6 +135,11 @@ CLAIM = SimpleNamespace(
     next_action="wait",
     agreed_amount_fen=350000,
     timeline=[SimpleNamespace(at=NOW, kind="reported", note="")],
+    green_channel=False,
+    documents_needed=["loss_photos", "id_card", "bank_card", "loss_list", "village_certificate"],
+    remote_methods=["video"],
+    remote_method=None,
+    prepayment_available=False,
 )
 
 DEVICES = [
@@ -353,6 +358,7 @@ def _helper_samples() -> None:
     from tests.backend.test_cap_warnings import TEMPLATE_SAMPLES as WARNING_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
+    from tests.backend.test_disaster_events import TEMPLATE_SAMPLES as DISASTER_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
@@ -365,6 +371,7 @@ def _helper_samples() -> None:
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
     SAMPLES.update(WARNING_SAMPLES)
+    SAMPLES.update(DISASTER_SAMPLES)
     SAMPLES.update(BROADCAST_SAMPLES)
 
 
@@ -411,6 +418,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             "insured_name": "东莞市安达五金制品有限公司",
         },
     ],
+    "claims_notice/survey_scheduled": [
+        {"claim": NOTICE_CLAIM, "at": NOW, "remote": True, "remote_method": "drone", "joint": False}
+    ],
     "claims/detail": [
         {
             "claim": SimpleNamespace(
@@ -422,7 +432,18 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                     "timeline": TIMELINE,
                 }
             )
-        }
+        },
+        {
+            "claim": SimpleNamespace(
+                **{
+                    **vars(CLAIM),
+                    "green_channel": True,
+                    "documents_needed": ["loss_photos", "bank_card"],
+                    "remote_methods": ["video", "drone", "satellite"],
+                    "remote_method": "drone",
+                }
+            )
+        },
     ],
     "policies/detail": [
         {**SAMPLES["policies/detail"], "policy": SimpleNamespace(**{**vars(POLICY), "late_entry": True})}

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile, status
+from sqlmodel import col, select
 
 from backend import images
-from backend.claims import reporting
+from backend.claims import reporting, rules
+from backend.claims.catastrophe.response import green_channel_claim_ids
 from backend.claims.models import Claim
 from backend.claims.schemas import (
     AttachmentIn,
@@ -22,6 +24,7 @@ from backend.claims.schemas import (
 from backend.deps import BotDep, SessionDep, SettingsDep, require_roles
 from backend.enrollment import documents
 from backend.ids import Id
+from backend.products.models import Product
 from backend.security import StaffPrincipal
 from backend.settings import Settings
 
@@ -47,7 +50,7 @@ async def _media_type(data: bytes, settings: Settings) -> str:
     return found.content_type
 
 
-def _claim_out(claim: Claim, follow_up: reporting.ClaimFollowUp) -> ClaimOut:
+def _claim_out(claim: Claim, follow_up: reporting.ClaimFollowUp, green: bool, category: str) -> ClaimOut:
     return ClaimOut(
         id=claim.id or 0,
         number=claim.number,
@@ -76,13 +79,28 @@ def _claim_out(claim: Claim, follow_up: reporting.ClaimFollowUp) -> ClaimOut:
         denial_reasons=claim.denial_reasons,
         next_action=reporting.next_action(claim),
         timeline=[TimelineEntry(at=e.at, kind=e.kind, note=e.note) for e in follow_up.timeline(claim)],
+        green_channel=green,
+        documents_needed=list(rules.claim_documents(category, green_channel=green)),
+        remote_methods=list(rules.remote_methods(green_channel=green)),
+        remote_method=claim.remote_method,
+        prepayment_available=rules.prepayment_allowed(claim.kind, green_channel=green),
     )
 
 
 async def claims_out(session: SessionDep, claims: Sequence[Claim]) -> list[ClaimOut]:
     """The claims as the bot shows them, in a constant number of queries however many there are."""
     follow_up = await reporting.follow_up_of(session=session, claims=claims)
-    return [_claim_out(claim, follow_up) for claim in claims]
+    green = await green_channel_claim_ids(session, claims)  # R-DIS-4
+    codes = sorted({c.product_code for c in claims})
+    categories = dict(
+        (await session.exec(select(Product.code, Product.category).where(col(Product.code).in_(codes)))).all()
+    )
+    return [
+        _claim_out(
+            claim, follow_up, (claim.id or 0) in green, str(categories.get(claim.product_code, "crop"))
+        )
+        for claim in claims
+    ]
 
 
 async def claim_out(session: SessionDep, claim: Claim) -> ClaimOut:

@@ -91,6 +91,8 @@ class Claim(SQLModel, table=True):
     survey_agreed_at: datetime | None = None  # a delay explained to the reporter, a new time agreed
     joint_survey: bool = False  # with the local government (R-CLM-6 larger events)
     remote_survey: bool = False
+    # R-DIS-4: how a remote survey is done: video (always offered), drone or satellite (green channel only).
+    remote_method: str | None = Field(default=None, max_length=20)
     surveyed_at: datetime | None = None
     settlement_due_at: datetime | None = Field(default=None, index=True)  # R-CLM-11
     assessed_amount_fen: int | None = None

@@ -146,3 +146,51 @@ CAUSES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     "livestock": ("disease", "typhoon", "flood", "heat", "low_temperature", "fire", "accident", "other"),
     "liability": ("accident",),
 }
+
+
+# R-DIS-4 green channel: the documents a claim needs (label keys ``claims.doc_<name>``), and the shorter
+# list while the claim is in a green channel (a graded event's response). Livestock keeps its disposal
+# proof (R-CLM-7 is not waived).
+STANDARD_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "crop": ("loss_photos", "id_card", "bank_card", "loss_list", "village_certificate"),
+    "facility": ("loss_photos", "id_card", "bank_card", "loss_list", "village_certificate"),
+    "index": ("id_card", "bank_card"),
+    "livestock": (
+        "loss_photos",
+        "id_card",
+        "bank_card",
+        "ear_tag_photos",
+        "disposal_proof",
+        "vet_certificate",
+    ),
+    "liability": ("accident_report", "id_card", "bank_card", "injury_records", "loss_list"),
+}
+GREEN_CHANNEL_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "crop": ("loss_photos", "bank_card"),
+    "facility": ("loss_photos", "bank_card"),
+    "index": ("bank_card",),
+    "livestock": ("loss_photos", "bank_card", "disposal_proof"),
+    "liability": ("accident_report", "bank_card"),
+}
+REMOTE_METHODS = ("video", "drone", "satellite")  # R-DIS-4: drone and satellite only in a green channel
+GREEN_CHANNEL_ONLY_METHODS = frozenset({"drone", "satellite"})
+
+
+def claim_documents(category: str, *, green_channel: bool) -> tuple[str, ...]:
+    """R-DIS-4: the documents a claim of the category needs; fewer in a green channel."""
+    lists = GREEN_CHANNEL_DOCUMENTS if green_channel else STANDARD_DOCUMENTS
+    return lists.get(category, lists["crop"])
+
+
+def remote_methods(*, green_channel: bool) -> tuple[str, ...]:
+    """R-DIS-4: the remote survey methods offered (video always; drone and satellite in a green channel)."""
+    return (
+        REMOTE_METHODS
+        if green_channel
+        else tuple(m for m in REMOTE_METHODS if m not in GREEN_CHANNEL_ONLY_METHODS)
+    )
+
+
+def prepayment_allowed(kind: str, *, green_channel: bool) -> bool:
+    """R-LIA-6 pre-payment for accident claims; R-DIS-4 pre-payment for any claim in a green channel."""
+    return kind == "liability" or green_channel

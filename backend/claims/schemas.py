@@ -74,6 +74,13 @@ class ClaimOut(BaseModel):
     denial_reasons: list[str] = Field(default_factory=list)
     next_action: str  # what the insured must do next: a key of messages claims labels
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # R-DIS-4: a claim in a disaster's green channel needs fewer documents (``claims.doc_<key>`` labels),
+    # may be surveyed by drone or satellite besides video, and may be paid in advance.
+    green_channel: bool = False
+    documents_needed: list[str] = Field(default_factory=list)
+    remote_methods: list[str] = Field(default_factory=list)
+    remote_method: str | None = None
+    prepayment_available: bool = False
 
     # R-CLM-1: the delay past the 24 hours in days, hours and minutes, for the chat to say "3 天 4 小时".
     @computed_field  # type: ignore[prop-decorator]

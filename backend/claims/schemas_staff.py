@@ -29,6 +29,8 @@ class SurveyScheduleIn(BaseModel):
 
     at: AwareDatetime
     remote: bool = False  # a video survey
+    # R-DIS-4: video, or drone / satellite for a claim in a green channel (implies ``remote``).
+    remote_method: Literal["video", "drone", "satellite"] | None = None
     joint_with_government: bool | None = None  # None: the rule decides (larger events)
     delay_reason: str | None = Field(default=None, max_length=500)
 

@@ -251,6 +251,7 @@ async def survey_schedule(
         claim_id=claim_id,
         at=body.at,
         remote=body.remote,
+        remote_method=body.remote_method,
         joint_with_government=body.joint_with_government,
         delay_reason=body.delay_reason,
         ip=_ip(request),

@@ -30,6 +30,7 @@ from backend.claims import rules, timeline
 from backend.claims.access import audit_claim as _audit
 from backend.claims.access import require_role as _require
 from backend.claims.access import scoped_claim as _scoped
+from backend.claims.catastrophe.response import in_green_channel
 from backend.claims.catastrophe.service import joint_survey_needed_for
 from backend.claims.denial import DENIAL_REASONS, DenialNoticeContext, render_denial_pdf
 from backend.claims.errors import ClaimError
@@ -381,15 +382,26 @@ async def schedule_survey(
     claim_id: int,
     at: datetime,
     remote: bool = False,
+    remote_method: str | None = None,
     joint_with_government: bool | None = None,
     delay_reason: str | None = None,
     ip: str | None = None,
 ) -> Claim:
     """R-CLM-6: on site within 24 h of the report; a later time needs the reason, which the reporter is
-    told together with the agreed time. Larger events are surveyed with the local government."""
+    told together with the agreed time. Larger events are surveyed with the local government.
+    R-DIS-4: a remote survey is by video, or, for a claim in a green channel, by drone or satellite."""
     _require(actor, ADJUSTER_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
     _expect(claim, ClaimStatus.REPORTED, ClaimStatus.SURVEY_SCHEDULED)
+    if remote_method is not None:
+        if remote_method not in rules.REMOTE_METHODS:
+            raise ClaimError("remote_method_invalid", remote_method=remote_method)
+        green = await in_green_channel(session, claim)
+        if remote_method not in rules.remote_methods(green_channel=green):
+            raise ClaimError("remote_method_green_channel_only", remote_method=remote_method)
+        remote = True
+    elif remote:
+        remote_method = "video"  # a remote survey without a method is the video survey it always was
     if at.tzinfo is None:
         raise ClaimError("time_not_aware")
     now = utcnow()
@@ -409,10 +421,13 @@ async def schedule_survey(
     )
     claim.joint_survey = joint
     claim.remote_survey = remote
+    claim.remote_method = remote_method if remote else None
     claim.survey_agreed_at = at if delayed else None
     _self_assign(claim, actor)
     _touch(claim, ClaimStatus.SURVEY_SCHEDULED.value)
     data: dict[str, Any] = {"at": at.isoformat(), "remote": remote, "joint": joint}
+    if remote:
+        data["remote_method"] = claim.remote_method
     local_at = to_local(at)
     if delayed:
         timeline.record(session, claim, "survey_delayed", note=reason, actor=actor.username, **data)
@@ -424,6 +439,7 @@ async def schedule_survey(
             at=local_at,
             reason=reason,
             remote=remote,
+            remote_method=claim.remote_method,
             joint=joint,
         )
     else:
@@ -435,6 +451,7 @@ async def schedule_survey(
             dedupe=f"survey-{at:%Y%m%d%H%M}",
             at=local_at,
             remote=remote,
+            remote_method=claim.remote_method,
             joint=joint,
         )
     _audit(
@@ -1290,7 +1307,8 @@ async def record_prepayment(
     a village committee's, township's, staff member's or another insured's account)."""
     _require(actor, PAYMENT_ROLES)
     claim = await _scoped(session, actor, claim_id, lock=True)
-    if claim.kind != "liability":
+    # R-LIA-6 on accident claims; R-DIS-4 on any claim in a green channel.
+    if not rules.prepayment_allowed(claim.kind, green_channel=await in_green_channel(session, claim)):
         raise ClaimError("prepayment_liability_only")
     if claim.status in (*FINAL, ClaimStatus.AGREED.value):
         raise ClaimError("bad_status", status=claim.status)

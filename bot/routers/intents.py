@@ -15,9 +15,9 @@ from bot.context import ChatContext
 from bot.forms.engine import FormRunner
 from bot.forms.parsers import normalize_phrase
 from bot.keyboards import back_to_menu
-from bot.routers import claims, enroll, policies, publicity
+from bot.routers import claims, enroll, help_answer, policies, publicity
 from bot.routers.forms import make_io
-from messages import LOCALES, labels_for, render
+from messages import LOCALES, labels_for
 
 INTENTS = ("report", "claims", "enroll", "policies", "publicity", "help")
 
@@ -62,7 +62,7 @@ async def typed_intent(
         text, choices = enroll.choose_flow(locale)
         await message.answer(text, reply_markup=choices)
     else:
-        await message.answer(render("start/help", locale), reply_markup=back_to_menu(locale))
+        await message.answer(await help_answer.help_text(ctx, locale), reply_markup=back_to_menu(locale))
 
 
 def build_router() -> Router:

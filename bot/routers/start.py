@@ -30,7 +30,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import broadcasts, callbacks, claims, collective, enroll, policies, publicity
+from bot.routers import broadcasts, callbacks, claims, collective, enroll, help_answer, policies, publicity
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -139,12 +139,12 @@ async def show_target(
 
 async def help_command(message: Message, ctx: ChatContext) -> None:
     locale = await ctx.locale()
-    await message.answer(render("start/help", locale), reply_markup=back_to_menu(locale))
+    await message.answer(await help_answer.help_text(ctx, locale), reply_markup=back_to_menu(locale))
 
 
 async def help_button(query: CallbackQuery, ctx: ChatContext) -> None:
     locale = await ctx.locale()
-    await reply_to_query(query, render("start/help", locale), back_to_menu(locale))
+    await reply_to_query(query, await help_answer.help_text(ctx, locale), back_to_menu(locale))
 
 
 async def home_button(

@@ -78,6 +78,7 @@ class World:
     staff_a_id: int
     payee_account_id: int = 0
     callback_id: int = 0  # a callback survey of region A (backend/callbacks/) and its draw
+    closure_id: int = 0  # a branch closure of region A (R-DIS-5), made on first use
     sample_id: int = 0
     publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
     warning_id: int = 0  # an official warning naming region A (backend/alerts/warnings/)
@@ -493,6 +494,19 @@ ACCESS: dict[str, Access] = {
     "POST /api/events/{event_id}/confirm": Access(_r("adjuster", "underwriter"), "object"),
     "POST /api/events/{event_id}/split": Access(_r("adjuster", "underwriter"), "object"),
     "POST /api/events/{event_id}/evaluate": Access(_r("adjuster", "underwriter"), "object"),
+    # disaster events: grades, reporting, daily reports, green channel (R-DIS-2 to R-DIS-4)
+    "GET /api/events/{event_id}/response": Access(ALL, "object"),
+    "PUT /api/events/{event_id}/estimates": Access(_r("adjuster", "underwriter"), "object"),
+    "GET /api/events/{event_id}/grade-history": Access(ALL, "object"),
+    "POST /api/events/{event_id}/reports": Access(_r("adjuster", "underwriter"), "object"),
+    "PUT /api/events/{event_id}/report-text": Access(_r("adjuster", "underwriter"), "object"),
+    "GET /api/events/{event_id}/daily-reports": Access(ALL, "object"),
+    "GET /api/events/{event_id}/daily-reports/{report_date}": Access(ALL, "object"),
+    "POST /api/events/{event_id}/green-channel": Access(_r("adjuster", "underwriter"), "object"),
+    # branch closures (R-DIS-5)
+    "GET /api/branches/closures": Access(ALL, "list", lambda w: f'"id":{w.closure_id},'),
+    "POST /api/branches/{region_code}/close": Access(_r("adjuster", "underwriter"), "named"),
+    "POST /api/branches/{region_code}/reopen": Access(_r("adjuster", "underwriter"), "named"),
     # callback surveys (R-CBK-1 to R-CBK-5)
     "GET /api/callbacks": Access(ALL, "list", lambda w: f'"id":{w.callback_id},'),
     "GET /api/callbacks/samples": Access(ALL, "open"),
@@ -839,6 +853,16 @@ async def _call(route: str, w: World) -> Call:
             return Call(f"/api/callbacks/{w.callback_id}/close", json={"remarks": "电话停机"})
         case "POST /api/callbacks/{callback_id}/resolve":
             return Call(f"/api/callbacks/{w.callback_id}/resolve", json={"note": "已核实"})
+    if route.startswith(
+        (
+            "GET /api/events/",
+            "PUT /api/events/",
+            "POST /api/events/",
+            "GET /api/branches",
+            "POST /api/branches",
+        )
+    ):
+        return await _disaster_call(route, w)
     if route.startswith(("GET /api/publicity", "POST /api/publicity")):
         return await _publicity_call(route, w)
     if route.startswith(("GET /api/collective", "POST /api/collective")):
@@ -856,6 +880,37 @@ def _warning_call(route: str, w: World) -> Call:
     if route == "POST /api/warnings":
         return Call("/api/warnings", content=cap_xml(identifier=f"access-{secrets.token_hex(4)}"))
     return Call(route.split(" ")[1].replace("{warning_id}", str(w.warning_id)))
+
+
+async def _disaster_call(route: str, w: World) -> Call:
+    """R-DIS-2 to R-DIS-5 routes on region A's event (a claim of region A) and branch."""
+    path = route.split(" ")[1].replace("{event_id}", str(w.event_id))
+    match route:
+        case "PUT /api/events/{event_id}/estimates":
+            return Call(path, json={"property_fen": 0, "casualty_fen": 0, "deaths": 5})
+        case "POST /api/events/{event_id}/reports":
+            return Call(path, json={"kind": "supervisor"})
+        case "PUT /api/events/{event_id}/report-text":
+            return Call(path, json={"situation": "农田受淹"})
+        case "GET /api/events/{event_id}/daily-reports/{report_date}":
+            return Call(path.replace("{report_date}", "2026-12-01"))
+        case "POST /api/events/{event_id}/green-channel":
+            return Call(path, json={"on": True})
+        case "GET /api/branches/closures":
+            if not w.closure_id:
+                from backend.claims.catastrophe.models import BranchClosure
+
+                async with w.db.session() as session:
+                    closure = BranchClosure(region_code=VILLAGE_A, reason="台风")
+                    session.add(closure)
+                    await session.commit()
+                    w.closure_id = closure.id or 0
+            return Call(path)
+        case "POST /api/branches/{region_code}/close":
+            return Call(path.replace("{region_code}", DONGGUAN_TOWNSHIP), json={"reason": "台风停电"})
+        case "POST /api/branches/{region_code}/reopen":
+            return Call(path.replace("{region_code}", DONGGUAN_TOWNSHIP))
+    return Call(path)
 
 
 async def _broadcast_call(route: str, w: World) -> Call:

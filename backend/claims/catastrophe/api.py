@@ -98,6 +98,7 @@ async def create_event(body: EventIn, staff: EventManager, session: SessionDep, 
         name=body.name,
         cause=body.cause,
         started_on=body.started_on,
+        region_code=body.region_code,
         ip=client_ip(request),
     )
     await session.commit()

@@ -87,7 +87,8 @@ LIVESTOCK_LOSS = "livestock_loss"  # "livestock_loss:<county code>"
 
 class EventError(Refusal):
     """A refusal with a code: not_found, claim_not_found, claim_in_other_event, unknown_cause,
-    started_in_future, empty_name, outside_scope."""
+    started_in_future, empty_name, outside_scope; for the response (R-DIS-2 to R-DIS-5): region_not_found,
+    estimate_negative, report_not_required, report_not_found, branch_already_closed, branch_not_closed."""
 
 
 # Every cause a claim may carry: the report causes per category and the weather-index perils.
@@ -536,11 +537,17 @@ async def create_event(
     name: str,
     cause: str,
     started_on: date,
+    region_code: str | None = None,
     ip: str | None = None,
 ) -> DisasterEvent:
-    """Staff open an event (audited). Does not commit."""
+    """Staff open an event (audited), optionally for an area inside their regions. Does not commit."""
     if not name.strip():
         raise EventError("empty_name")
+    if region_code is not None:
+        if await session.get(Region, region_code) is None:
+            raise EventError("region_not_found", region_code=region_code)
+        if not actor.covers_region(region_code):
+            raise EventError("outside_scope", region_code=region_code)
     if cause not in KNOWN_CAUSES:
         raise EventError("unknown_cause", cause=cause)
     if started_on > local_date(utcnow()):
@@ -550,6 +557,7 @@ async def create_event(
         cause=cause,
         started_on=local_day_start(started_on),
         status=CONFIRMED,
+        region_code=region_code or "",
         confirmed_by=actor.user_id,
         confirmed_at=utcnow(),
     )
@@ -561,7 +569,12 @@ async def create_event(
         action="events.create",
         target_type="disaster_event",
         target_id=event.id or "",
-        detail={"name": event.name, "cause": cause, "started_on": started_on.isoformat()},
+        detail={
+            "name": event.name,
+            "cause": cause,
+            "started_on": started_on.isoformat(),
+            "region_code": event.region_code,
+        },
         ip=ip,
     )
     return event
