@@ -24,6 +24,8 @@ from backend.enrollment.api import staff_router as enrollment_staff_router
 from backend.enrollment.campaign_api import router as campaigns_router
 from backend.enrollment.collective.api import bot_router as collective_bot_router
 from backend.enrollment.collective.api import staff_router as collective_staff_router
+from backend.inspections.api import bot_router as inspections_bot_router
+from backend.inspections.api import router as inspections_router
 from backend.outbox.api import router as outbox_router
 from backend.outbox.sms.api import bot_router as links_bot_router
 from backend.outbox.sms.api import router as sms_router
@@ -71,3 +73,5 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(publicity_router)
     app.include_router(publicity_bot_router)
     app.include_router(publicity_public_router)  # /p/<token>: the public page, no login
+    app.include_router(inspections_router)
+    app.include_router(inspections_bot_router)

@@ -190,6 +190,13 @@ class Settings(BaseSettings):
     # "3 days" read as 72 hours), and staff answer an objection within this many days.
     publicity_min_open_hours: int = Field(default=72, ge=72)
     publicity_objection_due_days: int = Field(default=3, ge=1)
+    # Safety inspections (backend/inspections, R-LIA-5): reminders before the appointment and before each
+    # rectification deadline; the report's summary is POSTed to the safety authority's address (empty: kept
+    # as "unconfigured" until one is set), with this bearer token when given.
+    inspection_reminder_hours: int = Field(default=24, ge=1)
+    rectification_reminder_hours: int = Field(default=48, ge=1)
+    safety_authority_url: str = Field(default="", max_length=500)
+    safety_authority_token: str = Field(default="", max_length=500)
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from backend.chatstore.jobs import expire_idle_webchats
 from backend.chatstore.keys import files_root
 from backend.claims.jobs import claim_deadline_reminders
 from backend.enrollment.collective.jobs import notify_pending_households
+from backend.inspections.jobs import inspection_reminders, send_to_authority
 from backend.outbox.jobs import delivery_housekeeping
 from backend.publicity.jobs import close_due_notices
 from backend.settings import Settings
@@ -84,6 +85,14 @@ async def _callback_retention(session: AsyncSession, context: JobContext) -> Any
     return await callback_retention(session, context.settings)
 
 
+async def _inspection_reminders(session: AsyncSession, context: JobContext) -> Any:
+    return await inspection_reminders(session, context.settings)
+
+
+async def _inspection_authority(session: AsyncSession, context: JobContext) -> Any:
+    return await send_to_authority(session, context.settings)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="delivery-housekeeping",
@@ -144,6 +153,22 @@ JOBS: tuple[JobSpec, ...] = (
         function=_callback_retention,
         description="delete callback draws older than TIANBAO_CALLBACK_RETENTION_DAYS (at least a year, R-CBK-5)",
         lock_seconds=1800,
+        with_context=True,
+    ),
+    JobSpec(
+        id="inspection-reminders",
+        trigger=IntervalTrigger(minutes=5),
+        function=_inspection_reminders,
+        description="safety inspections (R-LIA-5): visit and rectification reminders, overdue hazards to staff",
+        lock_seconds=240,
+        with_context=True,
+    ),
+    JobSpec(
+        id="inspection-authority",
+        trigger=IntervalTrigger(minutes=1),
+        function=_inspection_authority,
+        description="inspection summaries to TIANBAO_SAFETY_AUTHORITY_URL, retried until accepted (R-LIA-5)",
+        lock_seconds=600,
         with_context=True,
     ),
 )
