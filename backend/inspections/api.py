@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from backend.db import utcnow
 from backend.deps import BotDep, SessionDep, SettingsDep, StaffDep
@@ -36,6 +36,7 @@ from backend.people.models import Enterprise
 from backend.staff.api import client_ip
 from backend.staff.models import StaffUser
 
+Row = TypeVar("Row", bound=SQLModel)
 router = APIRouter(prefix="/api/inspections", tags=["inspections"])
 bot_router = APIRouter(prefix="/api/bot/inspections", tags=["bot: inspections"])
 
@@ -125,11 +126,12 @@ async def _staff_out(session: SessionDep, rows: Sequence[Inspection], role: str)
     return out
 
 
-async def _by_id(session: SessionDep, model: type, ids: set[int]) -> dict[int, object]:
+async def _by_id(session: SessionDep, model: type[Row], ids: set[int]) -> dict[int, Row]:
     if not ids:
         return {}
-    rows = (await session.exec(select(model).where(col(model.id).in_(sorted(ids))))).all()  # type: ignore[attr-defined]
-    return {row.id: row for row in rows}
+    key = col(model.id)  # type: ignore[attr-defined]
+    rows = (await session.exec(select(model).where(key.in_(sorted(ids))))).all()
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]
 
 
 async def _my_out(

@@ -30,7 +30,7 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import callbacks, claims, collective, enroll, policies, publicity
+from bot.routers import callbacks, claims, collective, enroll, inspection, policies, publicity
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -127,6 +127,8 @@ async def show_target(
             text, markup = publicity.notice_detail(await publicity.calls(ctx).notice(int(raw_id)), locale)
         elif kind == "household" and raw_id.isdigit():  # a collective enrollment's row (R-ENR-1)
             text, markup = await collective.household_detail(ctx, int(raw_id), locale)
+        elif kind == "inspection" and raw_id.isdigit():  # a safety inspection (R-LIA-5)
+            text, markup = await inspection.show(ctx, int(raw_id), locale)
         else:
             raise BackendError(404, "not_found", target)
     except BackendError:
