@@ -351,6 +351,7 @@ def _helper_samples() -> None:
     from tests.backend.test_callbacks import TEMPLATE_SAMPLES as CALLBACK_SAMPLES
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
+    from tests.backend.test_inspections import TEMPLATE_SAMPLES as INSPECTION_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
@@ -362,6 +363,7 @@ def _helper_samples() -> None:
     SAMPLES.update(CALLBACK_SAMPLES)
     SAMPLES.update(PUBLICITY_SAMPLES)
     SAMPLES.update(COLLECTIVE_SAMPLES)
+    SAMPLES.update(INSPECTION_SAMPLES)
 
 
 _helper_samples()

@@ -81,6 +81,7 @@ class World:
     sample_id: int = 0
     publicity: dict[str, int] = field(default_factory=dict)  # seeded on first use (publicity_ids)
     collective_id: int = 0
+    inspection_id: int = 0  # a safety inspection of region A (backend/inspections/, R-LIA-5)
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -254,7 +255,37 @@ async def seed_world(
     world.callback_id, world.sample_id = await world.fresh_callback()
     await publicity_ids(world)
     world.collective_id = await _collective_of_region_a(api, admin)
+    world.inspection_id = await _inspection_of_region_a(world)
     return world
+
+
+async def _inspection_of_region_a(world: World) -> int:
+    """An inspection of region A with a team named (the appointment route then works on the merits)."""
+    from backend.inspections.models import Inspection
+    from backend.people.models import Enterprise
+
+    async with world.db.session() as session:
+        enterprise = Enterprise(
+            name="东莞安泰机械有限公司",
+            credit_code="91350100MA0ACCESS1",
+            legal_representative="李建国",
+            phone="13900001111",
+            industry_code="machinery",
+            region_code=DONGGUAN_TOWNSHIP,
+        )
+        session.add(enterprise)
+        await session.flush()
+        inspection = Inspection(
+            policy_id=world.policy["id"],
+            enterprise_id=enterprise.id or 0,
+            region_code=DONGGUAN_TOWNSHIP,
+            due_at=utcnow() + timedelta(days=30),
+            inspector_team="安评技术服务队",
+        )
+        session.add(inspection)
+        await session.commit()
+        assert inspection.id is not None
+        return inspection.id
 
 
 async def _collective_of_region_a(api: httpx.AsyncClient, admin: dict[str, str]) -> int:
@@ -513,6 +544,13 @@ ACCESS: dict[str, Access] = {
         _r("agent", "underwriter"), "object"
     ),
     "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
+    # safety inspections (R-LIA-5): every role reads, the inspecting roles (underwriter, adjuster) write
+    "GET /api/inspections": Access(ALL, "list", lambda w: f'"id":{w.inspection_id},'),
+    "GET /api/inspections/{inspection_id}": Access(ALL, "object"),
+    "POST /api/inspections/{inspection_id}/inspector": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/appointment": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/hazards": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/complete": Access(_r("underwriter", "adjuster"), "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
@@ -793,7 +831,24 @@ async def _call(route: str, w: World) -> Call:
         return await _publicity_call(route, w)
     if route.startswith(("GET /api/collective", "POST /api/collective")):
         return _collective_call(route, w)
+    if route.startswith(("GET /api/inspections", "POST /api/inspections")):
+        return _inspection_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
+
+
+def _inspection_call(route: str, w: World) -> Call:
+    path = route.split(" ")[1].replace("{inspection_id}", str(w.inspection_id))
+    soon = (utcnow() + timedelta(days=3)).isoformat()
+    match route:
+        case "POST /api/inspections/{inspection_id}/inspector":
+            return Call(path, json={"team_name": "安评技术服务队"})
+        case "POST /api/inspections/{inspection_id}/appointment":
+            return Call(path, json={"at": soon})
+        case "POST /api/inspections/{inspection_id}/hazards":
+            return Call(path, data={"description": "配电箱未上锁", "severity": "serious", "rectify_by": soon})
+        case "POST /api/inspections/{inspection_id}/complete":
+            return Call(path, json={"summary": "配电管理需加强"})
+    return Call(path)
 
 
 async def _publicity_call(route: str, w: World) -> Call:
