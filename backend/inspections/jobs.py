@@ -283,6 +283,7 @@ async def send_to_authority(
     async with httpx.AsyncClient(timeout=AUTHORITY_TIMEOUT, transport=transport, headers=headers) as client:
         for inspection in due:
             summary, pdf, number = await _payload(session, inspection)
+            await session.commit()  # the read ends before the POST: no transaction waits on the network
             outcome = await _post(client, settings.safety_authority_url, summary, pdf, number)
             accepted += await _record(session, inspection.id or 0, outcome, utcnow())
     return AuthorityReport(len(due), accepted)
