@@ -9,6 +9,8 @@ address, industry_code, inspector, inspected_at, due_at, summary, insurer_name, 
 
 from __future__ import annotations
 
+import io
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,12 +18,15 @@ from datetime import datetime
 from typing import Any
 
 from fpdf import FPDF
+from PIL import Image
 
 from backend.enrollment.documents import FONT_FAMILY, font_path
 from backend.inspections.models import Inspection, InspectionHazard
 from backend.numbers import business_number
 from backend.people.models import Enterprise
-from messages import normalize_locale, render, to_local
+from messages import label, normalize_locale, render, to_local
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class ReportView:
     insurer_name: str
     hazards: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    photos: list[tuple[int, bytes]] = field(default_factory=list)  # (hazard number, the photo's bytes)
 
 
 def report_number(inspection: Inspection) -> str:
@@ -55,6 +61,7 @@ def report_view(
     inspector: str,
     hazards: Sequence[InspectionHazard],
     insurer_name: str,
+    photos: dict[int, bytes] | None = None,
 ) -> ReportView:
     rows = [
         {
@@ -83,6 +90,11 @@ def report_view(
         insurer_name=insurer_name,
         hazards=rows,
         counts=dict(Counter(h.severity for h in hazards)),
+        photos=[
+            (n, (photos or {})[h.id or 0])
+            for n, h in enumerate(hazards, start=1)
+            if (h.id or 0) in (photos or {})
+        ],
     )
 
 
@@ -105,7 +117,36 @@ def report_pdf(view: ReportView, locale: str) -> bytes:
     pdf.add_page()
     pdf.set_font(FONT_FAMILY, size=10)
     pdf.write_html(body, font_family=FONT_FAMILY, table_line_separators=True)
+    _photos(pdf, view, loc)
     return bytes(pdf.output())
+
+
+PHOTO_MM = 80.0
+
+
+def _photos(pdf: FPDF, view: ReportView, locale: str) -> None:
+    """The hazards' photos after the text, each with its number; a photo fpdf2 cannot embed is left out
+    (it was checked as an image when uploaded, and stays in the staff API)."""
+    if not view.photos:
+        return
+    pdf.ln(4)
+    pdf.set_font(FONT_FAMILY, size=11.5)
+    pdf.cell(0, 7, label("inspections.pdf_photos", locale), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT_FAMILY, size=9)
+    for number, data in view.photos:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+            tall = PHOTO_MM * height / width if width else PHOTO_MM
+            if pdf.get_y() + tall + 8 > pdf.h - pdf.b_margin:
+                pdf.add_page()
+            pdf.cell(
+                0, 6, label("inspections.pdf_photo_caption", locale, n=number), new_x="LMARGIN", new_y="NEXT"
+            )
+            pdf.image(io.BytesIO(data), w=PHOTO_MM, h=tall)
+            pdf.ln(2)
+        except (OSError, ValueError, RuntimeError):
+            log.warning("hazard photo %s of report %s not embedded", number, view.number)
 
 
 def authority_summary(view: ReportView) -> dict[str, Any]:

@@ -563,6 +563,7 @@ async def complete(
         inspector=await inspector_name(session, inspection) or "",
         hazards=hazards,
         insurer_name=render("enroll/insurer_name", locale, ext="txt"),
+        photos=await _photos_of(session, hazards),
     )
     pdf = await asyncio.to_thread(report_render.report_pdf, view, locale)
     document = await store_document(
@@ -599,6 +600,15 @@ async def complete(
     _audit(session, actor, "inspection.complete", inspection, ip, hazards=len(hazards))
     await session.commit()
     return inspection
+
+
+async def _photos_of(session: AsyncSession, hazards: Sequence[InspectionHazard]) -> dict[int, bytes]:
+    """Each hazard's photo, for the report (one query)."""
+    wanted = {h.photo_document_id: h.id or 0 for h in hazards if h.photo_document_id is not None}
+    if not wanted:
+        return {}
+    query = select(Document).where(col(Document.id).in_(sorted(wanted)))
+    return {wanted[d.id or 0]: d.content for d in (await session.exec(query)).all()}
 
 
 def fix_buttons(hazards: Sequence[InspectionHazard], locale: str) -> list[list[dict[str, str]]]:

@@ -24,6 +24,7 @@ from bot.routers.forms import chat_of, make_io
 from messages import label, render
 
 GONE = frozenset({"not_found"})
+MAX_LISTED = 20  # hazards the detail lists, each with its button (the template lists as many)
 
 
 class InspectionAction(CallbackData, prefix=schemas.PREFIX):
@@ -55,7 +56,7 @@ def detail(inspection: MyInspectionOut, locale: str) -> tuple[str, InlineKeyboar
     if inspection.status == "done":
         rows += [
             [_button(label("inspections.fixed_button", locale, n=n), schemas.FIX, h.id)]
-            for n, h in enumerate(inspection.hazards, start=1)
+            for n, h in enumerate(inspection.hazards[:MAX_LISTED], start=1)
             if h.status == "open"
         ]
     rows.append(back_to_menu(locale).inline_keyboard[0])

@@ -297,6 +297,7 @@ async def test_r_lia_5_report_reaches_the_enterprise_in_chat_and_the_authority(
     async with db.session() as session:
         document = await session.get(Document, body["report_document_id"])
     assert document is not None and document.content.startswith(b"%PDF") and url.endswith(str(document.id))
+    assert b"/Subtype /Image" in document.content  # the hazard's photo is in the report
     mine = await api.get(f"/api/bot/documents/{document.id}", headers=insured.bot)
     assert mine.status_code == 200 and mine.content == document.content
     # the authority: refused twice (down), then accepted; each attempt recorded, backoff between
