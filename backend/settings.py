@@ -195,7 +195,7 @@ class Settings(BaseSettings):
     # as "unconfigured" until one is set), with this bearer token when given.
     inspection_reminder_hours: int = Field(default=24, ge=1)
     rectification_reminder_hours: int = Field(default=48, ge=1)
-    safety_authority_url: str = Field(default="", max_length=500)
+    safety_authority_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
     safety_authority_token: str = Field(default="", max_length=500)
 
     @model_validator(mode="before")

@@ -111,6 +111,7 @@ async def _staff_out(session: SessionDep, rows: Sequence[Inspection], role: str)
                         "authority_accepted_at",
                         "authority_reference",
                         "authority_last_error",
+                        "history",
                     }
                 ),
                 id=i.id or 0,
@@ -185,7 +186,7 @@ async def list_inspections(
 
 @router.get("/{inspection_id}", response_model=InspectionOut)
 async def get_inspection(inspection_id: Id, staff: StaffDep, session: SessionDep) -> InspectionOut:
-    inspection = await service.scoped(session, staff, inspection_id)
+    inspection = await service.scoped(session, staff, inspection_id, lock=False)
     return (await _staff_out(session, [inspection], staff.role))[0]
 
 
@@ -249,7 +250,7 @@ async def record_hazard(
         photo=await _upload(file) if file is not None else None,
         ip=client_ip(request),
     )
-    inspection = await service.scoped(session, staff, hazard.inspection_id)
+    inspection = await service.scoped(session, staff, hazard.inspection_id, lock=False)
     return (await _staff_out(session, [inspection], staff.role))[0]
 
 

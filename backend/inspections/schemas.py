@@ -4,6 +4,7 @@ button strings the notices carry (``insp:<verb>:<id>:<round>``, shared with ``bo
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -85,6 +86,8 @@ class InspectionOut(BaseModel):
     authority_reference: str | None
     authority_last_error: str | None
     hazards: list[HazardOut]
+    # every step with its time: proposals, confirmations, reschedule requests, hazards, authority attempts
+    history: list[dict[str, Any]]
 
 
 # --- the bot ----------------------------------------------------------------------------------------------

@@ -81,9 +81,12 @@ def in_scope(query: Any, actor: StaffPrincipal, column: Any = None) -> Any:
     return query.where(or_(*(target.startswith(significant_prefix(c)) for c in actor.region_codes)))
 
 
-async def scoped(session: AsyncSession, actor: StaffPrincipal, inspection_id: int) -> Inspection:
-    """The inspection under a row lock, if it lies in the actor's regions (else it does not exist)."""
-    inspection = await session.get(Inspection, inspection_id, with_for_update=True, populate_existing=True)
+async def scoped(
+    session: AsyncSession, actor: StaffPrincipal, inspection_id: int, *, lock: bool = True
+) -> Inspection:
+    """The inspection (under a row lock, for a write) if it lies in the actor's regions (else it does
+    not exist)."""
+    inspection = await session.get(Inspection, inspection_id, with_for_update=lock, populate_existing=lock)
     if inspection is None or not actor.covers_region(inspection.region_code):
         raise InspectionError("not_found")
     return inspection

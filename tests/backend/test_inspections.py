@@ -318,6 +318,8 @@ async def test_r_lia_5_report_reaches_the_enterprise_in_chat_and_the_authority(
     view = (await api.get(f"/api/inspections/{insured.inspection_id}", headers=staff)).json()
     assert view["authority_status"] == "accepted" and view["authority_attempts"] == 3
     assert view["authority_reference"] == "AJ-3"
+    attempts = [(h["status_code"], h["accepted"]) for h in view["history"] if h["step"] == "authority"]
+    assert attempts == [(503, False), (500, False), (201, True)]  # every attempt recorded
     # accepted: never sent again
     assert (await _run_authority(db, settings, utcnow() + timedelta(days=1))).attempted == 0
     assert len(authority.received) == 3
