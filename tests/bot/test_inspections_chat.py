@@ -14,6 +14,8 @@ from sqlmodel import select
 
 from backend.db import Database, utcnow
 from backend.inspections.models import InspectionHazard
+from backend.outbox.sms.service import create_link
+from backend.people.models import ChatIdentity
 from messages import local_date
 from tests.backend.test_claims_workflow import staff_user
 from tests.bot.test_claims_chat import PNG, send_photo
@@ -134,10 +136,11 @@ async def test_r_lia_5_inspection_end_to_end_in_web_chat(
     assert photo.status_code == 200 and photo.content == PNG
 
 
-async def test_another_enterprise_chat_opens_nothing(
+async def test_another_enterprise_chat_opens_nothing_and_a_texted_link_opens_it_for_its_own(
     officer: ChatUser,
     chat_client: httpx.AsyncClient,
     embedded: Any,
+    db: Database,
     api: httpx.AsyncClient,
     admin_headers: dict[str, str],
 ) -> None:
@@ -159,3 +162,19 @@ async def test_another_enterprise_chat_opens_nothing(
     assert "没有找到这次隐患排查" in replies[-1].text
     view = (await api.get(f"/api/inspections/{row['id']}", headers=staff)).json()
     assert view["status"] == "proposed" and view["confirmed_at"] is None
+    # a text's link opens the inspection in the enterprise's own chat only
+    async with db.session() as session:
+        chat = (
+            await session.exec(select(ChatIdentity).where(ChatIdentity.external_id == officer.chat_id))
+        ).one()
+        assert chat.person_id is not None
+        link = await create_link(
+            session=session, days=30, person_id=chat.person_id, target=f"inspection:{row['id']}"
+        )
+        await session.commit()
+    elsewhere = await stranger.say(f"/start s_{link}")
+    assert all("安全隐患排查" not in r.text for r in elsewhere)
+    opened = await officer.say(f"/start s_{link}")
+    assert "安全隐患排查" in opened[-1].text and "待您确认时间" in opened[-1].text
+    replies = await officer.tap("确认这个时间", opened)
+    assert "已确认" in replies[-1].text
