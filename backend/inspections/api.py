@@ -6,10 +6,10 @@ identity: only the inspections of its own enterprise). Errors are ``{"detail": {
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
+from pydantic import AwareDatetime
 from sqlmodel import SQLModel, col, select
 
 from backend.db import utcnow
@@ -24,6 +24,7 @@ from backend.inspections.schemas import (
     ConfirmIn,
     FixedIn,
     HazardOut,
+    InspectionIn,
     InspectionOut,
     InspectorIn,
     MediaOut,
@@ -184,6 +185,17 @@ async def list_inspections(
     return await _staff_out(session, rows, staff.role)
 
 
+@router.post("", response_model=InspectionOut, status_code=status.HTTP_201_CREATED)
+async def add_inspection(
+    body: InspectionIn, staff: StaffDep, session: SessionDep, request: Request
+) -> InspectionOut:
+    """A further inspection of a liability policy of the caller's regions (a follow-up, say)."""
+    inspection = await service.add_inspection(
+        session, staff, policy_id=body.policy_id, due_at=body.due_at, ip=client_ip(request)
+    )
+    return (await _staff_out(session, [inspection], staff.role))[0]
+
+
 @router.get("/{inspection_id}", response_model=InspectionOut)
 async def get_inspection(inspection_id: Id, staff: StaffDep, session: SessionDep) -> InspectionOut:
     inspection = await service.scoped(session, staff, inspection_id, lock=False)
@@ -233,7 +245,9 @@ async def record_hazard(
     request: Request,
     description: Annotated[str, Form(min_length=1, max_length=1000, description="what was found")],
     severity: Annotated[str, Form(max_length=20, description="general | serious | major")],
-    rectify_by: Annotated[datetime, Form(description="the rectification deadline (after now)")],
+    rectify_by: Annotated[
+        AwareDatetime, Form(description="the rectification deadline (after now, with its offset)")
+    ],
     advice: Annotated[str, Form(max_length=1000, description="rectification advice")] = "",
     file: Annotated[UploadFile | None, File(description="a photo of the hazard")] = None,
 ) -> InspectionOut:

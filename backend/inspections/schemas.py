@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from backend.ids import Id
 
@@ -25,16 +25,23 @@ def pack(verb: str, target_id: int, round_: int = 0) -> str:
 # --- staff ----------------------------------------------------------------------------------------------
 
 
+class InspectionIn(BaseModel):
+    """Another inspection of a liability policy (the first is made at issuance)."""
+
+    policy_id: Id
+    due_at: AwareDatetime = Field(description="when it is due (after now)")
+
+
 class InspectorIn(BaseModel):
     """Who inspects: one staff member of an inspecting role in the region, or a professional team's name."""
 
     staff_user_id: Id | None = None
     team_name: str | None = Field(default=None, min_length=2, max_length=100)
-    due_at: datetime | None = Field(default=None, description="a new due date (default: unchanged)")
+    due_at: AwareDatetime | None = Field(default=None, description="a new due date (default: unchanged)")
 
 
 class AppointmentIn(BaseModel):
-    at: datetime = Field(description="the visit's time; proposed to the enterprise in chat (or by text)")
+    at: AwareDatetime = Field(description="the visit's time; proposed to the enterprise in chat (or by text)")
 
 
 class CompleteIn(BaseModel):

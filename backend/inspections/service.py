@@ -176,6 +176,30 @@ async def list_inspections(
     return list((await session.exec(query)).all())
 
 
+async def add_inspection(
+    session: AsyncSession, actor: StaffPrincipal, *, policy_id: int, due_at: datetime, ip: str | None
+) -> Inspection:
+    """Another inspection of a liability policy (R-LIA-5 asks for at least one: a follow-up after the
+    rectifications, say). A policy outside the actor's regions does not exist for it."""
+    require_role(actor, INSPECT_ROLES)
+    policy = await session.get(Policy, policy_id)
+    if policy is None or not actor.covers_region(policy.region_code):
+        raise InspectionError("not_found")
+    if policy.enterprise_id is None:
+        raise InspectionError("inspection_not_liability")
+    if due_at <= utcnow():
+        raise InspectionError("inspection_time_past")
+    inspection = Inspection(
+        policy_id=policy_id, enterprise_id=policy.enterprise_id, region_code=policy.region_code, due_at=due_at
+    )
+    session.add(inspection)
+    await session.flush()
+    note(inspection, utcnow(), "created", by=actor.user_id)
+    _audit(session, actor, "inspection.create", inspection, ip)
+    await session.commit()
+    return inspection
+
+
 async def assign_inspector(
     session: AsyncSession,
     actor: StaffPrincipal,

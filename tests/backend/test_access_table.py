@@ -546,6 +546,7 @@ ACCESS: dict[str, Access] = {
     "POST /api/collective/{collective_id}/cancel": Access(_r("agent", "underwriter"), "object"),
     # safety inspections (R-LIA-5): every role reads, the inspecting roles (underwriter, adjuster) write
     "GET /api/inspections": Access(ALL, "list", lambda w: f'"id":{w.inspection_id},'),
+    "POST /api/inspections": Access(_r("underwriter", "adjuster"), "object"),
     "GET /api/inspections/{inspection_id}": Access(ALL, "object"),
     "POST /api/inspections/{inspection_id}/inspector": Access(_r("underwriter", "adjuster"), "object"),
     "POST /api/inspections/{inspection_id}/appointment": Access(_r("underwriter", "adjuster"), "object"),
@@ -840,6 +841,8 @@ def _inspection_call(route: str, w: World) -> Call:
     path = route.split(" ")[1].replace("{inspection_id}", str(w.inspection_id))
     soon = (utcnow() + timedelta(days=3)).isoformat()
     match route:
+        case "POST /api/inspections":  # region A's policy (a farmer's: refused on the merits inside A)
+            return Call(path, json={"policy_id": w.policy["id"], "due_at": soon})
         case "POST /api/inspections/{inspection_id}/inspector":
             return Call(path, json={"team_name": "安评技术服务队"})
         case "POST /api/inspections/{inspection_id}/appointment":

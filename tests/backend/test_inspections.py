@@ -648,6 +648,8 @@ async def test_bad_input_is_refused_with_its_reason(
         "message": "The appointment must be later than now.",
         "detail": {},
     }
+    naive = await api.post(f"{path}/appointment", headers=staff, json={"at": "2099-01-01T09:00:00"})
+    assert naive.status_code == 422 and "timezone" in naive.text  # a time without its offset is ambiguous
     cases = [
         (dict(rectify_by=later(hours=-2)), 422, "hazard_deadline_past", "整改期限必须晚于现在"),
         (dict(severity="catastrophic"), 422, "hazard_severity_unknown", "general（一般）"),
@@ -671,3 +673,30 @@ async def test_bad_input_is_refused_with_its_reason(
     assert closed.json()["detail"]["code"] == "inspection_done"
     blank = await api.post(f"{path}/complete", headers=staff, json={"summary": ""})
     assert blank.status_code == 422
+
+
+async def test_r_lia_5_a_follow_up_inspection_for_a_liability_policy_only(
+    api: httpx.AsyncClient, service_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    from tests.backend.test_claims_workflow import paid_policy
+
+    insured = await liability_policy(api, service_headers, "insp-follow-up")
+    staff, _ = await inspector(api, admin_headers)
+    made = await api.post(
+        "/api/inspections", headers=staff, json={"policy_id": insured.policy["id"], "due_at": later(days=60)}
+    )
+    assert made.status_code == 201 and made.json()["status"] == "due", made.text
+    mine = await api.get("/api/bot/inspections", headers=insured.bot)
+    assert sorted(i["id"] for i in mine.json()) == sorted([insured.inspection_id, made.json()["id"]])
+    _, farm = await paid_policy(api, service_headers, "insp-follow-up-farmer")
+    refused = await api.post(
+        "/api/inspections", headers=staff, json={"policy_id": farm["id"], "due_at": later(days=9)}
+    )
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "inspection_not_liability"
+    neighbour, _ = await staff_user(api, admin_headers, "insp_zs_add", "adjuster", regions=(ZHONGSHAN,))
+    far = await api.post(
+        "/api/inspections",
+        headers=neighbour,
+        json={"policy_id": insured.policy["id"], "due_at": later(days=9)},
+    )
+    assert far.status_code == 404
