@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import or_
@@ -69,7 +70,8 @@ async def _appointment_reminders(session: AsyncSession, settings: Settings, now:
     """Once per round, for a visit within the reminder window that is still planned."""
     window = now + timedelta(hours=settings.inspection_reminder_hours)
     query = (
-        select(Inspection)
+        select(Inspection, Policy)
+        .join(Policy, col(Policy.id) == col(Inspection.policy_id))
         .where(
             col(Inspection.status).in_([InspectionStatus.PROPOSED.value, InspectionStatus.CONFIRMED.value])
         )
@@ -84,9 +86,8 @@ async def _appointment_reminders(session: AsyncSession, settings: Settings, now:
         .limit(BATCH)
     )
     enterprises = inspectors = 0
-    for inspection in (await session.exec(query)).all():
-        policy = await session.get(Policy, inspection.policy_id)
-        assert policy is not None and inspection.appointment_at is not None
+    for inspection, policy in await _pairs(session, query):
+        assert inspection.appointment_at is not None
         inspector = await service.inspector_name(session, inspection)
         if inspection.enterprise_reminded_round < inspection.appointment_round:
             await service.tell_enterprise(
@@ -143,10 +144,27 @@ async def _staff_alert(
     )
 
 
+async def _pairs(session: AsyncSession, query: Any) -> list[tuple[Inspection, Policy]]:
+    return list((await session.exec(query)).all())
+
+
+async def _triples(session: AsyncSession, query: Any) -> list[tuple[InspectionHazard, Inspection, Policy]]:
+    return list((await session.exec(query)).all())
+
+
+def _with_inspection_and_policy() -> Any:
+    """Hazards with their inspection and policy, in one statement per batch."""
+    return (
+        select(InspectionHazard, Inspection, Policy)
+        .join(Inspection, col(Inspection.id) == col(InspectionHazard.inspection_id))
+        .join(Policy, col(Policy.id) == col(Inspection.policy_id))
+    )
+
+
 async def _rectification_reminders(session: AsyncSession, settings: Settings, now: datetime) -> int:
     window = now + timedelta(hours=settings.rectification_reminder_hours)
     query = (
-        select(InspectionHazard)
+        _with_inspection_and_policy()
         .where(col(InspectionHazard.status) == HazardStatus.OPEN.value)
         .where(col(InspectionHazard.reminded_at).is_(None))
         .where(col(InspectionHazard.rectify_by) > now, col(InspectionHazard.rectify_by) <= window)
@@ -154,13 +172,9 @@ async def _rectification_reminders(session: AsyncSession, settings: Settings, no
         .limit(BATCH)
     )
     count = 0
-    for hazard in (await session.exec(query)).all():
-        inspection = await session.get(Inspection, hazard.inspection_id)
-        assert inspection is not None
+    for hazard, inspection, policy in await _triples(session, query):
         if inspection.status != InspectionStatus.DONE.value:
             continue  # the report has not reached the enterprise yet: nothing to remind of
-        policy = await session.get(Policy, inspection.policy_id)
-        assert policy is not None
         numbers = [
             h.id for h in (await service.hazards_of(session, [inspection.id or 0]))[inspection.id or 0]
         ]
@@ -188,18 +202,14 @@ async def _rectification_reminders(session: AsyncSession, settings: Settings, no
 async def _escalate_overdue_hazards(session: AsyncSession, settings: Settings, now: datetime) -> int:
     """Past its deadline and not reported fixed: the region's insurer staff are alerted, once."""
     query = (
-        select(InspectionHazard)
+        _with_inspection_and_policy()
         .where(col(InspectionHazard.status) == HazardStatus.OPEN.value)
         .where(col(InspectionHazard.escalated_at).is_(None), col(InspectionHazard.rectify_by) <= now)
         .order_by(col(InspectionHazard.rectify_by))
         .limit(BATCH)
     )
     count = 0
-    for hazard in (await session.exec(query)).all():
-        inspection = await session.get(Inspection, hazard.inspection_id)
-        assert inspection is not None
-        policy = await session.get(Policy, inspection.policy_id)
-        assert policy is not None
+    for hazard, inspection, policy in await _triples(session, query):
         await _staff_alert(
             session,
             settings,
@@ -218,16 +228,15 @@ async def _escalate_overdue_hazards(session: AsyncSession, settings: Settings, n
 
 async def _overdue_inspections(session: AsyncSession, settings: Settings, now: datetime) -> int:
     query = (
-        select(Inspection)
+        select(Inspection, Policy)
+        .join(Policy, col(Policy.id) == col(Inspection.policy_id))
         .where(col(Inspection.status) != InspectionStatus.DONE.value)
         .where(col(Inspection.overdue_alerted_at).is_(None), col(Inspection.due_at) <= now)
         .order_by(col(Inspection.due_at))
         .limit(BATCH)
     )
     count = 0
-    for inspection in (await session.exec(query)).all():
-        policy = await session.get(Policy, inspection.policy_id)
-        assert policy is not None
+    for inspection, policy in await _pairs(session, query):
         await _staff_alert(
             session,
             settings,
