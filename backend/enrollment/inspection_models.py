@@ -72,5 +72,8 @@ class Inspection(SQLModel, table=True):
     authority_accepted_at: datetime | None = None
     authority_reference: str | None = Field(default=None, max_length=100)
     authority_last_error: str | None = Field(default=None, max_length=300)
+    # What the authority is sent beside the PDF, fixed when the report is made (a retry days later sends
+    # the report as it was, not the hazards as they are by then).
+    authority_summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     updated_at: datetime = Field(default_factory=utcnow)
     history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -36,7 +36,6 @@ from backend.inspections.models import (
     InspectionStatus,
 )
 from backend.inspections.schemas import FIX, pack
-from backend.people.models import Enterprise
 from backend.settings import Settings
 from messages import label, local_time, render
 
@@ -307,23 +306,14 @@ async def _adopt_unconfigured(session: AsyncSession, now: datetime) -> None:
         session.add(inspection)
 
 
-async def _payload(session: AsyncSession, inspection: Inspection) -> tuple[dict[str, object], bytes, str]:
-    policy = await session.get(Policy, inspection.policy_id)
-    assert policy is not None
-    hazards = (await service.hazards_of(session, [inspection.id or 0]))[inspection.id or 0]
-    view = report_render.report_view(
-        inspection,
-        policy_number=policy.number,
-        enterprise=await session.get(Enterprise, inspection.enterprise_id),
-        enterprise_name=policy.insured_name,
-        inspector=await service.inspector_name(session, inspection) or "",
-        hazards=hazards,
-        insurer_name="",
-    )
+async def _payload(session: AsyncSession, inspection: Inspection) -> tuple[dict[str, Any], bytes, str]:
+    """The summary and PDF as they were when the report was made."""
     document = (
         await session.get(Document, inspection.report_document_id) if inspection.report_document_id else None
     )
-    return report_render.authority_summary(view), document.content if document else b"", view.number
+    summary = dict(inspection.authority_summary or {})
+    number = str(summary.get("report_number") or report_render.report_number(inspection))
+    return summary, document.content if document else b"", number
 
 
 @dataclass(frozen=True)
@@ -335,7 +325,7 @@ class _Outcome:
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, summary: dict[str, object], pdf: bytes, number: str
+    client: httpx.AsyncClient, url: str, summary: dict[str, Any], pdf: bytes, number: str
 ) -> _Outcome:
     try:
         response = await client.post(

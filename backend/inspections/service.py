@@ -602,6 +602,7 @@ async def complete(
         person_id=policy.person_id,
     )
     inspection.report_document_id = document.id
+    inspection.authority_summary = report_render.authority_summary(view)
     configured = bool(settings.safety_authority_url)
     inspection.authority_status = (
         AuthorityStatus.PENDING if configured else AuthorityStatus.UNCONFIGURED
