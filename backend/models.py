@@ -42,7 +42,7 @@ from backend.enrollment.models import (
     QrScan,
     Verification,
 )
-from backend.inspections.models import Inspection
+from backend.inspections.models import Inspection, InspectionHazard
 from backend.outbox.models import OutboxMessage
 from backend.outbox.sms.models import SmsLink, SmsNumber
 from backend.people.models import ChatIdentity, Enterprise, Person
@@ -88,6 +88,7 @@ __all__ = [
     "IndexPayout",
     "IndexReading",
     "Inspection",
+    "InspectionHazard",
     "LiabilityRate",
     "NoticeObjection",
     "NoticePerson",

@@ -31,6 +31,8 @@ from backend.enrollment.api import staff_router as enrollment_staff_router
 from backend.enrollment.campaign_api import router as campaigns_router
 from backend.enrollment.collective.api import bot_router as collective_bot_router
 from backend.enrollment.collective.api import staff_router as collective_staff_router
+from backend.inspections.api import bot_router as inspections_bot_router
+from backend.inspections.api import router as inspections_router
 from backend.outbox.api import router as outbox_router
 from backend.outbox.sms.api import bot_router as links_bot_router
 from backend.outbox.sms.api import router as sms_router
@@ -85,3 +87,5 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(broadcasts_router)
     app.include_router(broadcasts_bot_router)
     app.include_router(region_areas_router)
+    app.include_router(inspections_router)
+    app.include_router(inspections_bot_router)

@@ -206,6 +206,13 @@ class Settings(BaseSettings):
     # Broadcasts (backend/broadcasts): a fan-out to more people than this waits for a second staff
     # member's approval (four eyes); at or below it the creator sends it.
     broadcast_approval_threshold: int = Field(default=500, ge=0)
+    # Safety inspections (backend/inspections, R-LIA-5): reminders before the appointment and before each
+    # rectification deadline; the report's summary is POSTed to the safety authority's address (empty: kept
+    # as "unconfigured" until one is set), with this bearer token when given.
+    inspection_reminder_hours: int = Field(default=24, ge=1)
+    rectification_reminder_hours: int = Field(default=48, ge=1)
+    safety_authority_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    safety_authority_token: str = Field(default="", max_length=500)
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from bot.routers import (
     enroll,
     fallback,
     forms,
+    inspection,
     intents,
     policies,
     publicity,
@@ -57,7 +58,9 @@ def create_dispatcher(
 ) -> Dispatcher:
     # One runner for every feature's forms: features hand in their flows here and get the runner back
     # as the ``runner`` handler argument, so no feature imports another to start or answer a form.
-    runner = FormRunner({**enroll.flows(), **policies.flows(), **claims.flows(), **publicity.flows()})
+    runner = FormRunner(
+        {**enroll.flows(), **policies.flows(), **claims.flows(), **publicity.flows(), **inspection.flows()}
+    )
     # These reach every handler as keyword arguments (aiogram workflow data).
     dispatcher = Dispatcher(
         storage=storage,
@@ -84,6 +87,7 @@ def create_dispatcher(
         publicity.build_router(),
         collective.build_router(),
         broadcasts.build_router(),
+        inspection.build_router(),
         fallback.build_router(),
     )
     dispatcher.errors.register(_on_error)

@@ -21,6 +21,7 @@ from backend.chatstore.keys import files_root
 from backend.claims.catastrophe.jobs import event_daily_reports, event_report_clocks
 from backend.claims.jobs import claim_deadline_reminders
 from backend.enrollment.collective.jobs import notify_pending_households
+from backend.inspections.jobs import inspection_reminders, send_to_authority
 from backend.outbox.jobs import delivery_housekeeping
 from backend.publicity.jobs import close_due_notices
 from backend.settings import Settings
@@ -105,6 +106,14 @@ async def _event_report_clocks(session: AsyncSession, context: JobContext) -> An
 
 async def _event_daily_reports(session: AsyncSession, context: JobContext) -> Any:
     return await event_daily_reports(session, context.settings)
+
+
+async def _inspection_reminders(session: AsyncSession, context: JobContext) -> Any:
+    return await inspection_reminders(session, context.settings)
+
+
+async def _inspection_authority(session: AsyncSession, context: JobContext) -> Any:
+    return await send_to_authority(session, context.settings)
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -207,5 +216,21 @@ JOBS: tuple[JobSpec, ...] = (
         function=_warnings_due,
         description="expired warnings: never send pending ones; invite the warned who reported nothing to report losses",
         lock_seconds=240,
+    ),
+    JobSpec(
+        id="inspection-reminders",
+        trigger=IntervalTrigger(minutes=5),
+        function=_inspection_reminders,
+        description="safety inspections (R-LIA-5): visit and rectification reminders, overdue hazards to staff",
+        lock_seconds=240,
+        with_context=True,
+    ),
+    JobSpec(
+        id="inspection-authority",
+        trigger=IntervalTrigger(minutes=1),
+        function=_inspection_authority,
+        description="inspection summaries to TIANBAO_SAFETY_AUTHORITY_URL, retried until accepted (R-LIA-5)",
+        lock_seconds=600,
+        with_context=True,
     ),
 )

@@ -359,6 +359,7 @@ def _helper_samples() -> None:
     from tests.backend.test_claims_catastrophe import TEMPLATE_SAMPLES as EVENT_SAMPLES
     from tests.backend.test_claims_index import TEMPLATE_SAMPLES as INDEX_SAMPLES
     from tests.backend.test_disaster_events import TEMPLATE_SAMPLES as DISASTER_SAMPLES
+    from tests.backend.test_inspections import TEMPLATE_SAMPLES as INSPECTION_SAMPLES
     from tests.backend.test_publicity import TEMPLATE_SAMPLES as PUBLICITY_SAMPLES
     from tests.bot.test_collective_chat import TEMPLATE_SAMPLES as COLLECTIVE_SAMPLES
     from tests.bot.test_webchat_limits import TEMPLATE_SAMPLES as WEBCHAT_LIMIT_SAMPLES
@@ -373,6 +374,7 @@ def _helper_samples() -> None:
     SAMPLES.update(WARNING_SAMPLES)
     SAMPLES.update(DISASTER_SAMPLES)
     SAMPLES.update(BROADCAST_SAMPLES)
+    SAMPLES.update(INSPECTION_SAMPLES)
 
 
 _helper_samples()

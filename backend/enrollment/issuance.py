@@ -14,9 +14,9 @@ from backend.db import utcnow
 from backend.enrollment import documents
 from backend.enrollment.doc_contexts import paid_by_demo, policy_context
 from backend.enrollment.documents import PolicyDocumentContext
+from backend.enrollment.inspection_models import Inspection
 from backend.enrollment.models import Application, ApplicationStatus, Document, Payment, PaymentStatus, Policy
 from backend.enrollment.service import FIRST_INSPECTION_DUE, POLICY_TERM, EnrollmentError, _number
-from backend.inspections.models import Inspection
 from backend.outbox.models import Priority
 from backend.outbox.service import enqueue_for_identity
 from backend.outbox.sms.service import notify_person

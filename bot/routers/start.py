@@ -30,7 +30,17 @@ from bot.keyboards import (
     share_phone_keyboard,
 )
 from bot.replies import Markup, reply_to_query
-from bot.routers import broadcasts, callbacks, claims, collective, enroll, help_answer, policies, publicity
+from bot.routers import (
+    broadcasts,
+    callbacks,
+    claims,
+    collective,
+    enroll,
+    help_answer,
+    inspection,
+    policies,
+    publicity,
+)
 from messages import LOCALES, label, render
 
 CANCEL_LABELS = frozenset(label("menu.cancel", loc) for loc in LOCALES)
@@ -129,6 +139,8 @@ async def show_target(
             text, markup = await collective.household_detail(ctx, int(raw_id), locale)
         elif kind == "broadcast" and raw_id.isdigit():  # a warning or staff message, texted (issue 14)
             text, markup = await broadcasts.broadcast_detail(ctx, int(raw_id))
+        elif kind == "inspection" and raw_id.isdigit():  # a safety inspection (R-LIA-5)
+            text, markup = await inspection.show(ctx, int(raw_id), locale)
         else:
             raise BackendError(404, "not_found", target)
     except BackendError:

@@ -84,6 +84,7 @@ class World:
     warning_id: int = 0  # an official warning naming region A (backend/alerts/warnings/)
     collective_id: int = 0
     broadcast_id: int = 0  # a draft broadcast of region A (backend/broadcasts/), seeded on first use
+    inspection_id: int = 0  # a safety inspection of region A (backend/inspections/, R-LIA-5)
     headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -258,6 +259,7 @@ async def seed_world(
     await publicity_ids(world)
     world.collective_id = await _collective_of_region_a(api, admin)
     world.warning_id = await _warning_of_region_a(db)
+    world.inspection_id = await _inspection_of_region_a(world)
     return world
 
 
@@ -283,6 +285,35 @@ async def _warning_of_region_a(db: Database) -> int:
         session.add(row)
         await session.commit()
         return row.id or 0
+
+
+async def _inspection_of_region_a(world: World) -> int:
+    """An inspection of region A with a team named (the appointment route then works on the merits)."""
+    from backend.inspections.models import Inspection
+    from backend.people.models import Enterprise
+
+    async with world.db.session() as session:
+        enterprise = Enterprise(
+            name="东莞安泰机械有限公司",
+            credit_code="91350100MA0ACCESS1",
+            legal_representative="李建国",
+            phone="13900001111",
+            industry_code="machinery",
+            region_code=DONGGUAN_TOWNSHIP,
+        )
+        session.add(enterprise)
+        await session.flush()
+        inspection = Inspection(
+            policy_id=world.policy["id"],
+            enterprise_id=enterprise.id or 0,
+            region_code=DONGGUAN_TOWNSHIP,
+            due_at=utcnow() + timedelta(days=30),
+            inspector_team="安评技术服务队",
+        )
+        session.add(inspection)
+        await session.commit()
+        assert inspection.id is not None
+        return inspection.id
 
 
 async def _collective_of_region_a(api: httpx.AsyncClient, admin: dict[str, str]) -> int:
@@ -312,6 +343,7 @@ async def publicity_ids(world: World) -> dict[str, int]:
     objection), inserted directly once: the routes' own tests build them through the API."""
     if world.publicity:
         return world.publicity
+
     from backend.enrollment.documents import store_document
     from backend.publicity.archive import service as archive
     from backend.publicity.models import NoticeObjection, PublicityNotice
@@ -559,6 +591,14 @@ ACCESS: dict[str, Access] = {
     "GET /api/warnings": Access(ALL, "list", lambda w: f'"id":{w.warning_id},'),
     "GET /api/warnings/{warning_id}": Access(ALL, "object"),
     "POST /api/warnings/{warning_id}/approve": Access(_r("underwriter", "adjuster"), "object"),
+    # safety inspections (R-LIA-5): every role reads, the inspecting roles (underwriter, adjuster) write
+    "GET /api/inspections": Access(ALL, "list", lambda w: f'"id":{w.inspection_id},'),
+    "POST /api/inspections": Access(_r("underwriter", "adjuster"), "object"),
+    "GET /api/inspections/{inspection_id}": Access(ALL, "object"),
+    "POST /api/inspections/{inspection_id}/inspector": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/appointment": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/hazards": Access(_r("underwriter", "adjuster"), "object"),
+    "POST /api/inspections/{inspection_id}/complete": Access(_r("underwriter", "adjuster"), "object"),
     # delivery
     "GET /api/outbox": Access(ADMIN, "open"),
     "GET /api/outbox/stats": Access(ADMIN, "open"),
@@ -871,6 +911,8 @@ async def _call(route: str, w: World) -> Call:
         return _warning_call(route, w)
     if route.startswith(("GET /api/broadcasts", "POST /api/broadcasts", "POST /api/regions/areas")):
         return await _broadcast_call(route, w)
+    if route.startswith(("GET /api/inspections", "POST /api/inspections")):
+        return _inspection_call(route, w)
     raise AssertionError(f"no request for {route}: add one to _call")
 
 
@@ -880,6 +922,30 @@ def _warning_call(route: str, w: World) -> Call:
     if route == "POST /api/warnings":
         return Call("/api/warnings", content=cap_xml(identifier=f"access-{secrets.token_hex(4)}"))
     return Call(route.split(" ")[1].replace("{warning_id}", str(w.warning_id)))
+
+
+async def _daily_report_of(w: World, day: str) -> None:
+    """Region A's event's daily report of ``day`` (R-DIS-3), once: the download route then answers 200."""
+    from sqlmodel import select
+
+    from backend.claims.catastrophe.models import EventDailyReport
+    from backend.enrollment.documents import store_document
+
+    async with w.db.session() as session:
+        found = await session.exec(
+            select(EventDailyReport).where(
+                EventDailyReport.event_id == w.event_id, EventDailyReport.report_date == day
+            )
+        )
+        if found.first() is not None:
+            return
+        document = await store_document(
+            session=session, kind="event_daily_report", filename=f"{day}.pdf", content=b"%PDF-1.4\n"
+        )
+        session.add(
+            EventDailyReport(event_id=w.event_id, report_date=day, grade="II", document_id=document.id or 0)
+        )
+        await session.commit()
 
 
 async def _disaster_call(route: str, w: World) -> Call:
@@ -893,6 +959,7 @@ async def _disaster_call(route: str, w: World) -> Call:
         case "PUT /api/events/{event_id}/report-text":
             return Call(path, json={"situation": "农田受淹"})
         case "GET /api/events/{event_id}/daily-reports/{report_date}":
+            await _daily_report_of(w, "2026-12-01")
             return Call(path.replace("{report_date}", "2026-12-01"))
         case "POST /api/events/{event_id}/green-channel":
             return Call(path, json={"on": True})
@@ -950,6 +1017,23 @@ async def _broadcast_call(route: str, w: World) -> Call:
     return Call(path)
 
 
+def _inspection_call(route: str, w: World) -> Call:
+    path = route.split(" ")[1].replace("{inspection_id}", str(w.inspection_id))
+    soon = (utcnow() + timedelta(days=3)).isoformat()
+    match route:
+        case "POST /api/inspections":  # region A's policy (a farmer's: refused on the merits inside A)
+            return Call(path, json={"policy_id": w.policy["id"], "due_at": soon})
+        case "POST /api/inspections/{inspection_id}/inspector":
+            return Call(path, json={"team_name": "安评技术服务队"})
+        case "POST /api/inspections/{inspection_id}/appointment":
+            return Call(path, json={"at": soon})
+        case "POST /api/inspections/{inspection_id}/hazards":
+            return Call(path, data={"description": "配电箱未上锁", "severity": "serious", "rectify_by": soon})
+        case "POST /api/inspections/{inspection_id}/complete":
+            return Call(path, json={"summary": "配电管理需加强"})
+    return Call(path)
+
+
 async def _publicity_call(route: str, w: World) -> Call:
     ids = await publicity_ids(w)
     path = route.split(" ")[1]
@@ -976,9 +1060,6 @@ async def _publicity_call(route: str, w: World) -> Call:
             return Call(path.replace("{objection_id}", str(ids["objection"])), json={"answer": "已核实无误"})
     path = path.replace("{notice_id}", str(ids["open"])).replace("{record_id}", str(ids["record"]))
     return Call(path.replace("{part}", "html"))
-    if route.startswith(("GET /api/collective", "POST /api/collective")):
-        return _collective_call(route, w)
-    raise AssertionError(f"no request for {route}: add one to _call")
 
 
 def _collective_call(route: str, w: World) -> Call:
