@@ -361,7 +361,8 @@ class _Pipeline:
             return
         self.freed.clear()
         waiters = [asyncio.ensure_future(stopping.wait())]
-        if self.active and (self.waiting or not idle):
+        # Every slot taken: only a chat ending changes anything (waiting for nothing else would hang).
+        if self.active and (full or self.waiting or not idle):
             waiters.append(asyncio.ensure_future(self.freed.wait()))
         timeout = None if full else seconds
         _done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -353,3 +353,27 @@ async def test_on_stop_the_send_in_flight_is_recorded_and_the_rest_given_back_at
     outcomes = {r.id: (r.outcome, r.retry_after) for results in backend.reports for r in results}
     assert outcomes[1] == (Outcome.SENT, None)  # sent, and recorded: no duplicate after a restart
     assert {outcomes[n] for n in (2, 3, 4)} == {(Outcome.RETRY, 0)}  # back in the queue, not after 60 s
+
+
+async def test_with_every_slot_taken_and_the_outbox_empty_the_worker_goes_on_when_a_chat_ends() -> None:
+    """A claim that finds nothing while every slot is busy must still wake when one frees (it hung: a
+    dead worker's messages, due again when its leases ran out, were never claimed)."""
+    backend = RefillingBackend([_item(n, str(7200 + n)) for n in range(1, 4)])
+    released = {str(7200 + n): asyncio.Event() for n in range(1, 5)}
+
+    class HeldSender(ScriptedSender):
+        async def __call__(self, item: OutboxItem) -> DeliveryResult:
+            await released[item.address].wait()
+            return await super().__call__(item)
+
+    worker = _pipelined(backend, HeldSender(backend), max_parallel_chats=2, batch_size=4)
+    running = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(0.2)  # chats 1 and 2 in flight, 3 waiting
+    released["7201"].set()  # 1 ends: 3 takes its slot, the claim then finds nothing, every slot busy
+    await asyncio.sleep(0.3)
+    backend.items.append(_item(4, "7204"))  # a dead worker's lease runs out: its message is due again
+    for event in released.values():
+        event.set()
+    await _until(lambda: ("acked", 4) in backend.events)
+    worker.stop()
+    await running
