@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     # nothing; on, FastAPI asks the global providers on every request (~7 µs) whether any is set up.
     telemetry: bool = False
 
-    delivery_batch_size: int = 50
+    delivery_batch_size: int = Field(default=50, ge=1, le=500)  # the claim API takes at most 500
     # Chats a delivery worker sends to at once: also the most messages a crash of it can leave sent but
     # unrecorded (one per chat), so the most it can duplicate (docs/architecture.md, "the bound"). 30 fills
     # Telegram's free 30/s; paid broadcast at 1,000/s wants more (benchmarks/warning_delivery.py).

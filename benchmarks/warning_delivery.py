@@ -101,7 +101,7 @@ def make_settings(
         secret_key=SECRET_KEY,
         embedded_worker=worker,
         delivery_max_parallel_chats=parallel,
-        delivery_batch_size=max(50, parallel * 2),
+        delivery_batch_size=min(500, max(50, parallel * 2)),
         embedded_scheduler=worker,  # delivery-housekeeping hands a retried message back to the queue
         embedded_polling=True,
     )
@@ -316,7 +316,7 @@ def _worker_env(
         TIANBAO_DELIVERY_LEASE_SECONDS="8",
         TIANBAO_ALLOW_PAID_BROADCAST="true" if paid else "false",
         TIANBAO_DELIVERY_MAX_PARALLEL_CHATS=str(parallel),
-        TIANBAO_DELIVERY_BATCH_SIZE=str(max(50, parallel * 2)),
+        TIANBAO_DELIVERY_BATCH_SIZE=str(min(500, max(50, parallel * 2))),
         TIANBAO_REDIS_URL=redis_url,
     )
     return env
