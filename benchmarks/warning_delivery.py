@@ -229,7 +229,8 @@ async def run_workers(args: argparse.Namespace, var_dir: Path) -> Figures:
         settings = settings.model_copy(
             update={
                 "embedded_polling": False,
-                "delivery_lease_seconds": 8,
+                # Short leases only where a worker is killed (its messages come back sooner).
+                "delivery_lease_seconds": 8 if args.kill_at else 60,
                 "redis_url": args.redis_url,
                 "database_url": await _fresh_postgres(args.postgres_url)
                 if args.postgres_url
@@ -243,7 +244,13 @@ async def run_workers(args: argparse.Namespace, var_dir: Path) -> Figures:
         api = uvicorn.Server(uvicorn.Config(create_app(settings, db=db), port=port, log_level="warning"))
         serving = asyncio.create_task(api.serve())
         env = _worker_env(
-            var_dir, server, port, paid=args.paid, parallel=args.parallel, redis_url=args.redis_url
+            var_dir,
+            server,
+            port,
+            paid=args.paid,
+            parallel=args.parallel,
+            redis_url=args.redis_url,
+            lease=settings.delivery_lease_seconds,
         )
         housekeeping = asyncio.create_task(_housekeeping(db))
         workers = [await _start_worker(env) for _ in range(args.workers)]
@@ -303,7 +310,14 @@ def _free_port() -> int:
 
 
 def _worker_env(
-    var_dir: Path, server: FakeTelegramServer, port: int, *, paid: bool, parallel: int, redis_url: str
+    var_dir: Path,
+    server: FakeTelegramServer,
+    port: int,
+    *,
+    paid: bool,
+    parallel: int,
+    redis_url: str,
+    lease: int,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIANBAO_")}
     env.update(
@@ -313,7 +327,7 @@ def _worker_env(
         TIANBAO_BACKEND_URL=f"http://127.0.0.1:{port}",
         TIANBAO_BOT_TOKEN=server.token,
         TIANBAO_TELEGRAM_API_BASE=server.base_url,
-        TIANBAO_DELIVERY_LEASE_SECONDS="8",
+        TIANBAO_DELIVERY_LEASE_SECONDS=str(lease),
         TIANBAO_ALLOW_PAID_BROADCAST="true" if paid else "false",
         TIANBAO_DELIVERY_MAX_PARALLEL_CHATS=str(parallel),
         TIANBAO_DELIVERY_BATCH_SIZE=str(min(500, max(50, parallel * 2))),

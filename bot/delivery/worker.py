@@ -288,8 +288,11 @@ class _Pipeline:
     async def refill(self) -> int:
         """Claim when the waiting messages run low, then start every chat a slot allows."""
         claimed = 0
-        room = self.worker.batch_size - self._queued()
-        if room >= self.worker.batch_size // 2:
+        # At most one round of chats waits claimed: a deeper queue would outlast short leases (its tail
+        # claimed again and again, never sent).
+        depth = min(self.worker.batch_size, self.worker.max_parallel_chats)
+        room = depth - self._queued()
+        if room >= max(depth // 2, 1):
             items = await self.worker.backend.claim_outbox(
                 worker_id=self.worker.worker_id, limit=room, channels=sorted(self.worker.senders)
             )
